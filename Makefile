@@ -1,0 +1,40 @@
+# dmarcd - the two commands of the README, and a few more.
+#
+#   make          build build/dmarcd
+#   make run      install what is missing, build, ingest demo reports (or
+#                 INPUT=path...) into ./var and print the stored totals
+#   make test     install what is missing, build, run every test: unit,
+#                 golden, fuzz-corpus replay, CLI, then the same under
+#                 ASan+UBSan, then short libFuzzer runs
+#   make bench    the benchmarks of bench/ (see bench/README.md)
+
+BUILD   ?= build
+NPROC   := $(shell nproc 2>/dev/null || echo 2)
+CMAKE   ?= cmake
+DATA    ?= ./var
+
+.PHONY: all build deps run test test-unit test-asan test-fuzz bench clean format
+
+all: build
+
+build:
+	@scripts/deps.sh build
+	@$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CMAKE) --build $(BUILD) -j $(NPROC)
+
+run: build
+	@scripts/run.sh $(BUILD) $(DATA) $(INPUT)
+
+test:
+	@scripts/deps.sh test
+	@scripts/test.sh
+
+bench: build
+	@scripts/deps.sh bench
+	@BUILD=$(BUILD) bench/run.sh
+
+format:
+	@clang-format -i src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c
+
+clean:
+	rm -rf build build-asan build-fuzz

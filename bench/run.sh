@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# bench/run.sh - the `make bench` driver.
+#
+# Generates three report sets once (cached under bench/out/, keyed by the
+# generator's version and arguments), then measures side by side:
+#
+#   typical  10,000 report mails (1-50 records each, gzip and zip, base64)
+#            bare pass over the attachments, dmarcd ingest --jobs 1 and --jobs 2
+#   big      5 reports x 100,000 records (.xml.gz)
+#            bare pass, dmarcd ingest --jobs 1
+#   huge     1 report of 2,000,000 records, ~1.5 GB of XML (.xml.gz)
+#            bare pass, dmarcd ingest --jobs 1
+#
+# Every dmarcd run goes into a fresh data directory and is then checked:
+# `dmarcd stats --json` must report exactly the records and messages in the
+# set's expected.json, and no report may be rejected; otherwise the script
+# fails.  The bare pass is checked the same way against its own output.
+#
+# Figures: wall seconds of the whole process (start-up included), records/s,
+# mails/s (files/s for big and huge), peak RSS from GNU time (%M), and the
+# ratio to the bare pass's records/s on the same set.  The table is printed
+# and written to bench/out/results.md.  Nothing is built here.
+#
+# Environment:
+#   BUILD=build             build directory (dmarcd, bench/gen, bench/bare)
+#   BENCH_REPS=1            runs per measurement; the median wall time is used
+#   BENCH_SKIP_HUGE=0       1 skips the huge set (generation and runs)
+#   BENCH_BARE_ONLY=0       1 runs only the bare pass (no dmarcd needed)
+#   BENCH_KEEP_DATA=0       1 keeps the dmarcd data directories
+#   BENCH_ENFORCE=0         1 fails when typical --jobs 1 is below the target
+#   BENCH_TARGET=0.60       target ratio of ingest to bare records/s
+#   BENCH_MAILS, BENCH_BIG_REPORTS, BENCH_BIG_RECORDS, BENCH_HUGE_RECORDS
+#                           set sizes (defaults 10000, 5, 100000, 2000000)
+#   BENCH_OUT=bench/out     where sets, logs and results go
+#
+# Needs: bash, python3 (JSON checks), GNU time at /usr/bin/time.
+set -euo pipefail
+export LC_ALL=C
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+OUT=${BENCH_OUT:-$ROOT/bench/out}
+case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
+
+DMARCD=$BUILD/dmarcd
+GEN=$BUILD/bench/gen
+BARE=$BUILD/bench/bare
+TIME=/usr/bin/time
+
+REPS=${BENCH_REPS:-1}
+SKIP_HUGE=${BENCH_SKIP_HUGE:-0}
+BARE_ONLY=${BENCH_BARE_ONLY:-0}
+KEEP_DATA=${BENCH_KEEP_DATA:-0}
+ENFORCE=${BENCH_ENFORCE:-0}
+TARGET=${BENCH_TARGET:-0.60}
+MAILS=${BENCH_MAILS:-10000}
+BIG_REPORTS=${BENCH_BIG_REPORTS:-5}
+BIG_RECORDS=${BENCH_BIG_RECORDS:-100000}
+HUGE_RECORDS=${BENCH_HUGE_RECORDS:-2000000}
+
+LOGS=$OUT/logs
+ROWS=()   # table rows, '|'-separated
+
+die() {
+	echo "bench: FAIL: $*" >&2
+	exit 1
+}
+
+log() {
+	echo "bench: $*" >&2
+}
+
+# ---- preflight ----------------------------------------------------------
+
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS must be a positive integer, got '$REPS'"
+[[ -x $GEN ]] || die "$GEN not found: build first (cmake --build $BUILD)"
+[[ -x $BARE ]] || die "$BARE not found: build first (cmake --build $BUILD)"
+if [[ $BARE_ONLY != 1 ]]; then
+	[[ -x $DMARCD ]] || die "$DMARCD not found: build first, or BENCH_BARE_ONLY=1"
+fi
+[[ -x $TIME ]] || die "GNU time not found at $TIME (Debian: apt-get install time)"
+command -v python3 >/dev/null || die "python3 not found"
+mkdir -p "$OUT" "$LOGS"
+
+# ---- helpers --------------------------------------------------------------
+
+# Free MiB on the file system holding $OUT.
+free_mib() {
+	df -Pm "$OUT" | awk 'NR == 2 { print $4 }'
+}
+
+# gen_set NAME ARGS...: generate $OUT/NAME unless a complete set made by the
+# same generator version with the same arguments is already there.
+gen_set() {
+	local name=$1 dir=$OUT/$1 key t0 t1
+	shift
+	key="$("$GEN" --version) $name $*"
+	if [[ -f $dir/expected.json && -f $dir/.key && "$(cat "$dir/.key")" == "$key" ]]; then
+		log "$name: cached ($key)"
+		return
+	fi
+	log "$name: generating ($key)"
+	rm -rf "$dir" "$dir.tmp"
+	t0=$(date +%s.%N)
+	"$GEN" "$name" "$dir.tmp" "$@" 2>"$LOGS/gen-$name.err" ||
+		die "gen $name failed: $(tail -n 3 "$LOGS/gen-$name.err")"
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' >"$dir.tmp/.gen_seconds"
+	echo "$key" >"$dir.tmp/.key"
+	mv "$dir.tmp" "$dir"
+	log "$name: $(cat "$LOGS/gen-$name.err") [$(cat "$dir/.gen_seconds") s]"
+}
+
+# expected SET KEY: a number from SET's expected.json.
+expected() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+		"$OUT/$1/expected.json" "$2"
+}
+
+# Warm the page cache so the first tool does not pay for cold reads.
+warm() {
+	find "$@" -type f -exec cat {} + >/dev/null
+}
+
+# run_timed LABEL CMD...: run CMD under GNU time; stdout and stderr to
+# $LOGS/LABEL.{out,err}.  Sets R_SECS (wall, whole process) and R_RSS_KB.
+run_timed() {
+	local label=$1 t0 t1 rc=0
+	shift
+	t0=$(date +%s.%N)
+	"$TIME" -f '%M' -o "$LOGS/$label.time" "$@" >"$LOGS/$label.out" 2>"$LOGS/$label.err" || rc=$?
+	t1=$(date +%s.%N)
+	if ((rc != 0)); then
+		echo "---- $LOGS/$label.err (last 20 lines)" >&2
+		tail -n 20 "$LOGS/$label.err" >&2 || true
+		die "$label: exit status $rc: $*"
+	fi
+	R_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	R_RSS_KB=$(tail -n 1 "$LOGS/$label.time")
+}
+
+# check_bare SET LABEL: the bare pass's totals must match expected.json.
+check_bare() {
+	python3 - "$OUT/$1/expected.json" "$LOGS/$2.out" <<'EOF' || die "$2: totals differ from expected.json"
+import json, sys
+exp = json.load(open(sys.argv[1]))
+got = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
+bad = [k for k in ("records", "messages") if got.get(k) != exp[k]]
+if got.get("reports") != exp["reports"] or got.get("errors"):
+    bad.append("reports/errors")
+if bad:
+    print("bench: %s: expected %s, got %s" % (sys.argv[2], {k: exp.get(k) for k in ("reports", "records", "messages")}, got), file=sys.stderr)
+    sys.exit(1)
+EOF
+}
+
+# check_ingest SET LABEL DATA: `dmarcd stats --json` must hold exactly the
+# set's records and messages (and reports, if stats prints them); the
+# per-report JSON lines must show no rejected or duplicate report.
+check_ingest() {
+	local set=$1 label=$2 data=$3
+	"$DMARCD" stats --json --data "$data" >"$LOGS/$label.stats" 2>"$LOGS/$label.stats.err" ||
+		die "$label: dmarcd stats --json failed: $(tail -n 3 "$LOGS/$label.stats.err")"
+	python3 - "$OUT/$set/expected.json" "$LOGS/$label.stats" "$LOGS/$label.out" "$label" <<'EOF' ||
+import json, sys
+from collections import Counter
+
+exp = json.load(open(sys.argv[1]))
+label = sys.argv[4]
+
+def load_stats(path):
+    text = open(path).read()
+    try:
+        obj = json.loads(text)
+        if isinstance(obj, dict):
+            return obj
+    except ValueError:
+        pass
+    for line in reversed(text.splitlines()):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    sys.exit("bench: %s: no JSON object in `dmarcd stats --json` output" % label)
+
+st = load_stats(sys.argv[2])
+errors = []
+for key in ("records", "messages"):
+    if key not in st:
+        errors.append("stats has no top-level %r" % key)
+    elif st[key] != exp[key]:
+        errors.append("stats %s = %s, expected %s" % (key, st[key], exp[key]))
+if isinstance(st.get("reports"), int) and st["reports"] != exp["reports"]:
+    errors.append("stats reports = %s, expected %s" % (st["reports"], exp["reports"]))
+
+status = Counter()
+for line in open(sys.argv[3]):
+    line = line.strip()
+    if not line:
+        continue
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        errors.append("ingest --json printed a non-JSON line: %.120s" % line)
+        break
+    if isinstance(obj, dict):
+        status[obj.get("status")] += 1
+if not status:
+    print("bench: %s: warning: ingest --json printed no report lines" % label, file=sys.stderr)
+else:
+    if status["rejected"] or status["duplicate"]:
+        errors.append("ingest statuses %s" % dict(status))
+    if status["stored"] != exp["reports"]:
+        errors.append("ingest stored %d reports, expected %d (%s)" % (status["stored"], exp["reports"], dict(status)))
+
+if errors:
+    for e in errors:
+        print("bench: %s: %s" % (label, e), file=sys.stderr)
+    sys.exit(1)
+EOF
+		die "$label: stored totals differ from $OUT/$set/expected.json (see $LOGS/$label.*)"
+}
+
+# median of the arguments
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2); print (NR % 2) ? v[m] : (v[m] + v[m + 1]) / 2 }'
+}
+
+# measure SET TOOL LABEL UNITS -- CMD...
+# UNITS: mails (typical) or files (big, huge) for the per-second column.
+# A CMD argument "@DATA@" is replaced by a fresh data directory per run.
+# Sets M_RATIO (ratio to bare) and appends a table row.
+declare -A BARE_RPS
+measure() {
+	local set=$1 tool=$2 label=$3 units=$4
+	shift 5
+	local records nunits rep secs=() rss=0 data=$OUT/data/$label args a
+	records=$(expected "$set" records)
+	if [[ $units == mails ]]; then nunits=$(expected "$set" mails); else nunits=$(expected "$set" reports); fi
+
+	for ((rep = 1; rep <= REPS; rep++)); do
+		args=()
+		for a in "$@"; do
+			[[ $a == @DATA@ ]] && a=$data
+			args+=("$a")
+		done
+		rm -rf "$data"
+		[[ $tool == bare ]] || mkdir -p "$data"
+		log "$label: run $rep/$REPS: ${args[*]}"
+		run_timed "$label" "${args[@]}"
+		if [[ $tool == bare ]]; then
+			check_bare "$set" "$label"
+		else
+			check_ingest "$set" "$label" "$data"
+			[[ $KEEP_DATA == 1 ]] || rm -rf "$data"
+		fi
+		secs+=("$R_SECS")
+		if ((R_RSS_KB > rss)); then rss=$R_RSS_KB; fi
+		log "$label: $R_SECS s, peak RSS $((R_RSS_KB / 1024)) MiB, totals verified"
+	done
+
+	local s rps ups mib ratio
+	s=$(median "${secs[@]}")
+	rps=$(awk -v n="$records" -v s="$s" 'BEGIN { printf "%.0f", n / s }')
+	ups=$(awk -v n="$nunits" -v s="$s" 'BEGIN { printf "%.1f", n / s }')
+	mib=$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')
+	if [[ $tool == bare ]]; then
+		BARE_RPS[$set]=$rps
+		ratio=1.00
+	elif [[ -n ${BARE_RPS[$set]:-} ]]; then
+		ratio=$(awk -v a="$rps" -v b="${BARE_RPS[$set]}" 'BEGIN { printf "%.2f", a / b }')
+	else
+		ratio=-
+	fi
+	M_RATIO=$ratio
+	ROWS+=("$set|$tool|$records|$(printf '%.2f' "$s")|$rps|$ups|$mib|$ratio")
+}
+
+# ---- generate -------------------------------------------------------------
+
+gen_set typical --mails "$MAILS"
+gen_set big --reports "$BIG_REPORTS" --records "$BIG_RECORDS"
+if [[ $SKIP_HUGE != 1 ]]; then
+	if [[ ! -f $OUT/huge/expected.json ]] && (($(free_mib) < 2048)); then
+		die "less than 2 GiB free under $OUT for the huge set (BENCH_SKIP_HUGE=1 skips it)"
+	fi
+	gen_set huge --records "$HUGE_RECORDS"
+fi
+
+# ---- measure ----------------------------------------------------------------
+
+TYP_ATT=$OUT/typical/attachments
+TYP_MAILS=$OUT/typical/mails
+BIG_DIR=$OUT/big/reports
+HUGE_FILE=$OUT/huge/huge.xml.gz
+
+warm "$TYP_ATT" "$TYP_MAILS"
+measure typical bare typical-bare mails -- "$BARE" "$TYP_ATT"
+if [[ $BARE_ONLY != 1 ]]; then
+	measure typical "ingest --jobs 1" typical-ingest-j1 mails -- \
+		"$DMARCD" ingest --json --jobs 1 --data @DATA@ "$TYP_MAILS"
+	TYP_J1_RATIO=$M_RATIO
+	measure typical "ingest --jobs 2" typical-ingest-j2 mails -- \
+		"$DMARCD" ingest --json --jobs 2 --data @DATA@ "$TYP_MAILS"
+fi
+
+warm "$BIG_DIR"
+measure big bare big-bare files -- "$BARE" "$BIG_DIR"
+if [[ $BARE_ONLY != 1 ]]; then
+	measure big "ingest --jobs 1" big-ingest-j1 files -- \
+		"$DMARCD" ingest --json --jobs 1 --data @DATA@ "$BIG_DIR"
+fi
+
+if [[ $SKIP_HUGE != 1 ]]; then
+	warm "$HUGE_FILE"
+	measure huge bare huge-bare files -- "$BARE" "$HUGE_FILE"
+	if [[ $BARE_ONLY != 1 ]]; then
+		(($(free_mib) >= 4096)) ||
+			log "warning: less than 4 GiB free under $OUT for the huge ingest's data directory"
+		measure huge "ingest --jobs 1" huge-ingest-j1 files -- \
+			"$DMARCD" ingest --json --jobs 1 --data @DATA@ "$HUGE_FILE"
+	fi
+fi
+[[ $KEEP_DATA == 1 ]] || rm -rf "$OUT/data"
+
+# ---- report -----------------------------------------------------------------
+
+set_line() {
+	local s=$1
+	[[ -f $OUT/$s/expected.json ]] || return 0
+	python3 - "$OUT/$s/expected.json" "$(cat "$OUT/$s/.gen_seconds" 2>/dev/null || echo '?')" <<'EOF'
+import json, sys
+e = json.load(open(sys.argv[1]))
+units = "%d mails" % e["mails"] if e["mails"] else "%d .xml.gz file(s)" % e["reports"]
+print("- %s: %s, %d report(s), %d records, %d messages, %.1f MB XML, %.1f MB compressed (gen: %s s)"
+      % (e["set"], units, e["reports"], e["records"], e["messages"],
+         e["xml_bytes"] / 1e6, e["attachment_bytes"] / 1e6, sys.argv[2]))
+EOF
+}
+
+{
+	echo "# dmarcd benchmark"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "- machine: $(nproc) cores, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)"
+	if [[ $BARE_ONLY != 1 ]]; then
+		echo "- dmarcd: $({ "$DMARCD" --version 2>/dev/null || echo unknown; } | head -n 1)"
+	fi
+	echo "- generator: $("$GEN" --version); runs per figure: $REPS (median wall time)"
+	set_line typical
+	set_line big
+	[[ $SKIP_HUGE == 1 ]] || set_line huge
+	echo
+	echo "Wall seconds of the whole process; mails/s is files/s for big and huge;"
+	echo "peak RSS from GNU time; ratio = records/s over the bare expat+zlib pass on the same set."
+	echo "Every dmarcd run was verified against expected.json (stats records and messages)."
+	echo
+	echo "| set | tool | records | seconds | records/s | mails/s | peak RSS MiB | ratio to bare |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+	for r in "${ROWS[@]}"; do
+		echo "| ${r//|/ | } |"
+	done
+	if [[ -n ${TYP_J1_RATIO:-} ]]; then
+		echo
+		verdict=$(awk -v r="$TYP_J1_RATIO" -v t="$TARGET" 'BEGIN { print (r >= t) ? "meets" : "BELOW" }')
+		echo "typical ingest --jobs 1 runs at ${TYP_J1_RATIO}x the bare pass: $verdict the target of ${TARGET}x."
+	fi
+} >"$OUT/results.md"
+
+cat "$OUT/results.md"
+log "results written to $OUT/results.md; logs in $LOGS"
+
+if [[ $ENFORCE == 1 && -n ${TYP_J1_RATIO:-} ]]; then
+	awk -v r="$TYP_J1_RATIO" -v t="$TARGET" 'BEGIN { exit !(r >= t) }' ||
+		die "typical ingest --jobs 1 ratio $TYP_J1_RATIO is below the target $TARGET"
+fi

@@ -1,0 +1,76 @@
+/*
+ * archive.h - where raw attachments are kept, exactly as received.
+ *
+ * Every attachment is archived before it is parsed, so a parser fix can
+ * replay history and a rejected report is never lost.  The key holds the
+ * month it arrived and the SHA-256 of its bytes: "2026/11/<sha256>.gz".
+ * Two reporters' report.xml.gz never collide and a re-sent copy lands on
+ * the same key (stored once).
+ *
+ * A backend is a table of functions chosen by name: "fs" (a directory
+ * tree under the data folder) today, "s3" later.
+ *
+ *   w = archive_put_begin(a, received);
+ *   archive_put_write(w, buf, len) ...;
+ *   archive_put_commit(w, "gz", key, sizeof key, hash);   or _abort(w)
+ */
+#ifndef DM_ARCHIVE_H
+#define DM_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/reader.h"
+
+#define DM_ARCHIVE_KEY_MAX 128
+
+struct archive;
+struct archive_writer;
+struct archive_blob;
+
+struct archive_ops {
+	const char *name;
+	int (*open)(struct archive *a, const char *data_dir, char *err, size_t errlen);
+	void (*close)(struct archive *a);
+	struct archive_writer *(*put_begin)(struct archive *a, time_t received);
+	int (*put_write)(struct archive_writer *w, const void *p, size_t len);
+	int (*put_commit)(struct archive_writer *w, const char *ext, char *key,
+			  size_t keylen, char hash[DM_SHA256_HEX]);
+	void (*put_abort)(struct archive_writer *w);
+	int (*blob_open)(struct archive *a, const char *key, struct archive_blob **out);
+	struct dm_reader *(*blob_reader)(struct archive_blob *b);
+	void (*blob_close)(struct archive_blob *b);
+	int (*sync)(struct archive *a);
+};
+
+struct archive {
+	const struct archive_ops *ops;
+	void *impl;
+	int durable; /* fsync each attachment before commit returns */
+};
+
+struct archive *archive_open(const char *backend, const char *data_dir, int durable,
+			     char *err, size_t errlen);
+void archive_close(struct archive *a);
+
+struct archive_writer *archive_put_begin(struct archive *a, time_t received);
+int archive_put_write(struct archive_writer *w, const void *p, size_t len) DM_WUR;
+/* Finish: the key and the SHA-256 (hex) of what was written.  The writer
+ * is freed whatever the result. */
+int archive_put_commit(struct archive_writer *w, const char *ext, char *key, size_t keylen,
+		       char hash[DM_SHA256_HEX]) DM_WUR;
+void archive_put_abort(struct archive_writer *w);
+
+int archive_blob_open(struct archive *a, const char *key, struct archive_blob **out) DM_WUR;
+struct dm_reader *archive_blob_reader(struct archive_blob *b);
+void archive_blob_close(struct archive_blob *b);
+
+/* Make everything written so far durable (one syncfs for a batch). */
+int archive_sync(struct archive *a) DM_WUR;
+
+extern const struct archive_ops archive_fs_ops;
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * cli.h - subcommands and their option tables.
+ *
+ * Every subcommand is a row of a table with its options; --help output
+ * is generated from the same rows.  Common options (--data, --config,
+ * --help) are added to every subcommand by cli_parse().
+ */
+#ifndef DM_CLI_H
+#define DM_CLI_H
+
+#include "core/config.h"
+
+/* Exit codes of `dmarcd ingest` and friends. */
+enum { CLI_OK = 0, CLI_REJECTED = 1, CLI_FAILED = 2 };
+
+struct cli_opt {
+	const char *name;
+	int has_arg;
+	int key; /* returned by cli_parse for this option */
+	const char *argname;
+	const char *help;
+};
+
+struct cli_cmd {
+	const char *name;
+	const char *usage; /* after "dmarcd NAME " */
+	const char *summary;
+	const struct cli_opt *opts; /* NULL-terminated by name */
+	int (*run)(const struct cli_cmd *cmd, int argc, char **argv);
+};
+
+/* Parse argv for cmd.  Returns CLI_OK, or exits for --help; usage errors
+ * return CLI_FAILED after printing.  on_opt gets each of cmd's options.
+ * After it, cfg holds defaults < config file < --data; *first_arg is the
+ * index of the first operand. */
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cfg,
+	      int (*on_opt)(void *arg, int key, const char *value), void *arg, int *first_arg);
+void cli_usage(const struct cli_cmd *cmd, FILE *out);
+
+int cli_ingest(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_stats(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_config(const struct cli_cmd *cmd, int argc, char **argv);
+
+extern const struct cli_opt cli_ingest_opts[];
+extern const struct cli_opt cli_stats_opts[];
+extern const struct cli_opt cli_config_opts[];
+
+#endif

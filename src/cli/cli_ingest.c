@@ -1,0 +1,404 @@
+/*
+ * cli_ingest.c - `dmarcd ingest [--json] [--jobs N] PATH...`
+ *
+ * Functions: cli_ingest.
+ *
+ * Walks the paths (files, folders recursively in name order, "-" for
+ * stdin), hands every file to an ingest job (--jobs N worker threads
+ * sharing one store and one archive), prints one line per report (JSON
+ * with --json) and a summary on stderr.  The archive is synced once at the
+ * end (syncfs) instead of once per file.
+ *
+ * Exit: 0 nothing rejected, 1 something rejected, 2 usage, configuration
+ * or storage failure.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/buf.h"
+#include "common/fsutil.h"
+#include "common/json.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "ingest/ingest.h"
+
+enum { KEY_JSON = 1, KEY_JOBS };
+
+const struct cli_opt cli_ingest_opts[] = {
+	{"json", 0, KEY_JSON, NULL, "one JSON object per line per report"},
+	{"jobs", 1, KEY_JOBS, "N", "worker threads (default 1)"},
+	{NULL, 0, 0, NULL, NULL},
+};
+
+struct run {
+	int json;
+	int jobs;
+	struct ingest_env env;
+	pthread_mutex_t out_lock;
+	/* totals, under out_lock */
+	uint64_t files, stored, duplicates, rejected, empty, records, messages;
+	int fatal;
+	int progress;
+	struct timespec t0, last_progress;
+	/* the work queue (jobs > 1) */
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_nonempty, q_nonfull;
+	char *queue[256];
+	unsigned q_head, q_len;
+	int q_closed;
+};
+
+static double
+since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+print_result(struct run *run, const struct ingest_result *r)
+{
+	struct dm_buf b;
+	dm_buf_init(&b, 1024 * 1024);
+	if (run->json) {
+		struct dm_json j;
+		dm_json_init(&j, &b);
+		dm_json_obj_begin(&j);
+		dm_json_key(&j, "input");
+		dm_json_str(&j, r->input);
+		dm_json_key(&j, "kind");
+		dm_json_str(&j, r->kind);
+		dm_json_key(&j, "status");
+		dm_json_str(&j, r->status);
+		dm_json_key(&j, "org_name");
+		dm_json_str(&j, r->org_name);
+		dm_json_key(&j, "report_id");
+		dm_json_str(&j, r->report_id);
+		dm_json_key(&j, "policy_domain");
+		dm_json_str(&j, r->policy_domain);
+		dm_json_key(&j, "begin");
+		if (r->have_range)
+			dm_json_int(&j, r->begin);
+		else
+			dm_json_null(&j);
+		dm_json_key(&j, "end");
+		if (r->have_range)
+			dm_json_int(&j, r->end);
+		else
+			dm_json_null(&j);
+		dm_json_key(&j, "records");
+		dm_json_uint(&j, r->records);
+		dm_json_key(&j, "messages");
+		dm_json_uint(&j, r->messages);
+		dm_json_key(&j, "archive_key");
+		dm_json_str(&j, r->archive_key);
+		dm_json_key(&j, "error");
+		dm_json_str(&j, r->error);
+		dm_json_obj_end(&j);
+		if (j.rc == 0)
+			j.rc = dm_buf_addc(&b, '\n');
+	} else {
+		int rc = dm_buf_printf(&b, "%s: %s %s", r->input, r->status, r->kind);
+		if (rc == 0 && r->org_name)
+			rc = dm_buf_printf(&b, " from %.200s", r->org_name);
+		if (rc == 0 && r->policy_domain)
+			rc = dm_buf_printf(&b, " for %.253s", r->policy_domain);
+		if (rc == 0 && r->report_id)
+			rc = dm_buf_printf(&b, " id %.200s", r->report_id);
+		if (rc == 0 && (r->records || r->messages))
+			rc = dm_buf_printf(&b, ", %" PRIu64 " records, %" PRIu64 " messages",
+					   r->records, r->messages);
+		if (rc == 0 && r->error)
+			rc = dm_buf_printf(&b, ": %.600s", r->error);
+		for (unsigned i = 0; rc == 0 && i < r->nwarnings; i++)
+			rc = dm_buf_printf(&b, "\n  warning: %.600s", r->warnings[i]);
+		if (rc == 0)
+			rc = dm_buf_addc(&b, '\n');
+		(void)rc; /* a line cut short by the 1 MiB cap is still printed */
+	}
+	fwrite(b.data, 1, b.len, stdout);
+	dm_buf_free(&b);
+}
+
+static void
+progress(struct run *run, int final)
+{
+	if (!run->progress)
+		return;
+	if (!final && since(&run->last_progress) < 0.2)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &run->last_progress);
+	fprintf(stderr, "\r\033[K[%6.1fs] %" PRIu64 " files, %" PRIu64 " stored, %" PRIu64
+			" duplicates, %" PRIu64 " rejected, %" PRIu64 " records",
+		since(&run->t0), run->files, run->stored, run->duplicates, run->rejected,
+		run->records);
+	if (final)
+		fprintf(stderr, "\r\033[K");
+}
+
+static void
+on_result(void *arg, const struct ingest_result *r)
+{
+	struct run *run = arg;
+	pthread_mutex_lock(&run->out_lock);
+	if (strcmp(r->status, "stored") == 0) {
+		run->stored++;
+		run->records += r->records;
+		run->messages += r->messages;
+	} else if (strcmp(r->status, "duplicate") == 0) {
+		run->duplicates++;
+	} else if (strcmp(r->status, "rejected") == 0) {
+		run->rejected++;
+	} else {
+		run->empty++;
+	}
+	print_result(run, r);
+	progress(run, 0);
+	pthread_mutex_unlock(&run->out_lock);
+}
+
+static int
+ingest_one(struct run *run, struct ingest_job *job, const char *path)
+{
+	int rc;
+	if (strcmp(path, "-") == 0)
+		rc = ingest_stream(job, 0, "-");
+	else
+		rc = ingest_path(job, path, path);
+	pthread_mutex_lock(&run->out_lock);
+	run->files++;
+	if (rc && !run->fatal)
+		run->fatal = rc;
+	pthread_mutex_unlock(&run->out_lock);
+	return rc;
+}
+
+/* ---- the work queue ------------------------------------------------------ */
+
+static void
+queue_push(struct run *run, const char *path)
+{
+	pthread_mutex_lock(&run->q_lock);
+	while (run->q_len == sizeof run->queue / sizeof run->queue[0])
+		pthread_cond_wait(&run->q_nonfull, &run->q_lock);
+	unsigned cap = sizeof run->queue / sizeof run->queue[0];
+	run->queue[(run->q_head + run->q_len) % cap] = xstrdup(path);
+	run->q_len++;
+	pthread_cond_signal(&run->q_nonempty);
+	pthread_mutex_unlock(&run->q_lock);
+}
+
+static char *
+queue_pop(struct run *run)
+{
+	unsigned cap = sizeof run->queue / sizeof run->queue[0];
+	pthread_mutex_lock(&run->q_lock);
+	while (run->q_len == 0 && !run->q_closed)
+		pthread_cond_wait(&run->q_nonempty, &run->q_lock);
+	char *p = NULL;
+	if (run->q_len) {
+		p = run->queue[run->q_head];
+		run->q_head = (run->q_head + 1) % cap;
+		run->q_len--;
+		pthread_cond_signal(&run->q_nonfull);
+	}
+	pthread_mutex_unlock(&run->q_lock);
+	return p;
+}
+
+static void *
+worker(void *arg)
+{
+	struct run *run = arg;
+	struct ingest_job *job = ingest_job_new(&run->env);
+	char *path;
+	while ((path = queue_pop(run))) {
+		if (!run->fatal)
+			(void)ingest_one(run, job, path);
+		free(path);
+	}
+	ingest_job_free(job);
+	return NULL;
+}
+
+/* ---- walking ------------------------------------------------------------- */
+
+struct walker {
+	struct run *run;
+	struct ingest_job *job; /* jobs == 1: process inline */
+};
+
+static void
+submit(struct walker *w, const char *path)
+{
+	if (w->job)
+		(void)ingest_one(w->run, w->job, path);
+	else
+		queue_push(w->run, path);
+}
+
+static int
+skip_name(const struct dirent *e)
+{
+	return e->d_name[0] != '.'; /* hidden files, ".", ".." */
+}
+
+static void
+walk(struct walker *w, const char *path, int depth)
+{
+	struct stat st;
+	if (w->run->fatal)
+		return;
+	if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		if (depth == 0 || strcmp(path, "-") == 0 || S_ISREG(st.st_mode))
+			submit(w, path); /* errors are reported by the job */
+		return;
+	}
+	if (depth >= DM_MAX_DIR_DEPTH) {
+		fprintf(stderr, "dmarcd: ingest: %s: folders nested deeper than %d, skipped\n",
+			path, DM_MAX_DIR_DEPTH);
+		return;
+	}
+	struct dirent **list;
+	int n = scandir(path, &list, skip_name, alphasort);
+	if (n < 0) {
+		fprintf(stderr, "dmarcd: ingest: %s: %s\n", path, strerror(errno));
+		pthread_mutex_lock(&w->run->out_lock);
+		w->run->rejected++;
+		pthread_mutex_unlock(&w->run->out_lock);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		char child[PATH_MAX];
+		int len = snprintf(child, sizeof child, "%s%s%s", path,
+				   path[strlen(path) - 1] == '/' ? "" : "/", list[i]->d_name);
+		if (len > 0 && (size_t)len < sizeof child)
+			walk(w, child, depth + 1);
+		free(list[i]);
+	}
+	free(list);
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+static int
+on_opt(void *arg, int key, const char *value)
+{
+	struct run *run = arg;
+	if (key == KEY_JSON) {
+		run->json = 1;
+		return 0;
+	}
+	if (key == KEY_JOBS) {
+		char *end;
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (errno || *end || v < 1 || v > DM_MAX_JOBS) {
+			fprintf(stderr, "dmarcd ingest: --jobs must be 1..%d\n", DM_MAX_JOBS);
+			return -1;
+		}
+		run->jobs = (int)v;
+		return 0;
+	}
+	return -1;
+}
+
+int
+cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct run run;
+	struct dm_config cfg;
+	int first;
+	char err[512], tmp_dir[PATH_MAX];
+	memset(&run, 0, sizeof run);
+	run.jobs = 1;
+	if (cli_parse(cmd, argc, argv, &cfg, on_opt, &run, &first) != CLI_OK)
+		return CLI_FAILED;
+	if (first >= argc) {
+		fprintf(stderr, "dmarcd ingest: no PATH given\n");
+		cli_usage(cmd, stderr);
+		return CLI_FAILED;
+	}
+	snprintf(tmp_dir, sizeof tmp_dir, "%s/tmp", cfg.data_dir);
+	if (dm_mkdir_p(tmp_dir, 0750) != 0) {
+		fprintf(stderr, "dmarcd: cannot create %s: %s\n", tmp_dir, strerror(errno));
+		return CLI_FAILED;
+	}
+	struct store *st = store_open(cfg.store, cfg.data_dir, err, sizeof err);
+	if (!st) {
+		fprintf(stderr, "dmarcd: store: %s\n", err);
+		return CLI_FAILED;
+	}
+	struct archive *ar = archive_open(cfg.archive, cfg.data_dir, 0, err, sizeof err);
+	if (!ar) {
+		fprintf(stderr, "dmarcd: archive: %s\n", err);
+		store_close(st);
+		return CLI_FAILED;
+	}
+	run.env.store = st;
+	run.env.archive = ar;
+	run.env.tmp_dir = tmp_dir;
+	run.env.account_id = 0;
+	run.env.on_result = on_result;
+	run.env.arg = &run;
+	run.progress = isatty(2);
+	pthread_mutex_init(&run.out_lock, NULL);
+	pthread_mutex_init(&run.q_lock, NULL);
+	pthread_cond_init(&run.q_nonempty, NULL);
+	pthread_cond_init(&run.q_nonfull, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &run.t0);
+
+	struct walker w = {.run = &run, .job = NULL};
+	pthread_t threads[DM_MAX_JOBS];
+	if (run.jobs == 1) {
+		w.job = ingest_job_new(&run.env);
+	} else {
+		for (int i = 0; i < run.jobs; i++)
+			pthread_create(&threads[i], NULL, worker, &run);
+	}
+	for (int i = first; i < argc; i++)
+		walk(&w, argv[i], 0);
+	if (run.jobs == 1) {
+		ingest_job_free(w.job);
+	} else {
+		pthread_mutex_lock(&run.q_lock);
+		run.q_closed = 1;
+		pthread_cond_broadcast(&run.q_nonempty);
+		pthread_mutex_unlock(&run.q_lock);
+		for (int i = 0; i < run.jobs; i++)
+			pthread_join(threads[i], NULL);
+	}
+	int sync_rc = archive_sync(ar);
+	double secs = since(&run.t0);
+	progress(&run, 1);
+	fflush(stdout);
+	fprintf(stderr,
+		"dmarcd: ingest: %" PRIu64 " files, %" PRIu64 " reports stored, %" PRIu64
+		" duplicates, %" PRIu64 " rejected, %" PRIu64 " empty, %" PRIu64
+		" records, %" PRIu64 " messages, %.2f seconds, %.0f records/s\n",
+		run.files, run.stored, run.duplicates, run.rejected, run.empty, run.records,
+		run.messages, secs, secs > 0 ? (double)run.records / secs : 0.0);
+	if (run.fatal)
+		fprintf(stderr, "dmarcd: ingest: stopped: %s\n", dm_strerror(run.fatal));
+	if (sync_rc)
+		fprintf(stderr, "dmarcd: ingest: archive sync failed: %s\n", dm_strerror(sync_rc));
+	archive_close(ar);
+	store_close(st);
+	pthread_mutex_destroy(&run.out_lock);
+	pthread_mutex_destroy(&run.q_lock);
+	pthread_cond_destroy(&run.q_nonempty);
+	pthread_cond_destroy(&run.q_nonfull);
+	if (run.fatal || sync_rc)
+		return CLI_FAILED;
+	return run.rejected ? CLI_REJECTED : CLI_OK;
+}

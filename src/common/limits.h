@@ -1,0 +1,151 @@
+/*
+ * limits.h - every limit dmarcd applies to untrusted input, with its reason.
+ *
+ * This is the only place where such numbers live (as sqliteLimit.h is for
+ * SQLite).  Configuration may lower them, never raise them above what the
+ * code was tested with.  Exceeding a limit is never fatal: the input is
+ * rejected (or the SMTP client answered) with a one-line reason that names
+ * the limit, and processing goes on with the next input.
+ *
+ * Reference points are in ../shared/SPECS.md section 6.8.
+ */
+#ifndef DM_LIMITS_H
+#define DM_LIMITS_H
+
+/* ---- files and inputs ------------------------------------------------ */
+
+/* Directory recursion depth for `dmarcd ingest DIR`: deeper trees are
+ * almost always symlink loops or mistakes; Maildir++ is 3 levels deep. */
+#define DM_MAX_DIR_DEPTH 32
+
+/* Bytes read at the head of an input to decide what it is (mail, mbox,
+ * gzip, zip, XML, JSON).  Enough for a BOM, an XML declaration and a
+ * comment, or a few header lines. */
+#define DM_SNIFF_BYTES 4096
+
+/* ---- MIME (RFC 2045-2049) --------------------------------------------- */
+
+/* Size of one input message or file that is parsed as RFC 5322.  Matches
+ * the SMTP SIZE we advertise (SPECS 6.8: 32 MiB; Postfix 10 MB, OpenSMTPD
+ * 35 MB); a report mail is rarely above 10 MB. */
+#define DM_MAX_MESSAGE_BYTES (32ULL * 1024 * 1024)
+
+/* Multipart nesting.  Reports need 2 (multipart/mixed > attachment); a
+ * forwarded report 4.  Deeper nesting is a parser attack (SPECS ADV-25). */
+#define DM_MAX_MIME_DEPTH 16
+
+/* MIME leaf parts per message.  A report mail has 1-3 (ADV-25). */
+#define DM_MAX_MIME_PARTS 1000
+
+/* Nested message/rfc822 levels: a report forwarded twice (ADV-26). */
+#define DM_MAX_RFC822_DEPTH 3
+
+/* Header block of one message or part (Postfix header_size_limit is
+ * 100 KiB; SPECS 6.8 suggests 256 KiB) and header fields per block. */
+#define DM_MAX_HEADER_BYTES (256 * 1024)
+#define DM_MAX_HEADER_FIELDS 10000
+
+/* Messages in one mbox file: a bound on work per input, not a real
+ * limit on any mailbox we expect; a bigger mbox can be split. */
+#define DM_MAX_MBOX_MESSAGES 1000000
+
+/* ---- compression (gzip, zlib, zip) ---------------------------------- */
+
+/* Size of one attachment as received (compressed), which is also what
+ * the archive keeps.  Reports compress ~20:1, so 256 MiB covers a 5 GB
+ * report; raw XML inputs are bounded by DM_MAX_DECOMPRESSED_BYTES. */
+#define DM_MAX_ATTACHMENT_BYTES (2ULL * 1024 * 1024 * 1024)
+
+/* Decompressed bytes per attachment, all entries and layers together.
+ * The parser streams, so memory does not depend on it; it bounds time
+ * and disk.  2,000,000 records are about 1.5 GB of XML, so 4 GiB leaves
+ * room (SPECS 6.8 suggests 256 MiB for non-streaming peers). */
+#define DM_MAX_DECOMPRESSED_BYTES (4ULL * 1024 * 1024 * 1024)
+
+/* Ratio of decompressed to compressed bytes, checked once the output
+ * passes DM_RATIO_CHECK_AFTER.  One deflate layer cannot exceed about
+ * 1032:1; a typical report is 10-30:1.  Above this it is a bomb (ADV-37). */
+#define DM_MAX_COMPRESSION_RATIO 1100
+#define DM_RATIO_CHECK_AFTER (1024 * 1024)
+
+/* Compression layers: zip > xml.gz or gz > gz occur in the wild; a third
+ * layer does not (ADV-40). */
+#define DM_MAX_ARCHIVE_LAYERS 2
+
+/* Entries in one zip.  A report zip holds one; 16 allows a few reports
+ * plus a readme (ADV-39, ADV-41).  More is rejected, not truncated. */
+#define DM_MAX_ZIP_ENTRIES 16
+
+/* Length of a zip entry name kept for display (never used as a path). */
+#define DM_MAX_ENTRY_NAME 255
+
+/* ---- aggregate XML (RFC 7489 Appendix C, RFC 9990) ------------------ */
+
+/* Element depth.  A DMARC report is 6 levels deep; extensions add a few.
+ * 100,000-deep nesting is an attack (ADV-58). */
+#define DM_MAX_XML_DEPTH 32
+
+/* Character data kept per field.  Domains are at most 253 octets (RFC
+ * 1035), identifiers 1 KiB, free text 64 KiB (ADV-58).  A longer field
+ * rejects the report: silently cutting an identifier would corrupt keys. */
+#define DM_MAX_DOMAIN_LEN 253
+#define DM_MAX_ID_LEN 1024
+#define DM_MAX_TEXT_LEN (64 * 1024)
+
+/* Characters of a value we do not keep (unknown elements, text between
+ * elements).  Large enough for any extension we ignore, small enough that
+ * a 100 MB text node is refused early. */
+#define DM_MAX_IGNORED_TEXT (1024 * 1024)
+
+/* Memory expat may allocate for one document: its input buffer must hold
+ * a whole tag or attribute, so this bounds a 100 MB attribute or name.
+ * Real reports need a few KiB. */
+#define DM_MAX_XML_PARSER_MEMORY (8 * 1024 * 1024)
+
+/* Records per report.  Generous on purpose (streaming makes it cheap);
+ * one-record-per-message generators inflate counts (SPECS 6.8). */
+#define DM_MAX_RECORDS 5000000
+
+/* DKIM and SPF results per record (RFC 9990 SHOULD <= 100) and override
+ * reasons per record.  Excess results are dropped with a warning. */
+#define DM_MAX_DKIM_RESULTS 128
+#define DM_MAX_SPF_RESULTS 16
+#define DM_MAX_REASONS 16
+
+/* Warnings kept with one report; later ones are counted, not stored. */
+#define DM_MAX_WARNINGS 32
+
+/* Length of one warning or error message. */
+#define DM_MAX_ERROR_LEN 512
+
+/* Timestamps: 10^11 s is the year 5138; a larger value is almost always
+ * milliseconds (ADV-67) and is converted with a warning. */
+#define DM_MAX_PLAUSIBLE_EPOCH 100000000000LL
+
+/* ---- pipeline -------------------------------------------------------- */
+
+/* Attachments smaller than this are kept in memory between archiving and
+ * parsing; bigger ones are read back from the archive. */
+#define DM_MAX_INMEMORY_ATTACHMENT (4 * 1024 * 1024)
+
+/* Records buffered per report before the writer streams them into an open
+ * transaction; bounds memory per ingest job. */
+#define DM_MAX_BATCH_RECORDS 4096
+
+/* Daily rollup cells kept in memory per report before they are merged
+ * into the store; bounds memory for reports with millions of sources. */
+#define DM_MAX_ROLLUP_CELLS 16384
+
+/* Days one report's counts are spread over in the daily rollup.  A
+ * report covers one day, sometimes a week (Trustwave); a range of years
+ * is an error in the report: its counts go to the day of <begin>. */
+#define DM_MAX_REPORT_DAYS 31
+
+/* Ingest worker threads. */
+#define DM_MAX_JOBS 64
+
+/* Config file: line length and size. */
+#define DM_MAX_CONFIG_LINE 4096
+#define DM_MAX_CONFIG_BYTES (1024 * 1024)
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * log.c - the process-wide logger.
+ *
+ * Functions: dm_log_set_level, dm_log, dm_log_escape.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static enum dm_log_level log_level = DM_LOG_WARN;
+
+void
+dm_log_set_level(enum dm_log_level level)
+{
+	log_level = level;
+}
+
+void
+dm_log(enum dm_log_level level, const char *component, const char *fmt, ...)
+{
+	if (level > log_level)
+		return;
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "dmarcd: %s: %s\n", component, line);
+}
+
+void
+dm_log_escape(char *out, size_t out_len, const char *in, size_t in_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (out_len == 0)
+		return;
+	for (size_t i = 0; i < in_len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		int plain = c >= 0x20 && c < 0x7f && c != '\\';
+		size_t need = plain ? 1 : 4;
+		if (out_len - o <= need + 3) {
+			/* not enough room for this byte and an ellipsis */
+			if (out_len - o > 3) {
+				out[o++] = '.';
+				out[o++] = '.';
+				out[o++] = '.';
+			}
+			break;
+		}
+		if (plain) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+}

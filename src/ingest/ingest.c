@@ -1,0 +1,808 @@
+/*
+ * ingest.c - one input through mime -> archive -> unpack -> parse -> store.
+ *
+ * Functions: ingest_job_new, ingest_job_free, ingest_fd, ingest_path,
+ * ingest_stream.
+ *
+ * What is what is decided by content (sniff.h), never by name or label:
+ *
+ *   input --sniff--> mail | mbox --mime_walk--> leaf parts --+
+ *                    anything else (the input is the attachment) --+--> attachment
+ *
+ *   attachment: copy to the archive (SHA-256 key) while keeping a copy in
+ *   memory when small; then read it back (memory or archive) through
+ *   unpack_run(); every document it yields is sniffed: XML -> aggregate
+ *   parser -> store; JSON -> TLS-RPT (not supported yet); anything else ->
+ *   rejected "not a report (...)".
+ *
+ * MIME parts that are neither labelled nor shaped like a report (the text
+ * body, a signature, a logo) are skipped silently; a part labelled as a
+ * report (application/gzip, a .xml.gz name, ...) that is not one is
+ * rejected with a reason.  Failure reports (message/feedback-report, or the
+ * plain-text form some MTAs send) and TLS-RPT are recognised and reported
+ * as not supported yet.
+ *
+ * A report is stored in one store transaction.  Its records are buffered
+ * in memory up to DM_MAX_BATCH_RECORDS; past that the transaction opens
+ * and records stream into it, so parsing small reports never holds the
+ * store's lock and memory never grows with a big one.  A report whose
+ * identity is already stored is detected at its first record (no more rows
+ * are written) or, at the latest, by the UNIQUE constraint at commit.
+ *
+ * Logs nothing itself: every outcome is an ingest_result.
+ */
+#include "ingest.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/fsutil.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "parse/aggregate.h"
+#include "parse/mime.h"
+#include "parse/sniff.h"
+#include "parse/unpack.h"
+
+#define IOBUF 65536
+
+enum doc_kind { DOC_UNKNOWN, DOC_AGG, DOC_TLS, DOC_OTHER, DOC_NESTED };
+
+/* The document being read out of the current attachment. */
+struct doc {
+	enum doc_kind kind;
+	unsigned char head[DM_SNIFF_BYTES];
+	size_t nhead;
+	const char *what; /* description for DOC_OTHER */
+	struct agg_parser *parser;
+	int seen_record;
+	int dup;     /* identity already stored (found at the first record) */
+	int tx_open; /* the store transaction is open: streaming */
+	int store_rc;
+};
+
+struct ingest_job {
+	struct ingest_env env;
+	unsigned char *iobuf;
+	struct dm_buf mem; /* small attachment kept between archive and parse */
+	struct dm_arena batch_arena;
+	struct dm_record *batch;
+	unsigned nbatch;
+
+	/* the current input */
+	const char *display;
+	unsigned nreports;
+	int saw_failure;
+	int fatal; /* our side failed: stop */
+
+	/* the current attachment */
+	char key[DM_ARCHIVE_KEY_MAX];
+	char hash[DM_SHA256_HEX];
+	unsigned ndocs;
+	struct doc doc;
+};
+
+/* ---- results ------------------------------------------------------------ */
+
+static void
+emit(struct ingest_job *job, struct ingest_result *r)
+{
+	char name[4096];
+	if (job->nreports == 0)
+		snprintf(name, sizeof name, "%s", job->display);
+	else
+		snprintf(name, sizeof name, "%s#%u", job->display, job->nreports + 1);
+	job->nreports++;
+	r->input = name;
+	job->env.on_result(job->env.arg, r);
+}
+
+static void
+emit_simple(struct ingest_job *job, const char *kind, const char *status, const char *key,
+	    const char *error)
+{
+	struct ingest_result r;
+	memset(&r, 0, sizeof r);
+	r.kind = kind;
+	r.status = status;
+	r.archive_key = key;
+	r.error = error;
+	emit(job, &r);
+}
+
+static void
+emit_report(struct ingest_job *job, struct dm_report *rep, const char *status, const char *error)
+{
+	struct ingest_result r;
+	memset(&r, 0, sizeof r);
+	r.kind = "aggregate";
+	r.status = status;
+	r.org_name = rep->org_name;
+	r.report_id = rep->report_id;
+	r.policy_domain = rep->policy.domain;
+	if ((rep->have & DM_HAVE_BEGIN) && (rep->have & DM_HAVE_END)) {
+		r.have_range = 1;
+		r.begin = rep->begin;
+		r.end = rep->end;
+	}
+	if (strcmp(status, "stored") == 0 || strcmp(status, "duplicate") == 0) {
+		r.records = rep->records;
+		r.messages = rep->messages;
+	}
+	r.archive_key = job->key[0] ? job->key : NULL;
+	r.error = error;
+	r.nwarnings = rep->nwarnings;
+	r.warnings = rep->warnings;
+	emit(job, &r);
+}
+
+/* ---- the store side of a report ------------------------------------------ */
+
+static int
+open_tx(struct ingest_job *job, struct dm_report *rep)
+{
+	struct doc *d = &job->doc;
+	int rc = store_tx_begin(job->env.store, job->env.account_id);
+	if (rc)
+		return rc;
+	d->tx_open = 1;
+	for (unsigned i = 0; i < job->nbatch && rc == 0; i++)
+		rc = store_record_add(job->env.store, rep, &job->batch[i]);
+	job->nbatch = 0;
+	dm_arena_reset(&job->batch_arena);
+	return rc;
+}
+
+static void
+drop_report(struct ingest_job *job)
+{
+	struct doc *d = &job->doc;
+	if (d->tx_open)
+		store_tx_abort(job->env.store);
+	d->tx_open = 0;
+	job->nbatch = 0;
+	dm_arena_reset(&job->batch_arena);
+}
+
+static int
+on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
+{
+	struct ingest_job *job = arg;
+	struct doc *d = &job->doc;
+	int rc;
+	if (!d->seen_record) {
+		d->seen_record = 1;
+		int exists = 0;
+		rc = store_lookup(job->env.store, rep, &exists);
+		if (rc) {
+			d->store_rc = rc;
+			return rc;
+		}
+		if (exists) {
+			d->dup = 1;
+			return DM_ESTOP; /* the parser goes on counting */
+		}
+	}
+	if (!d->tx_open && job->nbatch < DM_MAX_BATCH_RECORDS) {
+		dm_record_copy(&job->batch_arena, &job->batch[job->nbatch++], rec);
+		return 0;
+	}
+	if (!d->tx_open && (rc = open_tx(job, rep)) != 0) {
+		d->store_rc = rc;
+		return rc;
+	}
+	rc = store_record_add(job->env.store, rep, rec);
+	if (rc)
+		d->store_rc = rc;
+	return rc;
+}
+
+/* The aggregate document parsed completely: store it. */
+static void
+finish_aggregate(struct ingest_job *job)
+{
+	struct doc *d = &job->doc;
+	struct dm_report *rep = agg_parser_report(d->parser);
+	char msg[DM_MAX_ERROR_LEN + 32];
+
+	if (agg_parser_finish(d->parser) != 0) {
+		drop_report(job);
+		if (d->store_rc)
+			goto store_failed;
+		emit_report(job, rep, "rejected", agg_parser_error(d->parser));
+		return;
+	}
+	if (!rep->report_id || !*rep->report_id) {
+		char id[80];
+		if (job->ndocs > 1)
+			snprintf(id, sizeof id, "sha256:%.32s-%u", job->hash, job->ndocs);
+		else
+			snprintf(id, sizeof id, "sha256:%.32s", job->hash);
+		rep->report_id = dm_arena_strndup(&rep->arena, id, strlen(id));
+		dm_report_warn(rep, "no <report_id>; using %s", id);
+	}
+	if (d->dup) {
+		drop_report(job);
+		emit_report(job, rep, "duplicate", NULL);
+		return;
+	}
+	int rc = 0;
+	if (!d->tx_open)
+		rc = open_tx(job, rep);
+	if (rc) {
+		d->store_rc = rc;
+		drop_report(job);
+		goto store_failed;
+	}
+	struct store_report_info info = {
+		.archive_key = job->key,
+		.content_hash = job->hash,
+		.source = job->display,
+		.received_at = (int64_t)time(NULL),
+	};
+	enum store_outcome out;
+	d->tx_open = 0; /* commit ends the transaction whatever happens */
+	rc = store_tx_commit(job->env.store, rep, &info, &out);
+	if (rc) {
+		d->store_rc = rc;
+		goto store_failed;
+	}
+	emit_report(job, rep, out == STORE_STORED ? "stored" : "duplicate", NULL);
+	return;
+
+store_failed:
+	snprintf(msg, sizeof msg, "store error: %s (%s)", dm_strerror(d->store_rc),
+		 store_errmsg(job->env.store));
+	emit_report(job, rep, "rejected", msg);
+	job->fatal = d->store_rc;
+}
+
+/* ---- documents out of the unpacker -------------------------------------- */
+
+static void
+doc_reset(struct ingest_job *job)
+{
+	struct doc *d = &job->doc;
+	agg_parser_free(d->parser);
+	memset(d, 0, sizeof *d);
+}
+
+static int
+doc_begin(void *arg, const char *name, const char *layers)
+{
+	struct ingest_job *job = arg;
+	doc_reset(job);
+	job->ndocs++;
+	return 0;
+}
+
+/* Decide what the document is once its head is known. */
+static int
+doc_classify(struct ingest_job *job)
+{
+	struct doc *d = &job->doc;
+	const char *what = NULL;
+	enum sniff_kind k = sniff_bytes(d->head, d->nhead, &what);
+	switch (k) {
+	case SNIFF_EMPTY: return 0; /* undecided: read on */
+	case SNIFF_XML:
+		d->kind = DOC_AGG;
+		d->parser = agg_parser_new(on_record, job);
+		return 0;
+	case SNIFF_JSON: d->kind = DOC_TLS; return 0;
+	case SNIFF_GZIP:
+	case SNIFF_ZIP:
+	case SNIFF_ZLIB: d->kind = DOC_NESTED; return 0;
+	default:
+		d->kind = DOC_OTHER;
+		d->what = what ? what : sniff_kind_name(k);
+		return 0;
+	}
+}
+
+static int
+doc_data(void *arg, const void *buf, size_t len)
+{
+	struct ingest_job *job = arg;
+	struct doc *d = &job->doc;
+	if (d->kind == DOC_UNKNOWN) {
+		size_t room = sizeof d->head - d->nhead;
+		size_t take = len < room ? len : room;
+		memcpy(d->head + d->nhead, buf, take);
+		d->nhead += take;
+		if (doc_classify(job) != 0)
+			return DM_ESTOP;
+		if (d->kind == DOC_UNKNOWN) {
+			if (d->nhead < sizeof d->head)
+				return 0; /* only whitespace so far */
+			d->kind = DOC_OTHER;
+			d->what = "whitespace";
+			return DM_ESTOP;
+		}
+		if (d->kind != DOC_AGG)
+			return DM_ESTOP;
+		/* feed the head, then the rest of this chunk */
+		if (agg_parser_feed(d->parser, d->head, d->nhead) != 0)
+			return DM_ESTOP;
+		buf = (const unsigned char *)buf + take;
+		len -= take;
+		if (len == 0)
+			return 0;
+	}
+	if (d->kind != DOC_AGG)
+		return DM_ESTOP;
+	if (agg_parser_feed(d->parser, buf, len) != 0)
+		return d->store_rc ? d->store_rc : DM_ESTOP;
+	return 0;
+}
+
+static int
+doc_end(void *arg, int rc, const char *reason)
+{
+	struct ingest_job *job = arg;
+	struct doc *d = &job->doc;
+	char msg[DM_MAX_ERROR_LEN + 64];
+	const char *key = job->key[0] ? job->key : NULL;
+
+	switch (d->kind) {
+	case DOC_AGG:
+		if (d->store_rc) {
+			/* the store failed under a callback */
+			finish_aggregate(job);
+		} else if (rc < 0) {
+			struct dm_report *rep = agg_parser_report(d->parser);
+			drop_report(job);
+			/* a parse error found first is the better reason */
+			const char *perr = agg_parser_error(d->parser);
+			emit_report(job, rep, "rejected", *perr ? perr : reason);
+		} else {
+			finish_aggregate(job);
+		}
+		break;
+	case DOC_TLS: emit_simple(job, "tlsrpt", "rejected", key, "not supported yet"); break;
+	case DOC_NESTED:
+		emit_simple(job, "none", "rejected", key, rc < 0 && reason ? reason : "nested archive");
+		break;
+	case DOC_OTHER:
+		snprintf(msg, sizeof msg, "not a report (%s)", d->what);
+		emit_simple(job, "none", "rejected", key, msg);
+		break;
+	case DOC_UNKNOWN:
+		if (rc < 0)
+			emit_simple(job, "none", "rejected", key, reason ? reason : "unreadable");
+		else
+			emit_simple(job, "none", "rejected", key, "empty document");
+		break;
+	}
+	doc_reset(job);
+	return job->fatal ? job->fatal : 0;
+}
+
+static void
+unpack_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg; /* harmless oddities of the container: not kept */
+}
+
+/* ---- attachments ------------------------------------------------------- */
+
+static const char *
+ext_for(const void *p, size_t n)
+{
+	switch (sniff_bytes(p, n, NULL)) {
+	case SNIFF_GZIP: return "gz";
+	case SNIFF_ZIP: return "zip";
+	case SNIFF_ZLIB: return "zz";
+	case SNIFF_XML: return "xml";
+	case SNIFF_JSON: return "json";
+	default: return "bin";
+	}
+}
+
+/*
+ * Archive the attachment read from in, then unpack and parse it.
+ * Returns 0, or a negative code when our side failed (job->fatal).
+ */
+static int
+attachment(struct ingest_job *job, struct dm_reader *in)
+{
+	char err[DM_MAX_ERROR_LEN];
+	char ext[8] = "bin";
+	uint64_t size = 0;
+	int inmem = 1;
+	int rc;
+
+	job->key[0] = '\0';
+	job->hash[0] = '\0';
+	job->ndocs = 0;
+	dm_buf_reset(&job->mem);
+
+	struct archive_writer *w = archive_put_begin(job->env.archive, time(NULL));
+	if (!w) {
+		snprintf(err, sizeof err, "archive error: cannot create a file (%s)",
+			 strerror(errno));
+		emit_simple(job, "none", "rejected", NULL, err);
+		return job->fatal = DM_EIO;
+	}
+	for (;;) {
+		ssize_t n = dm_reader_read(in, job->iobuf, IOBUF);
+		if (n < 0) {
+			archive_put_abort(w);
+			emit_simple(job, "none", "rejected", NULL, "cannot read attachment");
+			return 0;
+		}
+		if (n == 0)
+			break;
+		if (size == 0)
+			snprintf(ext, sizeof ext, "%s", ext_for(job->iobuf, (size_t)n));
+		if (DM_MAX_ATTACHMENT_BYTES - size < (uint64_t)n) {
+			archive_put_abort(w);
+			snprintf(err, sizeof err, "attachment larger than %llu bytes",
+				 (unsigned long long)DM_MAX_ATTACHMENT_BYTES);
+			emit_simple(job, "none", "rejected", NULL, err);
+			return 0;
+		}
+		size += (uint64_t)n;
+		rc = archive_put_write(w, job->iobuf, (size_t)n);
+		if (rc) {
+			archive_put_abort(w);
+			snprintf(err, sizeof err, "archive error: %s", dm_strerror(rc));
+			emit_simple(job, "none", "rejected", NULL, err);
+			return job->fatal = rc;
+		}
+		if (inmem && dm_buf_add(&job->mem, job->iobuf, (size_t)n) != 0) {
+			inmem = 0;
+			dm_buf_free(&job->mem);
+		}
+	}
+	if (size == 0) {
+		archive_put_abort(w);
+		emit_simple(job, "none", "rejected", NULL, "empty attachment");
+		return 0;
+	}
+	rc = archive_put_commit(w, ext, job->key, sizeof job->key, job->hash);
+	if (rc) {
+		job->key[0] = '\0';
+		snprintf(err, sizeof err, "archive error: %s", dm_strerror(rc));
+		emit_simple(job, "none", "rejected", NULL, err);
+		return job->fatal = rc;
+	}
+
+	/* read it back: from memory, or from the archive */
+	struct dm_mem_reader mr;
+	struct dm_reader memr;
+	struct dm_reader *src;
+	struct archive_blob *blob = NULL;
+	if (inmem) {
+		dm_reader_mem(&memr, &mr, job->mem.data, job->mem.len);
+		src = &memr;
+	} else {
+		rc = archive_blob_open(job->env.archive, job->key, &blob);
+		if (rc) {
+			snprintf(err, sizeof err, "archive error: cannot read back %s", job->key);
+			emit_simple(job, "none", "rejected", job->key, err);
+			return job->fatal = rc;
+		}
+		src = archive_blob_reader(blob);
+	}
+	struct unpack_limits lim;
+	unpack_limits_default(&lim);
+	struct unpack_sink sink = {
+		.doc_begin = doc_begin,
+		.doc_data = doc_data,
+		.doc_end = doc_end,
+		.warn = unpack_warn,
+		.arg = job,
+	};
+	unsigned before = job->nreports;
+	err[0] = '\0';
+	rc = unpack_run(src, &lim, &sink, err, sizeof err);
+	archive_blob_close(blob);
+	doc_reset(job);
+	if (job->fatal)
+		return job->fatal;
+	if (rc < 0 && job->nreports == before)
+		emit_simple(job, "none", "rejected", job->key, *err ? err : dm_strerror(rc));
+	else if (rc < 0 && *err) {
+		/* the container failed after some documents (e.g. too many
+		 * zip entries): say so once more for the rest */
+		emit_simple(job, "none", "rejected", job->key, err);
+	}
+	return 0;
+}
+
+/* A reader that first returns a buffered head, then the rest. */
+struct prefix_reader {
+	const unsigned char *head;
+	size_t nhead, off;
+	struct dm_reader *rest;
+};
+
+static ssize_t
+prefix_read(void *ctx, void *buf, size_t len)
+{
+	struct prefix_reader *p = ctx;
+	if (p->off < p->nhead) {
+		size_t n = p->nhead - p->off;
+		if (n > len)
+			n = len;
+		memcpy(buf, p->head + p->off, n);
+		p->off += n;
+		return (ssize_t)n;
+	}
+	return dm_reader_read(p->rest, buf, len);
+}
+
+/* ---- MIME parts ---------------------------------------------------------- */
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* Does the part say it is a report (by media type or file name)? */
+static int
+labelled_as_report(const struct mime_part_info *info)
+{
+	static const char *const types[] = {
+		"application/gzip",	    "application/x-gzip", "application/zip",
+		"application/x-zip",	    "application/x-zip-compressed",
+		"application/octet-stream", "application/xml",	  "text/xml",
+		"application/json",	    "application/tlsrpt+gzip",
+		"application/tlsrpt+json",  NULL};
+	for (const char *const *t = types; *t; t++)
+		if (strcmp(info->content_type, *t) == 0)
+			return 1;
+	const char *f = info->filename;
+	return f && (ends_with(f, ".xml") || ends_with(f, ".gz") || ends_with(f, ".zip") ||
+		     ends_with(f, ".json") || ends_with(f, ".zz"));
+}
+
+/* The plain-text failure reports of Exim/cPanel and friends, and ARF
+ * fields in a part that is not labelled message/feedback-report. */
+static int
+looks_like_failure(const unsigned char *p, size_t n)
+{
+	static const char *const marks[] = {"failed the published DMARC policy",
+					    "Feedback-Type: auth-failure", NULL};
+	for (const char *const *m = marks; *m; m++)
+		if (memmem(p, n, *m, strlen(*m)))
+			return 1;
+	return 0;
+}
+
+/* "<html" or "<!doctype html" after optional whitespace. */
+static int
+looks_like_html(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+		i++;
+	return (n - i >= 5 && strncasecmp((const char *)p + i, "<html", 5) == 0) ||
+	       (n - i >= 14 && strncasecmp((const char *)p + i, "<!doctype html", 14) == 0);
+}
+
+static void
+failure_report(struct ingest_job *job)
+{
+	if (job->saw_failure)
+		return;
+	job->saw_failure = 1;
+	emit_simple(job, "failure", "rejected", NULL, "not supported yet");
+}
+
+static int
+on_message(void *arg, unsigned index)
+{
+	struct ingest_job *job = arg;
+	job->saw_failure = 0;
+	return job->fatal;
+}
+
+static int
+on_part(void *arg, const struct mime_part_info *info, struct dm_reader *content)
+{
+	struct ingest_job *job = arg;
+	unsigned char head[DM_SNIFF_BYTES];
+	size_t nhead = 0;
+	if (job->fatal)
+		return job->fatal;
+	if (job->saw_failure)
+		return 0; /* the rest of a failure report is its sample message */
+	if ((info->report_type && strcmp(info->report_type, "feedback-report") == 0) ||
+	    strcmp(info->content_type, "message/feedback-report") == 0) {
+		failure_report(job);
+		return 0;
+	}
+	while (nhead < sizeof head) {
+		ssize_t n = dm_reader_read(content, head + nhead, sizeof head - nhead);
+		if (n <= 0)
+			break;
+		nhead += (size_t)n;
+	}
+	enum sniff_kind k = sniff_bytes(head, nhead, NULL);
+	int shaped = k == SNIFF_XML || k == SNIFF_JSON || k == SNIFF_GZIP || k == SNIFF_ZIP ||
+		     k == SNIFF_ZLIB;
+	if (k == SNIFF_XML && (strcmp(info->content_type, "text/html") == 0 || looks_like_html(head, nhead)))
+		shaped = 0; /* an HTML body starts with '<' too */
+	if (!shaped) {
+		if (strncmp(info->content_type, "text/", 5) == 0 && looks_like_failure(head, nhead)) {
+			failure_report(job);
+			return 0;
+		}
+		if (!labelled_as_report(info))
+			return 0; /* a body text, a signature, a logo */
+	}
+	struct prefix_reader pr = {.head = head, .nhead = nhead, .rest = content};
+	struct dm_reader r = {.read = prefix_read, .ctx = &pr};
+	return attachment(job, &r);
+}
+
+static void
+on_mime_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* ---- inputs ------------------------------------------------------------ */
+
+struct ingest_job *
+ingest_job_new(const struct ingest_env *env)
+{
+	struct ingest_job *job = xcalloc(1, sizeof *job);
+	job->env = *env;
+	job->iobuf = xmalloc(IOBUF);
+	dm_buf_init(&job->mem, DM_MAX_INMEMORY_ATTACHMENT);
+	dm_arena_init(&job->batch_arena);
+	job->batch = xcalloc(DM_MAX_BATCH_RECORDS, sizeof *job->batch);
+	return job;
+}
+
+void
+ingest_job_free(struct ingest_job *job)
+{
+	if (!job)
+		return;
+	doc_reset(job);
+	free(job->iobuf);
+	dm_buf_free(&job->mem);
+	dm_arena_free(&job->batch_arena);
+	free(job->batch);
+	free(job);
+}
+
+int
+ingest_fd(struct ingest_job *job, int fd, const char *display)
+{
+	char err[DM_MAX_ERROR_LEN];
+	unsigned char head[DM_SNIFF_BYTES];
+	struct stat st;
+	job->display = display;
+	job->nreports = 0;
+	job->saw_failure = 0;
+	job->fatal = 0;
+	job->key[0] = '\0';
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		emit_simple(job, "none", "rejected", NULL, "not a regular file");
+		return 0;
+	}
+	if (st.st_size == 0) {
+		emit_simple(job, "none", "rejected", NULL, "empty file");
+		return 0;
+	}
+	ssize_t nhead = pread(fd, head, sizeof head, 0);
+	if (nhead < 0) {
+		snprintf(err, sizeof err, "cannot read: %s", strerror(errno));
+		emit_simple(job, "none", "rejected", NULL, err);
+		return 0;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		emit_simple(job, "none", "rejected", NULL, "cannot seek");
+		return 0;
+	}
+	enum sniff_kind k = sniff_bytes(head, (size_t)nhead, NULL);
+	int rc = 0;
+	if (k == SNIFF_MAIL || k == SNIFF_MBOX) {
+		struct mime_sink sink = {
+			.message = on_message,
+			.part = on_part,
+			.warn = on_mime_warn,
+			.arg = job,
+		};
+		err[0] = '\0';
+		if (k == SNIFF_MAIL && (uint64_t)st.st_size > DM_MAX_MESSAGE_BYTES) {
+			snprintf(err, sizeof err, "message larger than %llu bytes",
+				 (unsigned long long)DM_MAX_MESSAGE_BYTES);
+			emit_simple(job, "none", "rejected", NULL, err);
+			return 0;
+		}
+		rc = k == SNIFF_MAIL ? mime_walk_fd(fd, &sink, err, sizeof err)
+				     : mime_walk_mbox_fd(fd, &sink, err, sizeof err);
+		if (job->fatal)
+			return job->fatal;
+		if (rc < 0)
+			emit_simple(job, "none", "rejected", NULL, *err ? err : dm_strerror(rc));
+	} else {
+		struct dm_fd_reader fr;
+		struct dm_reader r;
+		dm_reader_fd(&r, &fr, fd);
+		rc = attachment(job, &r);
+		if (job->fatal)
+			return job->fatal;
+	}
+	if (job->nreports == 0)
+		emit_simple(job, "none", "empty", NULL, "no report found");
+	return 0;
+}
+
+int
+ingest_path(struct ingest_job *job, const char *path, const char *display)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		char err[DM_MAX_ERROR_LEN];
+		job->display = display;
+		job->nreports = 0;
+		snprintf(err, sizeof err, "cannot open: %s", strerror(errno));
+		emit_simple(job, "none", "rejected", NULL, err);
+		return 0;
+	}
+	int rc = ingest_fd(job, fd, display);
+	close(fd);
+	return rc;
+}
+
+int
+ingest_stream(struct ingest_job *job, int fd, const char *display)
+{
+	char tmpl[4096];
+	snprintf(tmpl, sizeof tmpl, "%s/stdin-XXXXXX", job->env.tmp_dir);
+	int tfd = mkostemp(tmpl, O_CLOEXEC);
+	if (tfd < 0)
+		return DM_EIO;
+	unlink(tmpl);
+	uint64_t total = 0;
+	int rc = 0;
+	for (;;) {
+		ssize_t n = read(fd, job->iobuf, IOBUF);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = DM_EIO;
+			break;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > DM_MAX_ATTACHMENT_BYTES) {
+			job->display = display;
+			job->nreports = 0;
+			emit_simple(job, "none", "rejected", NULL, "input too large");
+			close(tfd);
+			return 0;
+		}
+		rc = dm_write_all(tfd, job->iobuf, (size_t)n);
+		if (rc)
+			break;
+	}
+	if (rc == 0)
+		rc = ingest_fd(job, tfd, display);
+	close(tfd);
+	return rc;
+}

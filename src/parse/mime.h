@@ -1,0 +1,71 @@
+/*
+ * mime.h - walk the leaf parts of an RFC 5322 message or an mbox (GMime).
+ *
+ * The walker hands each leaf part to a callback together with a reader
+ * over its *decoded* content (base64 / quoted-printable removed, nothing
+ * else changed), so a report attachment is never held in memory: GMime
+ * parses the message structure over a seekable file descriptor and reads
+ * part content from the file on demand.
+ *
+ * Every leaf is visited in document order, including the parts of nested
+ * message/rfc822 messages (base64-encoded ones too) and of any multipart
+ * subtype.  Depth, part count and rfc822 nesting are bounded by limits.h;
+ * exceeding one stops the walk with an error (the parts seen so far have
+ * already been delivered).  Media types and file names are passed only as
+ * hints: the caller decides by content.
+ */
+#ifndef DM_MIME_H
+#define DM_MIME_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+#include "common/reader.h"
+
+struct mime_part_info {
+	const char *content_type; /* "type/subtype", lower case, never NULL */
+	const char *filename;	  /* Content-Disposition filename or Content-Type
+				     name, RFC 2047/2231 decoded; NULL if none */
+	const char *report_type;  /* report-type of the nearest enclosing
+				     multipart/report, lower case, or NULL */
+	const char *subject;	  /* Subject of the innermost enclosing message,
+				     decoded, or NULL (a hint only) */
+	unsigned index;		  /* 1-based leaf number within the message */
+	int depth;		  /* multipart nesting depth of this leaf */
+	int is_attachment;	  /* has a filename or Content-Disposition:
+				     attachment, or is not a text type */
+};
+
+struct mime_sink {
+	/* Called for each message of an mbox before its parts (index is
+	 * 1-based); for a single message, called once with index 1.
+	 * May be NULL.  Return 0 or a negative code to stop the walk. */
+	int (*message)(void *arg, unsigned index);
+	/* Called for each leaf part.  content reads the decoded bytes and is
+	 * valid only during the call; the callee need not read it to the end.
+	 * Return 0 to go on or a negative code to stop the walk. */
+	int (*part)(void *arg, const struct mime_part_info *info,
+		    struct dm_reader *content);
+	/* Something odd but survivable: "no MIME-Version header", "base64
+	 * garbage ignored".  May be NULL. */
+	void (*warn)(void *arg, const char *msg);
+	void *arg;
+};
+
+/* Parse one message from fd, which must be seekable and positioned at the
+ * start.  Returns 0, the first negative code a callback returned, or a
+ * negative DM_E* with a one-line reason in err ("MIME nesting deeper than
+ * 16", "more than 1000 MIME parts", "not a mail message"). */
+int mime_walk_fd(int fd, const struct mime_sink *sink, char *err,
+		 size_t errlen) DM_WUR;
+
+/* The same for an mbox file: every message in turn ("From " separated).
+ * A message that fails is reported through warn and the walk goes on. */
+int mime_walk_mbox_fd(int fd, const struct mime_sink *sink, char *err,
+		      size_t errlen) DM_WUR;
+
+/* Process-wide GMime setup and teardown (call once from main). */
+void mime_global_init(void);
+void mime_global_shutdown(void);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * store.c - backend selection and the store's lock.
+ *
+ * Functions: store_open, store_close, store_tx_begin, store_record_add,
+ * store_tx_commit, store_tx_abort, store_lookup, store_stats,
+ * store_errmsg.  A transaction holds st->lock from begin to commit or
+ * abort; store_lookup takes it only when the caller does not hold it.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+static const struct store_ops *const backends[] = {&store_sqlite_ops};
+
+struct store *
+store_open(const char *backend, const char *data_dir, char *err, size_t errlen)
+{
+	const struct store_ops *ops = NULL;
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		if (strcmp(backends[i]->name, backend) == 0)
+			ops = backends[i];
+	if (!ops) {
+		snprintf(err, errlen, "unknown store backend '%s'", backend);
+		return NULL;
+	}
+	struct store *st = xcalloc(1, sizeof *st);
+	st->ops = ops;
+	pthread_mutex_init(&st->lock, NULL);
+	if (ops->open(st, data_dir, err, errlen) != 0) {
+		pthread_mutex_destroy(&st->lock);
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+store_close(struct store *st)
+{
+	if (!st)
+		return;
+	st->ops->close(st);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+static int
+held_by_me(struct store *st)
+{
+	return st->in_tx && pthread_equal(st->owner, pthread_self());
+}
+
+int
+store_tx_begin(struct store *st, int64_t account_id)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = st->ops->tx_begin(st, account_id);
+	if (rc != 0) {
+		pthread_mutex_unlock(&st->lock);
+		return rc;
+	}
+	st->in_tx = 1;
+	st->owner = pthread_self();
+	return 0;
+}
+
+int
+store_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec)
+{
+	return st->ops->record_add(st, rep, rec);
+}
+
+int
+store_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_info *info,
+		enum store_outcome *out)
+{
+	int rc = st->ops->tx_commit(st, rep, info, out);
+	st->in_tx = 0;
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void
+store_tx_abort(struct store *st)
+{
+	st->ops->tx_abort(st);
+	st->in_tx = 0;
+	pthread_mutex_unlock(&st->lock);
+}
+
+int
+store_lookup(struct store *st, struct dm_report *rep, int *exists)
+{
+	if (held_by_me(st))
+		return st->ops->lookup(st, rep, exists);
+	pthread_mutex_lock(&st->lock);
+	int rc = st->ops->lookup(st, rep, exists);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_stats(struct store *st, const char *domain, struct store_stats *total,
+	    int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = st->ops->stats(st, domain, total, per_domain, arg);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+const char *
+store_errmsg(struct store *st)
+{
+	return st->ops->errmsg(st);
+}

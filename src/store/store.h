@@ -1,0 +1,96 @@
+/*
+ * store.h - where analytics rows go: the one interface callers see.
+ *
+ * A backend is a table of functions chosen by name ("sqlite" today;
+ * "postgres", "clickhouse" later).  One report is written in one
+ * transaction: store_tx_begin(), store_record_add() per record,
+ * store_tx_commit() with the final metadata (which decides stored or
+ * duplicate) or store_tx_abort() (nothing of the report remains).
+ *
+ * A store is shared by the ingest workers: a transaction holds the
+ * store's lock from begin to commit/abort, so records of two reports
+ * never mix.  store_lookup() may be called with or without the lock.
+ */
+#ifndef DM_STORE_H
+#define DM_STORE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "core/report.h"
+
+/* What the pipeline knows about a report beyond its XML. */
+struct store_report_info {
+	const char *archive_key;
+	const char *content_hash; /* SHA-256 hex of the archived attachment */
+	const char *source;	  /* input name, for the operator */
+	int64_t received_at;
+};
+
+enum store_outcome { STORE_STORED, STORE_DUPLICATE };
+
+struct store_domain_stats {
+	const char *domain;
+	uint64_t reports, records, messages;
+	uint64_t dmarc_pass, dmarc_fail; /* messages */
+};
+
+struct store_stats {
+	uint64_t reports, records, messages;
+	uint64_t dmarc_pass, dmarc_fail;
+};
+
+struct store;
+
+struct store_ops {
+	const char *name;
+	int (*open)(struct store *st, const char *data_dir, char *err, size_t errlen);
+	void (*close)(struct store *st);
+	int (*tx_begin)(struct store *st, int64_t account_id);
+	int (*record_add)(struct store *st, const struct dm_report *rep,
+			  const struct dm_record *rec);
+	int (*tx_commit)(struct store *st, struct dm_report *rep,
+			 const struct store_report_info *info, enum store_outcome *out);
+	void (*tx_abort)(struct store *st);
+	int (*lookup)(struct store *st, struct dm_report *rep, int *exists);
+	int (*stats)(struct store *st, const char *domain, struct store_stats *total,
+		     int (*per_domain)(void *arg, const struct store_domain_stats *d),
+		     void *arg);
+	/* error text of the last failure (for logs) */
+	const char *(*errmsg)(struct store *st);
+};
+
+struct store {
+	const struct store_ops *ops;
+	void *impl;
+	pthread_mutex_t lock;
+	pthread_t owner;
+	int in_tx;
+};
+
+/* Open the named backend over data_dir (creating the schema). */
+struct store *store_open(const char *backend, const char *data_dir, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* account_id: the account the report is stored for (0: none/unclaimed);
+ * it must be known before the first record so the rollup is right. */
+int store_tx_begin(struct store *st, int64_t account_id) DM_WUR;
+int store_record_add(struct store *st, const struct dm_report *rep,
+		     const struct dm_record *rec) DM_WUR;
+int store_tx_commit(struct store *st, struct dm_report *rep,
+		    const struct store_report_info *info, enum store_outcome *out) DM_WUR;
+void store_tx_abort(struct store *st);
+/* Is a report with rep's identity (reporter, policy domain, report id,
+ * begin, end) already stored? */
+int store_lookup(struct store *st, struct dm_report *rep, int *exists) DM_WUR;
+int store_stats(struct store *st, const char *domain, struct store_stats *total,
+		int (*per_domain)(void *arg, const struct store_domain_stats *d),
+		void *arg) DM_WUR;
+const char *store_errmsg(struct store *st);
+
+/* Backends. */
+extern const struct store_ops store_sqlite_ops;
+
+#endif

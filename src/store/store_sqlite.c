@@ -1,0 +1,634 @@
+/*
+ * store_sqlite.c - the default store: one SQLite database in WAL mode.
+ *
+ * Functions: the store_sqlite_ops table (open, close, tx_begin,
+ * record_add, tx_commit, tx_abort, lookup, stats, errmsg).
+ *
+ * Layout (DESIGN.md 5): <data>/dmarcd.sqlite with tables reports,
+ * records (one row per <record>, all DKIM/SPF results as JSON arrays,
+ * enrichment columns empty until the enrichment stage exists), daily (the
+ * rollup, maintained in the report's transaction) and accounts.
+ *
+ * One report is one transaction.  tx_begin inserts a placeholder report
+ * row (its identity columns NULL, which UNIQUE allows) so records can
+ * reference it; tx_commit fills in the identity.  If the UPDATE violates
+ * the UNIQUE identity, the report is a duplicate and the whole transaction
+ * is rolled back.  Records whose report metadata came after them (rare:
+ * <record> before <report_metadata>) are fixed up at commit and their
+ * rollup is rebuilt from the rows.
+ *
+ * Logs nothing itself; errors are returned with sqlite3_errmsg() text.
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/xalloc.h"
+#include "store/rollup.h"
+#include "store/store.h"
+
+#define SCHEMA_VERSION 1
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS accounts("
+	" id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS reports("
+	" id INTEGER PRIMARY KEY,"
+	" kind TEXT NOT NULL DEFAULT 'aggregate',"
+	" account_id INTEGER NOT NULL DEFAULT 0,"
+	" reporter TEXT, org_name TEXT, email TEXT, extra_contact_info TEXT,"
+	" report_id TEXT, policy_domain TEXT, date_begin INTEGER, date_end INTEGER,"
+	" adkim TEXT, aspf TEXT, p TEXT, sp TEXT, np TEXT, pct INTEGER, fo TEXT,"
+	" testing TEXT, discovery_method TEXT,"
+	" generator TEXT, version TEXT, xmlns TEXT, schema TEXT, report_error TEXT,"
+	" archive_key TEXT, content_hash TEXT, source TEXT,"
+	" records INTEGER NOT NULL DEFAULT 0, messages INTEGER NOT NULL DEFAULT 0,"
+	" skipped INTEGER NOT NULL DEFAULT 0,"
+	" received_at INTEGER NOT NULL, warnings TEXT,"
+	" UNIQUE(reporter, policy_domain, report_id, date_begin, date_end));"
+	"CREATE INDEX IF NOT EXISTS reports_hash ON reports(content_hash);"
+	"CREATE TABLE IF NOT EXISTS records("
+	" id INTEGER PRIMARY KEY, report INTEGER NOT NULL,"
+	" account_id INTEGER NOT NULL DEFAULT 0,"
+	" policy_domain TEXT, date_begin INTEGER, date_end INTEGER,"
+	" source_ip BLOB, count INTEGER NOT NULL, disposition TEXT,"
+	" dkim TEXT, spf TEXT, dmarc_pass INTEGER NOT NULL,"
+	" header_from TEXT, envelope_from TEXT, envelope_to TEXT,"
+	" reasons TEXT, dkim_results TEXT, spf_results TEXT,"
+	" ptr TEXT, base_domain TEXT, asn INTEGER, as_name TEXT, country TEXT, service TEXT);"
+	"CREATE INDEX IF NOT EXISTS records_report ON records(report);"
+	"CREATE TABLE IF NOT EXISTS daily("
+	" account_id INTEGER NOT NULL, domain TEXT NOT NULL, day INTEGER NOT NULL,"
+	" source_ip BLOB NOT NULL, header_from TEXT NOT NULL, disposition TEXT NOT NULL,"
+	" dkim_pass INTEGER NOT NULL, spf_pass INTEGER NOT NULL,"
+	" messages INTEGER NOT NULL, records INTEGER NOT NULL,"
+	" PRIMARY KEY(account_id, domain, day, source_ip, header_from, disposition,"
+	"  dkim_pass, spf_pass)) WITHOUT ROWID;";
+
+enum stmt {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_REPORT_NEW,
+	S_REPORT_SET,
+	S_RECORD,
+	S_RECORD_FIX,
+	S_RECORD_SCAN,
+	S_DAILY,
+	S_LOOKUP,
+	S_STATS,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_REPORT_NEW] = "INSERT INTO reports(received_at) VALUES(0)",
+	[S_REPORT_SET] =
+		"UPDATE reports SET account_id=?1, reporter=?2, org_name=?3, email=?4,"
+		" extra_contact_info=?5, report_id=?6, policy_domain=?7, date_begin=?8,"
+		" date_end=?9, adkim=?10, aspf=?11, p=?12, sp=?13, np=?14, pct=?15, fo=?16,"
+		" testing=?17, discovery_method=?18, generator=?19, version=?20, xmlns=?21,"
+		" schema=?22, report_error=?23, archive_key=?24, content_hash=?25, source=?26,"
+		" records=?27, messages=?28, skipped=?29, received_at=?30, warnings=?31"
+		" WHERE id=?32",
+	[S_RECORD] = "INSERT INTO records(report, account_id, policy_domain, date_begin,"
+		     " date_end, source_ip, count, disposition, dkim, spf, dmarc_pass,"
+		     " header_from, envelope_from, envelope_to, reasons, dkim_results,"
+		     " spf_results) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
+		     "?16,?17)",
+	[S_RECORD_FIX] = "UPDATE records SET account_id=?1, policy_domain=?2, date_begin=?3,"
+			 " date_end=?4 WHERE report=?5",
+	[S_RECORD_SCAN] = "SELECT source_ip, count, disposition, dkim, spf, header_from"
+			  " FROM records WHERE report=?1",
+	[S_DAILY] = "INSERT INTO daily(account_id, domain, day, source_ip, header_from,"
+		    " disposition, dkim_pass, spf_pass, messages, records)"
+		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		    " ON CONFLICT DO UPDATE SET messages = messages + excluded.messages,"
+		    " records = records + excluded.records",
+	[S_LOOKUP] = "SELECT 1 FROM reports WHERE reporter=?1 AND policy_domain=?2"
+		     " AND report_id=?3 AND date_begin=?4 AND date_end=?5",
+	[S_STATS] =
+		"SELECT r.policy_domain, r.n, r.rec, r.msg, COALESCE(d.pass, 0),"
+		" COALESCE(d.fail, 0) FROM"
+		" (SELECT policy_domain, COUNT(*) AS n, SUM(records) AS rec,"
+		"  SUM(messages) AS msg FROM reports WHERE policy_domain IS NOT NULL"
+		"  GROUP BY policy_domain) AS r"
+		" LEFT JOIN (SELECT domain,"
+		"  SUM(CASE WHEN dkim_pass OR spf_pass THEN messages ELSE 0 END) AS pass,"
+		"  SUM(CASE WHEN dkim_pass OR spf_pass THEN 0 ELSE messages END) AS fail"
+		"  FROM daily GROUP BY domain) AS d ON d.domain = r.policy_domain"
+		" WHERE ?1 IS NULL OR r.policy_domain = ?1 ORDER BY r.policy_domain",
+};
+
+struct sq {
+	sqlite3 *db;
+	sqlite3_stmt *st[S_COUNT];
+	char err[256];
+	/* the open report */
+	sqlite3_int64 report_rowid;
+	int late;		/* records written before the metadata */
+	struct rollup rollup;
+	const struct dm_report *rollup_rep; /* for the flush callback */
+	int64_t account_id;
+	struct dm_buf json;
+};
+
+static int
+map_rc(struct sq *q, int rc)
+{
+	snprintf(q->err, sizeof q->err, "%s", sqlite3_errmsg(q->db));
+	switch (rc & 0xff) {
+	case SQLITE_FULL: return DM_ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: return DM_EBUSY;
+	case SQLITE_IOERR: return DM_EIO;
+	default: return DM_ESTORE;
+	}
+}
+
+static int
+step_done(struct sq *q, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	return map_rc(q, rc);
+}
+
+static void
+bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static int
+sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/dmarcd.sqlite", data_dir);
+	struct sq *q = xcalloc(1, sizeof *q);
+	int rc = sqlite3_open_v2(path, &q->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 q->db ? sqlite3_errmsg(q->db) : "out of memory");
+		sqlite3_close(q->db);
+		free(q);
+		return DM_ESTORE;
+	}
+	sqlite3_busy_timeout(q->db, 30000);
+	char *msg = NULL;
+	/* WAL: readers never block the writer; NORMAL: a commit is durable
+	 * at the next checkpoint, and the raw report is in the archive and
+	 * (for mail) in the spool until then, so nothing is lost. */
+	rc = sqlite3_exec(q->db,
+			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			  " PRAGMA cache_size=-8192; PRAGMA temp_store=FILE;",
+			  NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(q->db, schema_sql, NULL, NULL, &msg);
+	if (rc == SQLITE_OK) {
+		char pragma[64];
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
+		rc = sqlite3_exec(q->db, pragma, NULL, NULL, &msg);
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		sqlite3_close(q->db);
+		free(q);
+		return DM_ESTORE;
+	}
+	for (int i = 0; i < S_COUNT; i++) {
+		rc = sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&q->st[i], NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "cannot prepare statement %d: %s", i,
+				 sqlite3_errmsg(q->db));
+			for (int j = 0; j < i; j++)
+				sqlite3_finalize(q->st[j]);
+			sqlite3_close(q->db);
+			free(q);
+			return DM_ESTORE;
+		}
+	}
+	rollup_init(&q->rollup);
+	dm_buf_init(&q->json, 4 * 1024 * 1024);
+	st->impl = q;
+	return 0;
+}
+
+static void
+sq_close(struct store *st)
+{
+	struct sq *q = st->impl;
+	if (!q)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	rollup_free(&q->rollup);
+	dm_buf_free(&q->json);
+	free(q);
+	st->impl = NULL;
+}
+
+static int
+sq_tx_begin(struct store *st, int64_t account_id)
+{
+	struct sq *q = st->impl;
+	int rc = step_done(q, q->st[S_BEGIN]);
+	if (rc)
+		return rc;
+	rc = step_done(q, q->st[S_REPORT_NEW]);
+	if (rc) {
+		(void)step_done(q, q->st[S_ROLLBACK]);
+		return rc;
+	}
+	q->report_rowid = sqlite3_last_insert_rowid(q->db);
+	q->late = 0;
+	q->account_id = account_id;
+	rollup_clear(&q->rollup);
+	return 0;
+}
+
+static int
+rep_dates_known(const struct dm_report *rep)
+{
+	return (rep->have & DM_HAVE_BEGIN) && (rep->have & DM_HAVE_END) &&
+	       (rep->have & DM_HAVE_DOMAIN);
+}
+
+static int
+daily_flush(void *arg, struct rollup *r)
+{
+	struct sq *q = arg;
+	sqlite3_stmt *s = q->st[S_DAILY];
+	const struct dm_report *rep = q->rollup_rep;
+	for (size_t i = 0; i < r->cap; i++) {
+		const struct rollup_cell *c = &r->cells[i];
+		if (!c->used)
+			continue;
+		sqlite3_bind_int64(s, 1, q->account_id);
+		bind_text(s, 2, rep->policy.domain);
+		sqlite3_bind_int64(s, 3, c->day);
+		if (c->ip_family)
+			sqlite3_bind_blob(s, 4, c->ip, 16, SQLITE_STATIC);
+		else
+			sqlite3_bind_zeroblob(s, 4, 0);
+		bind_text(s, 5, c->header_from);
+		bind_text(s, 6, c->disposition);
+		sqlite3_bind_int(s, 7, c->dkim_pass);
+		sqlite3_bind_int(s, 8, c->spf_pass);
+		sqlite3_bind_int64(s, 9, (sqlite3_int64)c->messages);
+		sqlite3_bind_int64(s, 10, (sqlite3_int64)c->records);
+		int rc = step_done(q, s);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* JSON arrays of a record's results, written into q->json one after the
+ * other; offsets returned so the three columns can be bound at once. */
+static int
+record_json(struct sq *q, const struct dm_record *rec, size_t off[3], size_t len[3])
+{
+	struct dm_json j;
+	dm_buf_reset(&q->json);
+	dm_json_init(&j, &q->json);
+
+	off[0] = q->json.len;
+	dm_json_arr_begin(&j);
+	for (unsigned i = 0; i < rec->nreasons; i++) {
+		dm_json_obj_begin(&j);
+		dm_json_key(&j, "type");
+		dm_json_str(&j, rec->reasons[i].type);
+		dm_json_key(&j, "comment");
+		dm_json_str(&j, rec->reasons[i].comment);
+		dm_json_obj_end(&j);
+	}
+	dm_json_arr_end(&j);
+	len[0] = q->json.len - off[0];
+
+	j.need_comma = 0;
+	off[1] = q->json.len;
+	dm_json_arr_begin(&j);
+	for (unsigned i = 0; i < rec->ndkim; i++) {
+		const struct dm_auth_dkim *d = &rec->dkim_res[i];
+		dm_json_obj_begin(&j);
+		dm_json_key(&j, "domain");
+		dm_json_str(&j, d->domain);
+		dm_json_key(&j, "selector");
+		dm_json_str(&j, d->selector);
+		dm_json_key(&j, "result");
+		dm_json_str(&j, d->result);
+		if (d->human_result) {
+			dm_json_key(&j, "human_result");
+			dm_json_str(&j, d->human_result);
+		}
+		dm_json_obj_end(&j);
+	}
+	dm_json_arr_end(&j);
+	len[1] = q->json.len - off[1];
+
+	j.need_comma = 0;
+	off[2] = q->json.len;
+	dm_json_arr_begin(&j);
+	for (unsigned i = 0; i < rec->nspf; i++) {
+		const struct dm_auth_spf *d = &rec->spf_res[i];
+		dm_json_obj_begin(&j);
+		dm_json_key(&j, "domain");
+		dm_json_str(&j, d->domain);
+		dm_json_key(&j, "scope");
+		dm_json_str(&j, d->scope);
+		dm_json_key(&j, "result");
+		dm_json_str(&j, d->result);
+		if (d->human_result) {
+			dm_json_key(&j, "human_result");
+			dm_json_str(&j, d->human_result);
+		}
+		dm_json_obj_end(&j);
+	}
+	dm_json_arr_end(&j);
+	len[2] = q->json.len - off[2];
+	return j.rc;
+}
+
+static int
+sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec)
+{
+	struct sq *q = st->impl;
+	sqlite3_stmt *s = q->st[S_RECORD];
+	size_t off[3], len[3];
+	int known = rep_dates_known(rep);
+	int rc = record_json(q, rec, off, len);
+	if (rc) {
+		snprintf(q->err, sizeof q->err, "record results too large");
+		return DM_ELIMIT;
+	}
+	sqlite3_bind_int64(s, 1, q->report_rowid);
+	sqlite3_bind_int64(s, 2, q->account_id);
+	if (known) {
+		bind_text(s, 3, rep->policy.domain);
+		sqlite3_bind_int64(s, 4, rep->begin);
+		sqlite3_bind_int64(s, 5, rep->end);
+	} else {
+		sqlite3_bind_null(s, 3);
+		sqlite3_bind_null(s, 4);
+		sqlite3_bind_null(s, 5);
+		q->late = 1;
+	}
+	if (rec->ip_family)
+		sqlite3_bind_blob(s, 6, rec->ip, 16, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 6);
+	sqlite3_bind_int64(s, 7, rec->count);
+	bind_text(s, 8, rec->disposition);
+	bind_text(s, 9, rec->dkim);
+	bind_text(s, 10, rec->spf);
+	sqlite3_bind_int(s, 11, dm_record_dmarc_pass(rec));
+	bind_text(s, 12, rec->header_from);
+	bind_text(s, 13, rec->envelope_from);
+	bind_text(s, 14, rec->envelope_to);
+	for (int i = 0; i < 3; i++)
+		sqlite3_bind_text(s, 15 + i, q->json.data + off[i], (int)len[i], SQLITE_STATIC);
+	rc = step_done(q, s);
+	if (rc || !known)
+		return rc;
+	q->rollup_rep = rep;
+	return rollup_add(&q->rollup, rep->begin, rep->end, rec, daily_flush, q);
+}
+
+/* Records written before the metadata was known: set their report
+ * columns and build their rollup from the rows. */
+static int
+fix_late(struct sq *q, const struct dm_report *rep)
+{
+	sqlite3_stmt *s = q->st[S_RECORD_FIX];
+	sqlite3_bind_int64(s, 1, q->account_id);
+	bind_text(s, 2, rep->policy.domain);
+	sqlite3_bind_int64(s, 3, rep->begin);
+	sqlite3_bind_int64(s, 4, rep->end);
+	sqlite3_bind_int64(s, 5, q->report_rowid);
+	int rc = step_done(q, s);
+	if (rc)
+		return rc;
+	rollup_clear(&q->rollup);
+	q->rollup_rep = rep;
+	s = q->st[S_RECORD_SCAN];
+	sqlite3_bind_int64(s, 1, q->report_rowid);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct dm_record rec;
+		memset(&rec, 0, sizeof rec);
+		const void *ip = sqlite3_column_blob(s, 0);
+		if (ip && sqlite3_column_bytes(s, 0) == 16) {
+			memcpy(rec.ip, ip, 16);
+			rec.ip_family = 6;
+		}
+		rec.count = sqlite3_column_int64(s, 1);
+		rec.disposition = (const char *)sqlite3_column_text(s, 2);
+		rec.dkim = (const char *)sqlite3_column_text(s, 3);
+		rec.spf = (const char *)sqlite3_column_text(s, 4);
+		rec.header_from = (const char *)sqlite3_column_text(s, 5);
+		int arc = rollup_add(&q->rollup, rep->begin, rep->end, &rec, daily_flush, q);
+		if (arc) {
+			sqlite3_reset(s);
+			return arc;
+		}
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return map_rc(q, rc);
+	return 0;
+}
+
+static int
+warnings_json(struct sq *q, const struct dm_report *rep)
+{
+	struct dm_json j;
+	dm_buf_reset(&q->json);
+	dm_json_init(&j, &q->json);
+	dm_json_arr_begin(&j);
+	for (unsigned i = 0; i < rep->nwarnings; i++)
+		dm_json_str(&j, rep->warnings[i]);
+	if (rep->warnings_dropped) {
+		char more[64];
+		snprintf(more, sizeof more, "%u more warnings", rep->warnings_dropped);
+		dm_json_str(&j, more);
+	}
+	dm_json_arr_end(&j);
+	return j.rc;
+}
+
+static int
+sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_info *info,
+	     enum store_outcome *out)
+{
+	struct sq *q = st->impl;
+	sqlite3_stmt *s = q->st[S_REPORT_SET];
+	const struct dm_policy_published *pol = &rep->policy;
+	int rc;
+	if (warnings_json(q, rep) != 0) {
+		rc = DM_ELIMIT;
+		goto fail;
+	}
+	const char *reporter = dm_report_reporter(rep);
+	sqlite3_bind_int64(s, 1, q->account_id);
+	bind_text(s, 2, reporter);
+	bind_text(s, 3, rep->org_name);
+	bind_text(s, 4, rep->email);
+	bind_text(s, 5, rep->extra_contact_info);
+	bind_text(s, 6, rep->report_id);
+	bind_text(s, 7, pol->domain);
+	sqlite3_bind_int64(s, 8, rep->begin);
+	sqlite3_bind_int64(s, 9, rep->end);
+	bind_text(s, 10, pol->adkim);
+	bind_text(s, 11, pol->aspf);
+	bind_text(s, 12, pol->p);
+	bind_text(s, 13, pol->sp);
+	bind_text(s, 14, pol->np);
+	if (pol->pct >= 0)
+		sqlite3_bind_int(s, 15, pol->pct);
+	else
+		sqlite3_bind_null(s, 15);
+	bind_text(s, 16, pol->fo);
+	bind_text(s, 17, pol->testing);
+	bind_text(s, 18, pol->discovery_method);
+	bind_text(s, 19, rep->generator);
+	bind_text(s, 20, rep->version);
+	bind_text(s, 21, rep->xmlns);
+	bind_text(s, 22, rep->bis ? "rfc9990" : "rfc7489");
+	bind_text(s, 23, rep->error);
+	bind_text(s, 24, info->archive_key);
+	bind_text(s, 25, info->content_hash);
+	bind_text(s, 26, info->source);
+	sqlite3_bind_int64(s, 27, (sqlite3_int64)rep->records);
+	sqlite3_bind_int64(s, 28, (sqlite3_int64)rep->messages);
+	sqlite3_bind_int64(s, 29, (sqlite3_int64)rep->skipped);
+	sqlite3_bind_int64(s, 30, info->received_at);
+	sqlite3_bind_text(s, 31, q->json.data, (int)q->json.len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 32, q->report_rowid);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		(void)step_done(q, q->st[S_ROLLBACK]);
+		*out = STORE_DUPLICATE;
+		return 0;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = map_rc(q, rc);
+		goto fail;
+	}
+	if (q->late) {
+		rc = fix_late(q, rep);
+		if (rc)
+			goto fail;
+	}
+	q->rollup_rep = rep;
+	rc = daily_flush(q, &q->rollup);
+	if (rc)
+		goto fail;
+	rollup_clear(&q->rollup);
+	rc = step_done(q, q->st[S_COMMIT]);
+	if (rc)
+		goto fail;
+	*out = STORE_STORED;
+	return 0;
+fail:
+	(void)step_done(q, q->st[S_ROLLBACK]);
+	rollup_clear(&q->rollup);
+	return rc;
+}
+
+static void
+sq_tx_abort(struct store *st)
+{
+	struct sq *q = st->impl;
+	(void)step_done(q, q->st[S_ROLLBACK]);
+	rollup_clear(&q->rollup);
+}
+
+static int
+sq_lookup(struct store *st, struct dm_report *rep, int *exists)
+{
+	struct sq *q = st->impl;
+	*exists = 0;
+	if (!rep_dates_known(rep) || !rep->report_id)
+		return 0;
+	sqlite3_stmt *s = q->st[S_LOOKUP];
+	bind_text(s, 1, dm_report_reporter(rep));
+	bind_text(s, 2, rep->policy.domain);
+	bind_text(s, 3, rep->report_id);
+	sqlite3_bind_int64(s, 4, rep->begin);
+	sqlite3_bind_int64(s, 5, rep->end);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		*exists = 1;
+	else if (rc != SQLITE_DONE)
+		return map_rc(q, rc);
+	return 0;
+}
+
+static int
+sq_stats(struct store *st, const char *domain, struct store_stats *total,
+	 int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg)
+{
+	struct sq *q = st->impl;
+	sqlite3_stmt *s = q->st[S_STATS];
+	memset(total, 0, sizeof *total);
+	bind_text(s, 1, domain);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_domain_stats d;
+		d.domain = (const char *)sqlite3_column_text(s, 0);
+		d.reports = (uint64_t)sqlite3_column_int64(s, 1);
+		d.records = (uint64_t)sqlite3_column_int64(s, 2);
+		d.messages = (uint64_t)sqlite3_column_int64(s, 3);
+		d.dmarc_pass = (uint64_t)sqlite3_column_int64(s, 4);
+		d.dmarc_fail = (uint64_t)sqlite3_column_int64(s, 5);
+		total->reports += d.reports;
+		total->records += d.records;
+		total->messages += d.messages;
+		total->dmarc_pass += d.dmarc_pass;
+		total->dmarc_fail += d.dmarc_fail;
+		if (per_domain && per_domain(arg, &d) != 0)
+			break;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return map_rc(q, rc);
+	return 0;
+}
+
+static const char *
+sq_errmsg(struct store *st)
+{
+	struct sq *q = st->impl;
+	return q ? q->err : "";
+}
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.tx_begin = sq_tx_begin,
+	.record_add = sq_record_add,
+	.tx_commit = sq_tx_commit,
+	.tx_abort = sq_tx_abort,
+	.lookup = sq_lookup,
+	.stats = sq_stats,
+	.errmsg = sq_errmsg,
+};
