@@ -378,6 +378,13 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 		for (int i = 0; i < run.jobs; i++)
 			pthread_join(threads[i], NULL);
 	}
+	int flush_rc = store_flush(st);
+	if (flush_rc) {
+		fprintf(stderr, "dmarcd: ingest: final store commit failed: %s (%s); the reports "
+				"of the last batch are not stored, run the same ingest again\n",
+			dm_strerror(flush_rc), store_errmsg(st));
+		run.fatal = flush_rc;
+	}
 	int sync_rc = archive_sync(ar);
 	double secs = since(&run.t0);
 	progress(&run, 1);

@@ -49,6 +49,9 @@
  * Logs nothing: reasons go to the caller's err buffer, oddities to
  * sink->warn (prefixed "message N: " in an mbox), without attacker bytes.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mkostemp, O_TMPFILE, memfd_create (CMake sets it) */
+#endif
 #include "parse/mime.h"
 
 #include <errno.h>
@@ -87,10 +90,13 @@ struct prescan {
 	unsigned max_leaves;  /* leaves still allowed */
 	int rc;		      /* first failure, latched */
 	char reason[128];
+	off_t start;	      /* offset of the first byte */
 	off_t pos;	      /* offset of the next byte */
 	off_t line_off;	      /* offset of the current line */
 	off_t end;	      /* result: where this message ends */
+	off_t next;	      /* result: where the next one starts */
 	int at_eof;	      /* result: it ends at end of file */
+	int prev_cr;	      /* the previous line ended in CR LF */
 	int first_line;	      /* the current line is the mbox From line */
 	/* the current line */
 	unsigned char head[LINE_KEEP];
@@ -98,6 +104,7 @@ struct prescan {
 	size_t linelen;	      /* bytes seen, without the LF */
 	size_t nonws;	      /* length up to the last non-blank byte */
 	int dash;	      /* the line starts with '-' */
+	unsigned char last;   /* its last byte so far */
 	struct dm_buf hline;  /* a whole header line */
 	/* the current header block */
 	int in_header;
@@ -326,6 +333,7 @@ prescan_bytes(struct prescan *ps, const unsigned char *p, size_t n)
 		return;
 	if (ps->linelen == 0)
 		ps->dash = p[0] == '-';
+	ps->last = p[n - 1];
 	if (ps->headlen < LINE_KEEP) {
 		size_t k = n < LINE_KEEP - ps->headlen ? n : LINE_KEEP - ps->headlen;
 		memcpy(ps->head + ps->headlen, p, k);
@@ -355,7 +363,12 @@ static int
 prescan_eol(struct prescan *ps)
 {
 	if (ps->mbox && !ps->first_line && is_from_line(ps)) {
-		ps->end = ps->line_off;
+		/* the line break before "From " belongs to the separator, as
+		 * the CR LF before a MIME delimiter belongs to the delimiter */
+		ps->next = ps->line_off;
+		ps->end = ps->line_off - (ps->prev_cr ? 2 : 1);
+		if (ps->end < ps->start)
+			ps->end = ps->start;
 		return 1;
 	}
 	if (!ps->first_line && !ps->rc && !ps->skip) {
@@ -365,6 +378,7 @@ prescan_eol(struct prescan *ps)
 			prescan_body_line(ps);
 	}
 	ps->first_line = 0;
+	ps->prev_cr = ps->linelen > 0 && ps->last == '\r';
 	ps->headlen = ps->linelen = ps->nonws = 0;
 	ps->dash = 0;
 	dm_buf_reset(&ps->hline);
@@ -382,7 +396,7 @@ prescan_init(struct prescan *ps, int fd, off_t start, int mbox, int depth_base,
 	ps->first_line = mbox;
 	ps->depth_base = depth_base;
 	ps->max_leaves = max_leaves;
-	ps->pos = ps->line_off = start;
+	ps->start = ps->pos = ps->line_off = start;
 	dm_buf_init(&ps->hline, DM_MAX_HEADER_BYTES);
 	dm_buf_init(&ps->ctype, DM_MAX_HEADER_BYTES);
 	dm_buf_init(&ps->cte, DM_MAX_HEADER_BYTES);
@@ -439,7 +453,7 @@ prescan_run(struct prescan *ps)
 		return 0; /* a last line without LF that starts a message */
 	if (ps->in_header && !ps->rc && !ps->skip)
 		prescan_end_block(ps);
-	ps->end = ps->pos;
+	ps->end = ps->next = ps->pos;
 	ps->at_eof = 1;
 	return 0;
 }
@@ -850,7 +864,7 @@ write_all(int fd, const unsigned char *p, size_t n)
 static int parse_walk(struct walk *w, GMimeStream *stream, GMimeFormat format, int depth,
 		      int rfc822) DM_WUR;
 static int prescan_fd(struct walk *w, int fd, off_t start, int mbox, int depth_base,
-		      unsigned max_leaves, off_t *end, int *at_eof) DM_WUR;
+		      unsigned max_leaves, off_t *end, off_t *next, int *at_eof) DM_WUR;
 
 /* A message/rfc822 part GMime left as a leaf because it is encoded:
  * decode it into a temporary file and walk the message in it. */
@@ -886,7 +900,7 @@ walk_encoded_message(struct walk *w, GMimePart *part, const struct scope *sc)
 		close(fd);
 		return rc;
 	}
-	rc = prescan_fd(w, fd, 0, 0, sc->depth, DM_MAX_MIME_PARTS - w->leaves, NULL, NULL);
+	rc = prescan_fd(w, fd, 0, 0, sc->depth, DM_MAX_MIME_PARTS - w->leaves, NULL, NULL, NULL);
 	if (rc == 0) {
 		GMimeStream *s = g_mime_stream_fs_new(fd); /* owns fd */
 		rc = parse_walk(w, s, GMIME_FORMAT_MESSAGE, sc->depth, sc->rfc822 + 1);
@@ -993,7 +1007,7 @@ parse_walk(struct walk *w, GMimeStream *stream, GMimeFormat format, int depth, i
 
 static int
 prescan_fd(struct walk *w, int fd, off_t start, int mbox, int depth_base, unsigned max_leaves,
-	   off_t *end, int *at_eof)
+	   off_t *end, off_t *next, int *at_eof)
 {
 	struct prescan *ps = xmalloc(sizeof *ps);
 	int rc;
@@ -1006,6 +1020,8 @@ prescan_fd(struct walk *w, int fd, off_t start, int mbox, int depth_base, unsign
 		walk_fail(w, rc, "%s", ps->reason);
 	if (end)
 		*end = ps->end;
+	if (next)
+		*next = ps->next;
 	if (at_eof)
 		*at_eof = ps->at_eof;
 	prescan_free(ps);
@@ -1053,7 +1069,7 @@ mime_walk_fd(int fd, const struct mime_sink *sink, char *err, size_t errlen)
 	}
 	if (sink->message && (rc = sink->message(sink->arg, 1)) < 0)
 		return rc;
-	rc = prescan_fd(&w, fd, start, 0, 0, DM_MAX_MIME_PARTS, NULL, NULL);
+	rc = prescan_fd(&w, fd, start, 0, 0, DM_MAX_MIME_PARTS, NULL, NULL, NULL);
 	if (rc == 0) {
 		if (!(s = open_stream(fd, &w))) {
 			rc = DM_EIO;
@@ -1073,7 +1089,7 @@ mime_walk_mbox_fd(int fd, const struct mime_sink *sink, char *err, size_t errlen
 {
 	struct walk w;
 	GMimeStream *top = NULL;
-	off_t start, off, end;
+	off_t start, off, end, next;
 	int at_eof = 0, rc = 0;
 	unsigned index;
 
@@ -1095,7 +1111,7 @@ mime_walk_mbox_fd(int fd, const struct mime_sink *sink, char *err, size_t errlen
 		ps->first_line = 0;
 		ps->skip = 1;
 		rc = prescan_run(ps);
-		off = ps->end;
+		off = ps->next;
 		at_eof = ps->at_eof;
 		if (rc)
 			walk_fail(&w, rc, "%s", ps->reason);
@@ -1131,7 +1147,7 @@ mime_walk_mbox_fd(int fd, const struct mime_sink *sink, char *err, size_t errlen
 			w.stopped = 1;
 			goto out;
 		}
-		rc = prescan_fd(&w, fd, off, 1, 0, DM_MAX_MIME_PARTS, &end, &at_eof);
+		rc = prescan_fd(&w, fd, off, 1, 0, DM_MAX_MIME_PARTS, &end, &next, &at_eof);
 		if (rc == 0) {
 			GMimeStream *sub = g_mime_stream_substream(top, off, end);
 			rc = parse_walk(&w, sub, GMIME_FORMAT_MBOX, 0, 0);
@@ -1142,9 +1158,9 @@ mime_walk_mbox_fd(int fd, const struct mime_sink *sink, char *err, size_t errlen
 		if (rc)
 			walk_warn(&w, "%s", w.reason);
 		rc = 0;
-		if (at_eof || end <= off)
+		if (at_eof || next <= off)
 			break;
-		off = end;
+		off = next;
 	}
 out:
 	if (top)

@@ -45,15 +45,17 @@ struct magic {
 
 /* Binary formats that are certainly not reports; named for the status. */
 static const struct magic other_magic[] = {
-	{"\x89PNG\r\n\x1a\n", 8, "PNG image"},
-	{"\xff\xd8\xff", 3, "JPEG image"},
-	{"GIF87a", 6, "GIF image"},
-	{"GIF89a", 6, "GIF image"},
-	{"%PDF-", 5, "PDF document"},
-	{"\xfd" "7zXZ\0", 6, "xz data"},
-	{"\x28\xb5\x2f\xfd", 4, "zstd data"},
-	{"7z\xbc\xaf\x27\x1c", 6, "7z archive"},
-	{"Rar!\x1a\x07", 6, "rar archive"},
+        {"\x89PNG\r\n\x1a\n", 8, "PNG image"},
+        {"\xff\xd8\xff", 3, "JPEG image"},
+        {"GIF87a", 6, "GIF image"},
+        {"GIF89a", 6, "GIF image"},
+        {"%PDF-", 5, "PDF document"},
+        {"\xfd"
+         "7zXZ\0",
+         6, "xz data"},
+        {"\x28\xb5\x2f\xfd", 4, "zstd data"},
+        {"7z\xbc\xaf\x27\x1c", 6, "7z archive"},
+        {"Rar!\x1a\x07", 6, "rar archive"},
 };
 
 static int
@@ -146,9 +148,9 @@ static int
 well_known_field(const unsigned char *p, size_t n)
 {
 	static const char *const names[] = {
-		"Received",	"Return-Path",	  "From",	  "To",
-		"Subject",	"Date",		  "Message-ID",	  "MIME-Version",
-		"Content-Type", "Delivered-To",	  "DKIM-Signature", "Authentication-Results",
+	        "Received",     "Return-Path",  "From",           "To",
+	        "Subject",      "Date",         "Message-ID",     "MIME-Version",
+	        "Content-Type", "Delivered-To", "DKIM-Signature", "Authentication-Results",
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (name_is(p, n, names[i]))
@@ -275,15 +277,24 @@ const char *
 sniff_kind_name(enum sniff_kind k)
 {
 	switch (k) {
-	case SNIFF_EMPTY: return "empty";
-	case SNIFF_GZIP: return "gzip";
-	case SNIFF_ZLIB: return "zlib";
-	case SNIFF_ZIP: return "zip";
-	case SNIFF_XML: return "xml";
-	case SNIFF_JSON: return "json";
-	case SNIFF_MBOX: return "mbox";
-	case SNIFF_MAIL: return "mail";
-	case SNIFF_OTHER: return "other";
+	case SNIFF_EMPTY:
+		return "empty";
+	case SNIFF_GZIP:
+		return "gzip";
+	case SNIFF_ZLIB:
+		return "zlib";
+	case SNIFF_ZIP:
+		return "zip";
+	case SNIFF_XML:
+		return "xml";
+	case SNIFF_JSON:
+		return "json";
+	case SNIFF_MBOX:
+		return "mbox";
+	case SNIFF_MAIL:
+		return "mail";
+	case SNIFF_OTHER:
+		return "other";
 	}
 	return "other";
 }

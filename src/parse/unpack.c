@@ -72,18 +72,24 @@
  *
  *   plain, gzip, zlib  the outcome of the one document: 0, or its rc with
  *                      its reason copied to err.
- *   zip                0 when the archive was read to its end (entries
+ *   zip                0 when the archive was read to its end (the first
+ *                      central directory header ends it: a zip cut inside
+ *                      its central directory still returns 0), entries
  *                      that failed on their own - encrypted, unsupported
  *                      method, CRC, nested archive, bad inner gzip - only
- *                      got their doc_end); DM_ELIMIT as above; DM_ETRUNC
- *                      "truncated zip" when the input ended inside the
- *                      archive (documents already delivered were complete
- *                      and verified); DM_EFORMAT "not a valid zip archive:
- *                      <libarchive message, escaped, at most 120 chars>"
- *                      when libarchive cannot read the first header, or
- *                      the archive breaks later without reaching EOF;
- *                      a reader error code with "read error (...)".
- *                      An empty zip returns 0 with no documents.
+ *                      got their doc_end; DM_ELIMIT as above;
+ *                      DM_ETRUNC "truncated zip" when the input ended
+ *                      inside the archive (documents delivered before were
+ *                      complete and verified); an entry error libarchive
+ *                      cannot go on from: that entry's rc and reason
+ *                      ("corrupt zip entry (...)"); DM_EUNSUPP "encrypted
+ *                      zip entry" when an encrypted entry cannot even be
+ *                      skipped (data descriptor); DM_EFORMAT "not a valid
+ *                      zip archive: <libarchive message, escaped, at most
+ *                      120 chars>" when libarchive cannot read the first
+ *                      header, or a later one without the input having
+ *                      ended; a reader error code with "read error
+ *                      (...)".  An empty zip returns 0 with no documents.
  *   any                a negative code a sink callback returned, with
  *                      "aborted by sink (<dm_strerror>)" in err.
  *
@@ -92,7 +98,12 @@
  * doc_end(that code, "aborted by sink") is still called.  DM_ESTOP from
  * doc_begin or doc_data skips the rest of the document: doc_end(0, NULL)
  * if nothing went wrong before, and the next zip entry follows (gzip,
- * zlib and plain input stop reading and return 0).  Warnings (warn):
+ * zlib and plain input stop reading and return 0).  The rest of a
+ * stored or deflate zip entry that ended early (stopped, nested archive)
+ * is still read and counted against the limits before the next entry,
+ * so skipping cannot be used to inflate a bomb unseen; encrypted and
+ * unsupported entries are skipped by libarchive without decoding.
+ * Warnings (warn):
  * "trailing garbage after gzip data (N bytes)" (also "zlib data"; the
  * document still succeeds), "zip directory entry skipped", "zip entry
  * skipped (not a regular file)".
@@ -123,9 +134,9 @@
 #include "parse/sniff.h"
 
 #define UNPACK_BUF (64 * 1024)
-#define GATE_BYTES 8	/* enough for every magic sniff.h knows of */
+#define GATE_BYTES 8 /* enough for every magic sniff.h knows of */
 #define REASON_MAX 192
-#define LIBMSG_MAX 121	/* escaped library message: 120 chars + NUL */
+#define LIBMSG_MAX 121 /* escaped library message: 120 chars + NUL */
 
 /* Internal: the current document ended early (failed or skipped); its
  * outcome is in struct doc.  Never returned by unpack_run. */
@@ -139,9 +150,9 @@ struct infl {
 	z_stream zs;
 	enum infl_kind kind;
 	enum infl_state state;
-	int level;	   /* output goes to gate 1 or gate 2 */
-	int outer;	   /* consumed bytes count as attachment input */
-	int live;	   /* inflateInit2 done, inflateEnd due */
+	int level;          /* output goes to gate 1 or gate 2 */
+	int outer;          /* consumed bytes count as attachment input */
+	int live;           /* inflateInit2 done, inflateEnd due */
 	unsigned char pend; /* a lone byte after a member, undecided */
 	int npend;
 	uint64_t trailing; /* bytes after the last member */
@@ -161,12 +172,12 @@ struct gate {
 };
 
 struct doc {
-	int begun;	/* doc_begin called */
-	int closed;	/* doc_end called */
-	int done;	/* no more bytes wanted: failed or stopped */
-	int stopped;	/* the sink said DM_ESTOP */
-	int rc;		/* outcome when failed */
-	int gz_name;	/* take the name from the outer gzip header */
+	int begun;   /* doc_begin called */
+	int closed;  /* doc_end called */
+	int done;    /* no more bytes wanted: failed or stopped */
+	int stopped; /* the sink said DM_ESTOP */
+	int rc;      /* outcome when failed */
+	int gz_name; /* take the name from the outer gzip header */
 	const char *name;
 	char namebuf[DM_MAX_ENTRY_NAME + 1];
 	char layers[32];
@@ -187,9 +198,9 @@ struct unpack {
 	int head_given;
 	int eof;
 	int rd_err;
-	uint64_t nread;	  /* bytes taken from the reader */
+	uint64_t nread;   /* bytes taken from the reader */
 	uint64_t in_used; /* of those, consumed by the outer inflate */
-	uint64_t out;	  /* bytes produced by all layers */
+	uint64_t out;     /* bytes produced by all layers */
 	int ratio_on;
 	int is_zip;
 
@@ -212,7 +223,11 @@ unpack_limits_default(struct unpack_limits *l)
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static void DM_PRINTF(2, 3)
+static void set_err(struct unpack *u, const char *fmt, ...) DM_PRINTF(2, 3);
+static void warnf(struct unpack *u, const char *fmt, ...) DM_PRINTF(2, 3);
+static int doc_fail(struct unpack *u, int rc, const char *fmt, ...) DM_PRINTF(3, 4);
+
+static void
 set_err(struct unpack *u, const char *fmt, ...)
 {
 	if (!u->err || u->errlen == 0)
@@ -223,7 +238,7 @@ set_err(struct unpack *u, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void DM_PRINTF(2, 3)
+static void
 warnf(struct unpack *u, const char *fmt, ...)
 {
 	if (!u->sink->warn)
@@ -287,7 +302,7 @@ doc_reset(struct unpack *u, const char *name, const char *layers)
 	snprintf(d->layers, sizeof d->layers, "%s", layers);
 }
 
-static int DM_PRINTF(3, 4)
+static int
 doc_fail(struct unpack *u, int rc, const char *fmt, ...)
 {
 	struct doc *d = &u->doc;
@@ -407,7 +422,7 @@ over_limit(struct unpack *u, size_t len, char *why, size_t whylen)
 	const struct unpack_limits *l = &u->lim;
 	if (u->out > l->max_out || l->max_out - u->out < len) {
 		snprintf(why, whylen, "decompressed size limit exceeded (%" PRIu64 " bytes)",
-			 l->max_out);
+		         l->max_out);
 		return DM_ELIMIT;
 	}
 	uint64_t out = u->out + len;
@@ -440,7 +455,8 @@ static int
 read_head(struct unpack *u)
 {
 	while (u->headlen < sizeof u->head) {
-		ssize_t n = dm_reader_read(u->in, u->head + u->headlen, sizeof u->head - u->headlen);
+		ssize_t n =
+		        dm_reader_read(u->in, u->head + u->headlen, sizeof u->head - u->headlen);
 		if (n < 0) {
 			u->rd_err = (int)n;
 			return (int)n;
@@ -542,8 +558,9 @@ infl_data_error(struct unpack *u, struct infl *I)
 {
 	const char *m = I->zs.msg ? I->zs.msg : "unknown error";
 	if (strcmp(m, "incorrect data check") == 0)
-		return doc_fail(u, DM_EFORMAT, I->kind == INFL_GZIP ? "gzip CRC mismatch"
-								     : "zlib checksum mismatch");
+		return doc_fail(u, DM_EFORMAT,
+		                I->kind == INFL_GZIP ? "gzip CRC mismatch"
+		                                     : "zlib checksum mismatch");
 	if (strcmp(m, "incorrect length check") == 0)
 		return doc_fail(u, DM_EFORMAT, "gzip length mismatch");
 	return doc_fail(u, DM_EFORMAT, "corrupt %s data (%s)", infl_name(I), m);
@@ -552,7 +569,7 @@ infl_data_error(struct unpack *u, struct infl *I)
 /* Inflate buf while inside a member; *used gets the bytes consumed. */
 static int
 infl_run(struct unpack *u, struct infl *I, const unsigned char *buf, size_t len, size_t *used,
-	 int count)
+         int count)
 {
 	z_stream *zs = &I->zs;
 	zs->next_in = buf;
@@ -584,7 +601,7 @@ infl_run(struct unpack *u, struct infl *I, const unsigned char *buf, size_t len,
 				return 0;
 			if (got == 0 && before == zs->avail_in)
 				return doc_fail(u, DM_EFORMAT, "corrupt %s data (no progress)",
-						infl_name(I));
+				                infl_name(I));
 			continue;
 		case Z_BUF_ERROR:
 			return 0; /* wants more input; infl_feed checks */
@@ -594,7 +611,7 @@ infl_run(struct unpack *u, struct infl *I, const unsigned char *buf, size_t len,
 			return infl_data_error(u, I);
 		default:
 			return doc_fail(u, DM_EFORMAT, "corrupt %s data (error %d)", infl_name(I),
-					zr);
+			                zr);
 		}
 	}
 }
@@ -616,7 +633,7 @@ infl_feed(struct unpack *u, struct infl *I, const unsigned char *buf, size_t len
 				return r;
 			if (I->state == INFL_MEMBER && len > 0)
 				return doc_fail(u, DM_EFORMAT, "corrupt %s data (stalled)",
-						infl_name(I));
+				                infl_name(I));
 			break;
 		case INFL_BETWEEN:
 			/* Another member, or trailing bytes?  Two bytes decide. */
@@ -705,7 +722,7 @@ gate_decide(struct unpack *u, int level)
 			enum infl_kind ik = k == SNIFF_GZIP ? INFL_GZIP : INFL_ZLIB;
 			size_t l = strlen(d->layers);
 			snprintf(d->layers + l, sizeof d->layers - l, ">%s",
-				 ik == INFL_GZIP ? "gzip" : "zlib");
+			         ik == INFL_GZIP ? "gzip" : "zlib");
 			infl_end(&u->inner);
 			r = infl_init(u, &u->inner, ik, 2, 0);
 			if (r)
@@ -930,20 +947,18 @@ zip_data_error(struct unpack *u, struct archive *a, la_ssize_t r)
 	return 0;
 }
 
-/* Skip what is left of an entry whose document ended early.  With a known
- * size libarchive skips the compressed bytes without inflating; without
- * (data descriptor) it would have to inflate them anyway, so they are read
- * here and count against max_out and the ratio like any other output. */
+/* Read and drop what is left of a stored or deflate entry whose document
+ * ended early.  libarchive's own skip would inflate a deflate entry whose
+ * end is only marked by a data descriptor, unseen by the limits; reading
+ * it here counts it against max_out and the ratio like any other output.
+ * (That costs inflating entries libarchive could have skipped by their
+ * compressed size; the limits bound it.) */
 static int
-zip_drain(struct unpack *u, struct archive *a, struct archive_entry *e)
+zip_drain(struct unpack *u, struct archive *a)
 {
-	if (archive_entry_size_is_set(e))
-		return 0;
 	for (;;) {
 		la_ssize_t n = archive_read_data(a, u->zbuf, sizeof u->zbuf);
-		if (n == 0)
-			return 0;
-		if (n < 0)
+		if (n <= 0)
 			return 0; /* next_header tells whether the archive goes on */
 		char why[REASON_MAX];
 		if (over_limit(u, (size_t)n, why, sizeof why)) {
@@ -959,8 +974,7 @@ zip_drain(struct unpack *u, struct archive *a, struct archive_entry *e)
  * a UTF-8 LC_CTYPE for this thread during the call (utf8, may be 0)
  * keeps them.  Names without the flag are passed through as bytes. */
 static int
-zip_next(struct archive *a, struct archive_entry **e, locale_t utf8, char *name,
-	 const char **namep)
+zip_next(struct archive *a, struct archive_entry **e, locale_t utf8, char *name, const char **namep)
 {
 	locale_t old = utf8 ? uselocale(utf8) : (locale_t)0;
 	int r = archive_read_next_header(a, e);
@@ -987,9 +1001,12 @@ zip_entry(struct unpack *u, struct archive *a, struct archive_entry *e, const ch
 	int fatal = 0, at_end = 0, r = 0;
 	doc_reset(u, name, "zip");
 
+	/* Entries not read are left to libarchive's skip, which decodes
+	 * nothing but deflate: it consumes the compressed size, or scans
+	 * for the data descriptor. */
 	if (archive_entry_is_encrypted(e)) {
 		doc_fail(u, DM_EUNSUPP, "encrypted zip entry");
-		at_end = 1; /* unreadable; next_header skips it if it can */
+		at_end = 1;
 	} else if (!zip_method_ok(a)) {
 		doc_fail(u, DM_EUNSUPP, "unsupported zip compression method");
 		at_end = 1;
@@ -1023,7 +1040,7 @@ zip_entry(struct unpack *u, struct archive *a, struct archive_entry *e, const ch
 		return d->rc;
 	}
 	if (!at_end)
-		return zip_drain(u, a, e);
+		return zip_drain(u, a);
 	return 0;
 }
 
@@ -1083,7 +1100,7 @@ out:
 
 int
 unpack_run(struct dm_reader *in, const struct unpack_limits *lim, const struct unpack_sink *sink,
-	   char *err, size_t errlen)
+           char *err, size_t errlen)
 {
 	struct unpack *u = xcalloc(1, sizeof *u);
 	int rc;

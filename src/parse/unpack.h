@@ -55,10 +55,13 @@ struct unpack_sink {
 	 * (CRC, length), else a negative DM_E* code with a one-line reason
 	 * such as "truncated gzip", "gzip CRC mismatch", "decompressed size
 	 * limit exceeded (4294967296 bytes)", "compression ratio above 1100:1",
-	 * "nested archive", "encrypted zip entry", "unsupported zip method".
+	 * "nested archive", "encrypted zip entry", "unsupported zip
+	 * compression method" (unpack.c lists them all).  reason is NULL
+	 * when rc is 0; a document the sink stopped with DM_ESTOP ends with
+	 * rc 0 unless it had failed before.
 	 * Return 0 or a negative code to abort. */
 	int (*doc_end)(void *arg, int rc, const char *reason);
-	/* Something odd but harmless: "trailing garbage after gzip member
+	/* Something odd but harmless: "trailing garbage after gzip data
 	 * (2 bytes)", "zip directory entry skipped".  May be NULL. */
 	void (*warn)(void *arg, const char *msg);
 	void *arg;
@@ -68,10 +71,12 @@ struct unpack_sink {
  * Read the whole attachment from in and emit its documents.
  * Returns 0 when the container was read to its end (each document's own
  * outcome went to doc_end), or a negative DM_E* with a one-line reason in
- * err when the container itself is unusable ("not a zip archive",
- * "too many zip entries (> 16)", "truncated zip", read error) or a sink
- * callback aborted.  A document open at that moment gets doc_end(rc < 0)
- * first.  The reader is not necessarily read to its end.
+ * err when the container itself is unusable ("not a valid zip archive:
+ * ...", "too many zip entries (more than 16)", "truncated zip", read
+ * error) or a sink callback aborted.  For plain, gzip and zlib input the
+ * one document is the container: its negative outcome is returned too.
+ * A document open at that moment gets doc_end(rc < 0) first.  The reader
+ * is not necessarily read to its end.
  */
 int unpack_run(struct dm_reader *in, const struct unpack_limits *lim,
 	       const struct unpack_sink *sink, char *err, size_t errlen) DM_WUR;

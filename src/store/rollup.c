@@ -22,6 +22,7 @@ rollup_init(struct rollup *r)
 	while (r->cap < 2 * (size_t)DM_MAX_ROLLUP_CELLS)
 		r->cap <<= 1;
 	r->cells = xcalloc(r->cap, sizeof *r->cells);
+	r->used = xcalloc(DM_MAX_ROLLUP_CELLS, sizeof *r->used);
 	r->n = 0;
 	dm_arena_init(&r->arena);
 }
@@ -30,15 +31,19 @@ void
 rollup_free(struct rollup *r)
 {
 	free(r->cells);
+	free(r->used);
 	r->cells = NULL;
+	r->used = NULL;
 	dm_arena_free(&r->arena);
 }
 
 void
 rollup_clear(struct rollup *r)
 {
-	if (r->n)
-		memset(r->cells, 0, r->cap * sizeof *r->cells);
+	/* only the used cells: clearing the whole table per report would
+	 * cost more than the report */
+	for (size_t i = 0; i < r->n; i++)
+		r->cells[r->used[i]].used = 0;
 	r->n = 0;
 	dm_arena_reset(&r->arena);
 }
@@ -115,7 +120,7 @@ add_cell(struct rollup *r, int64_t day, const struct dm_record *rec, uint64_t me
 			c->spf_pass = spf;
 			c->messages = messages;
 			c->records = 1;
-			r->n++;
+			r->used[r->n++] = i;
 			return 0;
 		}
 		if (c->hash == h && c->day == day && c->dkim_pass == dkim && c->spf_pass == spf &&

@@ -35,8 +35,16 @@ struct rollup {
 	struct rollup_cell *cells;
 	size_t cap; /* power of two, twice the cell limit */
 	size_t n;
+	size_t *used; /* indexes of the n used cells, in insertion order */
 	struct dm_arena arena;
 };
+
+/* The i-th used cell (0 <= i < r->n). */
+static inline struct rollup_cell *
+rollup_cell(struct rollup *r, size_t i)
+{
+	return &r->cells[r->used[i]];
+}
 
 /* Called when the table is full; must consume every used cell. */
 typedef int (*rollup_flush_fn)(void *arg, struct rollup *r);

@@ -7,6 +7,8 @@
  * store_tx_commit() with the final metadata (which decides stored or
  * duplicate) or store_tx_abort() (nothing of the report remains).
  *
+ * Backends may group several reports into one commit (store_flush()).
+ *
  * A store is shared by the ingest workers: a transaction holds the
  * store's lock from begin to commit/abort, so records of two reports
  * never mix.  store_lookup() may be called with or without the lock.
@@ -54,6 +56,7 @@ struct store_ops {
 	int (*tx_commit)(struct store *st, struct dm_report *rep,
 			 const struct store_report_info *info, enum store_outcome *out);
 	void (*tx_abort)(struct store *st);
+	int (*flush)(struct store *st);
 	int (*lookup)(struct store *st, struct dm_report *rep, int *exists);
 	int (*stats)(struct store *st, const char *domain, struct store_stats *total,
 		     int (*per_domain)(void *arg, const struct store_domain_stats *d),
@@ -82,6 +85,10 @@ int store_record_add(struct store *st, const struct dm_report *rep,
 int store_tx_commit(struct store *st, struct dm_report *rep,
 		    const struct store_report_info *info, enum store_outcome *out) DM_WUR;
 void store_tx_abort(struct store *st);
+/* Reports are committed in batches; this makes every report stored so far
+ * durable.  Until it returns 0 a crash may lose the latest reports (their
+ * inputs must be kept until then). */
+int store_flush(struct store *st) DM_WUR;
 /* Is a report with rep's identity (reporter, policy domain, report id,
  * begin, end) already stored? */
 int store_lookup(struct store *st, struct dm_report *rep, int *exists) DM_WUR;

@@ -9,7 +9,17 @@
  * enrichment columns empty until the enrichment stage exists), daily (the
  * rollup, maintained in the report's transaction) and accounts.
  *
- * One report is one transaction.  tx_begin inserts a placeholder report
+ * One report is one transaction, nested in a batch: the connection keeps
+ * one write transaction open across up to STORE_BATCH_REPORTS reports (or
+ * STORE_BATCH_SECONDS), and each report is a SAVEPOINT inside it,
+ * released when it is stored and rolled back when it is not.  A report
+ * is all or nothing as before; what the batch saves is the page writes of
+ * thousands of tiny commits (each commit appends every touched page to
+ * the WAL again).  store_flush() commits the batch; callers that must
+ * know a report is durable (the spool) call it before they forget the
+ * input.
+ *
+ * tx_begin inserts a placeholder report
  * row (its identity columns NULL, which UNIQUE allows) so records can
  * reference it; tx_commit fills in the identity.  If the UPDATE violates
  * the UNIQUE identity, the report is a duplicate and the whole transaction
@@ -24,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/json.h"
@@ -69,10 +80,18 @@ static const char schema_sql[] =
 	" PRIMARY KEY(account_id, domain, day, source_ip, header_from, disposition,"
 	"  dkim_pass, spf_pass)) WITHOUT ROWID;";
 
+/* A batch is committed after this many reports, records or seconds. */
+#define STORE_BATCH_REPORTS 1000
+#define STORE_BATCH_RECORDS 200000
+#define STORE_BATCH_SECONDS 1.0
+
 enum stmt {
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
 	S_REPORT_NEW,
 	S_REPORT_SET,
 	S_RECORD,
@@ -88,6 +107,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT report",
+	[S_RELEASE] = "RELEASE report",
+	[S_ROLLBACK_TO] = "ROLLBACK TO report",
 	[S_REPORT_NEW] = "INSERT INTO reports(received_at) VALUES(0)",
 	[S_REPORT_SET] =
 		"UPDATE reports SET account_id=?1, reporter=?2, org_name=?3, email=?4,"
@@ -137,7 +159,14 @@ struct sq {
 	const struct dm_report *rollup_rep; /* for the flush callback */
 	int64_t account_id;
 	struct dm_buf json;
+	/* the batch */
+	int batch_open;
+	unsigned batch_reports;
+	uint64_t batch_records;
+	struct timespec batch_start;
 };
+
+static int batch_commit(struct sq *q);
 
 static int
 map_rc(struct sq *q, int rc)
@@ -235,6 +264,7 @@ sq_close(struct store *st)
 	struct sq *q = st->impl;
 	if (!q)
 		return;
+	(void)batch_commit(q); /* callers that care call store_flush first */
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close(q->db);
@@ -245,21 +275,68 @@ sq_close(struct store *st)
 }
 
 static int
+batch_commit(struct sq *q)
+{
+	if (!q->batch_open)
+		return 0;
+	q->batch_open = 0;
+	q->batch_reports = 0;
+	q->batch_records = 0;
+	int rc = step_done(q, q->st[S_COMMIT]);
+	if (rc)
+		(void)step_done(q, q->st[S_ROLLBACK]);
+	return rc;
+}
+
+static int
 sq_tx_begin(struct store *st, int64_t account_id)
 {
 	struct sq *q = st->impl;
-	int rc = step_done(q, q->st[S_BEGIN]);
+	int rc;
+	if (!q->batch_open) {
+		rc = step_done(q, q->st[S_BEGIN]);
+		if (rc)
+			return rc;
+		q->batch_open = 1;
+		clock_gettime(CLOCK_MONOTONIC, &q->batch_start);
+	}
+	rc = step_done(q, q->st[S_SAVEPOINT]);
 	if (rc)
 		return rc;
 	rc = step_done(q, q->st[S_REPORT_NEW]);
 	if (rc) {
-		(void)step_done(q, q->st[S_ROLLBACK]);
+		(void)step_done(q, q->st[S_ROLLBACK_TO]);
+		(void)step_done(q, q->st[S_RELEASE]);
 		return rc;
 	}
 	q->report_rowid = sqlite3_last_insert_rowid(q->db);
 	q->late = 0;
 	q->account_id = account_id;
 	rollup_clear(&q->rollup);
+	return 0;
+}
+
+/* End the report's savepoint: keep it (ok) or undo it. */
+static int
+report_end(struct sq *q, int keep)
+{
+	int rc = 0;
+	if (!keep)
+		rc = step_done(q, q->st[S_ROLLBACK_TO]);
+	int rc2 = step_done(q, q->st[S_RELEASE]);
+	rollup_clear(&q->rollup);
+	if (rc || rc2)
+		return rc ? rc : rc2;
+	if (!keep)
+		return 0;
+	q->batch_reports++;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double age = (double)(now.tv_sec - q->batch_start.tv_sec) +
+		     (double)(now.tv_nsec - q->batch_start.tv_nsec) / 1e9;
+	if (q->batch_reports >= STORE_BATCH_REPORTS || q->batch_records >= STORE_BATCH_RECORDS ||
+	    age >= STORE_BATCH_SECONDS)
+		return batch_commit(q);
 	return 0;
 }
 
@@ -276,10 +353,8 @@ daily_flush(void *arg, struct rollup *r)
 	struct sq *q = arg;
 	sqlite3_stmt *s = q->st[S_DAILY];
 	const struct dm_report *rep = q->rollup_rep;
-	for (size_t i = 0; i < r->cap; i++) {
-		const struct rollup_cell *c = &r->cells[i];
-		if (!c->used)
-			continue;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct rollup_cell *c = rollup_cell(r, i);
 		sqlite3_bind_int64(s, 1, q->account_id);
 		bind_text(s, 2, rep->policy.domain);
 		sqlite3_bind_int64(s, 3, c->day);
@@ -407,6 +482,7 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	rc = step_done(q, s);
 	if (rc || !known)
 		return rc;
+	q->batch_records++;
 	q->rollup_rep = rep;
 	return rollup_add(&q->rollup, rep->begin, rep->end, rec, daily_flush, q);
 }
@@ -523,9 +599,8 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-		(void)step_done(q, q->st[S_ROLLBACK]);
 		*out = STORE_DUPLICATE;
-		return 0;
+		return report_end(q, 0);
 	}
 	if (rc != SQLITE_DONE) {
 		rc = map_rc(q, rc);
@@ -540,15 +615,10 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	rc = daily_flush(q, &q->rollup);
 	if (rc)
 		goto fail;
-	rollup_clear(&q->rollup);
-	rc = step_done(q, q->st[S_COMMIT]);
-	if (rc)
-		goto fail;
 	*out = STORE_STORED;
-	return 0;
+	return report_end(q, 1);
 fail:
-	(void)step_done(q, q->st[S_ROLLBACK]);
-	rollup_clear(&q->rollup);
+	(void)report_end(q, 0);
 	return rc;
 }
 
@@ -556,8 +626,13 @@ static void
 sq_tx_abort(struct store *st)
 {
 	struct sq *q = st->impl;
-	(void)step_done(q, q->st[S_ROLLBACK]);
-	rollup_clear(&q->rollup);
+	(void)report_end(q, 0);
+}
+
+static int
+sq_flush(struct store *st)
+{
+	return batch_commit(st->impl);
 }
 
 static int
@@ -628,6 +703,7 @@ const struct store_ops store_sqlite_ops = {
 	.record_add = sq_record_add,
 	.tx_commit = sq_tx_commit,
 	.tx_abort = sq_tx_abort,
+	.flush = sq_flush,
 	.lookup = sq_lookup,
 	.stats = sq_stats,
 	.errmsg = sq_errmsg,

@@ -1,10 +1,13 @@
 /*
  * test_sniff.c - sniff_bytes on the heads of every kind of input.
  */
+
+/* cmocka needs these first */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <string.h>
@@ -18,8 +21,8 @@ check(const void *p, size_t len, enum sniff_kind want, const char *what)
 	enum sniff_kind k = sniff_bytes(p, len, &w);
 	if (k != want || (what && (!w || strcmp(w, what) != 0)))
 		print_error("input \"%.*s\": got %s/%s, want %s/%s\n", (int)(len > 40 ? 40 : len),
-			    (const char *)p, sniff_kind_name(k), w ? w : "(null)",
-			    sniff_kind_name(want), what ? what : "*");
+		            (const char *)p, sniff_kind_name(k), w ? w : "(null)",
+		            sniff_kind_name(want), what ? what : "*");
 	assert_int_equal(k, want);
 	assert_non_null(w);
 	if (what)
@@ -76,7 +79,9 @@ test_other_binary(void **state)
 	CHECK("7z\xbc\xaf\x27\x1c\x00\x04", SNIFF_OTHER, "7z archive");
 	CHECK("Rar!\x1a\x07\x01\x00", SNIFF_OTHER, "rar archive");
 	CHECK("\x00\x01\x02\x03garbage", SNIFF_OTHER, "binary data");
-	CHECK("\x7f" "ELF\x02\x01\x01", SNIFF_OTHER, "binary data");
+	CHECK("\x7f"
+	      "ELF\x02\x01\x01",
+	      SNIFF_OTHER, "binary data");
 }
 
 static void
@@ -111,8 +116,8 @@ static void
 test_mail(void **state)
 {
 	(void)state;
-	CHECK("Return-Path: <noreply-dmarc-support@google.com>\r\nReceived: by x\r\n",
-	      SNIFF_MAIL, "mail");
+	CHECK("Return-Path: <noreply-dmarc-support@google.com>\r\nReceived: by x\r\n", SNIFF_MAIL,
+	      "mail");
 	/* well-known names alone are enough */
 	CHECK("Received: from mail.example.net", SNIFF_MAIL, "mail");
 	CHECK("From: a@example.net", SNIFF_MAIL, "mail");
@@ -139,8 +144,7 @@ test_mbox(void **state)
 	(void)state;
 	CHECK("From MAILER-DAEMON Thu Jan  1 00:00:00 2026\nReturn-Path: <a@b>\n", SNIFF_MBOX,
 	      "mbox");
-	CHECK("From a@example.net Mon Nov  3 10:00:00 2025\r\nX-Foo: bar\r\n", SNIFF_MBOX,
-	      "mbox");
+	CHECK("From a@example.net Mon Nov  3 10:00:00 2025\r\nX-Foo: bar\r\n", SNIFF_MBOX, "mbox");
 	/* no header line after it */
 	CHECK("From here on, things change.\nReally.\n", SNIFF_OTHER, "text");
 	CHECK("From a@example.net Mon Nov  3 10:00:00 2025", SNIFF_OTHER, "text");
@@ -179,12 +183,12 @@ test_prefixes(void **state)
 {
 	(void)state;
 	static const char *samples[] = {
-		"From MAILER-DAEMON Thu Jan  1 00:00:00 2026\nReturn-Path: <a@b>\n",
-		"Foo-Bar: baz\r\n  folded\r\n\tagain\r\nQux: 1\r\n",
-		"\xff\xfe \0\n\0<\0f\0",
-		"\xef\xbb\xbf  <x/>",
-		"\x89PNG\r\n\x1a\n",
-		"PK00PK\3\4",
+	        "From MAILER-DAEMON Thu Jan  1 00:00:00 2026\nReturn-Path: <a@b>\n",
+	        "Foo-Bar: baz\r\n  folded\r\n\tagain\r\nQux: 1\r\n",
+	        "\xff\xfe \0\n\0<\0f\0",
+	        "\xef\xbb\xbf  <x/>",
+	        "\x89PNG\r\n\x1a\n",
+	        "PK00PK\3\4",
 	};
 	for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
 		size_t len = strlen(samples[i]);
@@ -206,11 +210,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty),	     cmocka_unit_test(test_compressed),
-		cmocka_unit_test(test_other_binary), cmocka_unit_test(test_xml),
-		cmocka_unit_test(test_json),	     cmocka_unit_test(test_mail),
-		cmocka_unit_test(test_mbox),	     cmocka_unit_test(test_text),
-		cmocka_unit_test(test_names),	     cmocka_unit_test(test_prefixes),
+	        cmocka_unit_test(test_empty),        cmocka_unit_test(test_compressed),
+	        cmocka_unit_test(test_other_binary), cmocka_unit_test(test_xml),
+	        cmocka_unit_test(test_json),         cmocka_unit_test(test_mail),
+	        cmocka_unit_test(test_mbox),         cmocka_unit_test(test_text),
+	        cmocka_unit_test(test_names),        cmocka_unit_test(test_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

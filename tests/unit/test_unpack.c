@@ -7,10 +7,13 @@
  * A recording sink keeps what unpack_run delivered and checks the
  * begin/data/end order.  Nothing is written outside TMPDIR.
  */
+
+/* cmocka needs these first */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <archive.h>
@@ -54,7 +57,7 @@ struct rec {
 	int in_doc;
 	int stop_begin_at; /* doc index whose doc_begin says DM_ESTOP, or -1 */
 	int stop_data_at;  /* doc index whose first doc_data says DM_ESTOP */
-	int abort_data;	   /* code doc_data returns, 0 for none */
+	int abort_data;    /* code doc_data returns, 0 for none */
 	int data_after_stop;
 };
 
@@ -174,7 +177,7 @@ step_read(void *ctx, void *buf, size_t len)
 
 static int
 run_with(struct dm_reader *rd, const struct unpack_limits *lim, struct rec *r, char *err,
-	 size_t errlen)
+         size_t errlen)
 {
 	struct unpack_limits def;
 	struct unpack_sink sink = {rec_begin, rec_data, rec_end, rec_warn, r};
@@ -193,7 +196,7 @@ run_with(struct dm_reader *rd, const struct unpack_limits *lim, struct rec *r, c
 
 static int
 run_mem(const void *p, size_t len, const struct unpack_limits *lim, struct rec *r, char *err,
-	size_t errlen)
+        size_t errlen)
 {
 	struct dm_reader rd;
 	struct dm_mem_reader m;
@@ -202,8 +205,8 @@ run_mem(const void *p, size_t len, const struct unpack_limits *lim, struct rec *
 }
 
 static void
-assert_doc(const struct rdoc *d, const char *name, const char *layers, const void *data,
-	   size_t len, int rc)
+assert_doc(const struct rdoc *d, const char *name, const char *layers, const void *data, size_t len,
+           int rc)
 {
 	if (name) {
 		assert_true(d->has_name);
@@ -247,7 +250,7 @@ blob_add(struct blob *b, const void *p, size_t len)
 /* Deflate `total` bytes made of `len`-byte pieces of p (repeated). */
 static void
 deflate_to(struct blob *out, const void *p, size_t len, uint64_t total, int window,
-	   const char *fname)
+           const char *fname)
 {
 	z_stream zs;
 	memset(&zs, 0, sizeof zs);
@@ -416,7 +419,7 @@ raw_zip(const struct rawent *ents, size_t n)
 			put16(t, 20);
 			put16(t, e->flags);
 			put16(t, e->method);
-			put16(t, 0);	/* time */
+			put16(t, 0);    /* time */
 			put16(t, 0x21); /* date: 1980-01-01 */
 			put32(t, crc);
 			put32(t, (uint32_t)data.len);
@@ -461,7 +464,7 @@ fill_random(void *p, size_t len, uint32_t seed)
 }
 
 static const char XML1[] = "<?xml version=\"1.0\"?>\n<feedback><report_metadata>"
-			   "<org_name>example.net</org_name></report_metadata></feedback>\n";
+                           "<org_name>example.net</org_name></report_metadata></feedback>\n";
 static const char XML2[] = "<feedback><record>two</record></feedback>";
 static const char XML3[] = "<feedback><record>three</record></feedback>";
 
@@ -836,7 +839,7 @@ test_zip_one(void **state)
 		assert_int_equal(run_mem(b.p, b.len, NULL, &r, err, sizeof err), 0);
 		assert_int_equal(r.ndocs, 1);
 		assert_doc(&r.docs[0], "google.com!example.com!1700000000!1700086399.xml", "zip",
-			   XML1, strlen(XML1), 0);
+		           XML1, strlen(XML1), 0);
 		rec_free(&r);
 
 		/* one byte at a time */
@@ -846,7 +849,7 @@ test_zip_one(void **state)
 		assert_int_equal(run_with(&rd, NULL, &r, err, sizeof err), 0);
 		assert_int_equal(r.ndocs, 1);
 		assert_doc(&r.docs[0], "google.com!example.com!1700000000!1700086399.xml", "zip",
-			   XML1, strlen(XML1), 0);
+		           XML1, strlen(XML1), 0);
 		rec_free(&r);
 		free(b.p);
 	}
@@ -1067,12 +1070,11 @@ test_zip_hostile_names(void **state)
 	assert_int_equal(run_mem(b.p, b.len, NULL, &r, err, sizeof err), 0);
 	assert_int_equal(r.ndocs, 4);
 	assert_doc(&r.docs[0], "../evil.xml", "zip", XML1, strlen(XML1), 0);
-	assert_doc(&r.docs[1], "../../../../../../../tmp/evil2.xml", "zip", XML1, strlen(XML1),
-		   0);
+	assert_doc(&r.docs[1], "../../../../../../../tmp/evil2.xml", "zip", XML1, strlen(XML1), 0);
 	assert_doc(&r.docs[2], absname, "zip", XML2, strlen(XML2), 0);
 	/* libarchive shows DOS separators as '/': display only either way */
 	assert_true(strcmp(r.docs[3].name, "C:\\Windows\\evil.xml") == 0 ||
-		    strcmp(r.docs[3].name, "C:/Windows/evil.xml") == 0);
+	            strcmp(r.docs[3].name, "C:/Windows/evil.xml") == 0);
 	assert_int_equal(r.docs[3].rc, 0);
 	rec_free(&r);
 	free(b.p);
@@ -1182,7 +1184,7 @@ test_zip_bad_crc(void **state)
 	(void)state;
 	for (unsigned method = 0; method <= 8; method += 8) {
 		struct rawent e[2] = {{"a.xml", XML1, strlen(XML1), method, 0},
-				      {"b.xml", XML2, strlen(XML2), method, 0}};
+		                      {"b.xml", XML2, strlen(XML2), method, 0}};
 		struct blob b = raw_zip(e, 2);
 		struct rec r;
 		char err[256];
@@ -1210,7 +1212,7 @@ test_zip_unsupported_method(void **state)
 	unsigned methods[] = {12, 9, 14, 93, 95, 98, 200};
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
 		struct rawent e[2] = {{"a.xml", XML1, strlen(XML1), methods[i], 0},
-				      {"b.xml", XML2, strlen(XML2), 0, 0}};
+		                      {"b.xml", XML2, strlen(XML2), 0, 0}};
 		struct blob b = raw_zip(e, 2);
 		struct rec r;
 		char err[256];
@@ -1327,6 +1329,51 @@ test_stop(void **state)
 	}
 }
 
+/* A skipped entry still counts: draining a bomb the sink did not want
+ * stops at the limit instead of inflating it all. */
+static void
+test_zip_stop_bomb(void **state)
+{
+	(void)state;
+	struct zipw z;
+	zip_open(&z, 0, NULL);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "bomb.xml");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	assert_int_equal(archive_write_header(z.a, e), ARCHIVE_OK);
+	for (int i = 0; i < 1024; i++)
+		assert_int_equal(archive_write_data(z.a, zeros, sizeof zeros),
+		                 (la_ssize_t)sizeof zeros);
+	archive_entry_free(e);
+	zip_adds(&z, "after.xml", XML2);
+	struct blob b = zip_close(&z);
+	assert_true(b.len < 256 * 1024);
+
+	struct unpack_limits lim;
+	unpack_limits_default(&lim);
+	lim.max_out = 8 * 1024 * 1024;
+	struct rec r;
+	char err[256];
+	rec_init(&r);
+	r.stop_data_at = 0;
+	assert_int_equal(run_mem(b.p, b.len, &lim, &r, err, sizeof err), DM_ELIMIT);
+	assert_string_equal(err, "decompressed size limit exceeded (8388608 bytes)");
+	assert_int_equal(r.ndocs, 1);
+	assert_int_equal(r.docs[0].rc, 0); /* it was stopped, not failed */
+	assert_int_equal(r.docs[0].ndata, 1);
+	rec_free(&r);
+
+	/* with room for it, the next entry follows */
+	rec_init(&r);
+	r.stop_data_at = 0;
+	assert_int_equal(run_mem(b.p, b.len, NULL, &r, err, sizeof err), 0);
+	assert_int_equal(r.ndocs, 2);
+	assert_doc(&r.docs[1], "after.xml", "zip", XML2, strlen(XML2), 0);
+	rec_free(&r);
+	free(b.p);
+}
+
 static void
 test_abort(void **state)
 {
@@ -1404,34 +1451,35 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plain),
-		cmocka_unit_test(test_empty_input),
-		cmocka_unit_test(test_gzip),
-		cmocka_unit_test(test_gzip_multi_member),
-		cmocka_unit_test(test_gzip_trailing_crlf),
-		cmocka_unit_test(test_gzip_in_gzip),
-		cmocka_unit_test(test_gzip_three_layers),
-		cmocka_unit_test(test_zlib),
-		cmocka_unit_test(test_gzip_truncated),
-		cmocka_unit_test(test_gzip_bad_crc),
-		cmocka_unit_test(test_gzip_bomb_size),
-		cmocka_unit_test(test_gzip_bomb_ratio),
-		cmocka_unit_test(test_zip_one),
-		cmocka_unit_test(test_zip_three_with_dir),
-		cmocka_unit_test(test_zip_empty),
-		cmocka_unit_test(test_zip_gz_entry),
-		cmocka_unit_test(test_zip_in_zip),
-		cmocka_unit_test(test_zip_too_many_entries),
-		cmocka_unit_test(test_zip_hostile_names),
-		cmocka_unit_test(test_zip_long_name),
-		cmocka_unit_test(test_zip_garbage),
-		cmocka_unit_test(test_zip_truncated),
-		cmocka_unit_test(test_zip_bad_crc),
-		cmocka_unit_test(test_zip_unsupported_method),
-		cmocka_unit_test(test_zip_encrypted),
-		cmocka_unit_test(test_stop),
-		cmocka_unit_test(test_abort),
-		cmocka_unit_test(test_read_error),
+	        cmocka_unit_test(test_plain),
+	        cmocka_unit_test(test_empty_input),
+	        cmocka_unit_test(test_gzip),
+	        cmocka_unit_test(test_gzip_multi_member),
+	        cmocka_unit_test(test_gzip_trailing_crlf),
+	        cmocka_unit_test(test_gzip_in_gzip),
+	        cmocka_unit_test(test_gzip_three_layers),
+	        cmocka_unit_test(test_zlib),
+	        cmocka_unit_test(test_gzip_truncated),
+	        cmocka_unit_test(test_gzip_bad_crc),
+	        cmocka_unit_test(test_gzip_bomb_size),
+	        cmocka_unit_test(test_gzip_bomb_ratio),
+	        cmocka_unit_test(test_zip_one),
+	        cmocka_unit_test(test_zip_three_with_dir),
+	        cmocka_unit_test(test_zip_empty),
+	        cmocka_unit_test(test_zip_gz_entry),
+	        cmocka_unit_test(test_zip_in_zip),
+	        cmocka_unit_test(test_zip_too_many_entries),
+	        cmocka_unit_test(test_zip_hostile_names),
+	        cmocka_unit_test(test_zip_long_name),
+	        cmocka_unit_test(test_zip_garbage),
+	        cmocka_unit_test(test_zip_truncated),
+	        cmocka_unit_test(test_zip_bad_crc),
+	        cmocka_unit_test(test_zip_unsupported_method),
+	        cmocka_unit_test(test_zip_encrypted),
+	        cmocka_unit_test(test_stop),
+	        cmocka_unit_test(test_zip_stop_bomb),
+	        cmocka_unit_test(test_abort),
+	        cmocka_unit_test(test_read_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

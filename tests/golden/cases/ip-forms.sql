@@ -1,0 +1,1 @@
+SELECT hex(source_ip), count FROM records ORDER BY id;

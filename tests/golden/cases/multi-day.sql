@@ -1,0 +1,1 @@
+SELECT day, SUM(messages) FROM daily GROUP BY day ORDER BY day;

@@ -1,0 +1,1 @@
+SELECT count, json_array_length(reasons) FROM records ORDER BY id;

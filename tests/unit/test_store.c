@@ -1,0 +1,262 @@
+/*
+ * test_store.c - the SQLite store and the daily rollup.
+ *
+ * A real database in a temporary folder: reports are written through the
+ * store interface and read back with plain SQL.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/rollup.h"
+#include "store/store.h"
+
+static char dir[256];
+
+static int
+setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, sizeof dir, "%s/dmstore-XXXXXX", tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+static int64_t
+query_int(const char *sql)
+{
+	char path[512];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	snprintf(path, sizeof path, "%s/dmarcd.sqlite", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	int64_t v = -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+make_report(struct dm_report *r, const char *id, int64_t begin, int64_t end)
+{
+	dm_report_init(r);
+	r->org_name = "Reporter Inc";
+	r->email = "dmarc@reporter.example";
+	r->report_id = id;
+	r->policy.domain = "example.com";
+	r->policy.p = "none";
+	r->begin = begin;
+	r->end = end;
+	r->have = DM_HAVE_METADATA | DM_HAVE_POLICY | DM_HAVE_BEGIN | DM_HAVE_END |
+		  DM_HAVE_DOMAIN | DM_HAVE_REPORT_ID;
+}
+
+static void
+make_record(struct dm_record *rec, unsigned char last, int64_t count, const char *dkim)
+{
+	memset(rec, 0, sizeof *rec);
+	rec->ip[10] = rec->ip[11] = 0xff;
+	rec->ip[12] = 192;
+	rec->ip[14] = 2;
+	rec->ip[15] = last;
+	rec->ip_family = 4;
+	rec->ip_text = "192.0.2.x";
+	rec->count = count;
+	rec->disposition = "none";
+	rec->dkim = dkim;
+	rec->spf = "fail";
+	rec->header_from = "example.com";
+}
+
+static enum store_outcome
+write_report(struct store *st, struct dm_report *r, int nrec, int64_t count)
+{
+	struct dm_record rec;
+	struct store_report_info info = {.archive_key = "2026/11/x.xml", .content_hash = "x",
+					 .source = "test", .received_at = 1};
+	enum store_outcome out;
+	assert_int_equal(store_tx_begin(st, 0), 0);
+	for (int i = 0; i < nrec; i++) {
+		make_record(&rec, (unsigned char)i, count, i % 2 ? "pass" : "fail");
+		assert_int_equal(store_record_add(st, r, &rec), 0);
+		r->records++;
+		r->messages += (uint64_t)count;
+	}
+	assert_int_equal(store_tx_commit(st, r, &info, &out), 0);
+	return out;
+}
+
+static void
+test_store_and_duplicate(void **state)
+{
+	char err[256];
+	struct store *st = store_open("sqlite", dir, err, sizeof err);
+	assert_non_null(st);
+	struct dm_report r;
+	make_report(&r, "id-1", 1700006400, 1700092799);
+	assert_int_equal(write_report(st, &r, 4, 10), STORE_STORED);
+	dm_report_free(&r);
+
+	/* the same identity again: duplicate, nothing added */
+	make_report(&r, "id-1", 1700006400, 1700092799);
+	int exists = 0;
+	assert_int_equal(store_lookup(st, &r, &exists), 0);
+	assert_true(exists);
+	assert_int_equal(write_report(st, &r, 4, 10), STORE_DUPLICATE);
+	dm_report_free(&r);
+
+	/* another period with the same id is another report */
+	make_report(&r, "id-1", 1700092800, 1700179199);
+	assert_int_equal(write_report(st, &r, 1, 5), STORE_STORED);
+	dm_report_free(&r);
+
+	assert_int_equal(store_flush(st), 0); /* the batch is committed */
+	assert_int_equal(query_int("SELECT COUNT(*) FROM reports"), 2);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM records"), 5);
+	assert_int_equal(query_int("SELECT SUM(count) FROM records"), 45);
+	assert_int_equal(query_int("SELECT SUM(messages) FROM daily"), 45);
+	assert_int_equal(query_int("SELECT SUM(messages) FROM daily WHERE dkim_pass"), 20);
+
+	struct store_stats t;
+	assert_int_equal(store_stats(st, NULL, &t, NULL, NULL), 0);
+	assert_int_equal(t.reports, 2);
+	assert_int_equal(t.records, 5);
+	assert_int_equal(t.messages, 45);
+	assert_int_equal(t.dmarc_pass, 20);
+	assert_int_equal(t.dmarc_fail, 25);
+	assert_int_equal(store_stats(st, "other.example", &t, NULL, NULL), 0);
+	assert_int_equal(t.reports, 0);
+	store_close(st);
+}
+
+static void
+test_abort_leaves_nothing(void **state)
+{
+	char err[256];
+	struct store *st = store_open("sqlite", dir, err, sizeof err);
+	struct dm_report r;
+	struct dm_record rec;
+	make_report(&r, "id-abort", 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0), 0);
+	make_record(&rec, 1, 3, "pass");
+	assert_int_equal(store_record_add(st, &r, &rec), 0);
+	store_tx_abort(st);
+	dm_report_free(&r);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM reports"), 0);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM records"), 0);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM daily"), 0);
+	store_close(st);
+}
+
+static void
+test_late_metadata_and_multiday(void **state)
+{
+	char err[256];
+	struct store *st = store_open("sqlite", dir, err, sizeof err);
+	struct dm_report r;
+	struct dm_record rec;
+	struct store_report_info info = {.archive_key = "k", .content_hash = "h", .source = "s"};
+	enum store_outcome out;
+	dm_report_init(&r); /* nothing known yet: the records come first */
+	assert_int_equal(store_tx_begin(st, 0), 0);
+	make_record(&rec, 1, 1000, "pass");
+	assert_int_equal(store_record_add(st, &r, &rec), 0);
+	make_record(&rec, 1, 700, "pass");
+	assert_int_equal(store_record_add(st, &r, &rec), 0);
+	/* metadata arrives: a range of 3 days starting mid-day */
+	r.org_name = "Late";
+	r.report_id = "late-1";
+	r.policy.domain = "example.com";
+	r.begin = 1700000000; /* 2023-11-14 22:13:20 */
+	r.end = r.begin + 3 * 86400;
+	r.have = DM_HAVE_METADATA | DM_HAVE_POLICY | DM_HAVE_BEGIN | DM_HAVE_END |
+		 DM_HAVE_DOMAIN | DM_HAVE_REPORT_ID;
+	r.records = 2;
+	r.messages = 1700;
+	assert_int_equal(store_tx_commit(st, &r, &info, &out), 0);
+	assert_int_equal(out, STORE_STORED);
+	dm_report_free(&r);
+	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM records WHERE date_begin IS NULL"), 0);
+	assert_int_equal(query_int("SELECT SUM(messages) FROM daily"), 1700);
+	/* 6400 s of 259200 fall on the first day: 1700 * 6400 / 259200 = 41 */
+	assert_int_equal(query_int("SELECT messages FROM daily ORDER BY day LIMIT 1"), 41);
+	assert_int_equal(query_int("SELECT COUNT(DISTINCT day) FROM daily"), 4);
+	store_close(st);
+}
+
+static int
+flush_count(void *arg, struct rollup *r)
+{
+	uint64_t *sum = arg;
+	for (size_t i = 0; i < r->n; i++)
+		*sum += rollup_cell(r, i)->messages;
+	return 0;
+}
+
+static void
+test_rollup_exact_and_bounded(void **state)
+{
+	struct rollup r;
+	struct dm_record rec;
+	uint64_t flushed = 0;
+	rollup_init(&r);
+	/* 50,000 distinct sources: the table flushes instead of growing */
+	for (int i = 0; i < 50000; i++) {
+		make_record(&rec, (unsigned char)(i & 255), 3, "pass");
+		rec.ip[13] = (unsigned char)(i >> 8);
+		assert_int_equal(rollup_add(&r, 86400, 2 * 86400 - 1, &rec, flush_count, &flushed), 0);
+		assert_true(r.n <= DM_MAX_ROLLUP_CELLS);
+	}
+	assert_int_equal(flush_count(&flushed, &r), 0);
+	assert_int_equal(flushed, 150000);
+	rollup_clear(&r);
+
+	/* a count spread over days adds up exactly */
+	flushed = 0;
+	make_record(&rec, 1, 1000003, "fail");
+	assert_int_equal(rollup_add(&r, 1000, 1000 + 5 * 86400 + 17, &rec, flush_count, &flushed),
+			 0);
+	assert_int_equal(r.n, 6);
+	assert_int_equal(flush_count(&flushed, &r), 0);
+	assert_int_equal(flushed, 1000003);
+
+	int64_t first, nd;
+	rollup_days(86400, 2 * 86400, &first, &nd); /* end at midnight: one day */
+	assert_int_equal(first, 86400);
+	assert_int_equal(nd, 1);
+	rollup_days(0, 400LL * 86400, &first, &nd); /* absurd: one day */
+	assert_int_equal(nd, 1);
+	rollup_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_store_and_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_metadata_and_multiday, setup, teardown),
+		cmocka_unit_test(test_rollup_exact_and_bounded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
