@@ -12,7 +12,7 @@
  * Seeds: fuzz/corpus/mime/ (made by fuzz/make_mime_seeds.py).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* mkostemp, O_TMPFILE, memfd_create (CMake sets it) */
+#define _GNU_SOURCE /* memfd_create (CMake sets it) */
 #endif
 #include <stdint.h>
 #include <stdlib.h>

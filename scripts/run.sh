@@ -13,7 +13,7 @@ if [ $# -eq 0 ]; then
 		echo "generating demo report mails in $demo"
 		"$build/bench/gen" typical "$demo" --mails 25 >/dev/null
 	fi
-	set -- "$demo"
+	set -- "$demo/mails"
 fi
 echo "ingesting: $*"
 status=0

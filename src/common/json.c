@@ -86,6 +86,13 @@ utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Bytes that can be copied as they are: printable ASCII but '"' and '\\'. */
+static int
+plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 int
 dm_json_escape(struct dm_buf *out, const char *s, size_t len)
 {
@@ -94,6 +101,15 @@ dm_json_escape(struct dm_buf *out, const char *s, size_t len)
 	int rc = dm_buf_addc(out, '"');
 	size_t i = 0;
 	while (rc == 0 && i < len) {
+		/* copy a run of plain bytes at once */
+		size_t run = i;
+		while (run < len && plain(p[run]))
+			run++;
+		if (run > i) {
+			rc = dm_buf_add(out, p + i, run - i);
+			i = run;
+			continue;
+		}
 		unsigned char c = p[i];
 		if (c >= 0x80) {
 			size_t n = utf8_len(p + i, len - i);
@@ -112,13 +128,10 @@ dm_json_escape(struct dm_buf *out, const char *s, size_t len)
 		case '\n': rc = dm_buf_add(out, "\\n", 2); break;
 		case '\r': rc = dm_buf_add(out, "\\r", 2); break;
 		case '\t': rc = dm_buf_add(out, "\\t", 2); break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-				rc = dm_buf_add(out, esc, 6);
-			} else {
-				rc = dm_buf_addc(out, (char)c);
-			}
+		default: {
+			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			rc = dm_buf_add(out, esc, 6);
+		}
 		}
 		i++;
 	}

@@ -45,6 +45,10 @@
 #define DM_MAX_HEADER_BYTES (256 * 1024)
 #define DM_MAX_HEADER_FIELDS 10000
 
+/* A MIME boundary parameter.  RFC 2046 allows 70 characters; a longer one
+ * than a header line may be (RFC 5322: 998) is an attack on the parser. */
+#define DM_MAX_MIME_BOUNDARY 998
+
 /* Messages in one mbox file: a bound on work per input, not a real
  * limit on any mailbox we expect; a bigger mbox can be split. */
 #define DM_MAX_MBOX_MESSAGES 1000000

@@ -1,7 +1,7 @@
 /*
  * report.c - helpers for the report model.
  *
- * Functions: dm_report_init, dm_report_free, dm_report_warn,
+ * Functions: dm_report_init, dm_report_reset, dm_report_free, dm_report_warn,
  * dm_record_dmarc_pass, dm_record_copy, dm_report_reporter.
  */
 #include "report.h"
@@ -16,6 +16,17 @@ dm_report_init(struct dm_report *r)
 {
 	memset(r, 0, sizeof *r);
 	dm_arena_init(&r->arena);
+	r->policy.pct = -1;
+	r->xmlns = "";
+}
+
+void
+dm_report_reset(struct dm_report *r)
+{
+	struct dm_arena a = r->arena;
+	dm_arena_reset(&a);
+	memset(r, 0, sizeof *r);
+	r->arena = a;
 	r->policy.pct = -1;
 	r->xmlns = "";
 }

@@ -92,6 +92,8 @@ struct dm_record {
 
 void dm_report_init(struct dm_report *r);
 void dm_report_free(struct dm_report *r);
+/* Empty r for the next report, keeping its arena's first block. */
+void dm_report_reset(struct dm_report *r);
 /* Add a warning (formatted, cut to DM_MAX_ERROR_LEN); past
  * DM_MAX_WARNINGS they are only counted. */
 void dm_report_warn(struct dm_report *r, const char *fmt, ...)

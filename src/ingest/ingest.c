@@ -91,6 +91,7 @@ struct ingest_job {
 	char hash[DM_SHA256_HEX];
 	unsigned ndocs;
 	struct doc doc;
+	struct agg_parser *parser; /* reused for every document */
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -273,9 +274,7 @@ store_failed:
 static void
 doc_reset(struct ingest_job *job)
 {
-	struct doc *d = &job->doc;
-	agg_parser_free(d->parser);
-	memset(d, 0, sizeof *d);
+	memset(&job->doc, 0, sizeof job->doc);
 }
 
 static int
@@ -298,7 +297,11 @@ doc_classify(struct ingest_job *job)
 	case SNIFF_EMPTY: return 0; /* undecided: read on */
 	case SNIFF_XML:
 		d->kind = DOC_AGG;
-		d->parser = agg_parser_new(on_record, job);
+		if (job->parser)
+			agg_parser_reset(job->parser);
+		else
+			job->parser = agg_parser_new(on_record, job);
+		d->parser = job->parser;
 		return 0;
 	case SNIFF_JSON: d->kind = DOC_TLS; return 0;
 	case SNIFF_GZIP:
@@ -679,6 +682,7 @@ ingest_job_free(struct ingest_job *job)
 	if (!job)
 		return;
 	doc_reset(job);
+	agg_parser_free(job->parser);
 	free(job->iobuf);
 	dm_buf_free(&job->mem);
 	dm_arena_free(&job->batch_arena);

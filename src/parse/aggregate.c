@@ -1,7 +1,7 @@
 /*
  * aggregate.c - DMARC aggregate report parser over expat.
  *
- * Functions: agg_parser_new, agg_parser_feed, agg_parser_finish,
+ * Functions: agg_parser_new, agg_parser_reset, agg_parser_feed, agg_parser_finish,
  * agg_parser_error, agg_parser_report, agg_parser_is_feedback,
  * agg_parser_free.
  *
@@ -986,6 +986,18 @@ on_unknown_encoding(void *data, const XML_Char *name, XML_Encoding *info)
 
 /* ---- public ------------------------------------------------------------ */
 
+static void
+set_handlers(struct agg_parser *p)
+{
+	XML_SetUserData(p->xp, p);
+	XML_SetElementHandler(p->xp, on_start, on_end);
+	XML_SetCharacterDataHandler(p->xp, on_text);
+	XML_SetStartDoctypeDeclHandler(p->xp, on_doctype);
+	XML_SetEntityDeclHandler(p->xp, on_entity);
+	XML_SetUnknownEncodingHandler(p->xp, on_unknown_encoding, NULL);
+	XML_SetParamEntityParsing(p->xp, XML_PARAM_ENTITY_PARSING_NEVER);
+}
+
 struct agg_parser *
 agg_parser_new(agg_record_fn fn, void *arg)
 {
@@ -1005,14 +1017,33 @@ agg_parser_new(agg_record_fn fn, void *arg)
 		fprintf(stderr, "dmarcd: fatal: cannot create XML parser\n");
 		abort();
 	}
-	XML_SetUserData(p->xp, p);
-	XML_SetElementHandler(p->xp, on_start, on_end);
-	XML_SetCharacterDataHandler(p->xp, on_text);
-	XML_SetStartDoctypeDeclHandler(p->xp, on_doctype);
-	XML_SetEntityDeclHandler(p->xp, on_entity);
-	XML_SetUnknownEncodingHandler(p->xp, on_unknown_encoding, NULL);
-	XML_SetParamEntityParsing(p->xp, XML_PARAM_ENTITY_PARSING_NEVER);
+	set_handlers(p);
 	return p;
+}
+
+void
+agg_parser_reset(struct agg_parser *p)
+{
+	tls_mem_used = &p->mem_used;
+	XML_Bool ok = XML_ParserReset(p->xp, NULL);
+	tls_mem_used = NULL;
+	if (!ok) {
+		fprintf(stderr, "dmarcd: fatal: cannot reset XML parser\n");
+		abort();
+	}
+	set_handlers(p);
+	p->rc = p->quiet = p->done = p->started = p->is_feedback = 0;
+	p->bom_have = p->bom_done = p->final = 0;
+	p->error[0] = '\0';
+	p->depth = p->skip_depth = 0;
+	dm_buf_reset(&p->text);
+	dm_report_reset(&p->rep);
+	dm_arena_reset(&p->rec_arena);
+	p->in_record = 0;
+	p->have_count = p->count_ok = 0;
+	p->record_no = 0;
+	p->records_seen = 0;
+	p->dkim_open = p->spf_open = p->reason_open = 0;
 }
 
 void

@@ -39,6 +39,8 @@ typedef int (*agg_record_fn)(void *arg, struct dm_report *rep,
 
 struct agg_parser *agg_parser_new(agg_record_fn fn, void *arg);
 void agg_parser_free(struct agg_parser *p);
+/* Make p ready for a new document (cheaper than free + new). */
+void agg_parser_reset(struct agg_parser *p);
 
 /* Feed the next bytes.  0, or a negative code once the document is known
  * to be bad (then agg_parser_error() says why); feeding after an error is

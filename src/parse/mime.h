@@ -9,10 +9,12 @@
  *
  * Every leaf is visited in document order, including the parts of nested
  * message/rfc822 messages (base64-encoded ones too) and of any multipart
- * subtype.  Depth, part count and rfc822 nesting are bounded by limits.h;
- * exceeding one stops the walk with an error (the parts seen so far have
- * already been delivered).  Media types and file names are passed only as
- * hints: the caller decides by content.
+ * subtype.  Depth, part count, rfc822 nesting and header blocks are bounded
+ * by limits.h; exceeding one stops the walk with an error.  A streaming
+ * pre-scan refuses most such messages before any part is delivered; if the
+ * walk itself hits a limit, the parts seen so far have already been
+ * delivered.  Media types and file names are passed only as hints: the
+ * caller decides by content.
  */
 #ifndef DM_MIME_H
 #define DM_MIME_H
@@ -27,11 +29,17 @@ struct mime_part_info {
 	const char *filename;	  /* Content-Disposition filename or Content-Type
 				     name, RFC 2047/2231 decoded; NULL if none */
 	const char *report_type;  /* report-type of the nearest enclosing
-				     multipart/report, lower case, or NULL */
+				     multipart/report within the innermost
+				     enclosing message (a quoted original in
+				     an ARF report does not inherit it), lower
+				     case, or NULL */
 	const char *subject;	  /* Subject of the innermost enclosing message,
 				     decoded, or NULL (a hint only) */
-	unsigned index;		  /* 1-based leaf number within the message */
-	int depth;		  /* multipart nesting depth of this leaf */
+	unsigned index;		  /* 1-based leaf number within the message,
+				     nested message/rfc822 parts included */
+	int depth;		  /* multipart nesting depth of this leaf,
+				     counted through message/rfc822 (0 for a
+				     single-part message) */
 	int is_attachment;	  /* has a filename or Content-Disposition:
 				     attachment, or is not a text type */
 };
@@ -53,18 +61,28 @@ struct mime_sink {
 };
 
 /* Parse one message from fd, which must be seekable and positioned at the
- * start.  Returns 0, the first negative code a callback returned, or a
- * negative DM_E* with a one-line reason in err ("MIME nesting deeper than
- * 16", "more than 1000 MIME parts", "not a mail message"). */
+ * start of the message; its offset is restored on return.  Returns 0, the
+ * first negative code a callback returned, or a negative DM_E* with a
+ * one-line reason in err ("MIME nesting deeper than 16", "more than 1000
+ * MIME parts", "message/rfc822 nesting deeper than 3", "header block too
+ * large", DM_EFORMAT "not a mail message" for input GMime cannot read as
+ * a message, e.g. binary data or an empty file, DM_EINVAL "input is not
+ * seekable").  sink->message(1) is called before anything is parsed. */
 int mime_walk_fd(int fd, const struct mime_sink *sink, char *err,
 		 size_t errlen) DM_WUR;
 
-/* The same for an mbox file: every message in turn ("From " separated).
- * A message that fails is reported through warn and the walk goes on. */
+/* The same for an mbox file: every message in turn, cut at each line that
+ * starts with "From " (as GMime's mbox parser does); the line break before
+ * such a line is not part of the message.  A message that fails is
+ * reported through warn as "message N: <reason>" and the walk goes on, so
+ * the result is 0 even then; it stops only when a callback returns a
+ * negative code or on DM_EIO/DM_ENOSPC.  DM_EFORMAT if there is no From
+ * line at all; after DM_MAX_MBOX_MESSAGES messages it stops with a warning. */
 int mime_walk_mbox_fd(int fd, const struct mime_sink *sink, char *err,
 		      size_t errlen) DM_WUR;
 
-/* Process-wide GMime setup and teardown (call once from main). */
+/* Process-wide GMime setup and teardown (call once from main, init before
+ * any walk). */
 void mime_global_init(void);
 void mime_global_shutdown(void);
 

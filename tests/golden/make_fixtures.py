@@ -1034,6 +1034,32 @@ m = message(["From: someone@example.net", "To: dmarc-rua@example.com", "Subject:
              "Content-Type: text/plain; charset=utf-8"], "Hello, how do I read these reports?\n")
 case("mail-no-attachment", {"mail-no-attachment.eml": m}, [empty_line("mail-no-attachment.eml")])
 
+# a DMARC report and a TLS-RPT report in one mail: each gets its own line
+t, s = feedback(rid="mixed-kinds-1", org="Mixed Kinds", recs=two_recs())
+att1 = gz(t.encode())
+body = multipart("mk", [
+    part(["Content-Type: text/plain"], "Two kinds of report.\n"),
+    attachment_part(tlsgz, "application/tlsrpt+gzip", "tls.json.gz"),
+    attachment_part(att1, "application/gzip", "dmarc.xml.gz"),
+])
+m = message(report_headers("Reports", "mk1", "multipart/mixed; boundary=mk"), body)
+case("mail-mixed-kinds", {"mail-mixed-kinds.eml": m},
+     numbered("mail-mixed-kinds.eml", [tlsrpt_line("", tlsgz), agg_line("", s, att=att1)]))
+
+# a folder: walked recursively in name order, hidden files and folders
+# skipped (they hold valid reports that must not be read)
+t1, s1 = feedback(rid="walk-1", org="Walker")
+t2, s2 = feedback(rid="walk-2", org="Walker", recs=two_recs())
+t3, s3 = feedback(rid="walk-3", org="Walker", recs=[Rec(ip="192.0.2.160", count=4)])
+th, _ = feedback(rid="hostile-hidden", org="Hidden")
+a1, a2, a3 = t1.encode(), gz(t2.encode()), t3.encode()
+case("folder-walk", {"folder-walk/b.xml": a1, "folder-walk/a/z.xml.gz": a2,
+                     "folder-walk/a/b/c.xml": a3, "folder-walk/.hidden.xml": th.encode(),
+                     "folder-walk/.hidden-dir/d.xml": th.encode(),
+                     "folder-walk/a/.e.xml": th.encode()},
+     [agg_line("folder-walk/a/b/c.xml", s3, att=a3), agg_line("folder-walk/a/z.xml.gz", s2, att=a2),
+      agg_line("folder-walk/b.xml", s1, att=a1)])
+
 # ===========================================================================
 # 4. duplicates
 

@@ -32,84 +32,78 @@
 
 /* gzip of a tiny aggregate report (101 bytes). */
 static const unsigned char report_gz[] = {
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x65, 0xcc,
-	0x3b, 0x0e, 0x80, 0x20, 0x10, 0x45, 0xd1, 0x9e, 0x55, 0x18, 0x16, 0x00,
-	0xda, 0x8f, 0xb0, 0x14, 0x32, 0xca, 0xd3, 0x18, 0xf9, 0x05, 0x89, 0x61,
-	0xf9, 0x76, 0x34, 0xb6, 0x37, 0x39, 0x97, 0x6c, 0x8f, 0x61, 0x7a, 0x51,
-	0x9f, 0x2b, 0xa7, 0x55, 0x2e, 0x6a, 0x96, 0xd6, 0x08, 0x3a, 0x00, 0xbf,
-	0xf1, 0x7e, 0x1b, 0xaa, 0x28, 0xb9, 0x36, 0x17, 0xd1, 0xd8, 0x73, 0x63,
-	0x43, 0xb9, 0x9e, 0x2e, 0x71, 0x84, 0x41, 0xe7, 0x58, 0x02, 0x54, 0x42,
-	0x23, 0x3d, 0x2a, 0xe9, 0x9f, 0xd0, 0xe3, 0x26, 0x3e, 0x74, 0x66, 0xdf,
-	0x91, 0x6f, 0x00, 0x00, 0x00,
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x65, 0xcc, 0x3b, 0x0e, 0x80,
+        0x20, 0x10, 0x45, 0xd1, 0x9e, 0x55, 0x18, 0x16, 0x00, 0xda, 0x8f, 0xb0, 0x14, 0x32, 0xca,
+        0xd3, 0x18, 0xf9, 0x05, 0x89, 0x61, 0xf9, 0x76, 0x34, 0xb6, 0x37, 0x39, 0x97, 0x6c, 0x8f,
+        0x61, 0x7a, 0x51, 0x9f, 0x2b, 0xa7, 0x55, 0x2e, 0x6a, 0x96, 0xd6, 0x08, 0x3a, 0x00, 0xbf,
+        0xf1, 0x7e, 0x1b, 0xaa, 0x28, 0xb9, 0x36, 0x17, 0xd1, 0xd8, 0x73, 0x63, 0x43, 0xb9, 0x9e,
+        0x2e, 0x71, 0x84, 0x41, 0xe7, 0x58, 0x02, 0x54, 0x42, 0x23, 0x3d, 0x2a, 0xe9, 0x9f, 0xd0,
+        0xe3, 0x26, 0x3e, 0x74, 0x66, 0xdf, 0x91, 0x6f, 0x00, 0x00, 0x00,
 };
 
 /* report_gz in base64, 76-character lines. */
-#define REPORT_GZ_B64 \
-	"H4sIAAAAAAACA2XMOw6AIBBF0Z5VGBYA2o+wFDLK0xj5BYlh+XY0tjc5l2yPYXpRnyunVS5qltYI\n" \
+#define REPORT_GZ_B64                                                                              \
+	"H4sIAAAAAAACA2XMOw6AIBBF0Z5VGBYA2o+wFDLK0xj5BYlh+XY0tjc5l2yPYXpRnyunVS5qltYI\n"           \
 	"OgC/8X4bqii5NhfR2HNjQ7meLnGEQedYAlRCIz0q6Z/Q4yY+dGbfkW8AAAA=\n"
 
 /* report_gz in quoted-printable (binascii.b2a_qp, istext=False). */
-#define REPORT_GZ_QP \
-	"=1F=8B=08=00=00=00=00=00=02=03e=CC;=0E=80 =10E=D1=9EU=18=16=00=DA=8F=B0=142=\n" \
-	"=CA=D3=18=F9=05=89a=F9v4=B679=97l=8FazQ=9F+=A7U.j=96=D6=08:=00=BF=F1~=1B=AA=\n" \
+#define REPORT_GZ_QP                                                                               \
+	"=1F=8B=08=00=00=00=00=00=02=03e=CC;=0E=80 =10E=D1=9EU=18=16=00=DA=8F=B0=142=\n"           \
+	"=CA=D3=18=F9=05=89a=F9v4=B679=97l=8FazQ=9F+=A7U.j=96=D6=08:=00=BF=F1~=1B=AA=\n"           \
 	"(=B96=17=D1=D8scC=B9=9E.q=84A=E7X=02TB#=3D*=E9=9F=D0=E3&>tf=DF=91o=00=00=00\n"
 
 /* A zip holding r.xml (191 bytes). */
 static const unsigned char report_zip[] = {
-	0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
-	0x21, 0x58, 0x74, 0x66, 0xdf, 0x91, 0x53, 0x00, 0x00, 0x00, 0x6f, 0x00,
-	0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x72, 0x2e, 0x78, 0x6d, 0x6c, 0x65,
-	0xcc, 0x3b, 0x0e, 0x80, 0x20, 0x10, 0x45, 0xd1, 0x9e, 0x55, 0x18, 0x16,
-	0x00, 0xda, 0x8f, 0xb0, 0x14, 0x32, 0xca, 0xd3, 0x18, 0xf9, 0x05, 0x89,
-	0x61, 0xf9, 0x76, 0x34, 0xb6, 0x37, 0x39, 0x97, 0x6c, 0x8f, 0x61, 0x7a,
-	0x51, 0x9f, 0x2b, 0xa7, 0x55, 0x2e, 0x6a, 0x96, 0xd6, 0x08, 0x3a, 0x00,
-	0xbf, 0xf1, 0x7e, 0x1b, 0xaa, 0x28, 0xb9, 0x36, 0x17, 0xd1, 0xd8, 0x73,
-	0x63, 0x43, 0xb9, 0x9e, 0x2e, 0x71, 0x84, 0x41, 0xe7, 0x58, 0x02, 0x54,
-	0x42, 0x23, 0x3d, 0x2a, 0xe9, 0x9f, 0xd0, 0xe3, 0x26, 0x3e, 0x50, 0x4b,
-	0x01, 0x02, 0x14, 0x03, 0x14, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00,
-	0x21, 0x58, 0x74, 0x66, 0xdf, 0x91, 0x53, 0x00, 0x00, 0x00, 0x6f, 0x00,
-	0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0x00, 0x00, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0x72, 0x2e, 0x78, 0x6d,
-	0x6c, 0x50, 0x4b, 0x05, 0x06, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01,
-	0x00, 0x33, 0x00, 0x00, 0x00, 0x76, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x21, 0x58, 0x74,
+        0x66, 0xdf, 0x91, 0x53, 0x00, 0x00, 0x00, 0x6f, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00,
+        0x72, 0x2e, 0x78, 0x6d, 0x6c, 0x65, 0xcc, 0x3b, 0x0e, 0x80, 0x20, 0x10, 0x45, 0xd1, 0x9e,
+        0x55, 0x18, 0x16, 0x00, 0xda, 0x8f, 0xb0, 0x14, 0x32, 0xca, 0xd3, 0x18, 0xf9, 0x05, 0x89,
+        0x61, 0xf9, 0x76, 0x34, 0xb6, 0x37, 0x39, 0x97, 0x6c, 0x8f, 0x61, 0x7a, 0x51, 0x9f, 0x2b,
+        0xa7, 0x55, 0x2e, 0x6a, 0x96, 0xd6, 0x08, 0x3a, 0x00, 0xbf, 0xf1, 0x7e, 0x1b, 0xaa, 0x28,
+        0xb9, 0x36, 0x17, 0xd1, 0xd8, 0x73, 0x63, 0x43, 0xb9, 0x9e, 0x2e, 0x71, 0x84, 0x41, 0xe7,
+        0x58, 0x02, 0x54, 0x42, 0x23, 0x3d, 0x2a, 0xe9, 0x9f, 0xd0, 0xe3, 0x26, 0x3e, 0x50, 0x4b,
+        0x01, 0x02, 0x14, 0x03, 0x14, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x21, 0x58, 0x74,
+        0x66, 0xdf, 0x91, 0x53, 0x00, 0x00, 0x00, 0x6f, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00, 0x72,
+        0x2e, 0x78, 0x6d, 0x6c, 0x50, 0x4b, 0x05, 0x06, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01,
+        0x00, 0x33, 0x00, 0x00, 0x00, 0x76, 0x00, 0x00, 0x00, 0x00, 0x00,
 };
 
-#define REPORT_ZIP_B64 \
-	"UEsDBBQAAAAIAAAAIVh0Zt+RUwAAAG8AAAAFAAAAci54bWxlzDsOgCAQRdGeVRgWANqPsBQyytMY\n" \
-	"+QWJYfl2NLY3OZdsj2F6UZ8rp1UuapbWCDoAv/F+G6oouTYX0dhzY0O5ni5xhEHnWAJUQiM9Kumf\n" \
-	"0OMmPlBLAQIUAxQAAAAIAAAAIVh0Zt+RUwAAAG8AAAAFAAAAAAAAAAAAAACAAQAAAAByLnhtbFBL\n" \
+#define REPORT_ZIP_B64                                                                             \
+	"UEsDBBQAAAAIAAAAIVh0Zt+RUwAAAG8AAAAFAAAAci54bWxlzDsOgCAQRdGeVRgWANqPsBQyytMY\n"           \
+	"+QWJYfl2NLY3OZdsj2F6UZ8rp1UuapbWCDoAv/F+G6oouTYX0dhzY0O5ni5xhEHnWAJUQiM9Kumf\n"           \
+	"0OMmPlBLAQIUAxQAAAAIAAAAIVh0Zt+RUwAAAG8AAAAFAAAAAAAAAAAAAACAAQAAAAByLnhtbFBL\n"           \
 	"BQYAAAAAAQABADMAAAB2AAAAAAA=\n"
 
 /* The message INNER_MSG below, base64-encoded (for message/rfc822 with
  * Content-Transfer-Encoding: base64). */
-#define INNER_MSG \
-	"From: reporter@example.net\n" \
-	"To: dmarc@example.com\n" \
-	"Subject: Report Domain: example.com Submitter: example.net\n" \
-	"MIME-Version: 1.0\n" \
-	"Content-Type: multipart/mixed; boundary=\"inner\"\n" \
-	"\n" \
-	"--inner\n" \
-	"Content-Type: text/plain\n" \
-	"\n" \
-	"inner text\n" \
-	"--inner\n" \
-	"Content-Type: application/gzip\n" \
-	"Content-Disposition: attachment; filename=\"example.net!example.com!1!2.xml.gz\"\n" \
-	"Content-Transfer-Encoding: base64\n" \
-	"\n" REPORT_GZ_B64 \
-	"--inner--\n"
+#define INNER_MSG                                                                                  \
+	"From: reporter@example.net\n"                                                             \
+	"To: dmarc@example.com\n"                                                                  \
+	"Subject: Report Domain: example.com Submitter: example.net\n"                             \
+	"MIME-Version: 1.0\n"                                                                      \
+	"Content-Type: multipart/mixed; boundary=\"inner\"\n"                                      \
+	"\n"                                                                                       \
+	"--inner\n"                                                                                \
+	"Content-Type: text/plain\n"                                                               \
+	"\n"                                                                                       \
+	"inner text\n"                                                                             \
+	"--inner\n"                                                                                \
+	"Content-Type: application/gzip\n"                                                         \
+	"Content-Disposition: attachment; filename=\"example.net!example.com!1!2.xml.gz\"\n"       \
+	"Content-Transfer-Encoding: base64\n"                                                      \
+	"\n" REPORT_GZ_B64 "--inner--\n"
 
-#define INNER_MSG_B64 \
-	"RnJvbTogcmVwb3J0ZXJAZXhhbXBsZS5uZXQKVG86IGRtYXJjQGV4YW1wbGUuY29tClN1YmplY3Q6\n" \
-	"IFJlcG9ydCBEb21haW46IGV4YW1wbGUuY29tIFN1Ym1pdHRlcjogZXhhbXBsZS5uZXQKTUlNRS1W\n" \
-	"ZXJzaW9uOiAxLjAKQ29udGVudC1UeXBlOiBtdWx0aXBhcnQvbWl4ZWQ7IGJvdW5kYXJ5PSJpbm5l\n" \
-	"ciIKCi0taW5uZXIKQ29udGVudC1UeXBlOiB0ZXh0L3BsYWluCgppbm5lciB0ZXh0Ci0taW5uZXIK\n" \
-	"Q29udGVudC1UeXBlOiBhcHBsaWNhdGlvbi9nemlwCkNvbnRlbnQtRGlzcG9zaXRpb246IGF0dGFj\n" \
-	"aG1lbnQ7IGZpbGVuYW1lPSJleGFtcGxlLm5ldCFleGFtcGxlLmNvbSExITIueG1sLmd6IgpDb250\n" \
-	"ZW50LVRyYW5zZmVyLUVuY29kaW5nOiBiYXNlNjQKCkg0c0lBQUFBQUFBQ0EyWE1PdzZBSUJCRjBa\n" \
-	"NVZHQllBMm8rd0ZETEsweGo1QllsaCtYWTB0amM1bDJ5UFlYcFJueXVuVlM1cWx0WUkKT2dDLzhY\n" \
-	"NGJxaWk1TmhmUjJITmpRN21lTG5HRVFlZFlBbFJDSXowcTZaL1E0eVkrZEdiZmtXOEFBQUE9Ci0t\n" \
+#define INNER_MSG_B64                                                                              \
+	"RnJvbTogcmVwb3J0ZXJAZXhhbXBsZS5uZXQKVG86IGRtYXJjQGV4YW1wbGUuY29tClN1YmplY3Q6\n"           \
+	"IFJlcG9ydCBEb21haW46IGV4YW1wbGUuY29tIFN1Ym1pdHRlcjogZXhhbXBsZS5uZXQKTUlNRS1W\n"           \
+	"ZXJzaW9uOiAxLjAKQ29udGVudC1UeXBlOiBtdWx0aXBhcnQvbWl4ZWQ7IGJvdW5kYXJ5PSJpbm5l\n"           \
+	"ciIKCi0taW5uZXIKQ29udGVudC1UeXBlOiB0ZXh0L3BsYWluCgppbm5lciB0ZXh0Ci0taW5uZXIK\n"           \
+	"Q29udGVudC1UeXBlOiBhcHBsaWNhdGlvbi9nemlwCkNvbnRlbnQtRGlzcG9zaXRpb246IGF0dGFj\n"           \
+	"aG1lbnQ7IGZpbGVuYW1lPSJleGFtcGxlLm5ldCFleGFtcGxlLmNvbSExITIueG1sLmd6IgpDb250\n"           \
+	"ZW50LVRyYW5zZmVyLUVuY29kaW5nOiBiYXNlNjQKCkg0c0lBQUFBQUFBQ0EyWE1PdzZBSUJCRjBa\n"           \
+	"NVZHQllBMm8rd0ZETEsweGo1QllsaCtYWTB0amM1bDJ5UFlYcFJueXVuVlM1cWx0WUkKT2dDLzhY\n"           \
+	"NGJxaWk1TmhmUjJITmpRN21lTG5HRVFlZFlBbFJDSXowcTZaL1E0eVkrZEdiZmtXOEFBQUE9Ci0t\n"           \
 	"aW5uZXItLQo=\n"
 
 #define INNER_SUBJECT "Report Domain: example.com Submitter: example.net"
@@ -129,13 +123,13 @@ struct got {
 	size_t n, cap;
 	unsigned msgs[16];
 	size_t nmsgs;
-	unsigned last_msg;	/* message index at the time of each part */
+	unsigned last_msg; /* message index at the time of each part */
 	unsigned part_msg[64];
 	char warnings[8192];
-	unsigned stop_at;	/* part callback returns DM_ESTOP at this index */
-	int stop_message;	/* message callback returns DM_ESTOP */
-	size_t read_max;	/* read at most this much per part (0: all) */
-	int keep_data;		/* 0: only count bytes */
+	unsigned stop_at; /* part callback returns DM_ESTOP at this index */
+	int stop_message; /* message callback returns DM_ESTOP */
+	size_t read_max;  /* read at most this much per part (0: all) */
+	int keep_data;    /* 0: only count bytes */
 };
 
 static char *
@@ -264,7 +258,7 @@ walk_mem(const void *data, size_t len, int mbox, struct got *g, char *err, size_
 	struct mime_sink sink = {on_message, on_part, on_warn, g};
 	int fd = tmp_fd(data, len);
 	int rc = mbox ? mime_walk_mbox_fd(fd, &sink, err, errlen)
-		      : mime_walk_fd(fd, &sink, err, errlen);
+	              : mime_walk_fd(fd, &sink, err, errlen);
 	close(fd);
 	return rc;
 }
@@ -292,7 +286,7 @@ b64_encode(const char *in, size_t len)
 	assert_non_null(out);
 	for (i = 0; i + 2 < len; i += 3) {
 		unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 |
-			     (unsigned char)in[i + 2];
+		             (unsigned char)in[i + 2];
 		*o++ = a[v >> 18];
 		*o++ = a[(v >> 12) & 63];
 		*o++ = a[(v >> 6) & 63];
@@ -323,26 +317,26 @@ static void
 test_mixed_gzip_attachment(void **state)
 {
 	const char *msg =
-		"From: noreply-dmarc@example.net\r\n"
-		"To: dmarc@example.com\r\n"
-		"Subject: Report Domain: example.com Submitter: example.net\r\n"
-		"MIME-Version: 1.0\r\n"
-		"Content-Type: multipart/mixed; boundary=\"=_b1\"\r\n"
-		"\r\n"
-		"This is a multi-part message in MIME format.\r\n"
-		"--=_b1\r\n"
-		"Content-Type: text/plain; charset=us-ascii\r\n"
-		"\r\n"
-		"This is an aggregate report.\r\n"
-		"--=_b1\r\n"
-		"Content-Type: application/gzip; name=\"example.net!example.com!1!2.xml.gz\"\r\n"
-		"Content-Disposition: attachment;\r\n"
-		"\tfilename=\"example.net!example.com!1!2.xml.gz\"\r\n"
-		"Content-Transfer-Encoding: base64\r\n"
-		"\r\n"
-		"H4sIAAAAAAACA2XMOw6AIBBF0Z5VGBYA2o+wFDLK0xj5BYlh+XY0tjc5l2yPYXpRnyunVS5qltYI\r\n"
-		"OgC/8X4bqii5NhfR2HNjQ7meLnGEQedYAlRCIz0q6Z/Q4yY+dGbfkW8AAAA=\r\n"
-		"--=_b1--\r\n";
+	        "From: noreply-dmarc@example.net\r\n"
+	        "To: dmarc@example.com\r\n"
+	        "Subject: Report Domain: example.com Submitter: example.net\r\n"
+	        "MIME-Version: 1.0\r\n"
+	        "Content-Type: multipart/mixed; boundary=\"=_b1\"\r\n"
+	        "\r\n"
+	        "This is a multi-part message in MIME format.\r\n"
+	        "--=_b1\r\n"
+	        "Content-Type: text/plain; charset=us-ascii\r\n"
+	        "\r\n"
+	        "This is an aggregate report.\r\n"
+	        "--=_b1\r\n"
+	        "Content-Type: application/gzip; name=\"example.net!example.com!1!2.xml.gz\"\r\n"
+	        "Content-Disposition: attachment;\r\n"
+	        "\tfilename=\"example.net!example.com!1!2.xml.gz\"\r\n"
+	        "Content-Transfer-Encoding: base64\r\n"
+	        "\r\n"
+	        "H4sIAAAAAAACA2XMOw6AIBBF0Z5VGBYA2o+wFDLK0xj5BYlh+XY0tjc5l2yPYXpRnyunVS5qltYI\r\n"
+	        "OgC/8X4bqii5NhfR2HNjQ7meLnGEQedYAlRCIz0q6Z/Q4yY+dGbfkW8AAAA=\r\n"
+	        "--=_b1--\r\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -358,9 +352,8 @@ test_mixed_gzip_attachment(void **state)
 	assert_int_equal(g.p[0].is_attachment, 0);
 	assert_int_equal(g.p[0].index, 1);
 	assert_int_equal(g.p[0].depth, 1);
-	assert_bytes(&g.p[0], "This is an aggregate report.", 28); /* CRLF before
-									 the delimiter
-									 belongs to it */
+	/* the CR LF before a delimiter belongs to the delimiter */
+	assert_bytes(&g.p[0], "This is an aggregate report.", 28);
 
 	assert_string_equal(g.p[1].ctype, "application/gzip");
 	assert_string_equal(g.p[1].filename, "example.net!example.com!1!2.xml.gz");
@@ -377,20 +370,20 @@ static void
 test_qp_attachment(void **state)
 {
 	const char *msg = "From: a@example.net\n"
-			  "Subject: qp\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/mixed; boundary=QQ\n"
-			  "\n"
-			  "--QQ\n"
-			  "Content-Type: text/plain; charset=utf-8\n"
-			  "Content-Transfer-Encoding: Quoted-Printable\n"
-			  "\n"
-			  "caf=C3=A9 soft=\n"
-			  "break =3d done\n"
-			  "--QQ\n"
-			  "Content-Type: application/x-gzip\n"
-			  "Content-Transfer-Encoding: quoted-printable\n"
-			  "\n" REPORT_GZ_QP "--QQ--\n";
+	                  "Subject: qp\n"
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/mixed; boundary=QQ\n"
+	                  "\n"
+	                  "--QQ\n"
+	                  "Content-Type: text/plain; charset=utf-8\n"
+	                  "Content-Transfer-Encoding: Quoted-Printable\n"
+	                  "\n"
+	                  "caf=C3=A9 soft=\n"
+	                  "break =3d done\n"
+	                  "--QQ\n"
+	                  "Content-Type: application/x-gzip\n"
+	                  "Content-Transfer-Encoding: quoted-printable\n"
+	                  "\n" REPORT_GZ_QP "--QQ--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -411,11 +404,11 @@ static void
 test_single_part_zip(void **state)
 {
 	const char *msg = "From: noreply@example.org\n"
-			  "Subject: Report Domain: example.com Submitter: example.org\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: application/zip\n"
-			  "Content-Transfer-Encoding: BASE64\n"
-			  "\n" REPORT_ZIP_B64;
+	                  "Subject: Report Domain: example.com Submitter: example.org\n"
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: application/zip\n"
+	                  "Content-Transfer-Encoding: BASE64\n"
+	                  "\n" REPORT_ZIP_B64;
 	struct got g;
 	char err[256];
 	(void)state;
@@ -438,22 +431,22 @@ static void
 test_base64_lenient(void **state)
 {
 	const char *msg = "Subject: b64\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/mixed; boundary=B\n"
-			  "\n"
-			  "--B\n"
-			  "Content-Type: application/octet-stream\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n"
-			  "SGVs*bG8g\n"
-			  " d29y!bGQ\n"
-			  "--B\n"
-			  "Content-Type: application/octet-stream\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n"
-			  "SGk=\n"
-			  "QUJD\n"
-			  "--B--\n";
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/mixed; boundary=B\n"
+	                  "\n"
+	                  "--B\n"
+	                  "Content-Type: application/octet-stream\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n"
+	                  "SGVs*bG8g\n"
+	                  " d29y!bGQ\n"
+	                  "--B\n"
+	                  "Content-Type: application/octet-stream\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n"
+	                  "SGk=\n"
+	                  "QUJD\n"
+	                  "--B--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -473,22 +466,22 @@ static void
 test_unknown_cte_passed_as_is(void **state)
 {
 	const char *msg = "Subject: cte\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/mixed; boundary=C\n"
-			  "\n"
-			  "--C\n"
-			  "Content-Type: application/octet-stream\n"
-			  "Content-Transfer-Encoding: x-uuencode\n"
-			  "\n"
-			  "begin 644 a\n"
-			  "#86)C\n"
-			  "end\n"
-			  "--C\n"
-			  "Content-Type: application/octet-stream\n"
-			  "Content-Transfer-Encoding: base-64\n"
-			  "\n"
-			  "SGk=\n"
-			  "--C--\n";
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/mixed; boundary=C\n"
+	                  "\n"
+	                  "--C\n"
+	                  "Content-Type: application/octet-stream\n"
+	                  "Content-Transfer-Encoding: x-uuencode\n"
+	                  "\n"
+	                  "begin 644 a\n"
+	                  "#86)C\n"
+	                  "end\n"
+	                  "--C\n"
+	                  "Content-Type: application/octet-stream\n"
+	                  "Content-Transfer-Encoding: base-64\n"
+	                  "\n"
+	                  "SGk=\n"
+	                  "--C--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -507,17 +500,17 @@ static void
 test_nested_rfc822(void **state)
 {
 	const char *msg = "From: forwarder@example.org\n"
-			  "Subject: Fwd: report\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/mixed; boundary=outer\n"
-			  "\n"
-			  "--outer\n"
-			  "Content-Type: text/plain\n"
-			  "\n"
-			  "see attached\n"
-			  "--outer\n"
-			  "Content-Type: message/rfc822\n"
-			  "\n" INNER_MSG "--outer--\n";
+	                  "Subject: Fwd: report\n"
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/mixed; boundary=outer\n"
+	                  "\n"
+	                  "--outer\n"
+	                  "Content-Type: text/plain\n"
+	                  "\n"
+	                  "see attached\n"
+	                  "--outer\n"
+	                  "Content-Type: message/rfc822\n"
+	                  "\n" INNER_MSG "--outer--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -545,18 +538,18 @@ static void
 test_base64_rfc822(void **state)
 {
 	const char *msg = "From: forwarder@example.org\n"
-			  "Subject: Fwd: report\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/mixed; boundary=outer\n"
-			  "\n"
-			  "--outer\n"
-			  "Content-Type: text/plain\n"
-			  "\n"
-			  "see attached\n"
-			  "--outer\n"
-			  "Content-Type: message/rfc822\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n" INNER_MSG_B64 "--outer--\n";
+	                  "Subject: Fwd: report\n"
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/mixed; boundary=outer\n"
+	                  "\n"
+	                  "--outer\n"
+	                  "Content-Type: text/plain\n"
+	                  "\n"
+	                  "see attached\n"
+	                  "--outer\n"
+	                  "Content-Type: message/rfc822\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n" INNER_MSG_B64 "--outer--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -579,11 +572,11 @@ static void
 test_base64_rfc822_not_a_message(void **state)
 {
 	const char *msg = "Subject: odd\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: message/rfc822\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n"
-			  "AAECAwQ=\n";
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: message/rfc822\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n"
+	                  "AAECAwQ=\n";
 	const unsigned char want[] = {0, 1, 2, 3, 4};
 	struct got g;
 	char err[256];
@@ -603,18 +596,18 @@ static void
 test_alternative_wrapper(void **state)
 {
 	const char *msg = "Subject: Report Domain: example.com Submitter: example.org\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/alternative; boundary=\"alt\"\n"
-			  "\n"
-			  "--alt\n"
-			  "Content-Type: text/plain\n"
-			  "\n"
-			  "report\n"
-			  "--alt\n"
-			  "Content-Type: application/gzip\n"
-			  "Content-Disposition: inline\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n" REPORT_GZ_B64 "--alt--\n";
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/alternative; boundary=\"alt\"\n"
+	                  "\n"
+	                  "--alt\n"
+	                  "Content-Type: text/plain\n"
+	                  "\n"
+	                  "report\n"
+	                  "--alt\n"
+	                  "Content-Type: application/gzip\n"
+	                  "Content-Disposition: inline\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n" REPORT_GZ_B64 "--alt--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -632,38 +625,37 @@ test_alternative_wrapper(void **state)
 static void
 test_report_feedback(void **state)
 {
-	const char *msg =
-		"From: abuse@example.net\n"
-		"Subject: DMARC Failure Report\n"
-		"MIME-Version: 1.0\n"
-		"Content-Type: multipart/report; report-type=\"Feedback-Report\";\n"
-		"\tboundary=\"arf\"\n"
-		"\n"
-		"--arf\n"
-		"Content-Type: text/plain\n"
-		"\n"
-		"This is an authentication failure report.\n"
-		"--arf\n"
-		"Content-Type: message/feedback-report\n"
-		"\n"
-		"Feedback-Type: auth-failure\n"
-		"Version: 1\n"
-		"Auth-Failure: dmarc\n"
-		"\n"
-		"--arf\n"
-		"Content-Type: text/rfc822-headers\n"
-		"\n"
-		"From: someone@example.com\n"
-		"Subject: original\n"
-		"--arf\n"
-		"Content-Type: multipart/x-unheard-of; boundary=xu\n"
-		"\n"
-		"--xu\n"
-		"Content-Type: application/octet-stream\n"
-		"\n"
-		"raw\n"
-		"--xu--\n"
-		"--arf--\n";
+	const char *msg = "From: abuse@example.net\n"
+	                  "Subject: DMARC Failure Report\n"
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/report; report-type=\"Feedback-Report\";\n"
+	                  "\tboundary=\"arf\"\n"
+	                  "\n"
+	                  "--arf\n"
+	                  "Content-Type: text/plain\n"
+	                  "\n"
+	                  "This is an authentication failure report.\n"
+	                  "--arf\n"
+	                  "Content-Type: message/feedback-report\n"
+	                  "\n"
+	                  "Feedback-Type: auth-failure\n"
+	                  "Version: 1\n"
+	                  "Auth-Failure: dmarc\n"
+	                  "\n"
+	                  "--arf\n"
+	                  "Content-Type: text/rfc822-headers\n"
+	                  "\n"
+	                  "From: someone@example.com\n"
+	                  "Subject: original\n"
+	                  "--arf\n"
+	                  "Content-Type: multipart/x-unheard-of; boundary=xu\n"
+	                  "\n"
+	                  "--xu\n"
+	                  "Content-Type: application/octet-stream\n"
+	                  "\n"
+	                  "raw\n"
+	                  "--xu--\n"
+	                  "--arf--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -676,11 +668,10 @@ test_report_feedback(void **state)
 	assert_string_equal(g.p[1].ctype, "message/feedback-report");
 	assert_int_equal(g.p[1].is_attachment, 1);
 	assert_string_equal((char *)g.p[1].data,
-			    "Feedback-Type: auth-failure\nVersion: 1\nAuth-Failure: dmarc\n");
+	                    "Feedback-Type: auth-failure\nVersion: 1\nAuth-Failure: dmarc\n");
 	assert_string_equal(g.p[2].ctype, "text/rfc822-headers");
 	assert_int_equal(g.p[2].is_attachment, 0);
-	assert_string_equal((char *)g.p[2].data,
-			    "From: someone@example.com\nSubject: original");
+	assert_string_equal((char *)g.p[2].data, "From: someone@example.com\nSubject: original");
 	assert_int_equal(g.p[3].depth, 2);
 	assert_string_equal((char *)g.p[3].data, "raw");
 	got_free(&g);
@@ -692,23 +683,23 @@ static void
 test_report_type_scope(void **state)
 {
 	const char *msg = "Subject: TLS\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/report; report-type=tlsrpt; boundary=r\n"
-			  "\n"
-			  "--r\n"
-			  "Content-Type: multipart/mixed; boundary=m\n"
-			  "\n"
-			  "--m\n"
-			  "Content-Type: application/tlsrpt+gzip\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n" REPORT_GZ_B64 "--m--\n"
-			  "--r\n"
-			  "Content-Type: message/rfc822\n"
-			  "\n"
-			  "Subject: quoted\n"
-			  "\n"
-			  "original body\n"
-			  "--r--\n";
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/report; report-type=tlsrpt; boundary=r\n"
+	                  "\n"
+	                  "--r\n"
+	                  "Content-Type: multipart/mixed; boundary=m\n"
+	                  "\n"
+	                  "--m\n"
+	                  "Content-Type: application/tlsrpt+gzip\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n" REPORT_GZ_B64 "--m--\n"
+	                  "--r\n"
+	                  "Content-Type: message/rfc822\n"
+	                  "\n"
+	                  "Subject: quoted\n"
+	                  "\n"
+	                  "original body\n"
+	                  "--r--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -729,35 +720,36 @@ static void
 test_filenames(void **state)
 {
 	const char *msg =
-		"Subject: names\n"
-		"MIME-Version: 1.0\n"
-		"Content-Type: multipart/mixed; boundary=F\n"
-		"\n"
-		"--F\n"
-		"Content-Type: application/zip\n"
-		"Content-Disposition: attachment;\n"
-		" filename*0*=utf-8''google.com%21ex; filename*1=ample.com.zip\n"
-		"\n"
-		"a\n"
-		"--F\n"
-		"Content-Type: application/zip\n"
-		"Content-Disposition: attachment; filename=\"=?UTF-8?Q?google.com!x!1!2.zip?=\"\n"
-		"\n"
-		"b\n"
-		"--F\n"
-		"Content-Type: application/gzip; name=\"=?utf-8?B?ZXhhbXBsZS5uZXQhZS5jb20hMSEyLnhtbC5neg==?=\"\n"
-		"\n"
-		"c\n"
-		"--F\n"
-		"Content-Type: application/octet-stream\n"
-		"\n"
-		"d\n"
-		"--F\n"
-		"Content-Type: text/plain\n"
-		"Content-Disposition: ATTACHMENT\n"
-		"\n"
-		"e\n"
-		"--F--\n";
+	        "Subject: names\n"
+	        "MIME-Version: 1.0\n"
+	        "Content-Type: multipart/mixed; boundary=F\n"
+	        "\n"
+	        "--F\n"
+	        "Content-Type: application/zip\n"
+	        "Content-Disposition: attachment;\n"
+	        " filename*0*=utf-8''google.com%21ex; filename*1=ample.com.zip\n"
+	        "\n"
+	        "a\n"
+	        "--F\n"
+	        "Content-Type: application/zip\n"
+	        "Content-Disposition: attachment; filename=\"=?UTF-8?Q?google.com!x!1!2.zip?=\"\n"
+	        "\n"
+	        "b\n"
+	        "--F\n"
+	        "Content-Type: application/gzip; "
+	        "name=\"=?utf-8?B?ZXhhbXBsZS5uZXQhZS5jb20hMSEyLnhtbC5neg==?=\"\n"
+	        "\n"
+	        "c\n"
+	        "--F\n"
+	        "Content-Type: application/octet-stream\n"
+	        "\n"
+	        "d\n"
+	        "--F\n"
+	        "Content-Type: text/plain\n"
+	        "Content-Disposition: ATTACHMENT\n"
+	        "\n"
+	        "e\n"
+	        "--F--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -782,18 +774,18 @@ static void
 test_lf_and_crlf(void **state)
 {
 	const char *lf = "Subject: lf\n"
-			 "MIME-Version: 1.0\n"
-			 "Content-Type: multipart/mixed; boundary=L\n"
-			 "\n"
-			 "--L\n"
-			 "Content-Type: text/plain\n"
-			 "\n"
-			 "line one\n"
-			 "line two\n"
-			 "--L\n"
-			 "Content-Type: application/gzip\n"
-			 "Content-Transfer-Encoding: base64\n"
-			 "\n" REPORT_GZ_B64 "--L--\n";
+	                 "MIME-Version: 1.0\n"
+	                 "Content-Type: multipart/mixed; boundary=L\n"
+	                 "\n"
+	                 "--L\n"
+	                 "Content-Type: text/plain\n"
+	                 "\n"
+	                 "line one\n"
+	                 "line two\n"
+	                 "--L\n"
+	                 "Content-Type: application/gzip\n"
+	                 "Content-Transfer-Encoding: base64\n"
+	                 "\n" REPORT_GZ_B64 "--L--\n";
 	char crlf[4096];
 	size_t o = 0;
 	struct got g;
@@ -826,13 +818,13 @@ static void
 test_no_mime_version(void **state)
 {
 	const char *msg = "From: a@example.net\n"
-			  "Subject: old\n"
-			  "Content-Type: multipart/mixed; boundary=N\n"
-			  "\n"
-			  "--N\n"
-			  "Content-Type: application/gzip\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n" REPORT_GZ_B64 "--N--\n";
+	                  "Subject: old\n"
+	                  "Content-Type: multipart/mixed; boundary=N\n"
+	                  "\n"
+	                  "--N\n"
+	                  "Content-Type: application/gzip\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n" REPORT_GZ_B64 "--N--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -851,20 +843,20 @@ static void
 test_mangled_headers(void **state)
 {
 	const char *msg = "From reporter@example.net Mon Feb 11 10:00:00 2019\n"
-			  "From: reporter@example.net\n"
-			  "To: <dmarc@example.com>\n"
-			  "\tname=\"example.net!example.com!1!2.zip\"\n"
-			  "\tfilename=\"example.net!example.com!1!2.zip\"\n"
-			  "Subject: Report domain: example.com Submitter: example.net\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/mixed;\n"
-			  "\tboundary=\"mangled\"\n"
-			  "\n"
-			  "--mangled\n"
-			  "Content-Type: application/zip;\n"
-			  "\tname=\"example.net!example.com!1!2.zip\"\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n" REPORT_ZIP_B64 "--mangled--\n";
+	                  "From: reporter@example.net\n"
+	                  "To: <dmarc@example.com>\n"
+	                  "\tname=\"example.net!example.com!1!2.zip\"\n"
+	                  "\tfilename=\"example.net!example.com!1!2.zip\"\n"
+	                  "Subject: Report domain: example.com Submitter: example.net\n"
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/mixed;\n"
+	                  "\tboundary=\"mangled\"\n"
+	                  "\n"
+	                  "--mangled\n"
+	                  "Content-Type: application/zip;\n"
+	                  "\tname=\"example.net!example.com!1!2.zip\"\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n" REPORT_ZIP_B64 "--mangled--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -884,18 +876,18 @@ static void
 test_callback_stop_and_partial_read(void **state)
 {
 	const char *msg = "Subject: three parts\n"
-			  "MIME-Version: 1.0\n"
-			  "Content-Type: multipart/mixed; boundary=S\n"
-			  "\n"
-			  "--S\n"
-			  "Content-Transfer-Encoding: base64\n"
-			  "\n" REPORT_GZ_B64 "--S\n"
-			  "\n"
-			  "second\n"
-			  "--S\n"
-			  "\n"
-			  "third\n"
-			  "--S--\n";
+	                  "MIME-Version: 1.0\n"
+	                  "Content-Type: multipart/mixed; boundary=S\n"
+	                  "\n"
+	                  "--S\n"
+	                  "Content-Transfer-Encoding: base64\n"
+	                  "\n" REPORT_GZ_B64 "--S\n"
+	                  "\n"
+	                  "second\n"
+	                  "--S\n"
+	                  "\n"
+	                  "third\n"
+	                  "--S--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -928,26 +920,26 @@ static void
 test_mbox_three(void **state)
 {
 	const char *mbox = "From a@example.net Mon Jan  1 00:00:00 2024\n"
-			   "Subject: one\n"
-			   "MIME-Version: 1.0\n"
-			   "Content-Type: application/gzip\n"
-			   "Content-Transfer-Encoding: base64\n"
-			   "\n" REPORT_GZ_B64 "\n"
-			   "From b@example.net Mon Jan  1 00:00:01 2024\n"
-			   "Subject: two\n"
-			   "\n"
-			   "body two\n"
-			   ">From the mbox escape\n"
-			   "\n"
-			   "From c@example.net Mon Jan  1 00:00:02 2024\n"
-			   "Subject: three\n"
-			   "MIME-Version: 1.0\n"
-			   "Content-Type: multipart/mixed; boundary=M3\n"
-			   "\n"
-			   "--M3\n"
-			   "Content-Type: application/zip\n"
-			   "Content-Transfer-Encoding: base64\n"
-			   "\n" REPORT_ZIP_B64 "--M3--\n";
+	                   "Subject: one\n"
+	                   "MIME-Version: 1.0\n"
+	                   "Content-Type: application/gzip\n"
+	                   "Content-Transfer-Encoding: base64\n"
+	                   "\n" REPORT_GZ_B64 "\n"
+	                   "From b@example.net Mon Jan  1 00:00:01 2024\n"
+	                   "Subject: two\n"
+	                   "\n"
+	                   "body two\n"
+	                   ">From the mbox escape\n"
+	                   "\n"
+	                   "From c@example.net Mon Jan  1 00:00:02 2024\n"
+	                   "Subject: three\n"
+	                   "MIME-Version: 1.0\n"
+	                   "Content-Type: multipart/mixed; boundary=M3\n"
+	                   "\n"
+	                   "--M3\n"
+	                   "Content-Type: application/zip\n"
+	                   "Content-Transfer-Encoding: base64\n"
+	                   "\n" REPORT_ZIP_B64 "--M3--\n";
 	struct got g;
 	char err[256];
 	(void)state;
@@ -1083,7 +1075,8 @@ many_parts(int n, size_t *len)
 	char *s = NULL;
 	FILE *f = open_memstream(&s, len);
 	assert_non_null(f);
-	fprintf(f, "Subject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=p\n\n");
+	fprintf(f,
+	        "Subject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=p\n\n");
 	for (int i = 0; i < n; i++)
 		fprintf(f, "--p\n\n%d\n", i);
 	fprintf(f, "--p--\n");
@@ -1136,10 +1129,9 @@ nested_messages(int levels, int encoded)
 		size_t len;
 		FILE *f = open_memstream(&next, &len);
 		fprintf(f,
-			"Subject: level %d\nMIME-Version: 1.0\n"
-			"Content-Type: message/rfc822\n%s\n%s",
-			levels - i - 1, encoded ? "Content-Transfer-Encoding: base64\n" : "",
-			body);
+		        "Subject: level %d\nMIME-Version: 1.0\n"
+		        "Content-Type: message/rfc822\n%s\n%s",
+		        levels - i - 1, encoded ? "Content-Transfer-Encoding: base64\n" : "", body);
 		fclose(f);
 		free(body);
 		free(msg);
@@ -1221,7 +1213,7 @@ test_header_limits(void **state)
 	/* the limit holds for a part header too */
 	f = open_memstream(&msg, &len);
 	fprintf(f, "Subject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=h\n\n"
-		   "--h\n");
+	           "--h\n");
 	for (int i = 0; i <= DM_MAX_HEADER_FIELDS; i++)
 		fprintf(f, "X-F: %d\n", i);
 	fprintf(f, "\nbody\n--h--\n");
@@ -1303,31 +1295,31 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mixed_gzip_attachment),
-		cmocka_unit_test(test_qp_attachment),
-		cmocka_unit_test(test_single_part_zip),
-		cmocka_unit_test(test_base64_lenient),
-		cmocka_unit_test(test_unknown_cte_passed_as_is),
-		cmocka_unit_test(test_nested_rfc822),
-		cmocka_unit_test(test_base64_rfc822),
-		cmocka_unit_test(test_base64_rfc822_not_a_message),
-		cmocka_unit_test(test_alternative_wrapper),
-		cmocka_unit_test(test_report_feedback),
-		cmocka_unit_test(test_report_type_scope),
-		cmocka_unit_test(test_filenames),
-		cmocka_unit_test(test_lf_and_crlf),
-		cmocka_unit_test(test_no_mime_version),
-		cmocka_unit_test(test_mangled_headers),
-		cmocka_unit_test(test_callback_stop_and_partial_read),
-		cmocka_unit_test(test_mbox_three),
-		cmocka_unit_test(test_mbox_bad_message),
-		cmocka_unit_test(test_mbox_not_mbox),
-		cmocka_unit_test(test_depth_limit),
-		cmocka_unit_test(test_parts_limit),
-		cmocka_unit_test(test_rfc822_limit),
-		cmocka_unit_test(test_header_limits),
-		cmocka_unit_test(test_not_a_message),
-		cmocka_unit_test(test_not_seekable),
+	        cmocka_unit_test(test_mixed_gzip_attachment),
+	        cmocka_unit_test(test_qp_attachment),
+	        cmocka_unit_test(test_single_part_zip),
+	        cmocka_unit_test(test_base64_lenient),
+	        cmocka_unit_test(test_unknown_cte_passed_as_is),
+	        cmocka_unit_test(test_nested_rfc822),
+	        cmocka_unit_test(test_base64_rfc822),
+	        cmocka_unit_test(test_base64_rfc822_not_a_message),
+	        cmocka_unit_test(test_alternative_wrapper),
+	        cmocka_unit_test(test_report_feedback),
+	        cmocka_unit_test(test_report_type_scope),
+	        cmocka_unit_test(test_filenames),
+	        cmocka_unit_test(test_lf_and_crlf),
+	        cmocka_unit_test(test_no_mime_version),
+	        cmocka_unit_test(test_mangled_headers),
+	        cmocka_unit_test(test_callback_stop_and_partial_read),
+	        cmocka_unit_test(test_mbox_three),
+	        cmocka_unit_test(test_mbox_bad_message),
+	        cmocka_unit_test(test_mbox_not_mbox),
+	        cmocka_unit_test(test_depth_limit),
+	        cmocka_unit_test(test_parts_limit),
+	        cmocka_unit_test(test_rfc822_limit),
+	        cmocka_unit_test(test_header_limits),
+	        cmocka_unit_test(test_not_a_message),
+	        cmocka_unit_test(test_not_seekable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
