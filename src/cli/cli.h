@@ -40,9 +40,11 @@ void cli_usage(const struct cli_cmd *cmd, FILE *out);
 int cli_ingest(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_stats(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_config(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_archive(const struct cli_cmd *cmd, int argc, char **argv);
 
 extern const struct cli_opt cli_ingest_opts[];
 extern const struct cli_opt cli_stats_opts[];
 extern const struct cli_opt cli_config_opts[];
+extern const struct cli_opt cli_archive_opts[];
 
 #endif

@@ -349,6 +349,7 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 	run.env.archive = ar;
 	run.env.tmp_dir = tmp_dir;
 	run.env.account_id = 0;
+	run.env.direct = run.jobs == 1;
 	run.env.on_result = on_result;
 	run.env.arg = &run;
 	run.progress = isatty(2);

@@ -17,6 +17,8 @@ static const struct cli_cmd commands[] = {
 	 "store the reports in files, folders, mails, mboxes, Maildirs or - (stdin)",
 	 cli_ingest_opts, cli_ingest},
 	{"stats", "[--json] [--domain D]", "print the stored totals", cli_stats_opts, cli_stats},
+	{"archive", "get KEY", "write one archived raw attachment to stdout", cli_archive_opts,
+	 cli_archive},
 	{"config", "check|show|help", "validate or show the configuration", cli_config_opts,
 	 cli_config},
 	{NULL, NULL, NULL, NULL, NULL},
@@ -85,7 +87,7 @@ cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cf
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
 		switch (c) {
 		case KEY_DATA: data = optarg; break;
 		case KEY_CONFIG: config = optarg; break;

@@ -60,6 +60,14 @@ grow(struct dm_buf *b, size_t len)
 int
 dm_buf_add(struct dm_buf *b, const void *p, size_t len)
 {
+	/* fast path: room for len bytes and the NUL, within the ceiling
+	 * (cap never exceeds max + 1) */
+	if (b->data && len < b->cap - b->len) {
+		memcpy(b->data + b->len, p, len);
+		b->len += len;
+		b->data[b->len] = '\0';
+		return 0;
+	}
 	int rc = grow(b, len);
 	if (rc)
 		return rc;

@@ -195,7 +195,7 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 			return DM_ESTOP; /* the parser goes on counting */
 		}
 	}
-	if (!d->tx_open && job->nbatch < DM_MAX_BATCH_RECORDS) {
+	if (!d->tx_open && !job->env.direct && job->nbatch < DM_MAX_BATCH_RECORDS) {
 		dm_record_copy(&job->batch_arena, &job->batch[job->nbatch++], rec);
 		return 0;
 	}

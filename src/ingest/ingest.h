@@ -43,6 +43,9 @@ struct ingest_env {
 	struct archive *archive;
 	const char *tmp_dir;	/* for stdin spooling */
 	int64_t account_id;
+	/* One job alone on the store: records go straight into the report's
+	 * transaction instead of a batch (no one waits for the lock). */
+	int direct;
 	ingest_result_fn on_result;
 	void *arg;
 };

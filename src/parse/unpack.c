@@ -161,6 +161,13 @@ struct infl {
 	unsigned char out[UNPACK_BUF];
 };
 
+/* Clear an inflater's state, not its output buffer. */
+static void
+infl_clear(struct infl *I)
+{
+	memset(I, 0, offsetof(struct infl, out));
+}
+
 enum gate_route { ROUTE_SINK, ROUTE_INNER };
 
 /* Holds the first bytes of a layer's output until they are sniffed. */
@@ -278,7 +285,8 @@ static voidpf
 z_alloc(voidpf opaque, uInt items, uInt size)
 {
 	(void)opaque;
-	return xcalloc(items, size);
+	/* zlib does not need zeroed memory (its own default uses malloc) */
+	return xmalloc((size_t)items * size);
 }
 
 static void
@@ -1102,8 +1110,14 @@ int
 unpack_run(struct dm_reader *in, const struct unpack_limits *lim, const struct unpack_sink *sink,
            char *err, size_t errlen)
 {
-	struct unpack *u = xcalloc(1, sizeof *u);
+	/* about 200 KiB of buffers: only the bookkeeping is cleared, zeroing
+	 * the buffers for every small attachment showed up in profiles */
+	struct unpack *u = xmalloc(sizeof *u);
 	int rc;
+	memset(u, 0, offsetof(struct unpack, doc));
+	memset(&u->doc, 0, sizeof u->doc);
+	infl_clear(&u->outer);
+	infl_clear(&u->inner);
 	u->in = in;
 	u->lim = *lim;
 	u->max_layers = lim->max_layers < 1 ? 1 : lim->max_layers > 2 ? 2 : lim->max_layers;

@@ -60,6 +60,7 @@ static const char schema_sql[] =
 	" records INTEGER NOT NULL DEFAULT 0, messages INTEGER NOT NULL DEFAULT 0,"
 	" skipped INTEGER NOT NULL DEFAULT 0,"
 	" received_at INTEGER NOT NULL, warnings TEXT,"
+	" first_record INTEGER, last_record INTEGER,"
 	" UNIQUE(reporter, policy_domain, report_id, date_begin, date_end));"
 	"CREATE INDEX IF NOT EXISTS reports_hash ON reports(content_hash);"
 	"CREATE TABLE IF NOT EXISTS records("
@@ -71,7 +72,6 @@ static const char schema_sql[] =
 	" header_from TEXT, envelope_from TEXT, envelope_to TEXT,"
 	" reasons TEXT, dkim_results TEXT, spf_results TEXT,"
 	" ptr TEXT, base_domain TEXT, asn INTEGER, as_name TEXT, country TEXT, service TEXT);"
-	"CREATE INDEX IF NOT EXISTS records_report ON records(report);"
 	"CREATE TABLE IF NOT EXISTS daily("
 	" account_id INTEGER NOT NULL, domain TEXT NOT NULL, day INTEGER NOT NULL,"
 	" source_ip BLOB NOT NULL, header_from TEXT NOT NULL, disposition TEXT NOT NULL,"
@@ -117,17 +117,17 @@ static const char *const stmt_sql[S_COUNT] = {
 		" date_end=?9, adkim=?10, aspf=?11, p=?12, sp=?13, np=?14, pct=?15, fo=?16,"
 		" testing=?17, discovery_method=?18, generator=?19, version=?20, xmlns=?21,"
 		" schema=?22, report_error=?23, archive_key=?24, content_hash=?25, source=?26,"
-		" records=?27, messages=?28, skipped=?29, received_at=?30, warnings=?31"
-		" WHERE id=?32",
+		" records=?27, messages=?28, skipped=?29, received_at=?30, warnings=?31,"
+		" first_record=?33, last_record=?34 WHERE id=?32",
 	[S_RECORD] = "INSERT INTO records(report, account_id, policy_domain, date_begin,"
 		     " date_end, source_ip, count, disposition, dkim, spf, dmarc_pass,"
 		     " header_from, envelope_from, envelope_to, reasons, dkim_results,"
 		     " spf_results) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
 		     "?16,?17)",
 	[S_RECORD_FIX] = "UPDATE records SET account_id=?1, policy_domain=?2, date_begin=?3,"
-			 " date_end=?4 WHERE report=?5",
+			 " date_end=?4 WHERE id BETWEEN ?5 AND ?6",
 	[S_RECORD_SCAN] = "SELECT source_ip, count, disposition, dkim, spf, header_from"
-			  " FROM records WHERE report=?1",
+			  " FROM records WHERE id BETWEEN ?1 AND ?2",
 	[S_DAILY] = "INSERT INTO daily(account_id, domain, day, source_ip, header_from,"
 		    " disposition, dkim_pass, spf_pass, messages, records)"
 		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
@@ -154,6 +154,9 @@ struct sq {
 	char err[256];
 	/* the open report */
 	sqlite3_int64 report_rowid;
+	/* the report's records have consecutive rowids: one connection writes
+	 * them under the store's lock, so a range replaces an index */
+	sqlite3_int64 first_record, last_record;
 	int late;		/* records written before the metadata */
 	struct rollup rollup;
 	const struct dm_report *rollup_rep; /* for the flush callback */
@@ -310,6 +313,7 @@ sq_tx_begin(struct store *st, int64_t account_id)
 		return rc;
 	}
 	q->report_rowid = sqlite3_last_insert_rowid(q->db);
+	q->first_record = q->last_record = 0;
 	q->late = 0;
 	q->account_id = account_id;
 	rollup_clear(&q->rollup);
@@ -477,11 +481,21 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	bind_text(s, 12, rec->header_from);
 	bind_text(s, 13, rec->envelope_from);
 	bind_text(s, 14, rec->envelope_to);
-	for (int i = 0; i < 3; i++)
-		sqlite3_bind_text(s, 15 + i, q->json.data + off[i], (int)len[i], SQLITE_STATIC);
+	for (int i = 0; i < 3; i++) {
+		if (len[i] <= 2) /* "[]" */
+			sqlite3_bind_null(s, 15 + i);
+		else
+			sqlite3_bind_text(s, 15 + i, q->json.data + off[i], (int)len[i],
+					  SQLITE_STATIC);
+	}
 	rc = step_done(q, s);
-	if (rc || !known)
+	if (rc)
 		return rc;
+	q->last_record = sqlite3_last_insert_rowid(q->db);
+	if (!q->first_record)
+		q->first_record = q->last_record;
+	if (!known)
+		return 0;
 	q->batch_records++;
 	q->rollup_rep = rep;
 	return rollup_add(&q->rollup, rep->begin, rep->end, rec, daily_flush, q);
@@ -497,14 +511,16 @@ fix_late(struct sq *q, const struct dm_report *rep)
 	bind_text(s, 2, rep->policy.domain);
 	sqlite3_bind_int64(s, 3, rep->begin);
 	sqlite3_bind_int64(s, 4, rep->end);
-	sqlite3_bind_int64(s, 5, q->report_rowid);
+	sqlite3_bind_int64(s, 5, q->first_record);
+	sqlite3_bind_int64(s, 6, q->last_record);
 	int rc = step_done(q, s);
 	if (rc)
 		return rc;
 	rollup_clear(&q->rollup);
 	q->rollup_rep = rep;
 	s = q->st[S_RECORD_SCAN];
-	sqlite3_bind_int64(s, 1, q->report_rowid);
+	sqlite3_bind_int64(s, 1, q->first_record);
+	sqlite3_bind_int64(s, 2, q->last_record);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct dm_record rec;
 		memset(&rec, 0, sizeof rec);
@@ -596,6 +612,13 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	sqlite3_bind_int64(s, 30, info->received_at);
 	sqlite3_bind_text(s, 31, q->json.data, (int)q->json.len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 32, q->report_rowid);
+	if (q->first_record) {
+		sqlite3_bind_int64(s, 33, q->first_record);
+		sqlite3_bind_int64(s, 34, q->last_record);
+	} else {
+		sqlite3_bind_null(s, 33);
+		sqlite3_bind_null(s, 34);
+	}
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {

@@ -8,6 +8,8 @@
                                report, a second copy of set/e.eml with one
                                more Received line, the gzip of set/a.xml
   helper.py many DIR N         N reports over 3 domains and 4 containers
+  helper.py noid DIR           one report without <report_id> as xml, gz, zip
+  helper.py collide DIR        one report_id from two reporters / periods
   helper.py one FILE RID DOMAIN COUNT   one plain XML report
   helper.py bad FILE           a not-well-formed report
   helper.py mail2 FILE         a mail with two report attachments
@@ -125,6 +127,22 @@ def cmd_copies(d, src):
         write(f"{d}/a-again.xml.gz", gz(f.read()))
 
 
+def cmd_noid(d):
+    """One report without <report_id>, as XML, gzip and zip."""
+    x = report("X").replace(b"<report_id>X</report_id>", b"")
+    write(f"{d}/1.xml", x)
+    write(f"{d}/2.xml.gz", gz(x))
+    write(f"{d}/3.zip", mkzip([("3.xml", x)]))
+
+
+def cmd_collide(d):
+    """The same report_id from two reporters, and for two periods."""
+    write(f"{d}/1.xml", report("collide-1", org="Reporter One"))
+    write(f"{d}/2.xml", report("collide-1", org="Reporter Two"))
+    write(f"{d}/3.xml", report("collide-1", org="Reporter One", day=1))
+    write(f"{d}/4.xml", report("collide-1", org="REPORTER ONE"))
+
+
 def cmd_many(d, n):
     doms = ["alpha.example", "beta.example", "gamma.example"]
     for i in range(n):
@@ -219,6 +237,10 @@ def main():
         cmd_set(a[1])
     elif cmd == "copies":
         cmd_copies(a[1], a[2])
+    elif cmd == "noid":
+        cmd_noid(a[1])
+    elif cmd == "collide":
+        cmd_collide(a[1])
     elif cmd == "many":
         cmd_many(a[1], int(a[2]))
     elif cmd == "one":

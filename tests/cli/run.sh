@@ -25,7 +25,8 @@ rm -rf "$W"
 mkdir -p "$W" || exit 2
 W=$(cd "$W" && pwd)
 cd "$W" || exit 2 # a default ./var would land here
-export LC_ALL=C TZ=UTC
+mkdir -p "$W/tmp"
+export LC_ALL=C TZ=UTC TMPDIR=$W/tmp
 unset DMARCD_CONFIG
 H() { python3 "$here/helper.py" "$@"; }
 start=$(date +%s)
@@ -310,6 +311,71 @@ run ingest --json --jobs 2 --data "$W/d-jobs1" "$W/many"
 check "--jobs 2 again over the same data: all duplicate" test "$(H lines "$W/out" | cut -f3 | sort -u)" = duplicate
 "$BIN" stats --json --data "$W/d-jobs1" >"$W/out" 2>&1
 check "--jobs 2 again: stats unchanged" cmp -s "$W/jobs1.stats" "$W/out"
+
+# ---- two processes at once on one data folder ----------------------------------
+
+# first use of a new data folder by two processes at the same moment
+bad=""
+for i in 1 2 3 4 5; do
+	D=$W/d-first$i
+	"$BIN" ingest --json --data "$D" "$W/in/one.xml" >"$W/first1.json" 2>"$W/first1.err" &
+	p1=$!
+	"$BIN" ingest --json --data "$D" "$W/in/one.xml" >"$W/first2.json" 2>"$W/first2.err" &
+	p2=$!
+	wait $p1
+	r1=$?
+	wait $p2
+	r2=$?
+	st=$( (H lines "$W/first1.json"; H lines "$W/first2.json") | cut -f3 | sort | tr '\n' ' ')
+	if [ "$r1" != 0 ] || [ "$r2" != 0 ] || [ "$st" != "duplicate stored " ]; then
+		bad="try $i: exits $r1 $r2, statuses '$st': $(cat "$W/first1.err" "$W/first2.err" | grep -v '^dmarcd: ingest: ' | head -n 2 | tr '\n' '|')"
+		break
+	fi
+done
+if [ -z "$bad" ]; then ok "two processes opening a new data folder at once both work"; else
+	fail "two processes opening a new data folder at once both work" "$bad"; fi
+
+# two big runs at once on an existing data folder
+D=$W/d-concurrent
+"$BIN" ingest --data "$D" "$W/in/one.xml" >/dev/null 2>&1
+"$BIN" ingest --json --data "$D" "$W/many" >"$W/conc1.json" 2>"$W/conc1.err" &
+p1=$!
+"$BIN" ingest --json --jobs 2 --data "$D" "$W/many" >"$W/conc2.json" 2>"$W/conc2.err" &
+p2=$!
+wait $p1
+r1=$?
+wait $p2
+r2=$?
+st=$( (H lines "$W/conc1.json"; H lines "$W/conc2.json") | cut -f3 | sort | uniq -c | tr -s ' ' | tr '\n' '|')
+if [ "$r1" = 0 ] && [ "$r2" = 0 ] && [ "$st" = " 50 duplicate| 50 stored|" ]; then
+	ok "two ingest processes at once: each report stored once, else duplicate"
+else
+	fail "two ingest processes at once: each report stored once, else duplicate" \
+		"exits $r1 $r2; statuses: $st" "$(cat "$W/conc1.err" "$W/conc2.err" | tail -n 4 | tr '\n' '|')"
+fi
+"$BIN" stats --json --data "$D" --domain beta.example >"$W/out" 2>&1
+"$BIN" stats --json --data "$W/d-jobs1" --domain beta.example >"$W/out1" 2>&1
+check "two ingest processes at once: same stats as one" cmp -s "$W/out1" "$W/out"
+
+# ---- identity of a report ----------------------------------------------------------
+
+H noid "$W/noid"
+run ingest --json --data "$W/d-noid" "$W/noid"
+if [ "$rc" = 0 ] && [ "$(statuses "$W/out")" = "stored duplicate duplicate" ]; then
+	ok "no <report_id>: the same report as xml, gz and zip is stored once"
+else
+	fail "no <report_id>: the same report as xml, gz and zip is stored once" \
+		"statuses: $(statuses "$W/out") (want: stored duplicate duplicate)" \
+		"report_ids: $(grep -o '"report_id":"[^"]*"' "$W/out" | tr '\n' ' ')"
+fi
+H collide "$W/collide"
+run ingest --json --data "$W/d-collide" "$W/collide"
+if [ "$rc" = 0 ] && [ "$(statuses "$W/out")" = "stored stored stored duplicate" ]; then
+	ok "one report_id from two reporters and two periods: 3 reports; org_name case ignored"
+else
+	fail "one report_id from two reporters and two periods: 3 reports; org_name case ignored" \
+		"statuses: $(statuses "$W/out")"
+fi
 
 # ---- nothing outside WORK_DIR -----------------------------------------------------
 

@@ -74,7 +74,9 @@ def main():
             print(f"golden: no such case: {' '.join(sorted(missing))}", file=sys.stderr)
             return 2
     before = snapshot(cases_dir)
-    env = dict(os.environ, LC_ALL="C", TZ="UTC")
+    tmp = os.path.join(work, "tmp")
+    os.makedirs(tmp)
+    env = dict(os.environ, LC_ALL="C", TZ="UTC", TMPDIR=tmp)
     env.pop("DMARCD_CONFIG", None)
     failed = []
     t0 = time.monotonic()

@@ -568,8 +568,10 @@ t, s = feedback(rid="reasons-1", recs=[
                  ("other", "see <a>"), ("policy_test_mode", None)))])
 t = t.replace("see <a>", "see &lt;a&gt;")
 xml_case("override-reasons", t, s, sql=(
-    "SELECT count, json_array_length(reasons) FROM records ORDER BY id;",
-    "3|2\n2|1\n1|5\n"))
+    "SELECT count, json_array_length(reasons), json_extract(reasons, '$[0].type'),"
+    " json_extract(reasons, '$[0].comment'), json_extract(reasons, '$[3].comment')"
+    " FROM records ORDER BY id;",
+    "3|2|forwarded|forwarded by list.example|\n2|1|||\n1|5|mailing_list||see <a>\n"))
 
 # UTF-8 BOM before the declaration
 t, s = feedback(rid="bom-1", org="Ünïcödé Reporter GmbH", recs=two_recs())
@@ -677,15 +679,21 @@ rs = [Rec(ip="192.0.2.100", count=5, disp="Quarantine", dkim="PASS", spf="Fail",
       Rec(ip="192.0.2.101", count=2, disp=" REJECT ", dkim="FAIL", spf=" fail ",
           dkim_auth=(("example.com", "s1", "hardfail", None),),
           spf_auth=(("example.com", "mfrom", "None", None),)),
-      Rec(ip="192.0.2.102", count=1, disp="None", dkim="hardfail", spf="Unknown", passed=False,
-          spf_auth=(("example.com", "mfrom", "error", None),)),
-      Rec(ip="192.0.2.103", count=4, disp="none", dkim="Fail", spf="Pass")]
+      Rec(ip="192.0.2.102", count=1, disp="None", dkim="hardfail", spf="FAIL",
+          spf_auth=(("example.com", "mfrom", "Unknown", None),)),
+      Rec(ip="192.0.2.103", count=4, disp="none", dkim="Fail", spf="Pass",
+          spf_auth=(("example.com", "mfrom", "error", None),))]
 t, s = feedback(rid="enum-case-1", org="Upper Case Org",
                 policy="    <domain>Example.COM.</domain><adkim>R</adkim><aspf>S</aspf><p>REJECT</p><sp>None</sp>",
                 exp_domain="example.com", recs=rs)
 xml_case("enum-case", t, s, sql=(
-    "SELECT disposition, dkim, spf, dmarc_pass, count FROM records ORDER BY id;",
-    "quarantine|pass|fail|1|5\nreject|fail|fail|0|2\nnone|fail|temperror|0|1\nnone|fail|pass|1|4\n"))
+    "SELECT disposition, dkim, spf, dmarc_pass, count, json_extract(dkim_results, '$[0].result'),"
+    " json_extract(spf_results, '$[0].result'), json_extract(spf_results, '$[0].scope')"
+    " FROM records ORDER BY id;",
+    "quarantine|pass|fail|1|5|pass|softfail|mfrom\n"
+    "reject|fail|fail|0|2|fail|none|mfrom\n"
+    "none|fail|fail|0|1|pass|temperror|mfrom\n"
+    "none|fail|pass|1|4|pass|permerror|mfrom\n"))
 
 # CDATA and comments inside values
 rs = [Rec(ip="<![CDATA[192.0.2.110]]>", count="1<!-- the count -->2", n=12, disp="<![CDATA[none]]>"),

@@ -1,1 +1,1 @@
-SELECT disposition, dkim, spf, dmarc_pass, count FROM records ORDER BY id;
+SELECT disposition, dkim, spf, dmarc_pass, count, json_extract(dkim_results, '$[0].result'), json_extract(spf_results, '$[0].result'), json_extract(spf_results, '$[0].scope') FROM records ORDER BY id;
