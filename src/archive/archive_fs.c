@@ -61,17 +61,20 @@ struct pack {
 	char name[48];	  /* "pack-....dpk" */
 };
 
-/* Keys already indexed in one month, loaded from its index once. */
+/* Keys already indexed in one month, loaded from its index once: an
+ * open-addressing hash set (a month holds tens of thousands). */
 struct keyset {
 	int month;
-	char **keys;
-	size_t n, cap;
+	char **slots;
+	size_t n, cap; /* cap: a power of two, at least twice n */
 	int loaded;
 };
 
 struct fs {
 	char root[PATH_MAX - 256];
 	pthread_mutex_t lock;
+	int index_fd; /* the open index of index_month, O_APPEND */
+	int index_month;
 	struct pack pool[PACK_POOL];
 	unsigned seq;
 	struct keyset seen;
@@ -113,6 +116,7 @@ fs_open(struct archive *a, const char *data_dir, char *err, size_t errlen)
 	}
 	for (int i = 0; i < PACK_POOL; i++)
 		fs->pool[i].fd = -1;
+	fs->index_fd = -1;
 	pthread_mutex_init(&fs->lock, NULL);
 	a->impl = fs;
 	return 0;
@@ -121,10 +125,56 @@ fs_open(struct archive *a, const char *data_dir, char *err, size_t errlen)
 static void
 keyset_clear(struct keyset *k)
 {
-	for (size_t i = 0; i < k->n; i++)
-		free(k->keys[i]);
-	free(k->keys);
+	for (size_t i = 0; i < k->cap; i++)
+		free(k->slots[i]);
+	free(k->slots);
 	memset(k, 0, sizeof *k);
+}
+
+static size_t
+key_hash(const char *key)
+{
+	size_t h = 14695981039346656037ULL;
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot of key, or of the empty place where it would go. */
+static char **
+keyset_slot(const struct keyset *k, const char *key)
+{
+	size_t mask = k->cap - 1;
+	for (size_t i = key_hash(key) & mask;; i = (i + 1) & mask)
+		if (!k->slots[i] || strcmp(k->slots[i], key) == 0)
+			return &k->slots[i];
+}
+
+static int
+keyset_has(const struct keyset *k, const char *key)
+{
+	return k->cap && *keyset_slot(k, key) != NULL;
+}
+
+static void
+keyset_add(struct keyset *k, const char *key)
+{
+	if (2 * (k->n + 1) > k->cap) {
+		struct keyset bigger = {.month = k->month, .loaded = k->loaded};
+		bigger.cap = k->cap ? k->cap * 2 : 1024;
+		bigger.slots = xcalloc(bigger.cap, sizeof *bigger.slots);
+		for (size_t i = 0; i < k->cap; i++)
+			if (k->slots[i])
+				*keyset_slot(&bigger, k->slots[i]) = k->slots[i];
+		bigger.n = k->n;
+		free(k->slots);
+		*k = bigger;
+	}
+	char **slot = keyset_slot(k, key);
+	if (*slot)
+		return;
+	*slot = xstrdup(key);
+	k->n++;
 }
 
 static void
@@ -144,6 +194,8 @@ fs_close(struct archive *a)
 		}
 	}
 	keyset_clear(&fs->seen);
+	if (fs->index_fd >= 0)
+		close(fs->index_fd);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 	a->impl = NULL;
@@ -285,32 +337,9 @@ keyset_load(struct fs *fs, int month)
 		if (!sp)
 			continue;
 		*sp = '\0';
-		if (k->n == k->cap) {
-			k->cap = k->cap ? k->cap * 2 : 256;
-			k->keys = xrealloc(k->keys, k->cap * sizeof *k->keys);
-		}
-		k->keys[k->n++] = xstrdup(line);
+		keyset_add(k, line);
 	}
 	fclose(f);
-}
-
-static int
-keyset_has(const struct keyset *k, const char *key)
-{
-	for (size_t i = k->n; i-- > 0;)
-		if (strcmp(k->keys[i], key) == 0)
-			return 1;
-	return 0;
-}
-
-static void
-keyset_add(struct keyset *k, const char *key)
-{
-	if (k->n == k->cap) {
-		k->cap = k->cap ? k->cap * 2 : 256;
-		k->keys = xrealloc(k->keys, k->cap * sizeof *k->keys);
-	}
-	k->keys[k->n++] = xstrdup(key);
 }
 
 static int
@@ -363,17 +392,21 @@ fs_put_commit(struct archive_writer *w, const char *ext, char *key, size_t keyle
 	int len = snprintf(line, sizeof line, "%s %s %llu %llu\n", key, p->name,
 			   (unsigned long long)(w->start + PACK_HEADER),
 			   (unsigned long long)w->len);
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		rc = dm_errno_code(errno);
-		goto out;
+	pthread_mutex_lock(&fs->lock);
+	if (fs->index_fd < 0 || fs->index_month != month) {
+		if (fs->index_fd >= 0)
+			close(fs->index_fd);
+		fs->index_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		fs->index_month = month;
 	}
+	if (fs->index_fd < 0)
+		rc = dm_errno_code(errno);
 	/* one write per line: O_APPEND keeps concurrent writers' lines whole */
-	if (write(fd, line, (size_t)len) != len)
+	else if (write(fs->index_fd, line, (size_t)len) != len)
 		rc = dm_errno_code(errno);
-	else if (w->a->durable && fdatasync(fd) != 0)
+	else if (w->a->durable && fdatasync(fs->index_fd) != 0)
 		rc = dm_errno_code(errno);
-	close(fd);
+	pthread_mutex_unlock(&fs->lock);
 out:
 	pack_give(fs, p);
 	dm_sha256_free(w->h);

@@ -16,10 +16,11 @@
   helper.py lines FILE         one "input<TAB>kind<TAB>status<TAB>records<TAB>
                                messages<TAB>archive_key<TAB>error" per JSON
                                line (exits 1 if a line is not JSON)
-  helper.py archive DATA FILE  every archive_key in the JSON lines of FILE
-                               names a file under DATA/archive whose SHA-256
-                               is the key; prints problems, exits 1 if any
-  helper.py samebytes DATA KEY FILE   the archived KEY holds FILE's bytes
+  helper.py archive BIN DATA FILE   for every archive_key in the JSON lines
+                               of FILE, `BIN archive --data DATA get KEY`
+                               gives bytes whose SHA-256 is the key; prints
+                               problems, exits 1 if any
+  helper.py samebytes BIN DATA KEY FILE   the archived KEY holds FILE's bytes
   helper.py stats FILE         "reports records messages dmarc_pass
                                dmarc_fail" and per domain lines from a
                                `stats --json` output
@@ -31,6 +32,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import sys
 import zipfile
 
@@ -182,7 +184,12 @@ def cmd_lines(path):
                                             "archive_key", "error")))
 
 
-def cmd_archive(data, path):
+def archive_get(binary, data, key):
+    p = subprocess.run([binary, "archive", "--data", data, "get", key], capture_output=True)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace").strip()
+
+
+def cmd_archive(binary, data, path):
     bad = 0
     for o in parse_lines(path):
         k = o["archive_key"]
@@ -193,22 +200,22 @@ def cmd_archive(data, path):
             print(f"{o['input']}: bad archive_key {k!r}")
             bad += 1
             continue
-        p = os.path.join(data, "archive", k)
-        if not os.path.isfile(p):
-            print(f"{o['input']}: archive_key {k}: no file {p}")
+        rc, out, err = archive_get(binary, data, k)
+        if rc != 0:
+            print(f"{o['input']}: archive get {k}: exit {rc}: {err[:200]}")
             bad += 1
             continue
-        with open(p, "rb") as f:
-            h = hashlib.sha256(f.read()).hexdigest()
+        h = hashlib.sha256(out).hexdigest()
         if h != m.group(1):
-            print(f"{o['input']}: archive_key {k}: content hashes to {h}")
+            print(f"{o['input']}: archive get {k}: {len(out)} bytes that hash to {h}")
             bad += 1
     sys.exit(1 if bad else 0)
 
 
-def cmd_samebytes(data, key, path):
-    with open(os.path.join(data, "archive", key), "rb") as f, open(path, "rb") as g:
-        sys.exit(0 if f.read() == g.read() else 1)
+def cmd_samebytes(binary, data, key, path):
+    rc, out, err = archive_get(binary, data, key)
+    with open(path, "rb") as g:
+        sys.exit(0 if rc == 0 and out == g.read() else 1)
 
 
 def cmd_stats(path):
@@ -255,9 +262,9 @@ def main():
     elif cmd == "lines":
         cmd_lines(a[1])
     elif cmd == "archive":
-        cmd_archive(a[1], a[2])
+        cmd_archive(a[1], a[2], a[3])
     elif cmd == "samebytes":
-        cmd_samebytes(a[1], a[2], a[3])
+        cmd_samebytes(a[1], a[2], a[3], a[4])
     elif cmd == "stats":
         cmd_stats(a[1])
     elif cmd == "sortlines":
