@@ -41,7 +41,7 @@
 
 /* Bump when the output for the same arguments changes: run.sh keys its
  * cache of generated sets by this string. */
-#define GEN_VERSION "dmarcd-bench-gen 2"
+#define GEN_VERSION "dmarcd-bench-gen 3"
 
 #define GEN_DAY0 1767225600LL /* 2026-01-01T00:00:00Z */
 #define GEN_FLUSH (1u << 20)  /* stream XML to the compressor per MiB */
@@ -500,7 +500,7 @@ gen_ip(struct gen_rng *r, char *out, size_t n)
 	static const unsigned v4first[] = {209, 40, 52, 104, 198, 185, 91, 66, 74, 17,
 	                                   212, 217, 77, 94, 146, 162, 178, 193, 203, 23};
 	static const char *const v6pre[] = {"2a00:1450:4864:20::", "2607:f8b0:4864:20::",
-	                                    "2a01:111:f400:7e1b::", "2a01:4f8:c0c:",
+	                                    "2a01:111:f400:7e1b::", "2a01:4f8:c0c:1a2b:",
 	                                    "2001:db8:85a3:8d3:"};
 
 	uint32_t v[4];

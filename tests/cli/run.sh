@@ -225,8 +225,8 @@ example.org 1 1 7 7 0"
 if [ "$(cat "$W/stats1.txt")" = "$want" ]; then ok "set: stats totals and per domain"; else
 	fail "set: stats totals and per domain" "want: $(echo "$want" | tr '\n' '|')" "got:  $(tr '\n' '|' <"$W/stats1.txt")"; fi
 out=$(H archive "$BIN" "$D" "$W/set1.json")
-if [ $? = 0 ]; then ok "set: `archive get` of every archive_key gives bytes with that SHA-256"; else
-	fail "set: `archive get` of every archive_key gives bytes with that SHA-256" "$out"; fi
+if [ $? = 0 ]; then ok "set: 'archive get' of every archive_key gives bytes with that SHA-256"; else
+	fail "set: 'archive get' of every archive_key gives bytes with that SHA-256" "$out"; fi
 tables=$(sql "$D" "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name" | tr '\n' ' ')
 missing=""
 for t in reports records daily; do case " $tables" in *" $t "*) ;; *) missing="$missing $t" ;; esac; done
@@ -292,8 +292,8 @@ else
 	fail "mixed: the rejected report's raw bytes are archived" "archive_key: '$badkey'" "$(show)"
 fi
 out=$(H archive "$BIN" "$D" "$W/out")
-if [ $? = 0 ]; then ok "mixed: `archive get` of every archive_key gives bytes with that SHA-256"; else
-	fail "mixed: `archive get` of every archive_key gives bytes with that SHA-256" "$out"; fi
+if [ $? = 0 ]; then ok "mixed: 'archive get' of every archive_key gives bytes with that SHA-256"; else
+	fail "mixed: 'archive get' of every archive_key gives bytes with that SHA-256" "$out"; fi
 run ingest --data "$D" "$W/mixed/good1.xml"
 if [ "$rc" = 0 ] && has "$W/out" "duplicate"; then ok "ingest without --json prints a line per report"; else
 	fail "ingest without --json prints a line per report" "$(show)"; fi

@@ -554,7 +554,8 @@ t, s = feedback(rid="multi-auth-1", recs=[
     Rec(ip="192.0.2.51", count=1, dkim="fail", spf="fail",
         dkim_auth=(), spf_auth=(("example.com", "mfrom", "permerror", "too many DNS lookups"),))])
 xml_case("multi-auth", t, s, sql=(
-    "SELECT count, json_array_length(dkim_results), json_array_length(spf_results) FROM records ORDER BY id;",
+    "SELECT count, COALESCE(json_array_length(dkim_results), 0),"
+    " COALESCE(json_array_length(spf_results), 0) FROM records ORDER BY id;",
     "11|4|2\n1|0|1\n"))
 
 # override reasons, including empty <type/> and <comment/>
@@ -568,7 +569,7 @@ t, s = feedback(rid="reasons-1", recs=[
                  ("other", "see <a>"), ("policy_test_mode", None)))])
 t = t.replace("see <a>", "see &lt;a&gt;")
 xml_case("override-reasons", t, s, sql=(
-    "SELECT count, json_array_length(reasons), json_extract(reasons, '$[0].type'),"
+    "SELECT count, COALESCE(json_array_length(reasons), 0), json_extract(reasons, '$[0].type'),"
     " json_extract(reasons, '$[0].comment'), json_extract(reasons, '$[3].comment')"
     " FROM records ORDER BY id;",
     "3|2|forwarded|forwarded by list.example|\n2|1|||\n1|5|mailing_list||see <a>\n"))

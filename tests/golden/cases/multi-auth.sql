@@ -1,1 +1,1 @@
-SELECT count, json_array_length(dkim_results), json_array_length(spf_results) FROM records ORDER BY id;
+SELECT count, COALESCE(json_array_length(dkim_results), 0), COALESCE(json_array_length(spf_results), 0) FROM records ORDER BY id;
