@@ -236,7 +236,30 @@ worker(void *arg)
 struct walker {
 	struct run *run;
 	struct ingest_job *job; /* jobs == 1: process inline */
+	/* folders entered so far (device, inode): a symlink loop or a folder
+	 * named twice is walked once */
+	struct dir_id {
+		dev_t dev;
+		ino_t ino;
+	} *seen;
+	size_t nseen, capseen;
 };
+
+static int
+seen_before(struct walker *w, const struct stat *st)
+{
+	for (size_t i = 0; i < w->nseen; i++)
+		if (w->seen[i].dev == st->st_dev && w->seen[i].ino == st->st_ino)
+			return 1;
+	if (w->nseen == w->capseen) {
+		w->capseen = w->capseen ? w->capseen * 2 : 64;
+		w->seen = xrealloc(w->seen, w->capseen * sizeof *w->seen);
+	}
+	w->seen[w->nseen].dev = st->st_dev;
+	w->seen[w->nseen].ino = st->st_ino;
+	w->nseen++;
+	return 0;
+}
 
 static void
 submit(struct walker *w, const char *path)
@@ -264,6 +287,8 @@ walk(struct walker *w, const char *path, int depth)
 			submit(w, path); /* errors are reported by the job */
 		return;
 	}
+	if (seen_before(w, &st))
+		return;
 	if (depth >= DM_MAX_DIR_DEPTH) {
 		fprintf(stderr, "dmarcd: ingest: %s: folders nested deeper than %d, skipped\n",
 			path, DM_MAX_DIR_DEPTH);
@@ -369,6 +394,7 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	for (int i = first; i < argc; i++)
 		walk(&w, argv[i], 0);
+	free(w.seen);
 	if (run.jobs == 1) {
 		ingest_job_free(w.job);
 	} else {

@@ -67,6 +67,7 @@ struct doc {
 	const char *what; /* description for DOC_OTHER */
 	struct agg_parser *parser;
 	int seen_record;
+	struct dm_sha256 *hash; /* of the document's bytes, until report_id is seen */
 	int dup;     /* identity already stored (found at the first record) */
 	int tx_open; /* the store transaction is open: streaming */
 	int store_rc;
@@ -90,6 +91,10 @@ struct ingest_job {
 	char key[DM_ARCHIVE_KEY_MAX];
 	char hash[DM_SHA256_HEX];
 	unsigned ndocs;
+	int last_doc_rc;          /* outcome of the last document */
+	char last_doc_reason[DM_MAX_ERROR_LEN];
+	unsigned char *tail;      /* the last UNPACK_ZIP_TAIL bytes of the attachment */
+	size_t ntail;
 	struct doc doc;
 	struct agg_parser *parser; /* reused for every document */
 };
@@ -225,11 +230,17 @@ finish_aggregate(struct ingest_job *job)
 		return;
 	}
 	if (!rep->report_id || !*rep->report_id) {
-		char id[80];
-		if (job->ndocs > 1)
-			snprintf(id, sizeof id, "sha256:%.32s-%u", job->hash, job->ndocs);
-		else
-			snprintf(id, sizeof id, "sha256:%.32s", job->hash);
+		/* the report's own bytes, so the same report in another
+		 * container (xml, gz, zip, mail) gets the same id */
+		char hex[DM_SHA256_HEX], id[80];
+		if (d->hash) {
+			dm_sha256_final_hex(d->hash, hex);
+			dm_sha256_free(d->hash);
+			d->hash = NULL;
+		} else { /* cannot happen: hashing stops only at a report_id */
+			snprintf(hex, sizeof hex, "%s", job->hash);
+		}
+		snprintf(id, sizeof id, "sha256:%.32s", hex);
 		rep->report_id = dm_arena_strndup(&rep->arena, id, strlen(id));
 		dm_report_warn(rep, "no <report_id>; using %s", id);
 	}
@@ -274,6 +285,7 @@ store_failed:
 static void
 doc_reset(struct ingest_job *job)
 {
+	dm_sha256_free(job->doc.hash);
 	memset(&job->doc, 0, sizeof job->doc);
 }
 
@@ -302,6 +314,7 @@ doc_classify(struct ingest_job *job)
 		else
 			job->parser = agg_parser_new(on_record, job);
 		d->parser = job->parser;
+		d->hash = dm_sha256_new();
 		return 0;
 	case SNIFF_JSON: d->kind = DOC_TLS; return 0;
 	case SNIFF_GZIP:
@@ -312,6 +325,21 @@ doc_classify(struct ingest_job *job)
 		d->what = what ? what : sniff_kind_name(k);
 		return 0;
 	}
+}
+
+/* Feed the parser; the bytes are hashed too until the report shows a
+ * report_id (usually in its first bytes), for reports that have none. */
+static int
+doc_feed(struct doc *d, const void *buf, size_t len)
+{
+	if (d->hash)
+		dm_sha256_update(d->hash, buf, len);
+	int rc = agg_parser_feed(d->parser, buf, len);
+	if (d->hash && (agg_parser_report(d->parser)->have & DM_HAVE_REPORT_ID)) {
+		dm_sha256_free(d->hash);
+		d->hash = NULL;
+	}
+	return rc;
 }
 
 static int
@@ -336,7 +364,7 @@ doc_data(void *arg, const void *buf, size_t len)
 		if (d->kind != DOC_AGG)
 			return DM_ESTOP;
 		/* feed the head, then the rest of this chunk */
-		if (agg_parser_feed(d->parser, d->head, d->nhead) != 0)
+		if (doc_feed(d, d->head, d->nhead) != 0)
 			return DM_ESTOP;
 		buf = (const unsigned char *)buf + take;
 		len -= take;
@@ -345,7 +373,7 @@ doc_data(void *arg, const void *buf, size_t len)
 	}
 	if (d->kind != DOC_AGG)
 		return DM_ESTOP;
-	if (agg_parser_feed(d->parser, buf, len) != 0)
+	if (doc_feed(d, buf, len) != 0)
 		return d->store_rc ? d->store_rc : DM_ESTOP;
 	return 0;
 }
@@ -358,6 +386,8 @@ doc_end(void *arg, int rc, const char *reason)
 	char msg[DM_MAX_ERROR_LEN + 64];
 	const char *key = job->key[0] ? job->key : NULL;
 
+	job->last_doc_rc = rc;
+	snprintf(job->last_doc_reason, sizeof job->last_doc_reason, "%s", rc < 0 && reason ? reason : "");
 	switch (d->kind) {
 	case DOC_AGG:
 		if (d->store_rc) {
@@ -414,6 +444,24 @@ ext_for(const void *p, size_t n)
 	}
 }
 
+/* Keep the last UNPACK_ZIP_TAIL bytes seen. */
+static void
+keep_tail(struct ingest_job *job, const unsigned char *p, size_t n)
+{
+	if (n >= UNPACK_ZIP_TAIL) {
+		memcpy(job->tail, p + n - UNPACK_ZIP_TAIL, UNPACK_ZIP_TAIL);
+		job->ntail = UNPACK_ZIP_TAIL;
+		return;
+	}
+	if (job->ntail + n > UNPACK_ZIP_TAIL) {
+		size_t drop = job->ntail + n - UNPACK_ZIP_TAIL;
+		memmove(job->tail, job->tail + drop, job->ntail - drop);
+		job->ntail -= drop;
+	}
+	memcpy(job->tail + job->ntail, p, n);
+	job->ntail += n;
+}
+
 /*
  * Archive the attachment read from in, then unpack and parse it.
  * Returns 0, or a negative code when our side failed (job->fatal).
@@ -430,6 +478,8 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 	job->key[0] = '\0';
 	job->hash[0] = '\0';
 	job->ndocs = 0;
+	job->ntail = 0;
+	job->last_doc_rc = 0;
 	dm_buf_reset(&job->mem);
 
 	struct archive_writer *w = archive_put_begin(job->env.archive, time(NULL));
@@ -469,6 +519,7 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 			inmem = 0;
 			dm_buf_free(&job->mem);
 		}
+		keep_tail(job, job->iobuf, (size_t)n);
 	}
 	if (size == 0) {
 		archive_put_abort(w);
@@ -481,6 +532,18 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 		snprintf(err, sizeof err, "archive error: %s", dm_strerror(rc));
 		emit_simple(job, "none", "rejected", NULL, err);
 		return job->fatal = rc;
+	}
+
+	/* A zip with more entries than we take is rejected whole, before any
+	 * of its reports is stored (its directory says how many it has). */
+	uint64_t entries;
+	if (strcmp(ext, "zip") == 0 &&
+	    unpack_zip_entries(job->tail, job->ntail, &entries) == 0 &&
+	    entries > DM_MAX_ZIP_ENTRIES) {
+		snprintf(err, sizeof err, "too many zip entries (%llu, more than %d)",
+			 (unsigned long long)entries, DM_MAX_ZIP_ENTRIES);
+		emit_simple(job, "none", "rejected", job->key, err);
+		return 0;
 	}
 
 	/* read it back: from memory, or from the archive */
@@ -516,13 +579,12 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 	doc_reset(job);
 	if (job->fatal)
 		return job->fatal;
-	if (rc < 0 && job->nreports == before)
+	/* The container's own failure gets a line unless the last document
+	 * already said the same (plain, gzip and zlib hold one document, whose
+	 * failure is also the container's). */
+	if (rc < 0 && (job->nreports == before || job->last_doc_rc >= 0 ||
+		       strcmp(err, job->last_doc_reason) != 0))
 		emit_simple(job, "none", "rejected", job->key, *err ? err : dm_strerror(rc));
-	else if (rc < 0 && *err) {
-		/* the container failed after some documents (e.g. too many
-		 * zip entries): say so once more for the rest */
-		emit_simple(job, "none", "rejected", job->key, err);
-	}
 	return 0;
 }
 
@@ -655,6 +717,16 @@ on_part(void *arg, const struct mime_part_info *info, struct dm_reader *content)
 	return attachment(job, &r);
 }
 
+static int
+on_message_failed(void *arg, unsigned index, int rc, const char *reason)
+{
+	struct ingest_job *job = arg;
+	char msg[DM_MAX_ERROR_LEN + 32];
+	snprintf(msg, sizeof msg, "message %u: %s", index, reason);
+	emit_simple(job, "none", "rejected", NULL, msg);
+	return job->fatal;
+}
+
 static void
 on_mime_warn(void *arg, const char *msg)
 {
@@ -670,6 +742,7 @@ ingest_job_new(const struct ingest_env *env)
 	struct ingest_job *job = xcalloc(1, sizeof *job);
 	job->env = *env;
 	job->iobuf = xmalloc(IOBUF);
+	job->tail = xmalloc(UNPACK_ZIP_TAIL);
 	dm_buf_init(&job->mem, DM_MAX_INMEMORY_ATTACHMENT);
 	dm_arena_init(&job->batch_arena);
 	job->batch = xcalloc(DM_MAX_BATCH_RECORDS, sizeof *job->batch);
@@ -684,6 +757,7 @@ ingest_job_free(struct ingest_job *job)
 	doc_reset(job);
 	agg_parser_free(job->parser);
 	free(job->iobuf);
+	free(job->tail);
 	dm_buf_free(&job->mem);
 	dm_arena_free(&job->batch_arena);
 	free(job->batch);
@@ -728,6 +802,7 @@ ingest_fd(struct ingest_job *job, int fd, const char *display)
 			.part = on_part,
 			.warn = on_mime_warn,
 			.arg = job,
+			.message_failed = on_message_failed,
 		};
 		err[0] = '\0';
 		if (k == SNIFF_MAIL && (uint64_t)st.st_size > DM_MAX_MESSAGE_BYTES) {

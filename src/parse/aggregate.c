@@ -644,7 +644,8 @@ leaf_end(struct agg_parser *p, const struct el_def *d)
 	case EL_EXTRA: set_once(p, &r->extra_contact_info, "extra_contact_info", v, n); break;
 	case EL_REPORT_ID:
 		set_once(p, &r->report_id, "report_id", v, n);
-		r->have |= DM_HAVE_REPORT_ID;
+		if (n)
+			r->have |= DM_HAVE_REPORT_ID;
 		break;
 	case EL_GENERATOR: set_once(p, &r->generator, "generator", v, n); break;
 	case EL_MD_ERROR:

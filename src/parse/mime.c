@@ -1145,8 +1145,15 @@ mime_walk_mbox_fd(int fd, const struct mime_sink *sink, char *err, size_t errlen
 		}
 		if (w.stopped || rc == DM_EIO || rc == DM_ENOSPC)
 			goto out; /* the callee stopped, or the system failed */
-		if (rc)
+		if (rc && sink->message_failed) {
+			rc = sink->message_failed(sink->arg, index, rc, w.reason);
+			if (rc < 0) {
+				w.stopped = 1;
+				goto out;
+			}
+		} else if (rc) {
 			walk_warn(&w, "%s", w.reason);
+		}
 		rc = 0;
 		if (at_eof || next <= off)
 			break;

@@ -58,6 +58,11 @@ struct mime_sink {
 	 * garbage ignored".  May be NULL. */
 	void (*warn)(void *arg, const char *msg);
 	void *arg;
+	/* mbox only: message `index` could not be walked (rc, one-line
+	 * reason such as "MIME nesting deeper than 16"); the walk goes on
+	 * with the next message unless this returns a negative code.  May be
+	 * NULL: the failure then goes to warn as "message N: reason". */
+	int (*message_failed)(void *arg, unsigned index, int rc, const char *reason);
 };
 
 /* Parse one message from fd, which must be seekable and positioned at the

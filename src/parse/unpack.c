@@ -111,7 +111,7 @@
  * Zip entry names are display only (cut to DM_MAX_ENTRY_NAME bytes at a
  * UTF-8 boundary); nothing here touches the filesystem.
  *
- * Functions: unpack_limits_default, unpack_run.  Logs nothing itself:
+ * Functions: unpack_limits_default, unpack_run, unpack_zip_entries.  Logs nothing itself:
  * reasons and warnings go to the caller.
  */
 #define ZLIB_CONST
@@ -1151,4 +1151,23 @@ out:
 	infl_end(&u->inner);
 	free(u);
 	return rc;
+}
+
+int
+unpack_zip_entries(const unsigned char *tail, size_t len, uint64_t *count)
+{
+	/* the record starts with PK\5\6 and its comment runs to the end */
+	if (len < 22)
+		return DM_ENOTFOUND;
+	for (size_t i = len - 22 + 1; i-- > 0;) {
+		const unsigned char *p = tail + i;
+		if (p[0] != 'P' || p[1] != 'K' || p[2] != 5 || p[3] != 6)
+			continue;
+		size_t comment = (size_t)p[20] | (size_t)p[21] << 8;
+		if (i + 22 + comment != len)
+			continue; /* "PK\5\6" inside a comment or data */
+		*count = (uint64_t)p[10] | (uint64_t)p[11] << 8; /* total entries */
+		return 0;
+	}
+	return DM_ENOTFOUND;
 }

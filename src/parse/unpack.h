@@ -81,4 +81,15 @@ struct unpack_sink {
 int unpack_run(struct dm_reader *in, const struct unpack_limits *lim,
 	       const struct unpack_sink *sink, char *err, size_t errlen) DM_WUR;
 
+/*
+ * Count the entries of a zip from its end-of-central-directory record,
+ * given the last bytes of the archive (up to 65,557 are enough: the record
+ * is 22 bytes plus a comment of at most 65,535).  Lets the caller reject
+ * a zip with too many entries before it stores any of them.  Returns 0
+ * and the count, or DM_ENOTFOUND when there is no such record in tail.
+ * A ZIP64 archive (count 0xffff) reports 0xffff.
+ */
+#define UNPACK_ZIP_TAIL (22 + 65535)
+int unpack_zip_entries(const unsigned char *tail, size_t len, uint64_t *count) DM_WUR;
+
 #endif

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/json.h"
@@ -223,17 +224,37 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 	char *msg = NULL;
 	/* WAL: readers never block the writer; NORMAL: a commit is durable
 	 * at the next checkpoint, and the raw report is in the archive and
-	 * (for mail) in the spool until then, so nothing is lost. */
-	rc = sqlite3_exec(q->db,
-			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			  " PRAGMA cache_size=-8192; PRAGMA temp_store=FILE;",
-			  NULL, NULL, &msg);
+	 * (for mail) in the spool until then, so nothing is lost.  Two
+	 * processes may create a new data folder at once: switching to WAL
+	 * can answer BUSY without calling the busy handler, so it is retried,
+	 * and the schema is created in one write transaction. */
+	static const char setup_sql[] = "PRAGMA journal_mode=WAL;";
+	for (int tries = 0;; tries++) {
+		rc = sqlite3_exec(q->db, setup_sql, NULL, NULL, &msg);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 300)
+			break;
+		sqlite3_free(msg);
+		msg = NULL;
+		usleep(100 * 1000);
+	}
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(q->db, schema_sql, NULL, NULL, &msg);
+		rc = sqlite3_exec(q->db,
+				  "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192;"
+				  " PRAGMA temp_store=FILE;",
+				  NULL, NULL, &msg);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
 	if (rc == SQLITE_OK) {
-		char pragma[64];
-		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
-		rc = sqlite3_exec(q->db, pragma, NULL, NULL, &msg);
+		rc = sqlite3_exec(q->db, schema_sql, NULL, NULL, &msg);
+		if (rc == SQLITE_OK) {
+			char pragma[64];
+			snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
+			rc = sqlite3_exec(q->db, pragma, NULL, NULL, &msg);
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, &msg);
+		else
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 	}
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot set up %s: %s", path, msg ? msg : "?");

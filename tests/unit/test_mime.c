@@ -255,7 +255,7 @@ tmp_fd(const void *data, size_t len)
 static int
 walk_mem(const void *data, size_t len, int mbox, struct got *g, char *err, size_t errlen)
 {
-	struct mime_sink sink = {on_message, on_part, on_warn, g};
+	struct mime_sink sink = {on_message, on_part, on_warn, g, NULL};
 	int fd = tmp_fd(data, len);
 	int rc = mbox ? mime_walk_mbox_fd(fd, &sink, err, errlen)
 	              : mime_walk_fd(fd, &sink, err, errlen);
@@ -1260,7 +1260,7 @@ test_not_seekable(void **state)
 {
 	int p[2];
 	struct got g;
-	struct mime_sink sink = {on_message, on_part, on_warn, &g};
+	struct mime_sink sink = {on_message, on_part, on_warn, &g, NULL};
 	char err[256];
 	(void)state;
 
