@@ -15,8 +15,9 @@ libarchive-dev libsqlite3-dev libssl-dev"
 case "$what" in
 test)
 	# cmocka for unit tests, clang + compiler-rt for the libFuzzer targets,
-	# sqlite3 and python3 for the golden and CLI tests.
-	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3"
+	# sqlite3 and python3 for the golden and CLI tests, GNU time for the
+	# peak-memory checks of the hostile inputs.
+	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time"
 	;;
 bench)
 	# GNU time for peak RSS.

@@ -1,7 +1,7 @@
 /*
  * rollup.c - in-memory daily rollup with a bounded open-addressing table.
  *
- * Functions: rollup_init, rollup_free, rollup_clear, rollup_add,
+ * Functions: rollup_init, rollup_free, rollup_clear, rollup_add, rollup_sort,
  * rollup_days.
  */
 #include "rollup.h"
@@ -131,6 +131,38 @@ add_cell(struct rollup *r, int64_t day, const struct dm_record *rec, uint64_t me
 			return 0;
 		}
 	}
+}
+
+static int
+cell_cmp(const struct rollup_cell *a, const struct rollup_cell *b)
+{
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
+	int c = memcmp(a->ip, b->ip, sizeof a->ip);
+	if (c)
+		return c;
+	c = strcmp(a->header_from, b->header_from);
+	if (c)
+		return c;
+	c = strcmp(a->disposition, b->disposition);
+	if (c)
+		return c;
+	if (a->dkim_pass != b->dkim_pass)
+		return a->dkim_pass - b->dkim_pass;
+	return a->spf_pass - b->spf_pass;
+}
+
+static int
+used_cmp(const void *a, const void *b, void *arg)
+{
+	const struct rollup *r = arg;
+	return cell_cmp(&r->cells[*(const size_t *)a], &r->cells[*(const size_t *)b]);
+}
+
+void
+rollup_sort(struct rollup *r)
+{
+	qsort_r(r->used, r->n, sizeof *r->used, used_cmp, r);
 }
 
 int
