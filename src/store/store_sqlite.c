@@ -240,9 +240,10 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db,
 				  "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192;"
-				  " PRAGMA temp_store=FILE;", /* 24 MiB of page cache: the
-				   daily rollup of a 2,000,000-record report is written in
-				   key order into a table that large; RSS stays < 64 MiB */
+				  /* savepoint journals go to a temp file: in memory
+				     they would grow with the pages a huge report
+				     touches */
+				  " PRAGMA temp_store=FILE;",
 				  NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
