@@ -30,7 +30,6 @@
  * Logs nothing itself; errors are returned with sqlite3_errmsg() text.
  */
 #include <inttypes.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,24 +204,9 @@ bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-/* Process-wide SQLite settings, before the library initialises.  Each
- * report is a savepoint whose journal keeps the original of every page the
- * report changes; below this size it stays in memory (a typical report
- * touches a few dozen pages), above it spills to a temp file, so a huge
- * report never holds it in RAM.  SQLite's default threshold is 64 KiB. */
-#define STMT_JOURNAL_SPILL (4 * 1024 * 1024)
-static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
-
-static void
-sqlite_setup(void)
-{
-	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
-}
-
 static int
 sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 {
-	pthread_once(&sqlite_once, sqlite_setup);
 	char path[4096];
 	snprintf(path, sizeof path, "%s/dmarcd.sqlite", data_dir);
 	struct sq *q = xcalloc(1, sizeof *q);
@@ -256,8 +240,9 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db,
 				  "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192;"
-				  /* temp files (and savepoint journals past
-				     STMT_JOURNAL_SPILL) on disk, not in RAM */
+				  /* savepoint journals go to a temp file: in memory
+				     they would grow with the pages a huge report
+				     touches */
 				  " PRAGMA temp_store=FILE;",
 				  NULL, NULL, &msg);
 	if (rc == SQLITE_OK)
