@@ -96,10 +96,9 @@
 #define DM_MAX_ID_LEN 1024
 #define DM_MAX_TEXT_LEN (64 * 1024)
 
-/* Characters of a value we do not keep (unknown elements, text between
- * elements).  Large enough for any extension we ignore, small enough that
- * a 100 MB text node is refused early. */
-#define DM_MAX_IGNORED_TEXT (1024 * 1024)
+/* Text outside the fields we keep (unknown elements, text between
+ * elements) is not buffered at all: expat hands it over in pieces and the
+ * parser drops them, so it needs no limit of its own. */
 
 /* Memory expat may allocate for one document: its input buffer must hold
  * a whole tag or attribute, so this bounds a 100 MB attribute or name.
