@@ -44,12 +44,15 @@
 
 #include "archive/archive.h"
 #include "common/fsutil.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 
 #define PACK_HEADER 128
 #define PACK_KEY_MAX 96
 #define PACK_MAX_BYTES (256ULL * 1024 * 1024) /* start a new pack beyond this */
-#define PACK_POOL 8
+/* One pack per concurrent writer: every ingest job and (later) every
+ * spool worker may be writing at once. */
+#define PACK_POOL (DM_MAX_JOBS + 8)
 #define INDEX_LINE 256
 
 /* A pack open for appending. */
@@ -231,8 +234,14 @@ pack_take(struct fs *fs, int month)
 		struct pack *c = &fs->pool[i];
 		if (c->busy)
 			continue;
-		if (c->fd >= 0)
-			close(c->fd); /* old month or full: retire it */
+		if (c->fd >= 0) { /* old month or full: retire it */
+			close(c->fd);
+			if (c->size == 0) {
+				month_dir(fs, c->month, dir, sizeof dir);
+				snprintf(path, sizeof path, "%s/%s", dir, c->name);
+				unlink(path);
+			}
+		}
 		c->fd = -1;
 		month_dir(fs, month, dir, sizeof dir);
 		if (dm_mkdir_p(dir, 0750) != 0)

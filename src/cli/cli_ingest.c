@@ -14,6 +14,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -171,10 +172,18 @@ static int
 ingest_one(struct run *run, struct ingest_job *job, const char *path)
 {
 	int rc;
-	if (strcmp(path, "-") == 0)
+	struct stat st;
+	if (strcmp(path, "-") == 0) {
 		rc = ingest_stream(job, 0, "-");
-	else
+	} else if (stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
+		/* a pipe such as <(zcat reports.gz): copied like stdin */
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		rc = fd < 0 ? ingest_path(job, path, path) : ingest_stream(job, fd, path);
+		if (fd >= 0)
+			close(fd);
+	} else {
 		rc = ingest_path(job, path, path);
+	}
 	pthread_mutex_lock(&run->out_lock);
 	run->files++;
 	if (rc && !run->fatal)
@@ -282,9 +291,12 @@ walk(struct walker *w, const char *path, int depth)
 	struct stat st;
 	if (w->run->fatal)
 		return;
-	if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		if (depth == 0 || strcmp(path, "-") == 0 || S_ISREG(st.st_mode))
-			submit(w, path); /* errors are reported by the job */
+	int ok = strcmp(path, "-") != 0 && stat(path, &st) == 0;
+	if (!ok || !S_ISDIR(st.st_mode)) {
+		/* named inputs always (errors are reported by the job); inside
+		 * folders only regular files, not sockets or dangling links */
+		if (depth == 0 || (ok && S_ISREG(st.st_mode)))
+			submit(w, path);
 		return;
 	}
 	if (seen_before(w, &st))

@@ -863,8 +863,14 @@ ingest_stream(struct ingest_job *job, int fd, const char *display)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = DM_EIO;
-			break;
+			/* the input's fault, not ours: a line, and go on */
+			char err[DM_MAX_ERROR_LEN];
+			snprintf(err, sizeof err, "cannot read: %s", strerror(errno));
+			job->display = display;
+			job->nreports = 0;
+			emit_simple(job, "none", "rejected", NULL, err);
+			close(tfd);
+			return 0;
 		}
 		if (n == 0)
 			break;
@@ -878,7 +884,7 @@ ingest_stream(struct ingest_job *job, int fd, const char *display)
 		}
 		rc = dm_write_all(tfd, job->iobuf, (size_t)n);
 		if (rc)
-			break;
+			break; /* our disk: a storage failure */
 	}
 	if (rc == 0)
 		rc = ingest_fd(job, tfd, display);
