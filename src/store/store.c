@@ -48,10 +48,14 @@ store_close(struct store *st)
 	free(st);
 }
 
+/* The store whose transaction this thread holds, if any.  Thread-local,
+ * so asking "do I hold the lock?" reads nothing another thread writes. */
+static __thread struct store *tx_held;
+
 static int
 held_by_me(struct store *st)
 {
-	return st->in_tx && pthread_equal(st->owner, pthread_self());
+	return tx_held == st;
 }
 
 int
@@ -63,8 +67,7 @@ store_tx_begin(struct store *st, int64_t account_id)
 		pthread_mutex_unlock(&st->lock);
 		return rc;
 	}
-	st->in_tx = 1;
-	st->owner = pthread_self();
+	tx_held = st;
 	return 0;
 }
 
@@ -79,7 +82,7 @@ store_tx_commit(struct store *st, struct dm_report *rep, const struct store_repo
 		enum store_outcome *out)
 {
 	int rc = st->ops->tx_commit(st, rep, info, out);
-	st->in_tx = 0;
+	tx_held = NULL;
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -88,7 +91,7 @@ void
 store_tx_abort(struct store *st)
 {
 	st->ops->tx_abort(st);
-	st->in_tx = 0;
+	tx_held = NULL;
 	pthread_mutex_unlock(&st->lock);
 }
 

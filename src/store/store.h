@@ -68,9 +68,7 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	void *impl;
-	pthread_mutex_t lock;
-	pthread_t owner;
-	int in_tx;
+	pthread_mutex_t lock; /* held from store_tx_begin to commit/abort */
 };
 
 /* Open the named backend over data_dir (creating the schema). */
