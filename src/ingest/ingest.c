@@ -332,14 +332,23 @@ doc_classify(struct ingest_job *job)
 static int
 doc_feed(struct doc *d, const void *buf, size_t len)
 {
-	if (d->hash)
-		dm_sha256_update(d->hash, buf, len);
-	int rc = agg_parser_feed(d->parser, buf, len);
-	if (d->hash && (agg_parser_report(d->parser)->have & DM_HAVE_REPORT_ID)) {
-		dm_sha256_free(d->hash);
-		d->hash = NULL;
+	const unsigned char *p = buf;
+	/* in small slices while hashing, so hashing stops soon after the
+	 * report_id (typically in the first few hundred bytes) */
+	while (d->hash && len > 0) {
+		size_t n = len < 2048 ? len : 2048;
+		dm_sha256_update(d->hash, p, n);
+		int rc = agg_parser_feed(d->parser, p, n);
+		if (rc)
+			return rc;
+		p += n;
+		len -= n;
+		if (agg_parser_report(d->parser)->have & DM_HAVE_REPORT_ID) {
+			dm_sha256_free(d->hash);
+			d->hash = NULL;
+		}
 	}
-	return rc;
+	return len ? agg_parser_feed(d->parser, p, len) : 0;
 }
 
 static int
