@@ -435,7 +435,10 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 		run.files, run.stored, run.duplicates, run.rejected, run.empty, run.records,
 		run.messages, secs, secs > 0 ? (double)run.records / secs : 0.0);
 	if (run.fatal)
-		fprintf(stderr, "dmarcd: ingest: stopped: %s\n", dm_strerror(run.fatal));
+		fprintf(stderr,
+			"dmarcd: ingest: stopped: %s; reports committed in the last batch may be "
+			"missing: run the same ingest again (duplicates are skipped)\n",
+			dm_strerror(run.fatal));
 	if (sync_rc)
 		fprintf(stderr, "dmarcd: ingest: archive sync failed: %s\n", dm_strerror(sync_rc));
 	archive_close(ar);
