@@ -29,6 +29,7 @@
 #include "common/fsutil.h"
 #include "common/json.h"
 #include "common/limits.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "ingest/ingest.h"
 
@@ -109,20 +110,33 @@ print_result(struct run *run, const struct ingest_result *r)
 		if (j.rc == 0)
 			j.rc = dm_buf_addc(&b, '\n');
 	} else {
-		int rc = dm_buf_printf(&b, "%s: %s %s", r->input, r->status, r->kind);
-		if (rc == 0 && r->org_name)
-			rc = dm_buf_printf(&b, " from %.200s", r->org_name);
-		if (rc == 0 && r->policy_domain)
-			rc = dm_buf_printf(&b, " for %.253s", r->policy_domain);
-		if (rc == 0 && r->report_id)
-			rc = dm_buf_printf(&b, " id %.200s", r->report_id);
+		/* report text can hold terminal escapes: shown escaped and cut */
+		char in[512], org[256], dom[256], id[256], err[700];
+		dm_log_escape(in, sizeof in, r->input, strlen(r->input));
+		int rc = dm_buf_printf(&b, "%s: %s %s", in, r->status, r->kind);
+		if (rc == 0 && r->org_name) {
+			dm_log_escape(org, sizeof org, r->org_name, strlen(r->org_name));
+			rc = dm_buf_printf(&b, " from %s", org);
+		}
+		if (rc == 0 && r->policy_domain) {
+			dm_log_escape(dom, sizeof dom, r->policy_domain, strlen(r->policy_domain));
+			rc = dm_buf_printf(&b, " for %s", dom);
+		}
+		if (rc == 0 && r->report_id) {
+			dm_log_escape(id, sizeof id, r->report_id, strlen(r->report_id));
+			rc = dm_buf_printf(&b, " id %s", id);
+		}
 		if (rc == 0 && (r->records || r->messages))
 			rc = dm_buf_printf(&b, ", %" PRIu64 " records, %" PRIu64 " messages",
 					   r->records, r->messages);
-		if (rc == 0 && r->error)
-			rc = dm_buf_printf(&b, ": %.600s", r->error);
-		for (unsigned i = 0; rc == 0 && i < r->nwarnings; i++)
-			rc = dm_buf_printf(&b, "\n  warning: %.600s", r->warnings[i]);
+		if (rc == 0 && r->error) {
+			dm_log_escape(err, sizeof err, r->error, strlen(r->error));
+			rc = dm_buf_printf(&b, ": %s", err);
+		}
+		for (unsigned i = 0; rc == 0 && i < r->nwarnings; i++) {
+			dm_log_escape(err, sizeof err, r->warnings[i], strlen(r->warnings[i]));
+			rc = dm_buf_printf(&b, "\n  warning: %s", err);
+		}
 		if (rc == 0)
 			rc = dm_buf_addc(&b, '\n');
 		(void)rc; /* a line cut short by the 1 MiB cap is still printed */
