@@ -49,6 +49,11 @@
  * than a header line may be (RFC 5322: 998) is an attack on the parser. */
 #define DM_MAX_MIME_BOUNDARY 998
 
+/* Text before the first and after the last part of a multipart.  GMime
+ * keeps it in memory; real mail has a line or two ("This is a multi-part
+ * message in MIME format."). */
+#define DM_MAX_MIME_PREAMBLE (1024 * 1024)
+
 /* Messages in one mbox file: a bound on work per input, not a real
  * limit on any mailbox we expect; a bigger mbox can be split. */
 #define DM_MAX_MBOX_MESSAGES 1000000

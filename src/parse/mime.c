@@ -117,6 +117,9 @@ struct prescan {
 	size_t boundlen[DM_MAX_MIME_DEPTH];
 	int nbound;
 	unsigned leaves;
+	/* in a multipart's preamble or epilogue, which GMime keeps in memory */
+	int in_gap;
+	size_t gap_bytes;
 	unsigned char buf[PRESCAN_CHUNK];
 };
 
@@ -184,6 +187,8 @@ prescan_delimiter(struct prescan *ps, int i, int close)
 		ps->in_header = 0;
 	else
 		prescan_new_block(ps);
+	ps->in_gap = close; /* an epilogue follows a close delimiter */
+	ps->gap_bytes = 0;
 }
 
 static int
@@ -226,6 +231,8 @@ prescan_end_block(struct prescan *ps)
 			ps->bound[ps->nbound] = xstrndup(boundary, bl);
 			ps->boundlen[ps->nbound] = bl;
 			ps->nbound++;
+			ps->in_gap = 1; /* the preamble */
+			ps->gap_bytes = 0;
 		}
 	} else if (nested) {
 		prescan_new_block(ps); /* the enclosed message's header */
@@ -311,6 +318,14 @@ static void
 prescan_body_line(struct prescan *ps)
 {
 	int close, i;
+	if (ps->in_gap) {
+		ps->gap_bytes += ps->linelen + 1;
+		if (ps->gap_bytes > DM_MAX_MIME_PREAMBLE) {
+			prescan_fail(ps, DM_ELIMIT, "MIME preamble or epilogue larger than %d bytes",
+			             DM_MAX_MIME_PREAMBLE);
+			return;
+		}
+	}
 	if (!ps->dash || ps->nonws > ps->headlen)
 		return;
 	i = prescan_match(ps, ps->head, ps->nonws, &close);

@@ -1030,6 +1030,60 @@ test_mbox_not_mbox(void **state)
 
 /* ---- limits --------------------------------------------------------------- */
 
+/* A multipart whose preamble (pre) or epilogue (!pre) has n bytes of text. */
+static char *
+gap_message(size_t n, int pre, size_t *len)
+{
+	static const char head[] = "From: a@example.org\r\nMIME-Version: 1.0\r\n"
+				   "Content-Type: multipart/mixed; boundary=\"gap\"\r\n\r\n";
+	static const char part[] = "--gap\r\nContent-Type: text/plain\r\n\r\nleaf\r\n--gap--\r\n";
+	char *msg = malloc(sizeof head + sizeof part + n + 16);
+	size_t off = 0;
+	memcpy(msg, head, sizeof head - 1);
+	off = sizeof head - 1;
+	if (!pre) {
+		memcpy(msg + off, part, sizeof part - 1);
+		off += sizeof part - 1;
+	}
+	for (size_t i = 0; i < n; i++) /* 63 letters and a line break */
+		msg[off + i] = (i % 64 == 62) ? '\r' : (i % 64 == 63) ? '\n' : 'x';
+	off += n;
+	if (pre) {
+		memcpy(msg + off, "\r\n", 2);
+		off += 2;
+		memcpy(msg + off, part, sizeof part - 1);
+		off += sizeof part - 1;
+	}
+	*len = off;
+	return msg;
+}
+
+/* GMime keeps preambles and epilogues in memory: they are bounded. */
+static void
+test_preamble_epilogue_limit(void **state)
+{
+	size_t len;
+	struct got g;
+	char err[256];
+	(void)state;
+	for (int pre = 0; pre < 2; pre++) {
+		char *msg = gap_message(64 * 1024, pre, &len);
+		got_init(&g);
+		assert_int_equal(walk_mem(msg, len, 0, &g, err, sizeof err), 0);
+		assert_int_equal(g.n, 1);
+		assert_string_equal((char *)g.p[0].data, "leaf");
+		got_free(&g);
+		free(msg);
+
+		msg = gap_message(DM_MAX_MIME_PREAMBLE + 4096, pre, &len);
+		got_init(&g);
+		assert_int_equal(walk_mem(msg, len, 0, &g, err, sizeof err), DM_ELIMIT);
+		assert_non_null(strstr(err, "preamble or epilogue"));
+		got_free(&g);
+		free(msg);
+	}
+}
+
 static void
 test_depth_limit(void **state)
 {
@@ -1318,6 +1372,7 @@ main(void)
 	        cmocka_unit_test(test_parts_limit),
 	        cmocka_unit_test(test_rfc822_limit),
 	        cmocka_unit_test(test_header_limits),
+	        cmocka_unit_test(test_preamble_epilogue_limit),
 	        cmocka_unit_test(test_not_a_message),
 	        cmocka_unit_test(test_not_seekable),
 	};
