@@ -258,7 +258,6 @@ struct agg_parser {
 	struct dm_report rep;
 
 	/* the record being built */
-	int in_record;
 	struct dm_record rec;
 	struct dm_arena rec_arena;
 	int have_count, count_ok;
@@ -267,7 +266,6 @@ struct agg_parser {
 	struct dm_auth_dkim dkim[DM_MAX_DKIM_RESULTS];
 	struct dm_auth_spf spf[DM_MAX_SPF_RESULTS];
 	int dkim_open, spf_open, reason_open; /* an entry was started */
-	uint64_t records_seen;
 };
 
 static void
@@ -524,7 +522,6 @@ known_ns(const char *uri, size_t len)
 static void
 record_begin(struct agg_parser *p)
 {
-	p->in_record = 1;
 	p->record_no++;
 	dm_arena_reset(&p->rec_arena);
 	memset(&p->rec, 0, sizeof p->rec);
@@ -540,7 +537,6 @@ static void
 record_end(struct agg_parser *p)
 {
 	struct dm_report *r = &p->rep;
-	p->in_record = 0;
 	if (!p->have_count || !p->count_ok) {
 		r->skipped++;
 		if (!p->have_count)
@@ -548,8 +544,13 @@ record_end(struct agg_parser *p)
 				       p->record_no);
 		return;
 	}
-	if (++p->records_seen > DM_MAX_RECORDS) {
+	if (r->records >= DM_MAX_RECORDS) {
 		fail(p, DM_ELIMIT, "more than %d records in one report", DM_MAX_RECORDS);
+		return;
+	}
+	if ((uint64_t)INT64_MAX - r->messages < (uint64_t)p->rec.count) {
+		/* the store keeps 64-bit signed sums */
+		fail(p, DM_ELIMIT, "sum of record counts above 2^63");
 		return;
 	}
 	r->records++;
@@ -1040,10 +1041,8 @@ agg_parser_reset(struct agg_parser *p)
 	dm_buf_reset(&p->text);
 	dm_report_reset(&p->rep);
 	dm_arena_reset(&p->rec_arena);
-	p->in_record = 0;
 	p->have_count = p->count_ok = 0;
 	p->record_no = 0;
-	p->records_seen = 0;
 	p->dkim_open = p->spf_open = p->reason_open = 0;
 }
 

@@ -330,6 +330,18 @@ test_limits(void **state)
 }
 
 static void
+test_count_sum_overflow(void **state)
+{
+	static const char doc[] = "<feedback>" META POL REC("192.0.2.1", "9223372036854775807")
+		REC("192.0.2.2", "1") "</feedback>";
+	struct got g = {0};
+	struct agg_parser *p;
+	assert_true(parse(doc, sizeof doc - 1, 100, &g, &p) < 0);
+	assert_non_null(strstr(agg_parser_error(p), "sum of record counts"));
+	agg_parser_free(p);
+}
+
+static void
 test_estop_keeps_counting(void **state)
 {
 	static const char doc[] = "<feedback>" META POL REC("192.0.2.1", "1") REC("192.0.2.2", "2")
@@ -369,6 +381,7 @@ main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_estop_keeps_counting),
+		cmocka_unit_test(test_count_sum_overflow),
 		cmocka_unit_test(test_trailing_bytes_and_cdata),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
