@@ -41,6 +41,15 @@ const struct cli_opt cli_ingest_opts[] = {
 	{NULL, 0, 0, NULL, NULL},
 };
 
+/* A result kept until its report's batch is committed: "stored" is only
+ * printed once it is true. */
+struct held {
+	struct ingest_result r;
+	uint64_t batch; /* 0: nothing to wait for */
+	char *strings[7];
+	char **warnings;
+};
+
 struct run {
 	int json;
 	int jobs;
@@ -50,6 +59,9 @@ struct run {
 	uint64_t files, stored, duplicates, rejected, empty, records, messages;
 	int fatal;
 	int progress;
+	struct store *store;
+	struct held *held;
+	size_t nheld, capheld;
 	struct timespec t0, last_progress;
 	/* the work queue (jobs > 1) */
 	pthread_mutex_t q_lock;
@@ -161,11 +173,16 @@ progress(struct run *run, int final)
 		fprintf(stderr, "\r\033[K");
 }
 
-static void
-on_result(void *arg, const struct ingest_result *r)
+static char *
+dup_or_null(const char *s)
 {
-	struct run *run = arg;
-	pthread_mutex_lock(&run->out_lock);
+	return s ? xstrdup(s) : NULL;
+}
+
+/* Print (and count) one result. */
+static void
+release(struct run *run, const struct ingest_result *r)
+{
 	if (strcmp(r->status, "stored") == 0) {
 		run->stored++;
 		run->records += r->records;
@@ -179,6 +196,74 @@ on_result(void *arg, const struct ingest_result *r)
 	}
 	print_result(run, r);
 	progress(run, 0);
+}
+
+static void
+held_free(struct held *h)
+{
+	for (int i = 0; i < 7; i++)
+		free(h->strings[i]);
+	for (unsigned i = 0; i < h->r.nwarnings; i++)
+		free(h->warnings[i]);
+	free(h->warnings);
+}
+
+/*
+ * Print the held results, in order, up to the first whose batch is not
+ * committed.  With lost set (the store failed), the rest are printed too,
+ * "stored" turned into "rejected": their batch will never be committed.
+ */
+static void
+release_held(struct run *run, int lost, const char *why)
+{
+	uint64_t durable = store_durable(run->store);
+	size_t i = 0;
+	for (; i < run->nheld; i++) {
+		struct held *h = &run->held[i];
+		if (h->batch > durable) {
+			if (!lost)
+				break;
+			if (strcmp(h->r.status, "stored") == 0) {
+				h->r.status = "rejected";
+				h->r.error = why;
+				h->r.records = h->r.messages = 0;
+			}
+		}
+		release(run, &h->r);
+		held_free(h);
+	}
+	memmove(run->held, run->held + i, (run->nheld - i) * sizeof *run->held);
+	run->nheld -= i;
+}
+
+static void
+on_result(void *arg, const struct ingest_result *r)
+{
+	struct run *run = arg;
+	pthread_mutex_lock(&run->out_lock);
+	if (run->nheld == run->capheld) {
+		run->capheld = run->capheld ? 2 * run->capheld : 256;
+		run->held = xrealloc(run->held, run->capheld * sizeof *run->held);
+	}
+	struct held *h = &run->held[run->nheld++];
+	memset(h, 0, sizeof *h);
+	h->r = *r;
+	h->batch = strcmp(r->status, "stored") == 0 ? store_last_batch() : 0;
+	const char *src[7] = {r->input,	      r->org_name,    r->report_id, r->policy_domain,
+			      r->archive_key, r->error,	      NULL};
+	char **dst[7] = {(char **)&h->r.input,	     (char **)&h->r.org_name,
+			 (char **)&h->r.report_id,   (char **)&h->r.policy_domain,
+			 (char **)&h->r.archive_key, (char **)&h->r.error,
+			 NULL};
+	for (int i = 0; i < 6; i++)
+		*dst[i] = h->strings[i] = dup_or_null(src[i]);
+	if (r->nwarnings) {
+		h->warnings = xcalloc(r->nwarnings, sizeof *h->warnings);
+		for (unsigned i = 0; i < r->nwarnings; i++)
+			h->warnings[i] = xstrdup(r->warnings[i]);
+		h->r.warnings = (const char *const *)h->warnings;
+	}
+	release_held(run, 0, NULL);
 	pthread_mutex_unlock(&run->out_lock);
 }
 
@@ -397,6 +482,7 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 		return CLI_FAILED;
 	}
 	run.env.store = st;
+	run.store = st;
 	run.env.archive = ar;
 	run.env.tmp_dir = tmp_dir;
 	run.env.account_id = 0;
@@ -432,12 +518,15 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 			pthread_join(threads[i], NULL);
 	}
 	int flush_rc = store_flush(st);
-	if (flush_rc) {
-		fprintf(stderr, "dmarcd: ingest: final store commit failed: %s (%s); the reports "
-				"of the last batch are not stored, run the same ingest again\n",
-			dm_strerror(flush_rc), store_errmsg(st));
+	if (flush_rc && !run.fatal)
 		run.fatal = flush_rc;
-	}
+	char lost[512];
+	snprintf(lost, sizeof lost, "not stored: the store failed before this report was "
+				    "committed (%s)", store_errmsg(st));
+	pthread_mutex_lock(&run.out_lock);
+	release_held(&run, run.fatal != 0, lost);
+	pthread_mutex_unlock(&run.out_lock);
+	free(run.held);
 	int sync_rc = archive_sync(ar);
 	double secs = since(&run.t0);
 	progress(&run, 1);
@@ -450,8 +539,8 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 		run.messages, secs, secs > 0 ? (double)run.records / secs : 0.0);
 	if (run.fatal)
 		fprintf(stderr,
-			"dmarcd: ingest: stopped: %s; reports committed in the last batch may be "
-			"missing: run the same ingest again (duplicates are skipped)\n",
+			"dmarcd: ingest: stopped: %s; run the same ingest again once that is "
+			"fixed (what is stored already is skipped as duplicate)\n",
 			dm_strerror(run.fatal));
 	if (sync_rc)
 		fprintf(stderr, "dmarcd: ingest: archive sync failed: %s\n", dm_strerror(sync_rc));

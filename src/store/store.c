@@ -2,7 +2,8 @@
  * store.c - backend selection and the store's lock.
  *
  * Functions: store_open, store_close, store_tx_begin, store_record_add,
- * store_tx_commit, store_tx_abort, store_flush, store_lookup, store_stats,
+ * store_tx_commit, store_tx_abort, store_flush, store_last_batch,
+ * store_durable, store_lookup, store_stats,
  * store_errmsg.  A transaction holds st->lock from begin to commit or
  * abort; store_lookup takes it only when the caller does not hold it.
  */
@@ -51,6 +52,8 @@ store_close(struct store *st)
 /* The store whose transaction this thread holds, if any.  Thread-local,
  * so asking "do I hold the lock?" reads nothing another thread writes. */
 static __thread struct store *tx_held;
+/* The batch of this thread's last committed report. */
+static __thread uint64_t last_batch;
 
 static int
 held_by_me(struct store *st)
@@ -81,6 +84,7 @@ int
 store_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_info *info,
 		enum store_outcome *out)
 {
+	last_batch = st->ops->batch(st);
 	int rc = st->ops->tx_commit(st, rep, info, out);
 	tx_held = NULL;
 	pthread_mutex_unlock(&st->lock);
@@ -93,6 +97,20 @@ store_tx_abort(struct store *st)
 	st->ops->tx_abort(st);
 	tx_held = NULL;
 	pthread_mutex_unlock(&st->lock);
+}
+
+uint64_t
+store_last_batch(void)
+{
+	return last_batch;
+}
+
+uint64_t
+store_durable(struct store *st)
+{
+	/* without the lock: callers may hold other locks, and the value only
+	 * grows (backends read it atomically) */
+	return st->ops->durable(st);
 }
 
 int

@@ -57,6 +57,10 @@ struct store_ops {
 			 const struct store_report_info *info, enum store_outcome *out);
 	void (*tx_abort)(struct store *st);
 	int (*flush)(struct store *st);
+	/* the batch the open transaction belongs to (1, 2, ...) */
+	uint64_t (*batch)(struct store *st);
+	/* every batch up to this one is committed */
+	uint64_t (*durable)(struct store *st);
 	int (*lookup)(struct store *st, struct dm_report *rep, int *exists);
 	int (*stats)(struct store *st, const char *domain, struct store_stats *total,
 		     int (*per_domain)(void *arg, const struct store_domain_stats *d),
@@ -87,6 +91,12 @@ void store_tx_abort(struct store *st);
  * durable.  Until it returns 0 a crash may lose the latest reports (their
  * inputs must be kept until then). */
 int store_flush(struct store *st) DM_WUR;
+/* The batch the calling thread's last store_tx_commit went into (0 if
+ * none), and the newest batch that is committed.  A report is durable once
+ * store_durable() >= its batch: `dmarcd ingest` prints "stored" only then. */
+uint64_t store_last_batch(void);
+uint64_t store_durable(struct store *st);
+
 /* Is a report with rep's identity (reporter, policy domain, report id,
  * begin, end) already stored? */
 int store_lookup(struct store *st, struct dm_report *rep, int *exists) DM_WUR;

@@ -165,6 +165,8 @@ struct sq {
 	struct dm_buf json;
 	/* the batch */
 	int batch_open;
+	uint64_t batch_id;   /* of the open (or last) batch */
+	uint64_t durable_id; /* every batch up to this one is committed */
 	unsigned batch_reports;
 	uint64_t batch_records;
 	struct timespec batch_start;
@@ -175,7 +177,10 @@ static int batch_commit(struct sq *q);
 static int
 map_rc(struct sq *q, int rc)
 {
-	snprintf(q->err, sizeof q->err, "%s", sqlite3_errmsg(q->db));
+	/* the first message of a failure says why; what follows (a rollback
+	 * of a savepoint SQLite already undid) does not */
+	if (!q->err[0])
+		snprintf(q->err, sizeof q->err, "%s", sqlite3_errmsg(q->db));
 	switch (rc & 0xff) {
 	case SQLITE_FULL: return DM_ENOSPC;
 	case SQLITE_BUSY:
@@ -312,6 +317,8 @@ batch_commit(struct sq *q)
 	int rc = step_done(q, q->st[S_COMMIT]);
 	if (rc)
 		(void)step_done(q, q->st[S_ROLLBACK]);
+	else
+		__atomic_store_n(&q->durable_id, q->batch_id, __ATOMIC_RELEASE);
 	return rc;
 }
 
@@ -320,11 +327,13 @@ sq_tx_begin(struct store *st, int64_t account_id)
 {
 	struct sq *q = st->impl;
 	int rc;
+	q->err[0] = '\0';
 	if (!q->batch_open) {
 		rc = step_done(q, q->st[S_BEGIN]);
 		if (rc)
 			return rc;
 		q->batch_open = 1;
+		q->batch_id++;
 		clock_gettime(CLOCK_MONOTONIC, &q->batch_start);
 	}
 	rc = step_done(q, q->st[S_SAVEPOINT]);
@@ -684,6 +693,20 @@ sq_flush(struct store *st)
 	return batch_commit(st->impl);
 }
 
+static uint64_t
+sq_batch(struct store *st)
+{
+	struct sq *q = st->impl;
+	return q->batch_id;
+}
+
+static uint64_t
+sq_durable(struct store *st)
+{
+	struct sq *q = st->impl;
+	return __atomic_load_n(&q->durable_id, __ATOMIC_ACQUIRE);
+}
+
 static int
 sq_lookup(struct store *st, struct dm_report *rep, int *exists)
 {
@@ -753,6 +776,8 @@ const struct store_ops store_sqlite_ops = {
 	.tx_commit = sq_tx_commit,
 	.tx_abort = sq_tx_abort,
 	.flush = sq_flush,
+	.batch = sq_batch,
+	.durable = sq_durable,
 	.lookup = sq_lookup,
 	.stats = sq_stats,
 	.errmsg = sq_errmsg,
