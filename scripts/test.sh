@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 NPROC=$(nproc 2>/dev/null || echo 2)
-export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
+export LSAN_OPTIONS="print_suppressions=0"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
