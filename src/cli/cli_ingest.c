@@ -287,6 +287,7 @@ ingest_one(struct run *run, struct ingest_job *job, const char *path)
 	run->files++;
 	if (rc && !run->fatal)
 		run->fatal = rc;
+	progress(run, 0); /* reports show up as their batches commit */
 	pthread_mutex_unlock(&run->out_lock);
 	return rc;
 }
