@@ -5,7 +5,8 @@
 # generator's version and arguments), then measures side by side:
 #
 #   typical  10,000 report mails (1-50 records each, gzip and zip, base64)
-#            bare pass over the attachments, dmarcd ingest --jobs 1 and --jobs 2
+#            bare pass over the attachments, dmarcd ingest --jobs 1 and --jobs 2,
+#            and the SQLite write floor (bench/floor.c) for the rows stored
 #   big      5 reports x 100,000 records (.xml.gz)
 #            bare pass, dmarcd ingest --jobs 1
 #   huge     1 report of 2,000,000 records, ~1.5 GB of XML (.xml.gz)
@@ -47,6 +48,7 @@ case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
 DMARCD=$BUILD/dmarcd
 GEN=$BUILD/bench/gen
 BARE=$BUILD/bench/bare
+FLOOR=$BUILD/bench/floor
 TIME=/usr/bin/time
 
 REPS=${BENCH_REPS:-1}
@@ -79,6 +81,7 @@ log() {
 [[ -x $BARE ]] || die "$BARE not found: build first (cmake --build $BUILD)"
 if [[ $BARE_ONLY != 1 ]]; then
 	[[ -x $DMARCD ]] || die "$DMARCD not found: build first, or BENCH_BARE_ONLY=1"
+	[[ -x $FLOOR ]] || die "$FLOOR not found: build first (cmake --build $BUILD)"
 fi
 [[ -x $TIME ]] || die "GNU time not found at $TIME (Debian: apt-get install time)"
 command -v python3 >/dev/null || die "python3 not found"
@@ -256,7 +259,7 @@ measure() {
 			check_bare "$set" "$label"
 		else
 			check_ingest "$set" "$label" "$data"
-			[[ $KEEP_DATA == 1 ]] || rm -rf "$data"
+			[[ $KEEP_DATA == 1 || $label == "${KEEP_LABEL:-}" ]] || rm -rf "$data"
 		fi
 		secs+=("$R_SECS")
 		if ((R_RSS_KB > rss)); then rss=$R_RSS_KB; fi
@@ -280,6 +283,31 @@ measure() {
 	ROWS+=("$set|$tool|$records|$(printf '%.2f' "$s")|$rps|$ups|$mib|$ratio")
 }
 
+# floor_typical: the SQLite write floor (bench/floor.c) for the rows the
+# last typical --jobs 1 run stored, and from it the best ratio any ingest
+# on this schema could reach: bare seconds / (bare seconds + floor seconds),
+# i.e. with MIME, archive, hashing, callbacks and output all free.
+floor_typical() {
+	local src=$OUT/data/typical-ingest-j1/dmarcd.sqlite dst=$OUT/data/floor.sqlite
+	local rep secs=() s records bare_s
+	records=$(expected typical records)
+	for ((rep = 1; rep <= REPS; rep++)); do
+		log "typical-floor: run $rep/$REPS: $FLOOR $src $dst"
+		"$FLOOR" "$src" "$dst" >"$LOGS/typical-floor.out" 2>"$LOGS/typical-floor.err" ||
+			die "floor failed: $(tail -n 3 "$LOGS/typical-floor.err")"
+		python3 -c 'import json,sys; o=json.loads(open(sys.argv[1]).read()); sys.exit(o["records"] != int(sys.argv[2]))' \
+			"$LOGS/typical-floor.out" "$records" || die "floor: record count differs from expected.json"
+		secs+=("$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read())["seconds"])' "$LOGS/typical-floor.out")")
+		rm -f "$dst" "$dst-wal" "$dst-shm"
+	done
+	[[ $KEEP_DATA == 1 ]] || rm -rf "$OUT/data/typical-ingest-j1"
+	s=$(median "${secs[@]}")
+	bare_s=$(awk -v n="$records" -v r="${BARE_RPS[typical]}" 'BEGIN { printf "%.3f", n / r }')
+	FLOOR_CEIL=$(awk -v b="$bare_s" -v f="$s" 'BEGIN { printf "%.2f", b / (b + f) }')
+	FLOOR_LINE="SQLite write floor for the typical set's rows (bench/floor.c: records inserts + daily upserts only): $(printf '%.2f' "$s") s; with everything else free, ingest --jobs 1 could reach at most ${FLOOR_CEIL}x the bare pass."
+	log "typical-floor: $s s; ceiling ${FLOOR_CEIL}x"
+}
+
 # ---- generate -------------------------------------------------------------
 
 gen_set typical --mails "$MAILS"
@@ -301,9 +329,12 @@ HUGE_FILE=$OUT/huge/huge.xml.gz
 warm "$TYP_ATT" "$TYP_MAILS"
 measure typical bare typical-bare mails -- "$BARE" "$TYP_ATT"
 if [[ $BARE_ONLY != 1 ]]; then
+	KEEP_LABEL=typical-ingest-j1
 	measure typical "ingest --jobs 1" typical-ingest-j1 mails -- \
 		"$DMARCD" ingest --json --jobs 1 --data @DATA@ "$TYP_MAILS"
+	KEEP_LABEL=
 	TYP_J1_RATIO=$M_RATIO
+	floor_typical
 	measure typical "ingest --jobs 2" typical-ingest-j2 mails -- \
 		"$DMARCD" ingest --json --jobs 2 --data @DATA@ "$TYP_MAILS"
 fi
@@ -368,6 +399,7 @@ EOF
 		echo
 		verdict=$(awk -v r="$TYP_J1_RATIO" -v t="$TARGET" 'BEGIN { print (r >= t) ? "meets" : "BELOW" }')
 		echo "typical ingest --jobs 1 runs at ${TYP_J1_RATIO}x the bare pass: $verdict the target of ${TARGET}x."
+		[[ -z ${FLOOR_LINE:-} ]] || echo "$FLOOR_LINE"
 	fi
 } >"$OUT/results.md"
 
