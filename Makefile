@@ -1,8 +1,9 @@
 # dmarcd - the two commands of the README, and a few more.
 #
 #   make          build build/dmarcd
-#   make run      install what is missing, build, ingest demo reports (or
-#                 INPUT=path...) into ./var and print the stored totals
+#   make run      install what is missing, build, start `dmarcd serve` on
+#                 the defaults (data in ./var, SMTP on 127.0.0.1:2525) with a
+#                 catch-all account; INPUT=path... is ingested first
 #   make test     install what is missing, build, run every test: unit,
 #                 golden, fuzz-corpus replay, CLI, then the same under
 #                 ASan+UBSan, then short libFuzzer runs

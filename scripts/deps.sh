@@ -11,13 +11,16 @@ what=${1:-build}
 # Build: compiler, cmake, and the libraries of DESIGN.md section 4 that
 # the code uses so far.
 pkgs="build-essential cmake pkg-config libgmime-3.0-dev libexpat1-dev zlib1g-dev
-libarchive-dev libsqlite3-dev libssl-dev"
+libarchive-dev libsqlite3-dev libssl-dev libevent-dev"
 case "$what" in
 test)
 	# cmocka for unit tests, clang + compiler-rt for the libFuzzer targets,
 	# sqlite3 and python3 for the golden and CLI tests, GNU time for the
 	# peak-memory checks of the hostile inputs.
-	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time"
+	# python3-pytest, swaks, openssl and postfix for the tests of
+	# `dmarcd serve` against real clients and a real MTA.
+	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
+python3-pytest swaks openssl postfix"
 	;;
 bench)
 	# GNU time for peak RSS.
@@ -40,6 +43,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Postfix is only run by the tests, in their own folder: no system-wide
+# configuration, no service started at install time.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -41,10 +41,22 @@ int cli_ingest(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_stats(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_config(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_archive(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_serve(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_deliver(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_spool(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_account(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_domain(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_address(const struct cli_cmd *cmd, int argc, char **argv);
 
 extern const struct cli_opt cli_ingest_opts[];
 extern const struct cli_opt cli_stats_opts[];
 extern const struct cli_opt cli_config_opts[];
 extern const struct cli_opt cli_archive_opts[];
+extern const struct cli_opt cli_serve_opts[];
+extern const struct cli_opt cli_deliver_opts[];
+extern const struct cli_opt cli_spool_opts[];
+extern const struct cli_opt cli_account_opts[];
+extern const struct cli_opt cli_domain_opts[];
+extern const struct cli_opt cli_address_opts[];
 
 #endif

@@ -19,6 +19,19 @@ static const struct cli_cmd commands[] = {
 	{"stats", "[--json] [--domain D]", "print the stored totals", cli_stats_opts, cli_stats},
 	{"archive", "get KEY", "write one archived raw attachment to stdout", cli_archive_opts,
 	 cli_archive},
+	{"serve", "[--smtp ADDR:PORT]... [--lmtp PATH] [--workers N]",
+	 "receive reports by SMTP and LMTP into the spool and store them", cli_serve_opts,
+	 cli_serve},
+	{"deliver", "[--from ADDR] [--rcpt ADDR]... [RCPT...]",
+	 "spool one message read on stdin (MTA pipe transport); exit 75 to retry", cli_deliver_opts,
+	 cli_deliver},
+	{"spool", "list [--failed] [--json] | retry ID... | retry --all",
+	 "show spooled messages, replay failed ones", cli_spool_opts, cli_spool},
+	{"account", "add NAME [--catch-all] | list [--json]", "manage accounts", cli_account_opts,
+	 cli_account},
+	{"domain", "add DOMAIN --account NAME [--address ADDR] | list [--json]",
+	 "manage the domains reports are accepted for", cli_domain_opts, cli_domain},
+	{"address", "list [--json]", "show the report addresses served", cli_address_opts, cli_address},
 	{"config", "check|show|help", "validate or show the configuration", cli_config_opts,
 	 cli_config},
 	{NULL, NULL, NULL, NULL, NULL},
@@ -28,7 +41,7 @@ enum { KEY_DATA = 1000, KEY_CONFIG, KEY_HELP };
 
 static const struct cli_opt common_opts[] = {
 	{"data", 1, KEY_DATA, "DIR", "data folder (store, archive, spool); default ./var"},
-	{"config", 1, KEY_CONFIG, "FILE", "configuration file (also $DMARCD_CONFIG)"},
+	{"config", 1, KEY_CONFIG, "FILE", "configuration file (also -c FILE, $DMARCD_CONFIG)"},
 	{"help", 0, KEY_HELP, NULL, "show this help"},
 	{NULL, 0, 0, NULL, NULL},
 };
@@ -87,9 +100,10 @@ cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cf
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:", lopts, NULL)) != -1) {
 		switch (c) {
 		case KEY_DATA: data = optarg; break;
+		case 'c':
 		case KEY_CONFIG: config = optarg; break;
 		case KEY_HELP: cli_usage(cmd, stdout); exit(CLI_OK);
 		case '?':

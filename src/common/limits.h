@@ -156,4 +156,68 @@
 #define DM_MAX_CONFIG_LINE 4096
 #define DM_MAX_CONFIG_BYTES (1024 * 1024)
 
+/* ---- SMTP / LMTP intake (dmarcd serve) ----------------------------------
+ * Defaults; the config file may lower (or, within the ranges in
+ * config.c, raise) the ones marked "config". */
+
+/* A command line, CRLF included: RFC 5321 4.5.3.1.4 says 512 octets; we
+ * allow room for SMTPUTF8 addresses and ESMTP parameters.  Longer: 500. */
+#define DM_SMTP_MAX_COMMAND_LINE 2048
+/* A line of message text: RFC 5321 4.5.3.1.6 says 1000 octets, real
+ * reporters send long base64 and XML lines; above this the message is
+ * refused with 552 at the end of DATA (we never cut a line). */
+#define DM_SMTP_MAX_DATA_LINE (1024 * 1024)
+/* Message size advertised in SIZE (config smtp_max_size): the largest
+ * message the ingest pipeline reads (DM_MAX_MESSAGE_BYTES). */
+#define DM_SMTP_MAX_SIZE DM_MAX_MESSAGE_BYTES
+/* Recipients per message (config smtp_max_rcpt): RFC 5321 4.5.3.1.8
+ * requires accepting at least 100; more gets 452 4.5.3. */
+#define DM_SMTP_MAX_RCPT 100
+/* Bad commands per session before 421 and disconnect (config
+ * smtp_max_errors): stops a client from probing forever. */
+#define DM_SMTP_MAX_ERRORS 10
+/* Seconds to wait for a command (config smtp_timeout): RFC 5321
+ * 4.5.3.2.7 says at least 5 minutes. */
+#define DM_SMTP_TIMEOUT 300
+/* Seconds to wait for each chunk of DATA (config smtp_data_timeout):
+ * RFC 5321 4.5.3.2.5 says 3 minutes per block. */
+#define DM_SMTP_DATA_TIMEOUT 180
+/* Concurrent sessions in all (config smtp_max_sessions): each idle
+ * session costs a socket and about 20 KiB; over this, 421 4.3.2. */
+#define DM_SMTP_MAX_SESSIONS 2000
+/* Concurrent sessions from one client address (config
+ * smtp_max_per_ip): one busy reporter cannot starve the others. */
+#define DM_SMTP_MAX_PER_IP 100
+/* Envelope address length (RFC 5321 4.5.3.1.3 path: 256 octets). */
+#define DM_SMTP_MAX_ADDRESS 256
+/* Messages committed by one group commit (one fsync of spool/new). */
+#define DM_SPOOL_MAX_GROUP 256
+/* One envelope field line in a spool file (X-Dmarcd-Client is the
+ * longest: a 63-byte address, a 256-byte HELO, the protocol and a time).
+ * spool_envelope_read() refuses a longer line as not written by us. */
+#define DM_SPOOL_MAX_ENVELOPE_LINE 1024
+/* The reason kept in spool/failed/ID.why: one line, cut beyond this; it
+ * is shown by `dmarcd spool list`, not parsed. */
+#define DM_SPOOL_MAX_WHY 1024
+/* Seconds after which spool_recover() deletes a file in spool/tmp even
+ * when the process named in its ID still runs (the pid may have been
+ * reused).  Writing one message never takes this long: the SMTP timeouts
+ * above end a stalled transfer within minutes. */
+#define DM_SPOOL_TMP_MAX_AGE (24 * 60 * 60)
+
+/* ---- the registry (accounts, domains, report addresses) -------------------
+ * Written by the administrator through the CLI, read by the server for
+ * every RCPT; these bound what is stored and what a lookup looks at. */
+
+/* An account name: short enough for a table column and a log line. */
+#define DM_REGISTRY_MAX_NAME 64
+/* A recipient looked up or an address stored: the RFC 5321 4.5.3.1.3
+ * path limit, the same as the SMTP intake's (DM_SMTP_MAX_ADDRESS). */
+#define DM_REGISTRY_MAX_ADDRESS 256
+/* Local part of a report address: RFC 5321 4.5.3.1.1. */
+#define DM_REGISTRY_MAX_LOCAL 64
+/* One label of a domain: RFC 1035 2.3.4 (the whole name is
+ * DM_MAX_DOMAIN_LEN). */
+#define DM_REGISTRY_MAX_LABEL 63
+
 #endif

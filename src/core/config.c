@@ -13,6 +13,9 @@
 
 #include "common/limits.h"
 
+_Static_assert(DM_SMTP_MAX_SIZE == 33554432, "smtp_max_size default below must match");
+#define DM_STR_(x) #x
+#define DM_STR(x) DM_STR_(x)
 #define OPT(field) offsetof(struct dm_config, field), sizeof(((struct dm_config *)0)->field)
 
 const struct dm_config_opt dm_config_table[] = {
@@ -24,6 +27,33 @@ const struct dm_config_opt dm_config_table[] = {
 	 "raw report archive backend (fs: <data_dir>/archive/)"},
 	{"log_level", DM_CFG_ENUM, "warn", "error|warn|info|debug", OPT(log_level),
 	 "how much dmarcd logs on stderr"},
+	{"smtp_listen", DM_CFG_STR, "127.0.0.1:2525", NULL, OPT(smtp_listen),
+	 "serve: SMTP listen addresses, space separated ADDR:PORT or [V6]:PORT; none = off"},
+	{"lmtp_socket", DM_CFG_STR, "", NULL, OPT(lmtp_socket),
+	 "serve: path of an LMTP Unix socket (RFC 2033); empty = off"},
+	{"workers", DM_CFG_INT, "0", "0..64", OPT(workers),
+	 "serve: report processing threads; 0 = one per core"},
+	{"hostname", DM_CFG_STR, "", NULL, OPT(hostname),
+	 "serve: name in the SMTP greeting and Received headers; empty = the host's name"},
+	{"report_host", DM_CFG_STR, "reports.localhost", NULL, OPT(report_host),
+	 "domain of the report addresses `dmarcd domain add` creates"},
+	{"tls_cert", DM_CFG_STR, "", NULL, OPT(tls_cert),
+	 "serve: PEM certificate chain for STARTTLS (with tls_key); empty = no STARTTLS"},
+	{"tls_key", DM_CFG_STR, "", NULL, OPT(tls_key), "serve: PEM private key for STARTTLS"},
+	{"smtp_max_size", DM_CFG_INT, "33554432", "1024..33554432", OPT(smtp_max_size),
+	 "serve: largest message accepted, in bytes (advertised in SIZE)"},
+	{"smtp_max_rcpt", DM_CFG_INT, DM_STR(DM_SMTP_MAX_RCPT), "1..1000", OPT(smtp_max_rcpt),
+	 "serve: recipients per message"},
+	{"smtp_max_errors", DM_CFG_INT, DM_STR(DM_SMTP_MAX_ERRORS), "1..1000",
+	 OPT(smtp_max_errors), "serve: bad commands per session before disconnect"},
+	{"smtp_timeout", DM_CFG_INT, DM_STR(DM_SMTP_TIMEOUT), "1..3600", OPT(smtp_timeout),
+	 "serve: seconds to wait for a command"},
+	{"smtp_data_timeout", DM_CFG_INT, DM_STR(DM_SMTP_DATA_TIMEOUT), "1..3600",
+	 OPT(smtp_data_timeout), "serve: seconds to wait for more message data"},
+	{"smtp_max_sessions", DM_CFG_INT, DM_STR(DM_SMTP_MAX_SESSIONS), "1..100000",
+	 OPT(smtp_max_sessions), "serve: concurrent SMTP/LMTP sessions in all"},
+	{"smtp_max_per_ip", DM_CFG_INT, DM_STR(DM_SMTP_MAX_PER_IP), "1..100000",
+	 OPT(smtp_max_per_ip), "serve: concurrent sessions from one client address"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
@@ -54,8 +84,20 @@ dm_config_set(struct dm_config *c, const char *name, const char *value, char *er
 			snprintf(err, errlen, "%s: '%s' is not one of %s", name, value, o->choices);
 			return DM_EUSAGE;
 		}
+		if (o->type == DM_CFG_INT) {
+			char *end;
+			long lo = strtol(o->choices, &end, 10);
+			long hi = strtol(end + 2, NULL, 10);
+			errno = 0;
+			long v = strtol(value, &end, 10);
+			if (errno != 0 || end == value || *end != '\0' || v < lo || v > hi) {
+				snprintf(err, errlen, "%s: '%s' is not an integer in %s", name,
+					 value, o->choices);
+				return DM_EUSAGE;
+			}
+		}
 		size_t n = strlen(value);
-		if (n == 0 || n >= o->size) {
+		if ((n == 0 && o->def[0] != '\0') || n >= o->size) {
 			snprintf(err, errlen, "%s: value empty or too long", name);
 			return DM_EUSAGE;
 		}
@@ -144,13 +186,20 @@ dm_config_write(const struct dm_config *c, FILE *out)
 		fprintf(out, "%s = %s\n", o->name, (const char *)c + o->off);
 }
 
+long
+dm_config_int(const char *value)
+{
+	return strtol(value, NULL, 10);
+}
+
 void
 dm_config_help(FILE *out)
 {
 	for (const struct dm_config_opt *o = dm_config_table; o->name; o++) {
-		fprintf(out, "  %-12s %s (default: %s", o->name, o->help, o->def);
+		fprintf(out, "  %-17s %s (default: %s", o->name, o->help,
+			o->def[0] ? o->def : "empty");
 		if (o->choices)
-			fprintf(out, "; one of %s", o->choices);
+			fprintf(out, o->type == DM_CFG_INT ? "; %s" : "; one of %s", o->choices);
 		fprintf(out, ")\n");
 	}
 }

@@ -20,9 +20,27 @@ struct dm_config {
 	char store[32];
 	char archive[32];
 	char log_level[16];
+	/* dmarcd serve */
+	char smtp_listen[512]; /* "ADDR:PORT ..." ([v6]:port); "none" = no SMTP */
+	char lmtp_socket[PATH_MAX - 256]; /* "" = no LMTP */
+	char workers[8];		   /* 0 = one per core */
+	char hostname[256];		   /* "" = gethostname() */
+	char report_host[256];		   /* host part of new report addresses */
+	char tls_cert[PATH_MAX - 256];	   /* both set: STARTTLS offered */
+	char tls_key[PATH_MAX - 256];
+	/* SMTP limits; defaults and reasons in common/limits.h */
+	char smtp_max_size[16];
+	char smtp_max_rcpt[8];
+	char smtp_max_errors[8];
+	char smtp_timeout[8];
+	char smtp_data_timeout[8];
+	char smtp_max_sessions[8];
+	char smtp_max_per_ip[8];
 };
 
-enum dm_config_type { DM_CFG_STR, DM_CFG_ENUM };
+/* DM_CFG_INT: decimal, choices is "MIN..MAX"; the value stays a string
+ * (dm_config_int() reads it). */
+enum dm_config_type { DM_CFG_STR, DM_CFG_ENUM, DM_CFG_INT };
 
 struct dm_config_opt {
 	const char *name;
@@ -43,5 +61,7 @@ int dm_config_set(struct dm_config *c, const char *name, const char *value, char
 		  size_t errlen) DM_WUR;
 void dm_config_write(const struct dm_config *c, FILE *out);
 void dm_config_help(FILE *out);
+/* The integer value of a DM_CFG_INT option (validated when set). */
+long dm_config_int(const char *value);
 
 #endif

@@ -159,7 +159,10 @@ static int
 open_tx(struct ingest_job *job, struct dm_report *rep)
 {
 	struct doc *d = &job->doc;
-	int rc = store_tx_begin(job->env.store, job->env.account_id);
+	int64_t account = job->env.account_id;
+	if (job->env.account_for != NULL)
+		account = job->env.account_for(job->env.arg, rep->policy.domain);
+	int rc = store_tx_begin(job->env.store, account);
 	if (rc)
 		return rc;
 	d->tx_open = 1;

@@ -48,6 +48,11 @@ struct ingest_env {
 	int direct;
 	ingest_result_fn on_result;
 	void *arg;
+	/* When set, the account a report is stored for, from its policy
+	 * domain (NULL when the report has none); overrides account_id.
+	 * Called once per report, before its first record is stored, with
+	 * the same arg as on_result. */
+	int64_t (*account_for)(void *arg, const char *policy_domain);
 };
 
 struct ingest_job;

@@ -2,7 +2,7 @@
  * store.c - backend selection and the store's lock.
  *
  * Functions: store_open, store_close, store_tx_begin, store_record_add,
- * store_tx_commit, store_tx_abort, store_flush, store_last_batch,
+ * store_tx_commit, store_tx_abort, store_flush, store_sync, store_last_batch,
  * store_durable, store_lookup, store_stats,
  * store_errmsg.  A transaction holds st->lock from begin to commit or
  * abort; store_lookup takes it only when the caller does not hold it.
@@ -118,6 +118,15 @@ store_flush(struct store *st)
 {
 	pthread_mutex_lock(&st->lock);
 	int rc = st->ops->flush(st);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_sync(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = st->ops->sync(st);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }

@@ -57,6 +57,8 @@ struct store_ops {
 			 const struct store_report_info *info, enum store_outcome *out);
 	void (*tx_abort)(struct store *st);
 	int (*flush)(struct store *st);
+	/* flush, and make it durable against power loss */
+	int (*sync)(struct store *st);
 	/* the batch the open transaction belongs to (1, 2, ...) */
 	uint64_t (*batch)(struct store *st);
 	/* every batch up to this one is committed */
@@ -91,6 +93,9 @@ void store_tx_abort(struct store *st);
  * durable.  Until it returns 0 a crash may lose the latest reports (their
  * inputs must be kept until then). */
 int store_flush(struct store *st) DM_WUR;
+/* store_flush, and durable against power loss, not only a crash of the
+ * process (`dmarcd serve` calls it before deleting spool entries). */
+int store_sync(struct store *st) DM_WUR;
 /* The batch the calling thread's last store_tx_commit went into (0 if
  * none), and the newest batch that is committed.  A report is durable once
  * store_durable() >= its batch: `dmarcd ingest` prints "stored" only then. */

@@ -29,6 +29,8 @@
  *
  * Logs nothing itself; errors are returned with sqlite3_errmsg() text.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -693,6 +695,31 @@ sq_flush(struct store *st)
 	return batch_commit(st->impl);
 }
 
+/* Commit, then make the commits durable against power loss: with
+ * synchronous=NORMAL SQLite syncs the WAL only at checkpoints, so the
+ * WAL is fdatasync'ed here (the spool forgets a message only after). */
+static int
+sq_sync(struct store *st)
+{
+	struct sq *q = st->impl;
+	char wal[4200];
+	int rc = batch_commit(q);
+	if (rc)
+		return rc;
+	const char *db = sqlite3_db_filename(q->db, "main");
+	if (db == NULL || !*db)
+		return 0;
+	snprintf(wal, sizeof wal, "%s-wal", db);
+	int fd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : DM_EIO; /* checkpointed and removed */
+	rc = fdatasync(fd) == 0 ? 0 : DM_EIO;
+	if (rc)
+		snprintf(q->err, sizeof q->err, "fdatasync of the WAL: %s", strerror(errno));
+	close(fd);
+	return rc;
+}
+
 static uint64_t
 sq_batch(struct store *st)
 {
@@ -776,6 +803,7 @@ const struct store_ops store_sqlite_ops = {
 	.tx_commit = sq_tx_commit,
 	.tx_abort = sq_tx_abort,
 	.flush = sq_flush,
+	.sync = sq_sync,
 	.batch = sq_batch,
 	.durable = sq_durable,
 	.lookup = sq_lookup,

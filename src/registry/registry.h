@@ -1,0 +1,104 @@
+/*
+ * registry.h - who may send to whom: accounts, their domains and the
+ * report addresses that receive for them.
+ *
+ * Kept in its own small SQLite file, <data_dir>/registry.sqlite, apart
+ * from the analytics store (it is configuration, the same whatever the
+ * store backend).  Tables:
+ *
+ *   accounts(id INTEGER PRIMARY KEY, name TEXT UNIQUE, catch_all INT, created_at INT)
+ *   domains(id INTEGER PRIMARY KEY, domain TEXT UNIQUE, account_id INT, created_at INT)
+ *   addresses(id INTEGER PRIMARY KEY, address TEXT UNIQUE, account_id INT,
+ *             domain_id INT NULL, created_at INT)
+ *
+ * Account ids start at 1; id 0 means "unclaimed" (stored, counted, seen
+ * by the admin only).  Domains and addresses are stored lower-case (an
+ * address's local part too: report addresses are ours to choose, and
+ * postmasters expect case not to matter).
+ *
+ * The server reads a snapshot (struct registry, immutable, safe to share
+ * between threads) and replaces it when the file changes or on SIGHUP.
+ */
+#ifndef DM_REGISTRY_H
+#define DM_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define REGISTRY_FILE "registry.sqlite"
+
+struct registry;
+
+/* ---- the snapshot the server uses ---------------------------------------- */
+
+/* Load <data_dir>/registry.sqlite (an empty registry when the file does
+ * not exist yet: nothing is served). */
+int registry_load(const char *data_dir, struct registry **out, char *err, size_t errlen) DM_WUR;
+void registry_free(struct registry *reg);
+/* 1 when <data_dir>/registry.sqlite changed since reg was loaded. */
+int registry_changed(const struct registry *reg, const char *data_dir);
+
+/* The account behind a recipient address (>= 1), or 0 when the address
+ * is not served.  Exact address first, then a catch-all account.
+ * "postmaster" (any case, with or without a domain) is always served:
+ * it returns REGISTRY_POSTMASTER. */
+#define REGISTRY_POSTMASTER (-1)
+int64_t registry_rcpt(const struct registry *reg, const char *address);
+
+/* 1 when account claims policy_domain: it is one of the account's
+ * domains or a subdomain of one, or the account is catch-all. */
+int registry_claims(const struct registry *reg, int64_t account, const char *policy_domain);
+
+/* The account a report goes to: the first recipient's account that
+ * claims policy_domain, else 0 (unclaimed). */
+int64_t registry_account_for(const struct registry *reg, const char *const *rcpt, size_t nrcpt,
+			     const char *policy_domain);
+
+/* Counts, for logs. */
+void registry_counts(const struct registry *reg, unsigned *accounts, unsigned *domains,
+		     unsigned *addresses);
+
+/* ---- management (the CLI) ------------------------------------------------ */
+
+/* Create an account.  DM_EEXIST if the name is taken.  Names: 1-64 of
+ * [A-Za-z0-9._-]. */
+int registry_account_add(const char *data_dir, const char *name, int catch_all, int64_t *id,
+			 char *err, size_t errlen) DM_WUR;
+
+/* Add domain to account (by name) and create its report address:
+ * address if given, else "<token>@<report_host>" with a random token.
+ * The address is written to addr_out.  DM_EEXIST if the domain is
+ * registered already, DM_ENOTFOUND if there is no such account,
+ * DM_EINVAL for a malformed domain or address. */
+int registry_domain_add(const char *data_dir, const char *domain, const char *account,
+			const char *address, const char *report_host, char *addr_out,
+			size_t addr_len, char *err, size_t errlen) DM_WUR;
+
+struct registry_row {
+	const char *account;
+	int64_t account_id;
+	int catch_all;
+	const char *domain;  /* NULL for account rows / catch-all addresses */
+	const char *address; /* NULL for account and domain rows */
+	int64_t created_at;
+};
+
+int registry_list_accounts(const char *data_dir,
+			   int (*fn)(void *arg, const struct registry_row *r), void *arg,
+			   char *err, size_t errlen) DM_WUR;
+int registry_list_domains(const char *data_dir,
+			  int (*fn)(void *arg, const struct registry_row *r), void *arg,
+			  char *err, size_t errlen) DM_WUR;
+int registry_list_addresses(const char *data_dir,
+			    int (*fn)(void *arg, const struct registry_row *r), void *arg,
+			    char *err, size_t errlen) DM_WUR;
+
+/* The DNS records to publish for domain with report address addr:
+ * the DMARC record, and (when addr's host is outside domain) the
+ * "<domain>._report._dmarc.<addr host>" authorisation record (RFC 7489
+ * 7.1).  Written as zone-file lines into out; returns the length. */
+size_t registry_dns_records(const char *domain, const char *addr, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,634 @@
+/*
+ * serve.c - `dmarcd serve`: the SMTP/LMTP listener, the spool and a pool
+ * of worker threads in one process.
+ *
+ * Public: serve_run.
+ *
+ *   sessions (event loop) --durable--> spool/new --claim--> workers
+ *                                                           ingest pipeline
+ *                                                           store batch
+ *                                         spool entry deleted <-- store_sync
+ *
+ * Workers run exactly the code of `dmarcd ingest` (ingest_fd) on each
+ * claimed entry.  An entry is deleted only after the store has made its
+ * reports durable (store_sync, one per group of entries), so a crash at
+ * any point leaves the message in the spool and it is processed again;
+ * the store's duplicate check makes that harmless.  A message that holds
+ * no storable report moves to spool/failed/ with the reasons.  When the
+ * store or the archive fails (disk full, locked), the entry goes back to
+ * new/ and the worker waits, doubling the wait up to a minute: such
+ * errors never cost a message.
+ *
+ * The registry is a shared snapshot with a reference count: the loop
+ * reads it for RCPT, workers hold it while they decide a report's
+ * account; it is reloaded on SIGHUP and when the file changes.
+ *
+ * Signals: SIGTERM/SIGINT stop (sessions get 421, pending commits are
+ * answered, workers finish their message and sync), SIGHUP reloads the
+ * registry.  Logs under "serve" and "worker".
+ */
+#include "serve/serve.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "archive/archive.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "ingest/ingest.h"
+#include "registry/registry.h"
+#include "smtp/smtp.h"
+#include "spool/spool.h"
+#include "store/store.h"
+
+#define SERVE_DONE_MAX 256	   /* entries deleted per store_sync */
+#define SERVE_DONE_MS 500	   /* or after this long */
+#define SERVE_BACKOFF_MAX 60	   /* seconds between retries of a failing store */
+#define SERVE_STOP_SECONDS 30	   /* longest wait for sessions at shutdown */
+
+struct reg_ref {
+	struct registry *reg;
+	unsigned refs;
+};
+
+struct serve {
+	const struct serve_options *o;
+	const struct dm_config *cfg;
+	struct event_base *base;
+	struct spool *spool;
+	struct store *store;
+	struct archive *archive;
+	struct smtp_server *smtp;
+	/* workers */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int quit;
+	pthread_t *thr;
+	unsigned nthr;
+	/* registry */
+	pthread_mutex_t reg_mu;
+	struct reg_ref *reg;
+	/* stopping */
+	int smtp_done;
+	time_t stop_deadline;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_tick, *ev_stop;
+};
+
+struct worker {
+	struct serve *sv;
+	unsigned idx;
+	struct ingest_job *job;
+	/* the message being processed */
+	char id[SPOOL_ID_MAX];
+	struct spool_envelope_read env;
+	const char *rcpt[16];
+	size_t nrcpt;
+	struct reg_ref *reg;
+	unsigned ok, bad;
+	char why[DM_MAX_ERROR_LEN];
+	/* processed entries whose reports are not yet synced */
+	char (*done)[SPOOL_ID_MAX];
+	unsigned ndone;
+	struct timespec first_done;
+};
+
+/* ---- registry snapshot ------------------------------------------------------ */
+
+static struct reg_ref *
+reg_hold(struct serve *sv)
+{
+	struct reg_ref *r;
+
+	pthread_mutex_lock(&sv->reg_mu);
+	r = sv->reg;
+	r->refs++;
+	pthread_mutex_unlock(&sv->reg_mu);
+	return r;
+}
+
+static void
+reg_release(struct serve *sv, struct reg_ref *r)
+{
+	int last;
+
+	pthread_mutex_lock(&sv->reg_mu);
+	last = --r->refs == 0;
+	pthread_mutex_unlock(&sv->reg_mu);
+	if (last) {
+		registry_free(r->reg);
+		free(r);
+	}
+}
+
+static int
+reg_load(struct serve *sv, char *err, size_t errlen)
+{
+	struct registry *reg;
+	struct reg_ref *r, *old;
+	unsigned a, d, n;
+
+	if (registry_load(sv->cfg->data_dir, &reg, err, errlen) != 0)
+		return DM_ESTORE;
+	r = xcalloc(1, sizeof *r);
+	r->reg = reg;
+	r->refs = 1;
+	pthread_mutex_lock(&sv->reg_mu);
+	old = sv->reg;
+	sv->reg = r;
+	pthread_mutex_unlock(&sv->reg_mu);
+	if (old != NULL)
+		reg_release(sv, old);
+	registry_counts(reg, &a, &d, &n);
+	dm_log(DM_LOG_INFO, "serve", "registry: %u account(s), %u domain(s), %u address(es)", a, d,
+	       n);
+	return 0;
+}
+
+/* ---- hooks from the SMTP loop ---------------------------------------------- */
+
+static int64_t
+hook_rcpt(void *arg, const char *address)
+{
+	struct serve *sv = arg;
+
+	/* the loop thread swaps sv->reg itself, so it may read it unlocked */
+	return registry_rcpt(sv->reg->reg, address);
+}
+
+static void
+wake_workers(struct serve *sv)
+{
+	pthread_mutex_lock(&sv->mu);
+	pthread_cond_broadcast(&sv->cv);
+	pthread_mutex_unlock(&sv->mu);
+}
+
+static void
+hook_spooled(void *arg, const char *id)
+{
+	(void)id;
+	wake_workers(arg);
+}
+
+/* ---- workers ------------------------------------------------------------------ */
+
+static int64_t
+worker_account(void *arg, const char *policy_domain)
+{
+	struct worker *w = arg;
+
+	if (policy_domain == NULL || w->reg == NULL)
+		return 0;
+	return registry_account_for(w->reg->reg, w->rcpt, w->nrcpt, policy_domain);
+}
+
+static void
+worker_result(void *arg, const struct ingest_result *r)
+{
+	struct worker *w = arg;
+
+	if (strcmp(r->status, "stored") == 0 || strcmp(r->status, "duplicate") == 0) {
+		w->ok++;
+		dm_log(DM_LOG_INFO, "worker", "%s: %s %s report %s from %s for %s, %llu records",
+		       w->id, r->status, r->kind, r->report_id ? r->report_id : "-",
+		       r->org_name ? r->org_name : "-", r->policy_domain ? r->policy_domain : "-",
+		       (unsigned long long)r->records);
+		return;
+	}
+	if (w->bad++ == 0)
+		snprintf(w->why, sizeof w->why, "%s: %s (%s)", r->input, r->error ? r->error : r->status,
+			 r->kind);
+	dm_log(DM_LOG_WARN, "worker", "%s: %s %s: %s", w->id, r->status, r->kind,
+	       r->error ? r->error : "-");
+}
+
+static double
+ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) * 1e3 + (double)(now.tv_nsec - t->tv_nsec) / 1e6;
+}
+
+/* Make the processed entries' reports durable, then forget the entries.
+ * When that fails they go back to new/ to be processed again. */
+static int
+worker_sync(struct worker *w)
+{
+	struct serve *sv = w->sv;
+	int rc;
+
+	if (w->ndone == 0)
+		return 0;
+	rc = store_sync(sv->store);
+	if (rc == 0)
+		rc = archive_sync(sv->archive);
+	for (unsigned i = 0; i < w->ndone; i++) {
+		int r = rc == 0 ? spool_done(sv->spool, w->done[i])
+				: spool_release(sv->spool, w->done[i]);
+		if (r != 0)
+			dm_log(DM_LOG_ERROR, "worker", "%s: cannot %s the spool entry: %s", w->done[i],
+			       rc == 0 ? "delete" : "release", dm_strerror(r));
+	}
+	if (rc != 0)
+		dm_log(DM_LOG_ERROR, "worker", "store sync failed (%s): %u message(s) will be processed again",
+		       store_errmsg(sv->store), w->ndone);
+	w->ndone = 0;
+	return rc;
+}
+
+static void
+worker_wait(struct serve *sv, unsigned ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&sv->mu);
+	if (!sv->quit)
+		pthread_cond_timedwait(&sv->cv, &sv->mu, &until);
+	pthread_mutex_unlock(&sv->mu);
+}
+
+static int
+quitting(struct serve *sv)
+{
+	int q;
+
+	pthread_mutex_lock(&sv->mu);
+	q = sv->quit;
+	pthread_mutex_unlock(&sv->mu);
+	return q;
+}
+
+/* Process one claimed entry.  Returns 0, or a negative code when our own
+ * side failed (the entry was given back). */
+static int
+worker_one(struct worker *w, int fd)
+{
+	struct serve *sv = w->sv;
+	int rc;
+
+	w->ok = w->bad = 0;
+	w->why[0] = '\0';
+	w->nrcpt = 0;
+	if (spool_envelope_read(fd, &w->env) == 0) {
+		w->nrcpt = w->env.nrcpt < 16 ? w->env.nrcpt : 16;
+		for (size_t i = 0; i < w->nrcpt; i++)
+			w->rcpt[i] = w->env.rcpt[i];
+	}
+	w->reg = reg_hold(sv);
+	rc = ingest_fd(w->job, fd, w->id);
+	reg_release(sv, w->reg);
+	w->reg = NULL;
+	if (rc < 0) {
+		int r = spool_release(sv->spool, w->id);
+
+		dm_log(DM_LOG_ERROR, "worker", "%s: %s; the message stays in the spool",
+		       w->id, store_errmsg(sv->store));
+		if (r != 0)
+			dm_log(DM_LOG_ERROR, "worker", "%s: cannot release: %s", w->id, dm_strerror(r));
+		return rc;
+	}
+	if (w->bad > 0 || w->ok == 0) {
+		char why[DM_MAX_ERROR_LEN + 64];
+
+		if (w->bad > 1)
+			snprintf(why, sizeof why, "%s; and %u more", w->why, w->bad - 1);
+		else
+			snprintf(why, sizeof why, "%s", w->why[0] ? w->why : "no report found");
+		rc = spool_fail(sv->spool, w->id, why);
+		if (rc != 0)
+			dm_log(DM_LOG_ERROR, "worker", "%s: cannot move to failed/: %s", w->id,
+			       dm_strerror(rc));
+		else
+			dm_log(DM_LOG_WARN, "worker", "%s: moved to spool/failed: %s", w->id, why);
+		return 0;
+	}
+	if (w->ndone == 0)
+		clock_gettime(CLOCK_MONOTONIC, &w->first_done);
+	memcpy(w->done[w->ndone++], w->id, SPOOL_ID_MAX);
+	return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct serve *sv = w->sv;
+	unsigned backoff = 0;
+
+	while (!quitting(sv)) {
+		int fd = -1, rc;
+
+		if (w->ndone >= SERVE_DONE_MAX ||
+		    (w->ndone > 0 && ms_since(&w->first_done) >= SERVE_DONE_MS))
+			(void)worker_sync(w);
+		rc = spool_claim(sv->spool, w->id, &fd);
+		if (rc == DM_ENOTFOUND) {
+			(void)worker_sync(w);
+			worker_wait(sv, 1000);
+			continue;
+		}
+		if (rc != 0) {
+			dm_log(DM_LOG_ERROR, "worker", "spool: %s", dm_strerror(rc));
+			worker_wait(sv, 1000);
+			continue;
+		}
+		rc = worker_one(w, fd);
+		close(fd);
+		if (rc < 0) {
+			(void)worker_sync(w);
+			backoff = backoff == 0 ? 1 : backoff * 2;
+			if (backoff > SERVE_BACKOFF_MAX)
+				backoff = SERVE_BACKOFF_MAX;
+			dm_log(DM_LOG_WARN, "worker", "retrying in %u s", backoff);
+			worker_wait(sv, backoff * 1000);
+		} else {
+			backoff = 0;
+		}
+	}
+	(void)worker_sync(w);
+	return NULL;
+}
+
+/* ---- loop events ----------------------------------------------------------- */
+
+static void
+on_stop_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)fd;
+	(void)what;
+	if (sv->smtp_done || time(NULL) >= sv->stop_deadline)
+		event_base_loopexit(sv->base, NULL);
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+	struct timeval tv = {0, 100000};
+
+	(void)what;
+	if (sv->ev_stop != NULL)
+		return;
+	fprintf(stderr, "dmarcd: serve: signal %d, stopping\n", (int)sig);
+	sv->stop_deadline = time(NULL) + SERVE_STOP_SECONDS;
+	smtp_server_shutdown(sv->smtp, &sv->smtp_done);
+	sv->ev_stop = event_new(sv->base, -1, EV_PERSIST, on_stop_tick, sv);
+	event_add(sv->ev_stop, &tv);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+	char err[512];
+
+	(void)sig;
+	(void)what;
+	if (reg_load(sv, err, sizeof err) != 0)
+		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s", err);
+	else
+		fprintf(stderr, "dmarcd: serve: registry reloaded\n");
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+	char err[512];
+
+	(void)fd;
+	(void)what;
+	if (registry_changed(sv->reg->reg, sv->cfg->data_dir) &&
+	    reg_load(sv, err, sizeof err) != 0)
+		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s", err);
+}
+
+/* Each session is a socket: let the soft descriptor limit reach the hard
+ * one, so smtp_max_sessions is the limit that counts. */
+static void
+raise_fd_limit(const struct dm_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)dm_config_int(cfg->smtp_max_sessions) + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		dm_log(DM_LOG_WARN, "serve",
+		       "open file limit %llu is below smtp_max_sessions + 256 = %llu",
+		       (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
+/* ---- run ------------------------------------------------------------------------ */
+
+int
+serve_run(const struct serve_options *o, char *err, size_t errlen)
+{
+	struct serve sv;
+	struct smtp_config sc;
+	struct smtp_hooks hooks;
+	struct ingest_env env;
+	struct worker *workers = NULL;
+	char host[256];
+	struct timeval one = {1, 0};
+	unsigned returned = 0, nnew = 0, ncur = 0, nfailed = 0;
+	int rc = 0;
+
+	memset(&sv, 0, sizeof sv);
+	sv.o = o;
+	sv.cfg = o->cfg;
+	pthread_mutex_init(&sv.mu, NULL);
+	pthread_cond_init(&sv.cv, NULL);
+	pthread_mutex_init(&sv.reg_mu, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(sv.cfg);
+
+	if (evthread_use_pthreads() != 0 || (sv.base = event_base_new()) == NULL) {
+		snprintf(err, errlen, "cannot set up the event loop");
+		rc = DM_EIO;
+		goto out;
+	}
+	if ((rc = spool_open(&sv.spool, sv.cfg->data_dir, err, errlen)) != 0)
+		goto out;
+	if ((rc = spool_recover(sv.spool, &returned)) != 0) {
+		snprintf(err, errlen, "spool: cannot recover claimed entries: %s", dm_strerror(rc));
+		goto out;
+	}
+	sv.store = store_open(sv.cfg->store, sv.cfg->data_dir, err, errlen);
+	if (sv.store == NULL) {
+		rc = DM_ESTORE;
+		goto out;
+	}
+	sv.archive = archive_open(sv.cfg->archive, sv.cfg->data_dir, 0, err, errlen);
+	if (sv.archive == NULL) {
+		rc = DM_EIO;
+		goto out;
+	}
+	if ((rc = reg_load(&sv, err, errlen)) != 0)
+		goto out;
+
+	if (sv.cfg->hostname[0])
+		snprintf(host, sizeof host, "%s", sv.cfg->hostname);
+	else if (gethostname(host, sizeof host) != 0 || !host[0])
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	memset(&sc, 0, sizeof sc);
+	sc.hostname = host;
+	sc.max_size = (uint64_t)dm_config_int(sv.cfg->smtp_max_size);
+	sc.max_rcpt = (unsigned)dm_config_int(sv.cfg->smtp_max_rcpt);
+	sc.max_errors = (unsigned)dm_config_int(sv.cfg->smtp_max_errors);
+	sc.timeout = (unsigned)dm_config_int(sv.cfg->smtp_timeout);
+	sc.data_timeout = (unsigned)dm_config_int(sv.cfg->smtp_data_timeout);
+	sc.max_sessions = (unsigned)dm_config_int(sv.cfg->smtp_max_sessions);
+	sc.max_per_ip = (unsigned)dm_config_int(sv.cfg->smtp_max_per_ip);
+	sc.tls_cert = sv.cfg->tls_cert;
+	sc.tls_key = sv.cfg->tls_key;
+	if ((sc.tls_cert[0] != '\0') != (sc.tls_key[0] != '\0')) {
+		snprintf(err, errlen, "tls_cert and tls_key must be set together");
+		rc = DM_EUSAGE;
+		goto out;
+	}
+	hooks.rcpt = hook_rcpt;
+	hooks.spooled = hook_spooled;
+	hooks.arg = &sv;
+	sv.smtp = smtp_server_new(sv.base, &sc, sv.spool, &hooks, err, errlen);
+	if (sv.smtp == NULL) {
+		rc = DM_EUSAGE;
+		goto out;
+	}
+	for (size_t i = 0; i < o->nsmtp; i++) {
+		char e[256];
+
+		if ((rc = smtp_server_listen(sv.smtp, o->smtp[i], e, sizeof e)) != 0) {
+			snprintf(err, errlen, "smtp %s: %s", o->smtp[i], e);
+			goto out;
+		}
+		fprintf(stderr, "dmarcd: serve: smtp listening on %s\n", o->smtp[i]);
+	}
+	if (o->lmtp != NULL) {
+		char e[256];
+
+		if ((rc = smtp_server_listen_lmtp(sv.smtp, o->lmtp, e, sizeof e)) != 0) {
+			snprintf(err, errlen, "lmtp %s: %s", o->lmtp, e);
+			goto out;
+		}
+		fprintf(stderr, "dmarcd: serve: lmtp listening on %s\n", o->lmtp);
+	}
+
+	/* workers */
+	memset(&env, 0, sizeof env);
+	env.store = sv.store;
+	env.archive = sv.archive;
+	env.tmp_dir = NULL;
+	env.direct = o->workers == 1;
+	env.on_result = worker_result;
+	env.account_for = worker_account;
+	workers = xcalloc(o->workers, sizeof *workers);
+	sv.thr = xcalloc(o->workers, sizeof *sv.thr);
+	for (unsigned i = 0; i < o->workers; i++) {
+		struct worker *w = &workers[i];
+
+		w->sv = &sv;
+		w->idx = i;
+		w->done = xcalloc(SERVE_DONE_MAX, sizeof *w->done);
+		env.arg = w;
+		w->job = ingest_job_new(&env);
+		if (pthread_create(&sv.thr[i], NULL, worker_main, w) != 0) {
+			snprintf(err, errlen, "cannot start worker %u", i);
+			rc = DM_EIO;
+			goto out;
+		}
+		sv.nthr++;
+	}
+
+	sv.ev_term = evsignal_new(sv.base, SIGTERM, on_term, &sv);
+	sv.ev_int = evsignal_new(sv.base, SIGINT, on_term, &sv);
+	sv.ev_hup = evsignal_new(sv.base, SIGHUP, on_hup, &sv);
+	sv.ev_tick = event_new(sv.base, -1, EV_PERSIST, on_tick, &sv);
+	if (!sv.ev_term || !sv.ev_int || !sv.ev_hup || !sv.ev_tick ||
+	    event_add(sv.ev_term, NULL) || event_add(sv.ev_int, NULL) ||
+	    event_add(sv.ev_hup, NULL) || event_add(sv.ev_tick, &one)) {
+		snprintf(err, errlen, "cannot set up signal handling");
+		rc = DM_EIO;
+		goto out;
+	}
+	if (spool_count(sv.spool, &nnew, &ncur, &nfailed) != 0)
+		nnew = nfailed = 0;
+	fprintf(stderr,
+		"dmarcd: serve: ready (%u worker%s; spool: %u waiting, %u returned after a crash, "
+		"%u failed)\n",
+		o->workers, o->workers == 1 ? "" : "s", nnew, returned, nfailed);
+	fflush(stderr);
+	event_base_dispatch(sv.base);
+	fprintf(stderr, "dmarcd: serve: stopped accepting; finishing the workers\n");
+
+out:
+	pthread_mutex_lock(&sv.mu);
+	sv.quit = 1;
+	pthread_cond_broadcast(&sv.cv);
+	pthread_mutex_unlock(&sv.mu);
+	for (unsigned i = 0; i < sv.nthr; i++)
+		pthread_join(sv.thr[i], NULL);
+	if (workers != NULL) {
+		for (unsigned i = 0; i < o->workers; i++) {
+			ingest_job_free(workers[i].job);
+			free(workers[i].done);
+		}
+		free(workers);
+	}
+	free(sv.thr);
+	smtp_server_free(sv.smtp);
+	if (sv.store != NULL) {
+		int r = store_sync(sv.store);
+
+		if (r != 0 && rc == 0) {
+			snprintf(err, errlen, "store: %s", store_errmsg(sv.store));
+			rc = r;
+		}
+		store_close(sv.store);
+	}
+	if (sv.archive != NULL)
+		archive_close(sv.archive);
+	if (sv.reg != NULL)
+		reg_release(&sv, sv.reg);
+	if (sv.ev_term)
+		event_free(sv.ev_term);
+	if (sv.ev_int)
+		event_free(sv.ev_int);
+	if (sv.ev_hup)
+		event_free(sv.ev_hup);
+	if (sv.ev_tick)
+		event_free(sv.ev_tick);
+	if (sv.ev_stop)
+		event_free(sv.ev_stop);
+	spool_close(sv.spool);
+	if (sv.base != NULL)
+		event_base_free(sv.base);
+	pthread_mutex_destroy(&sv.mu);
+	pthread_cond_destroy(&sv.cv);
+	pthread_mutex_destroy(&sv.reg_mu);
+	return rc;
+}
