@@ -33,6 +33,9 @@
 #   BENCH_MAILS, BENCH_BIG_REPORTS, BENCH_BIG_RECORDS, BENCH_HUGE_RECORDS
 #                           set sizes (defaults 10000, 5, 100000, 2000000)
 #   BENCH_OUT=bench/out     where sets, logs and results go
+#   BENCH_SKIP_INTAKE=0     1 skips the `dmarcd serve` figures (bench/intake.py:
+#                           durable intake beside Postfix, intake to queryable,
+#                           1,000 idle connections); BENCH_INTAKE_MAILS=10000
 #
 # Needs: bash, python3 (JSON checks), GNU time at /usr/bin/time.
 set -euo pipefail
@@ -53,6 +56,7 @@ TIME=/usr/bin/time
 
 REPS=${BENCH_REPS:-1}
 SKIP_HUGE=${BENCH_SKIP_HUGE:-0}
+SKIP_INTAKE=${BENCH_SKIP_INTAKE:-0}
 BARE_ONLY=${BENCH_BARE_ONLY:-0}
 KEEP_DATA=${BENCH_KEEP_DATA:-0}
 ENFORCE=${BENCH_ENFORCE:-0}
@@ -356,6 +360,14 @@ if [[ $SKIP_HUGE != 1 ]]; then
 			"$DMARCD" ingest --json --jobs 1 --data @DATA@ "$HUGE_FILE"
 	fi
 fi
+INTAKE_ROWS=()
+if [[ $BARE_ONLY != 1 && $SKIP_INTAKE != 1 ]]; then
+	log "intake: bench/intake.py (dmarcd serve beside Postfix)"
+	/usr/bin/python3 "$ROOT/bench/intake.py" "$DMARCD" "$GEN" "$OUT/data/intake" "$OUT/typical" \
+		>"$LOGS/intake.out" 2>"$LOGS/intake.err" ||
+		die "intake failed: $(tail -n 5 "$LOGS/intake.err")"
+	mapfile -t INTAKE_ROWS < <(python3 "$ROOT/bench/intake_table.py" "$LOGS/intake.out")
+fi
 [[ $KEEP_DATA == 1 ]] || rm -rf "$OUT/data"
 
 # ---- report -----------------------------------------------------------------
@@ -395,6 +407,14 @@ EOF
 	for r in "${ROWS[@]}"; do
 		echo "| ${r//|/ | } |"
 	done
+	if ((${#INTAKE_ROWS[@]} > 0)); then
+		echo
+		echo "dmarcd serve (bench/intake.py; smtp-source from Postfix drives both servers):"
+		echo
+		echo "| figure | server | load | seconds | rate | notes |"
+		echo "| --- | --- | ---: | ---: | ---: | --- |"
+		printf '%s\n' "${INTAKE_ROWS[@]}"
+	fi
 	if [[ -n ${TYP_J1_RATIO:-} ]]; then
 		echo
 		verdict=$(awk -v r="$TYP_J1_RATIO" -v t="$TARGET" 'BEGIN { print (r >= t) ? "meets" : "BELOW" }')

@@ -17,14 +17,16 @@ test)
 	# cmocka for unit tests, clang + compiler-rt for the libFuzzer targets,
 	# sqlite3 and python3 for the golden and CLI tests, GNU time for the
 	# peak-memory checks of the hostile inputs.
-	# python3-pytest, swaks, openssl and postfix for the tests of
+	# python3-pytest, swaks (+ Net::SSLeay for its --tls), openssl and
+	# postfix for the tests of
 	# `dmarcd serve` against real clients and a real MTA.
 	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
-python3-pytest swaks openssl postfix"
+python3-pytest swaks libnet-ssleay-perl openssl postfix"
 	;;
 bench)
-	# GNU time for peak RSS.
-	pkgs="$pkgs libcmocka-dev time python3"
+	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare
+	# with) for the intake figures.
+	pkgs="$pkgs libcmocka-dev time python3 postfix"
 	;;
 esac
 

@@ -34,6 +34,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -92,11 +93,15 @@ struct smtp_session {
 	int closing;  /* reply queued, free when the output drains */
 	int gone;     /* client went away while a commit was pending */
 	int skipping; /* discarding the rest of an over-long command line */
+	struct event *flush_ev; /* TLS: waits for the encrypted bytes to leave */
+	unsigned flush_ticks;
+	int tls_shut; /* close_notify sent */
 	char helo[DM_SMTP_MAX_ADDRESS + 1];
 	/* transaction */
 	char *from;
 	char **rcpt;
 	unsigned nrcpt;
+	int rcpt_tried; /* a RCPT was refused in this transaction */
 	int smtputf8;
 	struct spool_msg *msg;
 	enum smtp_data_state ds;
@@ -168,6 +173,7 @@ txn_reset(struct smtp_session *s)
 	for (unsigned i = 0; i < s->nrcpt; i++)
 		free(s->rcpt[i]);
 	s->nrcpt = 0;
+	s->rcpt_tried = 0;
 	s->smtputf8 = 0;
 	s->derr = SMTP_DE_NONE;
 	s->dsize = 0;
@@ -182,6 +188,8 @@ session_free(struct smtp_session *s)
 
 	txn_reset(s);
 	free(s->rcpt);
+	if (s->flush_ev != NULL)
+		event_free(s->flush_ev);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	if (s->prev != NULL)
@@ -196,13 +204,60 @@ session_free(struct smtp_session *s)
 		*srv->stopped = 1;
 }
 
+/* Bytes still to send: with TLS, the filter's output is encrypted into
+ * the socket's bufferevent, which must drain too before the close. */
+static size_t
+pending_output(struct smtp_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+static void session_drained(struct bufferevent *bev, void *arg);
+
+static void
+flush_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_drained(NULL, arg);
+}
+
 static void
 session_drained(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
+	struct timeval tick = {0, 10000};
 
-	if (s->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	(void)bev;
+	if (!s->closing)
+		return;
+	if (s->tls && !s->tls_shut &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		/* every reply is encrypted by now: say goodbye properly */
+		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+
+		s->tls_shut = 1;
+		if (ssl != NULL)
+			(void)SSL_shutdown(ssl);
+	}
+	if (pending_output(s) == 0 || s->flush_ticks > 500) {
 		session_free(s);
+		return;
+	}
+	/* only the socket's buffer is left (TLS): look again shortly */
+	if (s->flush_ev == NULL)
+		s->flush_ev = evtimer_new(s->srv->base, flush_tick, s);
+	if (s->flush_ev == NULL) {
+		session_free(s);
+		return;
+	}
+	s->flush_ticks++;
+	evtimer_add(s->flush_ev, &tick);
 }
 
 /* Send what is queued, then close. */
@@ -213,7 +268,7 @@ session_close(struct smtp_session *s)
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setcb(s->bev, NULL, session_drained, session_event, s);
 	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-		session_free(s);
+		session_drained(s->bev, s);
 }
 
 /* A bad command: count it; past the limit the session ends. */
@@ -615,7 +670,9 @@ cmd_mail(struct smtp_session *s, char *arg)
 
 			errno = 0;
 			v = strtoull(tok + 5, &end, 10);
-			if (errno != 0 || end == tok + 5 || *end != '\0') {
+			if (errno == ERANGE && end != tok + 5 && *end == '\0')
+				v = ULLONG_MAX; /* too big to count is too big */
+			else if (errno != 0 || end == tok + 5 || *end != '\0' || tok[5] == '-') {
 				reply(s, "501 5.5.4 Bad SIZE parameter");
 				bad(s);
 				return;
@@ -660,6 +717,7 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 		bad(s);
 		return;
 	}
+	s->rcpt_tried = 1;
 	if (s->nrcpt >= s->srv->cfg.max_rcpt) {
 		reply(s, "452 4.5.3 Too many recipients");
 		return;
@@ -713,6 +771,11 @@ cmd_data(struct smtp_session *s, char *arg)
 	}
 	if (s->state != SMTP_ST_MAIL) {
 		reply(s, "503 5.5.1 Need MAIL before DATA");
+		bad(s);
+		return;
+	}
+	if (s->nrcpt == 0 && !s->rcpt_tried) {
+		reply(s, "503 5.5.1 Need RCPT before DATA");
 		bad(s);
 		return;
 	}
