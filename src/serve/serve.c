@@ -95,10 +95,12 @@ struct worker {
 	const char *rcpt[16];
 	size_t nrcpt;
 	struct reg_ref *reg;
-	unsigned ok, bad;
+	unsigned ok, stored, bad;
 	char why[DM_MAX_ERROR_LEN];
-	/* processed entries whose reports are not yet synced */
+	/* processed entries whose reports are not yet synced, and the store
+	 * batch each one's reports went into (0: nothing new was stored) */
 	char (*done)[SPOOL_ID_MAX];
+	uint64_t *done_batch;
 	unsigned ndone;
 	struct timespec first_done;
 };
@@ -200,6 +202,8 @@ worker_result(void *arg, const struct ingest_result *r)
 
 	if (strcmp(r->status, "stored") == 0 || strcmp(r->status, "duplicate") == 0) {
 		w->ok++;
+		if (r->status[0] == 's')
+			w->stored++;
 		dm_log(DM_LOG_INFO, "worker", "%s: %s %s report %s from %s for %s, %llu records",
 		       w->id, r->status, r->kind, r->report_id ? r->report_id : "-",
 		       r->org_name ? r->org_name : "-", r->policy_domain ? r->policy_domain : "-",
@@ -223,11 +227,15 @@ ms_since(const struct timespec *t)
 }
 
 /* Make the processed entries' reports durable, then forget the entries.
- * When that fails they go back to new/ to be processed again. */
+ * An entry whose batch did not commit (this sync failed, or an earlier
+ * sync by another worker did) goes back to new/ to be processed again;
+ * what was stored after all then comes out as a duplicate. */
 static int
 worker_sync(struct worker *w)
 {
 	struct serve *sv = w->sv;
+	uint64_t durable, failed;
+	unsigned again = 0;
 	int rc;
 
 	if (w->ndone == 0)
@@ -235,18 +243,25 @@ worker_sync(struct worker *w)
 	rc = store_sync(sv->store);
 	if (rc == 0)
 		rc = archive_sync(sv->archive);
+	durable = store_durable(sv->store);
+	failed = store_failed(sv->store);
 	for (unsigned i = 0; i < w->ndone; i++) {
-		int r = rc == 0 ? spool_done(sv->spool, w->done[i])
-				: spool_release(sv->spool, w->done[i]);
+		uint64_t b = w->done_batch[i];
+		int keep = rc == 0 && (b == 0 || (b <= durable && b > failed));
+		int r = keep ? spool_done(sv->spool, w->done[i]) : spool_release(sv->spool, w->done[i]);
+
+		again += !keep;
 		if (r != 0)
 			dm_log(DM_LOG_ERROR, "worker", "%s: cannot %s the spool entry: %s", w->done[i],
-			       rc == 0 ? "delete" : "release", dm_strerror(r));
+			       keep ? "delete" : "release", dm_strerror(r));
 	}
-	if (rc != 0)
-		dm_log(DM_LOG_ERROR, "worker", "store sync failed (%s): %u message(s) will be processed again",
-		       store_errmsg(sv->store), w->ndone);
+	if (again > 0)
+		dm_log(DM_LOG_ERROR, "worker",
+		       "store sync failed (%s): %u message(s) will be processed again",
+		       rc != 0 ? store_errmsg(sv->store) : "an earlier batch was not committed",
+		       again);
 	w->ndone = 0;
-	return rc;
+	return rc != 0 ? rc : again > 0 ? DM_ESTORE : 0;
 }
 
 static void
@@ -286,7 +301,7 @@ worker_one(struct worker *w, int fd)
 	struct serve *sv = w->sv;
 	int rc;
 
-	w->ok = w->bad = 0;
+	w->ok = w->stored = w->bad = 0;
 	w->why[0] = '\0';
 	w->nrcpt = 0;
 	if (spool_envelope_read(fd, &w->env) == 0) {
@@ -301,8 +316,16 @@ worker_one(struct worker *w, int fd)
 	if (rc < 0) {
 		int r = spool_release(sv->spool, w->id);
 
-		dm_log(DM_LOG_ERROR, "worker", "%s: %s; the message stays in the spool",
-		       w->id, store_errmsg(sv->store));
+		const char *why = store_errmsg(sv->store);
+
+		if (why == NULL || !*why)
+			why = dm_strerror(rc);
+		if (w->why[0]) /* "ID: what went wrong (kind)" */
+			dm_log(DM_LOG_ERROR, "worker", "%s [%s]; the message stays in the spool",
+			       w->why, why);
+		else
+			dm_log(DM_LOG_ERROR, "worker", "%s: %s; the message stays in the spool",
+			       w->id, why);
 		if (r != 0)
 			dm_log(DM_LOG_ERROR, "worker", "%s: cannot release: %s", w->id, dm_strerror(r));
 		return rc;
@@ -324,6 +347,7 @@ worker_one(struct worker *w, int fd)
 	}
 	if (w->ndone == 0)
 		clock_gettime(CLOCK_MONOTONIC, &w->first_done);
+	w->done_batch[w->ndone] = w->stored > 0 ? store_last_batch() : 0;
 	memcpy(w->done[w->ndone++], w->id, SPOOL_ID_MAX);
 	return 0;
 }
@@ -554,6 +578,7 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		w->sv = &sv;
 		w->idx = i;
 		w->done = xcalloc(SERVE_DONE_MAX, sizeof *w->done);
+		w->done_batch = xcalloc(SERVE_DONE_MAX, sizeof *w->done_batch);
 		env.arg = w;
 		w->job = ingest_job_new(&env);
 		if (pthread_create(&sv.thr[i], NULL, worker_main, w) != 0) {
@@ -596,6 +621,7 @@ out:
 		for (unsigned i = 0; i < o->workers; i++) {
 			ingest_job_free(workers[i].job);
 			free(workers[i].done);
+			free(workers[i].done_batch);
 		}
 		free(workers);
 	}

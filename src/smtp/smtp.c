@@ -974,6 +974,13 @@ session_event(struct bufferevent *bev, short what, void *arg)
 	struct smtp_session *s = arg;
 
 	(void)bev;
+	if (s->state == SMTP_ST_COMMIT) {
+		/* the commit thread owns the message: the session is freed when
+		 * its answer comes (commit_done), whatever happened here */
+		s->gone = 1;
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && !s->closing) {
 		dm_log(DM_LOG_INFO, "smtp", "%s: timeout%s", s->ip,
 		       s->state == SMTP_ST_DATA ? " in DATA" : "");
@@ -984,12 +991,6 @@ session_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		if (s->state == SMTP_ST_COMMIT) {
-			/* the commit thread owns the message: free on its answer */
-			s->gone = 1;
-			bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-			return;
-		}
 		if (s->state == SMTP_ST_DATA)
 			dm_log(DM_LOG_INFO, "smtp", "%s: connection lost in DATA; nothing kept",
 			       s->ip);

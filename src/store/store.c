@@ -113,6 +113,12 @@ store_durable(struct store *st)
 	return st->ops->durable(st);
 }
 
+uint64_t
+store_failed(struct store *st)
+{
+	return st->ops->failed(st);
+}
+
 int
 store_flush(struct store *st)
 {

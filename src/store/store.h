@@ -63,6 +63,8 @@ struct store_ops {
 	uint64_t (*batch)(struct store *st);
 	/* every batch up to this one is committed */
 	uint64_t (*durable)(struct store *st);
+	/* the newest batch whose commit failed (0: none) */
+	uint64_t (*failed)(struct store *st);
 	int (*lookup)(struct store *st, struct dm_report *rep, int *exists);
 	int (*stats)(struct store *st, const char *domain, struct store_stats *total,
 		     int (*per_domain)(void *arg, const struct store_domain_stats *d),
@@ -101,6 +103,10 @@ int store_sync(struct store *st) DM_WUR;
  * store_durable() >= its batch: `dmarcd ingest` prints "stored" only then. */
 uint64_t store_last_batch(void);
 uint64_t store_durable(struct store *st);
+/* The newest batch whose commit failed (its reports are not stored), 0 if
+ * none.  A report of batch b is durable when b <= store_durable() and
+ * b > store_failed() (a report of an older batch may have been lost). */
+uint64_t store_failed(struct store *st);
 
 /* Is a report with rep's identity (reporter, policy domain, report id,
  * begin, end) already stored? */

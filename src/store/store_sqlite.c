@@ -169,6 +169,7 @@ struct sq {
 	int batch_open;
 	uint64_t batch_id;   /* of the open (or last) batch */
 	uint64_t durable_id; /* every batch up to this one is committed */
+	uint64_t failed_id;  /* the newest batch whose commit failed */
 	unsigned batch_reports;
 	uint64_t batch_records;
 	struct timespec batch_start;
@@ -317,10 +318,12 @@ batch_commit(struct sq *q)
 	q->batch_reports = 0;
 	q->batch_records = 0;
 	int rc = step_done(q, q->st[S_COMMIT]);
-	if (rc)
+	if (rc) {
 		(void)step_done(q, q->st[S_ROLLBACK]);
-	else
+		__atomic_store_n(&q->failed_id, q->batch_id, __ATOMIC_RELEASE);
+	} else {
 		__atomic_store_n(&q->durable_id, q->batch_id, __ATOMIC_RELEASE);
+	}
 	return rc;
 }
 
@@ -734,6 +737,13 @@ sq_durable(struct store *st)
 	return __atomic_load_n(&q->durable_id, __ATOMIC_ACQUIRE);
 }
 
+static uint64_t
+sq_failed(struct store *st)
+{
+	struct sq *q = st->impl;
+	return __atomic_load_n(&q->failed_id, __ATOMIC_ACQUIRE);
+}
+
 static int
 sq_lookup(struct store *st, struct dm_report *rep, int *exists)
 {
@@ -806,6 +816,7 @@ const struct store_ops store_sqlite_ops = {
 	.sync = sq_sync,
 	.batch = sq_batch,
 	.durable = sq_durable,
+	.failed = sq_failed,
 	.lookup = sq_lookup,
 	.stats = sq_stats,
 	.errmsg = sq_errmsg,
