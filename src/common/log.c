@@ -1,12 +1,19 @@
 /*
  * log.c - the process-wide logger.
  *
- * Functions: dm_log_set_level, dm_log, dm_log_escape.
+ * Functions: dm_log_set_level, dm_log, dm_log_escape, dm_log_reopen.
+ * Lines go to stderr; dm_log_reopen() points stderr at a file (and again
+ * at a new file of the same name after log rotation).
  */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
+
+#include "fsutil.h"
 
 static enum dm_log_level log_level = DM_LOG_WARN;
 
@@ -27,6 +34,18 @@ dm_log(enum dm_log_level level, const char *component, const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "dmarcd: %s: %s\n", component, line);
+}
+
+int
+dm_log_reopen(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return dm_errno_code(errno);
+	fflush(stderr);
+	int rc = dup2(fd, STDERR_FILENO) < 0 ? dm_errno_code(errno) : 0;
+	close(fd);
+	return rc;
 }
 
 void

@@ -27,6 +27,8 @@ const struct dm_config_opt dm_config_table[] = {
 	 "raw report archive backend (fs: <data_dir>/archive/)"},
 	{"log_level", DM_CFG_ENUM, "warn", "error|warn|info|debug", OPT(log_level),
 	 "how much dmarcd logs on stderr"},
+	{"log_file", DM_CFG_STR, "", NULL, OPT(log_file),
+	 "serve: append log lines to this file once started (reopened on SIGHUP); empty = stderr"},
 	{"smtp_listen", DM_CFG_STR, "127.0.0.1:2525", NULL, OPT(smtp_listen),
 	 "serve: SMTP listen addresses, space separated ADDR:PORT or [V6]:PORT; none = off"},
 	{"lmtp_socket", DM_CFG_STR, "", NULL, OPT(lmtp_socket),

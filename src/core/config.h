@@ -20,6 +20,7 @@ struct dm_config {
 	char store[32];
 	char archive[32];
 	char log_level[16];
+	char log_file[PATH_MAX - 256]; /* "" = stderr */
 	/* dmarcd serve */
 	char smtp_listen[512]; /* "ADDR:PORT ..." ([v6]:port); "none" = no SMTP */
 	char lmtp_socket[PATH_MAX - 256]; /* "" = no LMTP */

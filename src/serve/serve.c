@@ -24,8 +24,9 @@
  * account; it is reloaded on SIGHUP and when the file changes.
  *
  * Signals: SIGTERM/SIGINT stop (sessions get 421, pending commits are
- * answered, workers finish their message and sync), SIGHUP reloads the
- * registry.  Logs under "serve" and "worker".
+ * answered, workers finish their message and sync), SIGHUP reopens the
+ * log file (log_file) and reloads the registry.  The start-up lines go to
+ * stderr; with log_file set, everything after "ready" goes to the file.  Logs under "serve" and "worker".
  */
 #include "serve/serve.h"
 
@@ -430,6 +431,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	if (sv->cfg->log_file[0] && dm_log_reopen(sv->cfg->log_file) != 0)
+		dm_log(DM_LOG_ERROR, "serve", "cannot reopen %s; logging on where it was",
+		       sv->cfg->log_file);
 	if (reg_load(sv, err, sizeof err) != 0)
 		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s", err);
 	else
@@ -607,6 +611,14 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		"%u failed)\n",
 		o->workers, o->workers == 1 ? "" : "s", nnew, returned, nfailed);
 	fflush(stderr);
+	if (sv.cfg->log_file[0]) {
+		if ((rc = dm_log_reopen(sv.cfg->log_file)) != 0) {
+			snprintf(err, errlen, "log_file %s: %s", sv.cfg->log_file, dm_strerror(rc));
+			goto out;
+		}
+		fprintf(stderr, "dmarcd: serve: ready (%u workers), logging here\n", o->workers);
+		fflush(stderr);
+	}
 	event_base_dispatch(sv.base);
 	fprintf(stderr, "dmarcd: serve: stopped accepting; finishing the workers\n");
 
