@@ -31,11 +31,14 @@
 #include "serve/serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +47,7 @@
 #include <event2/thread.h>
 
 #include "archive/archive.h"
+#include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -83,6 +87,7 @@ struct serve {
 	/* stopping */
 	int smtp_done;
 	time_t stop_deadline;
+	int lock_fd; /* <data_dir>/serve.lock, held while running */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_tick, *ev_stop;
 };
 
@@ -453,6 +458,32 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s", err);
 }
 
+/* One server per data folder: a second one would return the first one's
+ * claimed spool entries to new/ and process them twice.  The lock goes
+ * with the process, also on kill -9. */
+static int
+serve_lock(struct serve *sv, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	if (dm_mkdir_p(sv->cfg->data_dir, 0750) != 0) {
+		snprintf(err, errlen, "cannot create %s: %s", sv->cfg->data_dir, strerror(errno));
+		return DM_EIO;
+	}
+	snprintf(path, sizeof path, "%s/serve.lock", sv->cfg->data_dir);
+	sv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (sv->lock_fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return DM_EIO;
+	}
+	if (flock(sv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen, "another dmarcd serve is running on %s (%s is locked)",
+			 sv->cfg->data_dir, path);
+		return DM_EBUSY;
+	}
+	return 0;
+}
+
 /* Each session is a socket: let the soft descriptor limit reach the hard
  * one, so smtp_max_sessions is the limit that counts. */
 static void
@@ -486,6 +517,7 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	int rc = 0;
 
 	memset(&sv, 0, sizeof sv);
+	sv.lock_fd = -1;
 	sv.o = o;
 	sv.cfg = o->cfg;
 	pthread_mutex_init(&sv.mu, NULL);
@@ -499,6 +531,8 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		rc = DM_EIO;
 		goto out;
 	}
+	if ((rc = serve_lock(&sv, err, errlen)) != 0)
+		goto out;
 	if ((rc = spool_open(&sv.spool, sv.cfg->data_dir, err, errlen)) != 0)
 		goto out;
 	if ((rc = spool_recover(sv.spool, &returned)) != 0) {
@@ -668,5 +702,7 @@ out:
 	pthread_mutex_destroy(&sv.mu);
 	pthread_cond_destroy(&sv.cv);
 	pthread_mutex_destroy(&sv.reg_mu);
+	if (sv.lock_fd >= 0)
+		close(sv.lock_fd);
 	return rc;
 }
