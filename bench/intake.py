@@ -13,7 +13,10 @@
 2. Intake to queryable: 50 client threads (smtplib) send the TYPICAL_SET's
    distinct mails to a fresh `dmarcd serve`; seconds from the first mail
    sent to the moment `dmarcd stats` shows every record of expected.json,
-   and the second at which the last mail was acknowledged.
+   the second at which the last mail was acknowledged, the lag between the
+   two and the deepest spool backlog seen.  Once as fast as the clients
+   go (a burst), once paced at BENCH_INTAKE_PACE mails/s (default 500,
+   about 43 million a day): do the workers keep up?
 3. Idle connections: resident memory of `dmarcd serve` before and after
    1,000 connections that said EHLO and then wait.
 
@@ -148,14 +151,26 @@ def intake_rate(dmarcd_bin, out, typical, n):
            "sessions": SESSIONS, "seconds": round(secs, 3), "mails_per_s": round(n / secs, 1)}
 
 
-def intake_to_queryable(dmarcd_bin, out, typical):
+def spool_depth(data):
+    n = 0
+    for sub in ("new", "cur"):
+        try:
+            n += len(os.listdir(os.path.join(data, "spool", sub)))
+        except OSError:
+            pass
+    return n
+
+
+def intake_to_queryable(dmarcd_bin, out, typical, rate=None):
+    """Send every mail of the set (as fast as the clients can, or paced at
+    rate mails/s) and wait until every record is queryable."""
     exp = json.load(open(os.path.join(typical, "expected.json")))
     names = sorted(os.listdir(os.path.join(typical, "mails")))
     mails = []
     for name in names:
         with open(os.path.join(typical, "mails", name), "rb") as f:
             mails.append(f.read())
-    d = Dmarcd(dmarcd_bin, os.path.join(out, "queryable-dmarcd")).start()
+    d = Dmarcd(dmarcd_bin, os.path.join(out, "queryable-dmarcd-%s" % (rate or "burst"))).start()
     lock = threading.Lock()
     nxt = [0]
     acked = [0]
@@ -170,6 +185,10 @@ def intake_to_queryable(dmarcd_bin, out, typical):
                 nxt[0] += 1
             if i >= len(mails):
                 break
+            if rate:
+                wait = t0 + i / rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
             for attempt in range(20):
                 try:
                     if s is None:
@@ -196,10 +215,12 @@ def intake_to_queryable(dmarcd_bin, out, typical):
     for t in threads:
         t.start()
     peak = 0
+    backlog = 0
     done_at = None
     while done_at is None and time.monotonic() - t0 < 900:
         st = d.stats()
         peak = max(peak, rss_kib(d.proc.pid))
+        backlog = max(backlog, spool_depth(d.data))
         if st.get("records") == exp["records"] and st.get("messages") == exp["messages"]:
             done_at = time.monotonic()
             break
@@ -211,9 +232,10 @@ def intake_to_queryable(dmarcd_bin, out, typical):
         raise SystemExit("intake: queryable run failed: %d errors %s, stats %s"
                          % (len(errors), errors[:3], d.stats()))
     yield {"figure": "intake to queryable", "server": "dmarcd serve", "mails": len(mails),
-           "records": exp["records"], "sessions": SESSIONS,
+           "records": exp["records"], "sessions": SESSIONS, "paced_mails_per_s": rate or 0,
            "intake_seconds": round(last_ack[0] - t0, 3),
            "queryable_seconds": round(done_at - t0, 3),
+           "lag_seconds": round(done_at - last_ack[0], 3), "max_backlog": backlog,
            "records_per_s": round(exp["records"] / (done_at - t0)), "rss_mib": round(peak / 1024, 1)}
 
 
@@ -253,8 +275,10 @@ def main():
     os.makedirs(out, exist_ok=True)
     n = int(os.environ.get("BENCH_INTAKE_MAILS", "10000"))
     try:
+        paced = int(os.environ.get("BENCH_INTAKE_PACE", "500"))
         for fig in (intake_rate(dmarcd_bin, out, typical, n),
-                    intake_to_queryable(dmarcd_bin, out, typical), idle(dmarcd_bin, out)):
+                    intake_to_queryable(dmarcd_bin, out, typical),
+                    intake_to_queryable(dmarcd_bin, out, typical, paced), idle(dmarcd_bin, out)):
             for row in fig:
                 print(json.dumps(row), flush=True)
                 log(json.dumps(row))
