@@ -2,6 +2,7 @@
 must not cost a message: the entries stay in the spool, are retried with
 back-off, and are all stored once the store works again."""
 import os
+import smtplib
 import subprocess
 import time
 
@@ -59,3 +60,28 @@ def test_store_failure_costs_no_message(tmp_path):
     assert not [e for e in spool_list(data) if e["state"] == "failed"]
     assert good.stop()[0] == 0
     assert os.path.exists(os.path.join(str(data), "dmarcd.sqlite"))
+
+
+def test_spool_write_failure_is_451_never_250(tmp_path):
+    """A message the spool cannot take (the file size limit stops the
+    write) is answered 451, nothing of it is left in spool/new, and the
+    session goes on: a small message after it is accepted."""
+    data = tmp_path / "data"
+    catch_all(data)
+    os.makedirs(str(tmp_path / "limited"))
+    s = LimitedServer(data, logdir=str(tmp_path / "limited")).start()
+    try:
+        c = smtplib.SMTP("127.0.0.1", s.port, timeout=30)
+        c.ehlo("client.test")
+        big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 100  # ~100 KB > 40 KiB
+        try:
+            c.sendmail("a@sender.test", ["dmarc@reports.test"], big)
+            raise AssertionError("a message the spool could not write was accepted")
+        except smtplib.SMTPDataError as e:
+            assert e.smtp_code == 451, e
+        assert os.listdir(os.path.join(str(data), "spool", "new")) == []
+        small = b"Subject: small\r\n\r\nhello\r\n"
+        c.sendmail("a@sender.test", ["dmarc@reports.test"], small)  # raises unless 250
+        c.quit()
+    finally:
+        s.stop(timeout=20)
