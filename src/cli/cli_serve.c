@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "common/limits.h"
+#include "common/xalloc.h"
 #include "serve/serve.h"
 
 #define SERVE_MAX_LISTEN 16
@@ -51,7 +52,7 @@ on_opt(void *arg, int key, const char *value)
 			fprintf(stderr, "dmarcd serve: at most %d --smtp addresses\n", SERVE_MAX_LISTEN);
 			return -1;
 		}
-		a->smtp[a->nsmtp++] = strdup(value);
+		a->smtp[a->nsmtp++] = xstrdup(value);
 		return 0;
 	case OPT_LMTP:
 		a->lmtp = value;
@@ -72,13 +73,11 @@ cli_serve(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct serve_args a;
 	struct serve_options o;
-	struct dm_config *cfg = calloc(1, sizeof *cfg);
+	struct dm_config *cfg = xcalloc(1, sizeof *cfg);
 	char err[1024];
 	int first, rc = CLI_FAILED;
 
 	memset(&a, 0, sizeof a);
-	if (cfg == NULL)
-		return CLI_FAILED;
 	if (cli_parse(cmd, argc, argv, cfg, on_opt, &a, &first) != CLI_OK)
 		goto out;
 	if (first < argc) {
@@ -101,7 +100,7 @@ cli_serve(const struct cli_cmd *cmd, int argc, char **argv)
 					SERVE_MAX_LISTEN);
 				goto out;
 			}
-			a.smtp[a.nsmtp++] = strndup(p, n);
+			a.smtp[a.nsmtp++] = xstrndup(p, n);
 			p += n;
 		}
 	}
