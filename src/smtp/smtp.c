@@ -1074,6 +1074,32 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	reply(s, "220 %s %s dmarcd ready", srv->hostname, lmtp ? "LMTP" : "ESMTP");
 }
 
+static void
+listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+/* accept() failed (out of descriptors, most likely): pause this listener
+ * for a second instead of spinning on it; queued clients wait. */
+static void
+accept_error(struct evconnlistener *l, void *arg)
+{
+	struct smtp_server *srv = arg;
+	struct timeval pause = {1, 0};
+	int e = EVUTIL_SOCKET_ERROR();
+
+	dm_log(DM_LOG_ERROR, "smtp", "accept: %s; pausing the listener for 1 s",
+	       evutil_socket_error_to_string(e));
+	if (srv->stopping)
+		return;
+	evconnlistener_disable(l);
+	if (event_base_once(srv->base, -1, EV_TIMEOUT, listener_resume, l, &pause) != 0)
+		evconnlistener_enable(l);
+}
+
 static int
 add_listener(struct smtp_server *srv, struct evconnlistener *l, char *err, size_t errlen)
 {
@@ -1081,6 +1107,7 @@ add_listener(struct smtp_server *srv, struct evconnlistener *l, char *err, size_
 		snprintf(err, errlen, "%s", strerror(errno));
 		return DM_EIO;
 	}
+	evconnlistener_set_error_cb(l, accept_error);
 	srv->lis[srv->nlis++] = l;
 	return 0;
 }
