@@ -34,7 +34,7 @@
 
 #include <sqlite3.h>
 
-#define FLOOR_COLS 17          /* columns copied into records, as the store */
+#define FLOOR_COLS 17            /* columns copied into records, as the store */
 #define FLOOR_BATCH_REPORTS 1000 /* reports per transaction, as the store */
 
 struct row {
@@ -48,9 +48,9 @@ struct row {
 };
 
 static const char cols[] = "report, account_id, policy_domain, date_begin, date_end,"
-			   " source_ip, count, disposition, dkim, spf, dmarc_pass,"
-			   " header_from, envelope_from, envelope_to, reasons,"
-			   " dkim_results, spf_results";
+                           " source_ip, count, disposition, dkim, spf, dmarc_pass,"
+                           " header_from, envelope_from, envelope_to, reasons,"
+                           " dkim_results, spf_results";
 
 static void
 die(sqlite3 *db, const char *what)
@@ -126,20 +126,20 @@ main(int argc, char **argv)
 	if (sqlite3_open(argv[2], &dst) != SQLITE_OK)
 		die(dst, argv[2]);
 	if (sqlite3_exec(dst,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			 " PRAGMA cache_size=-8192; PRAGMA temp_store=FILE;",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	                 " PRAGMA cache_size=-8192; PRAGMA temp_store=FILE;",
+	                 NULL, NULL, NULL) != SQLITE_OK)
 		die(dst, "pragmas");
 
 	/* The schema, exactly as the store made it. */
 	if (sqlite3_prepare_v2(src,
-			       "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"
-			       " AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
-			       -1, &st, NULL) != SQLITE_OK)
+	                       "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"
+	                       " AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+	                       -1, &st, NULL) != SQLITE_OK)
 		die(src, "schema");
 	while (sqlite3_step(st) == SQLITE_ROW)
-		if (sqlite3_exec(dst, (const char *)sqlite3_column_text(st, 0), NULL, NULL,
-				 NULL) != SQLITE_OK)
+		if (sqlite3_exec(dst, (const char *)sqlite3_column_text(st, 0), NULL, NULL, NULL) !=
+		    SQLITE_OK)
 			die(dst, "create");
 	sqlite3_finalize(st);
 
@@ -158,8 +158,7 @@ main(int argc, char **argv)
 		}
 		r = &rows[n++];
 		for (i = 0; i < FLOOR_COLS; i++)
-			if ((r->v[i] = sqlite3_value_dup(sqlite3_column_value(st, (int)i))) ==
-			    NULL)
+			if ((r->v[i] = sqlite3_value_dup(sqlite3_column_value(st, (int)i))) == NULL)
 				die(NULL, "out of memory");
 		r->domain = text_or_empty(r->v[2]);
 		r->day = sqlite3_value_int64(r->v[3]) / 86400;
@@ -178,18 +177,18 @@ main(int argc, char **argv)
 		die(NULL, "out of memory");
 
 	snprintf(sql, sizeof sql,
-		 "INSERT INTO records(%s) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
-		 "?13,?14,?15,?16,?17)",
-		 cols);
+	         "INSERT INTO records(%s) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+	         "?13,?14,?15,?16,?17)",
+	         cols);
 	if (sqlite3_prepare_v2(dst, sql, -1, &ins, NULL) != SQLITE_OK)
 		die(dst, "prepare records");
 	if (sqlite3_prepare_v2(dst,
-			       "INSERT INTO daily(account_id, domain, day, source_ip, header_from,"
-			       " disposition, dkim_pass, spf_pass, messages, records)"
-			       " VALUES(0,?1,?2,?3,?4,?5,?6,?7,?8,1)"
-			       " ON CONFLICT DO UPDATE SET messages = messages + excluded.messages,"
-			       " records = records + excluded.records",
-			       -1, &up, NULL) != SQLITE_OK)
+	                       "INSERT INTO daily(account_id, domain, day, source_ip, header_from,"
+	                       " disposition, dkim_pass, spf_pass, messages, records)"
+	                       " VALUES(0,?1,?2,?3,?4,?5,?6,?7,?8,1)"
+	                       " ON CONFLICT DO UPDATE SET messages = messages + excluded.messages,"
+	                       " records = records + excluded.records",
+	                       -1, &up, NULL) != SQLITE_OK)
 		die(dst, "prepare daily");
 
 	t0 = now();
@@ -198,7 +197,7 @@ main(int argc, char **argv)
 
 		/* One transaction: the records of the next 1,000 reports. */
 		for (i = start; i < n && sqlite3_value_int64(rows[i].v[0]) - first_report <
-						  FLOOR_BATCH_REPORTS;
+		                                 FLOOR_BATCH_REPORTS;
 		     i++)
 			;
 		if (sqlite3_exec(dst, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -250,7 +249,7 @@ main(int argc, char **argv)
 	free(rows);
 	free(order);
 	sqlite3_close(src);
-	printf("{\"records\":%zu,\"daily\":%" PRId64 ",\"seconds\":%.3f,\"records_per_s\":%.0f}\n", n,
-	       daily, secs, secs > 0 ? (double)n / secs : 0.0);
+	printf("{\"records\":%zu,\"daily\":%" PRId64 ",\"seconds\":%.3f,\"records_per_s\":%.0f}\n",
+	       n, daily, secs, secs > 0 ? (double)n / secs : 0.0);
 	return 0;
 }

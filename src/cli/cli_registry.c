@@ -28,23 +28,23 @@
 enum { KEY_JSON = 1, KEY_CATCH_ALL, KEY_ACCOUNT, KEY_ADDRESS };
 
 const struct cli_opt cli_account_opts[] = {
-	{"catch-all", 0, KEY_CATCH_ALL, NULL,
-	 "add: the account accepts any address and claims any domain"},
-	{"json", 0, KEY_JSON, NULL, "list: one JSON object per line"},
-	{NULL, 0, 0, NULL, NULL},
+        {"catch-all", 0, KEY_CATCH_ALL, NULL,
+         "add: the account accepts any address and claims any domain"},
+        {"json", 0, KEY_JSON, NULL, "list: one JSON object per line"},
+        {NULL, 0, 0, NULL, NULL},
 };
 
 const struct cli_opt cli_domain_opts[] = {
-	{"account", 1, KEY_ACCOUNT, "NAME", "add: the account the domain belongs to (required)"},
-	{"address", 1, KEY_ADDRESS, "ADDR",
-	 "add: the report address; default a random one at report_host"},
-	{"json", 0, KEY_JSON, NULL, "list: one JSON object per line"},
-	{NULL, 0, 0, NULL, NULL},
+        {"account", 1, KEY_ACCOUNT, "NAME", "add: the account the domain belongs to (required)"},
+        {"address", 1, KEY_ADDRESS, "ADDR",
+         "add: the report address; default a random one at report_host"},
+        {"json", 0, KEY_JSON, NULL, "list: one JSON object per line"},
+        {NULL, 0, 0, NULL, NULL},
 };
 
 const struct cli_opt cli_address_opts[] = {
-	{"json", 0, KEY_JSON, NULL, "one JSON object per line"},
-	{NULL, 0, 0, NULL, NULL},
+        {"json", 0, KEY_JSON, NULL, "one JSON object per line"},
+        {NULL, 0, 0, NULL, NULL},
 };
 
 struct reg_args {
@@ -60,10 +60,18 @@ on_opt(void *arg, int key, const char *value)
 {
 	struct reg_args *a = arg;
 	switch (key) {
-	case KEY_JSON: a->json = 1; break;
-	case KEY_CATCH_ALL: a->catch_all = 1; break;
-	case KEY_ACCOUNT: a->account = value; break;
-	case KEY_ADDRESS: a->address = value; break;
+	case KEY_JSON:
+		a->json = 1;
+		break;
+	case KEY_CATCH_ALL:
+		a->catch_all = 1;
+		break;
+	case KEY_ACCOUNT:
+		a->account = value;
+		break;
+	case KEY_ADDRESS:
+		a->address = value;
+		break;
 	}
 	return 0;
 }
@@ -72,15 +80,13 @@ on_opt(void *arg, int key, const char *value)
 static int
 exit_for(int rc)
 {
-	return rc == DM_EEXIST || rc == DM_ENOTFOUND || rc == DM_EINVAL ? CLI_REJECTED
-									  : CLI_FAILED;
+	return rc == DM_EEXIST || rc == DM_ENOTFOUND || rc == DM_EINVAL ? CLI_REJECTED : CLI_FAILED;
 }
 
 static int
 usage_error(const struct cli_cmd *cmd, const char *msg, const char *what)
 {
-	fprintf(stderr, "dmarcd %s: %s%s%s\n", cmd->name, msg, what ? " " : "",
-		what ? what : "");
+	fprintf(stderr, "dmarcd %s: %s%s%s\n", cmd->name, msg, what ? " " : "", what ? what : "");
 	cli_usage(cmd, stderr);
 	return CLI_FAILED;
 }
@@ -172,9 +178,9 @@ on_address(void *arg, const struct registry_row *r)
 /* Run a listing; an empty registry prints nothing. */
 static int
 run_list(const struct cli_cmd *cmd, struct reg_args *a, const char *data_dir,
-	 int (*list)(const char *, int (*)(void *, const struct registry_row *), void *, char *,
-		     size_t),
-	 int (*fn)(void *, const struct registry_row *))
+         int (*list)(const char *, int (*)(void *, const struct registry_row *), void *, char *,
+                     size_t),
+         int (*fn)(void *, const struct registry_row *))
 {
 	char err[512];
 	int rc = list(data_dir, fn, a, err, sizeof err);
@@ -189,8 +195,8 @@ run_list(const struct cli_cmd *cmd, struct reg_args *a, const char *data_dir,
 
 /* Parse and split "VERB [OPERAND]"; returns CLI_OK or the exit code. */
 static int
-parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cfg,
-      struct reg_args *a, const char **verb, const char **operand)
+parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cfg, struct reg_args *a,
+      const char **verb, const char **operand)
 {
 	int first;
 	if (cli_parse(cmd, argc, argv, cfg, on_opt, a, &first) != CLI_OK)
@@ -203,8 +209,8 @@ parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cfg,
 	if (strcmp(*verb, "list") != 0 && want == 1)
 		return usage_error(cmd, "unknown subcommand", *verb);
 	if (want == 2 && !*operand)
-		return usage_error(cmd, "add: missing", strcmp(cmd->name, "account") == 0 ? "NAME"
-											 : "DOMAIN");
+		return usage_error(cmd, "add: missing",
+		                   strcmp(cmd->name, "account") == 0 ? "NAME" : "DOMAIN");
 	if (first + want < argc)
 		return usage_error(cmd, "unexpected argument", argv[first + want]);
 	if (want == 2 && a->json)
@@ -254,7 +260,7 @@ cli_domain(const struct cli_cmd *cmd, int argc, char **argv)
 	if (!a.account)
 		return usage_error(cmd, "add: --account NAME is required", NULL);
 	rc = registry_domain_add(cfg.data_dir, domain, a.account, a.address, cfg.report_host, addr,
-				 sizeof addr, err, sizeof err);
+	                         sizeof addr, err, sizeof err);
 	if (rc) {
 		fprintf(stderr, "dmarcd domain: %s\n", err[0] ? err : dm_strerror(rc));
 		return exit_for(rc);

@@ -21,12 +21,12 @@
 enum { OPT_SMTP = 1, OPT_LMTP, OPT_WORKERS };
 
 const struct cli_opt cli_serve_opts[] = {
-	{"smtp", 1, OPT_SMTP, "ADDR:PORT",
-	 "listen for SMTP here (repeatable; [V6]:PORT for IPv6; 'none' for no SMTP); "
-	 "default from smtp_listen, 127.0.0.1:2525"},
-	{"lmtp", 1, OPT_LMTP, "PATH", "listen for LMTP on this Unix socket (default: lmtp_socket)"},
-	{"workers", 1, OPT_WORKERS, "N", "report processing threads, 1-64 (default: one per core)"},
-	{NULL, 0, 0, NULL, NULL},
+        {"smtp", 1, OPT_SMTP, "ADDR:PORT",
+         "listen for SMTP here (repeatable; [V6]:PORT for IPv6; 'none' for no SMTP); "
+         "default from smtp_listen, 127.0.0.1:2525"},
+        {"lmtp", 1, OPT_LMTP, "PATH", "listen for LMTP on this Unix socket (default: lmtp_socket)"},
+        {"workers", 1, OPT_WORKERS, "N", "report processing threads, 1-64 (default: one per core)"},
+        {NULL, 0, 0, NULL, NULL},
 };
 
 struct serve_args {
@@ -49,7 +49,8 @@ on_opt(void *arg, int key, const char *value)
 		if (strcmp(value, "none") == 0)
 			return 0;
 		if (a->nsmtp >= SERVE_MAX_LISTEN) {
-			fprintf(stderr, "dmarcd serve: at most %d --smtp addresses\n", SERVE_MAX_LISTEN);
+			fprintf(stderr, "dmarcd serve: at most %d --smtp addresses\n",
+			        SERVE_MAX_LISTEN);
 			return -1;
 		}
 		a->smtp[a->nsmtp++] = xstrdup(value);
@@ -97,7 +98,7 @@ cli_serve(const struct cli_cmd *cmd, int argc, char **argv)
 				break;
 			if (a.nsmtp >= SERVE_MAX_LISTEN) {
 				fprintf(stderr, "dmarcd serve: smtp_listen: at most %d addresses\n",
-					SERVE_MAX_LISTEN);
+				        SERVE_MAX_LISTEN);
 				goto out;
 			}
 			a.smtp[a.nsmtp++] = xstrndup(p, n);
@@ -114,7 +115,8 @@ cli_serve(const struct cli_cmd *cmd, int argc, char **argv)
 		a.workers = n < 1 ? 1 : n > DM_MAX_JOBS ? DM_MAX_JOBS : n;
 	}
 	if (a.nsmtp == 0 && a.lmtp == NULL) {
-		fprintf(stderr, "dmarcd serve: nothing to listen on (no SMTP address, no LMTP socket)\n");
+		fprintf(stderr,
+		        "dmarcd serve: nothing to listen on (no SMTP address, no LMTP socket)\n");
 		goto out;
 	}
 	memset(&o, 0, sizeof o);

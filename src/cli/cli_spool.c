@@ -45,9 +45,9 @@
 enum { KEY_FROM = 1, KEY_RCPT, KEY_FAILED, KEY_JSON, KEY_ALL };
 
 const struct cli_opt cli_deliver_opts[] = {
-	{"from", 1, KEY_FROM, "ADDR", "envelope sender (MAIL FROM); default <>"},
-	{"rcpt", 1, KEY_RCPT, "ADDR", "envelope recipient; repeat for more (also operands)"},
-	{NULL, 0, 0, NULL, NULL},
+        {"from", 1, KEY_FROM, "ADDR", "envelope sender (MAIL FROM); default <>"},
+        {"rcpt", 1, KEY_RCPT, "ADDR", "envelope recipient; repeat for more (also operands)"},
+        {NULL, 0, 0, NULL, NULL},
 };
 
 struct deliver_args {
@@ -114,13 +114,13 @@ cli_deliver(const struct cli_cmd *cmd, int argc, char **argv)
 		return EX_TEMPFAIL;
 	}
 	struct spool_envelope env = {
-		.from = a.from,
-		.rcpt = a.rcpt,
-		.nrcpt = a.nrcpt,
-		.client_ip = "",
-		.helo = "",
-		.proto = "pipe",
-		.received_at = (int64_t)time(NULL),
+	        .from = a.from,
+	        .rcpt = a.rcpt,
+	        .nrcpt = a.nrcpt,
+	        .client_ip = "",
+	        .helo = "",
+	        .proto = "pipe",
+	        .received_at = (int64_t)time(NULL),
 	};
 	rc = spool_msg_begin(sp, &env, &m);
 	if (rc) {
@@ -141,8 +141,8 @@ cli_deliver(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		if (DM_SMTP_MAX_SIZE - body < (uint64_t)n) {
 			fprintf(stderr,
-				"dmarcd deliver: message too large (more than %llu bytes)\n",
-				(unsigned long long)DM_SMTP_MAX_SIZE);
+			        "dmarcd deliver: message too large (more than %llu bytes)\n",
+			        (unsigned long long)DM_SMTP_MAX_SIZE);
 			drain_stdin();
 			status = EX_DATAERR;
 			goto out;
@@ -151,7 +151,7 @@ cli_deliver(const struct cli_cmd *cmd, int argc, char **argv)
 		rc = spool_msg_write(m, buf, (size_t)n);
 		if (rc) {
 			fprintf(stderr, "dmarcd deliver: spool %s: %s\n", spool_msg_id(m),
-				dm_strerror(rc));
+			        dm_strerror(rc));
 			goto out;
 		}
 	}
@@ -178,10 +178,10 @@ out:
 /* ---- dmarcd spool ----------------------------------------------------------- */
 
 const struct cli_opt cli_spool_opts[] = {
-	{"failed", 0, KEY_FAILED, NULL, "list: only the failed entries"},
-	{"json", 0, KEY_JSON, NULL, "list: one JSON object per line"},
-	{"all", 0, KEY_ALL, NULL, "retry: every failed entry"},
-	{NULL, 0, 0, NULL, NULL},
+        {"failed", 0, KEY_FAILED, NULL, "list: only the failed entries"},
+        {"json", 0, KEY_JSON, NULL, "list: one JSON object per line"},
+        {"all", 0, KEY_ALL, NULL, "retry: every failed entry"},
+        {NULL, 0, 0, NULL, NULL},
 };
 
 struct spool_args {
@@ -324,7 +324,7 @@ cli_spool(const struct cli_cmd *cmd, int argc, char **argv)
 		rc = spool_list(a.sp, a.failed ? "failed" : NULL, print_entry, &a);
 		if (rc == 0)
 			fprintf(stderr, "spool: %u new, %u cur, %u failed\n", a.n[0], a.n[1],
-				a.n[2]);
+			        a.n[2]);
 	} else if (a.all) {
 		rc = spool_list(a.sp, "failed", retry_entry, &a);
 	} else {

@@ -59,18 +59,18 @@
 static const char RAND_ALPHABET[] = "abcdefghijkmnpqrstuvwxyz23456789";
 
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS accounts("
-	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" name TEXT NOT NULL COLLATE NOCASE UNIQUE,"
-	" catch_all INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS domains("
-	" id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE,"
-	" account_id INTEGER NOT NULL REFERENCES accounts(id), created_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS addresses("
-	" id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE,"
-	" account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	" domain_id INTEGER REFERENCES domains(id), created_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+        "CREATE TABLE IF NOT EXISTS accounts("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " name TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+        " catch_all INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS domains("
+        " id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE,"
+        " account_id INTEGER NOT NULL REFERENCES accounts(id), created_at INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS addresses("
+        " id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE,"
+        " account_id INTEGER NOT NULL REFERENCES accounts(id),"
+        " domain_id INTEGER REFERENCES domains(id), created_at INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
 struct reg_account {
 	int64_t id;
@@ -105,8 +105,7 @@ struct registry {
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...) DM_PRINTF(3, 4);
+static void seterr(char *err, size_t errlen, const char *fmt, ...) DM_PRINTF(3, 4);
 
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -304,9 +303,9 @@ static const struct reg_account *
 find_account(const struct registry *reg, int64_t id)
 {
 	struct reg_account key = {id, 0};
-	return reg->naccounts ? bsearch(&key, reg->accounts, reg->naccounts, sizeof key,
-					cmp_account)
-			      : NULL;
+	return reg->naccounts
+	               ? bsearch(&key, reg->accounts, reg->naccounts, sizeof key, cmp_account)
+	               : NULL;
 }
 
 static void
@@ -364,11 +363,15 @@ map_rc(sqlite3 *db, int rc, char *err, size_t errlen)
 {
 	seterr(err, errlen, "%s: %s", REGISTRY_FILE, db ? sqlite3_errmsg(db) : "out of memory");
 	switch (rc & 0xff) {
-	case SQLITE_FULL: return DM_ENOSPC;
+	case SQLITE_FULL:
+		return DM_ENOSPC;
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED: return DM_EBUSY;
-	case SQLITE_IOERR: return DM_EIO;
-	default: return DM_ESTORE;
+	case SQLITE_LOCKED:
+		return DM_EBUSY;
+	case SQLITE_IOERR:
+		return DM_EIO;
+	default:
+		return DM_ESTORE;
 	}
 }
 
@@ -383,8 +386,8 @@ static int
 has_table(sqlite3 *db, const char *name, int *yes, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prepare(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", &st,
-			 err, errlen);
+	int rc = prepare(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", &st, err,
+	                 errlen);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -450,8 +453,8 @@ open_write(const char *data_dir, sqlite3 **db, char *err, size_t errlen)
 	}
 	path_of(path, sizeof path, data_dir, "");
 	sqlite3 *d = NULL;
-	rc = sqlite3_open_v2(path, &d,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(
+	        path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		rc = map_rc(d, rc, err, errlen);
 		sqlite3_close(d);
@@ -495,10 +498,10 @@ static int
 commit_write(sqlite3 *db, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(db,
-			      "INSERT INTO meta(key, value) VALUES('generation', 1)"
-			      " ON CONFLICT(key) DO UPDATE SET value = value + 1;"
-			      "COMMIT",
-			      NULL, NULL, NULL);
+	                      "INSERT INTO meta(key, value) VALUES('generation', 1)"
+	                      " ON CONFLICT(key) DO UPDATE SET value = value + 1;"
+	                      "COMMIT",
+	                      NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : map_rc(db, rc, err, errlen);
 }
 
@@ -557,7 +560,7 @@ registry_free(struct registry *reg)
 /* Read rows of (text, account) into a sorted array. */
 static int
 load_names(sqlite3 *db, const char *sql, struct reg_name **out, size_t *nout, char *err,
-	   size_t errlen)
+           size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	size_t n = 0, cap = 0;
@@ -635,10 +638,10 @@ load_once(const char *data_dir, struct registry *reg, char *err, size_t errlen)
 	rc = load_accounts(db, reg, err, errlen);
 	if (rc == 0)
 		rc = load_names(db, "SELECT domain, account_id FROM domains", &reg->domains,
-				&reg->ndomains, err, errlen);
+		                &reg->ndomains, err, errlen);
 	if (rc == 0)
 		rc = load_names(db, "SELECT address, account_id FROM addresses", &reg->addrs,
-				&reg->naddrs, err, errlen);
+		                &reg->naddrs, err, errlen);
 	if (rc == 0)
 		rc = read_generation(db, &reg->generation, err, errlen);
 out:
@@ -775,7 +778,7 @@ registry_claims(const struct registry *reg, int64_t account, const char *policy_
 
 int64_t
 registry_account_for(const struct registry *reg, const char *const *rcpt, size_t nrcpt,
-		     const char *policy_domain)
+                     const char *policy_domain)
 {
 	for (size_t i = 0; rcpt && i < nrcpt; i++) {
 		int64_t id = registry_rcpt(reg, rcpt[i]);
@@ -787,7 +790,7 @@ registry_account_for(const struct registry *reg, const char *const *rcpt, size_t
 
 void
 registry_counts(const struct registry *reg, unsigned *accounts, unsigned *domains,
-		unsigned *addresses)
+                unsigned *addresses)
 {
 	if (accounts)
 		*accounts = reg ? (unsigned)reg->naccounts : 0;
@@ -800,8 +803,8 @@ registry_counts(const struct registry *reg, unsigned *accounts, unsigned *domain
 /* ---- management ---------------------------------------------------------- */
 
 int
-registry_account_add(const char *data_dir, const char *name, int catch_all, int64_t *id,
-		     char *err, size_t errlen)
+registry_account_add(const char *data_dir, const char *name, int catch_all, int64_t *id, char *err,
+                     size_t errlen)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -824,7 +827,7 @@ registry_account_add(const char *data_dir, const char *name, int catch_all, int6
 	if (rc)
 		goto out;
 	rc = prepare(db, "INSERT INTO accounts(name, catch_all, created_at) VALUES(?1, ?2, ?3)",
-		     &st, err, errlen);
+	             &st, err, errlen);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -853,7 +856,7 @@ out:
 /* One row's first column as an int64: 0 and *found = 0 when no row. */
 static int
 query_id(sqlite3 *db, const char *sql, const char *arg, int64_t *v, int *found, char *err,
-	 size_t errlen)
+         size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = prepare(db, sql, &st, err, errlen);
@@ -903,7 +906,7 @@ random_address(const char *host, char *out, size_t outlen, char *err, size_t err
 
 static int
 exec_insert(sqlite3 *db, const char *sql, const char *text, int64_t account, int64_t ref,
-	    int64_t *rowid, char *err, size_t errlen)
+            int64_t *rowid, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = prepare(db, sql, &st, err, errlen);
@@ -929,8 +932,8 @@ exec_insert(sqlite3 *db, const char *sql, const char *text, int64_t account, int
 
 int
 registry_domain_add(const char *data_dir, const char *domain, const char *account,
-		    const char *address, const char *report_host, char *addr_out,
-		    size_t addr_len, char *err, size_t errlen)
+                    const char *address, const char *report_host, char *addr_out, size_t addr_len,
+                    char *err, size_t errlen)
 {
 	char dom[DM_MAX_DOMAIN_LEN + 1], host[DM_MAX_DOMAIN_LEN + 1];
 	char addr[DM_REGISTRY_MAX_ADDRESS + 1], show[80], path[PATH_MAX];
@@ -978,7 +981,7 @@ registry_domain_add(const char *data_dir, const char *domain, const char *accoun
 	if (rc)
 		goto out;
 	rc = query_id(db, "SELECT id FROM accounts WHERE name = ?1", account, &account_id, &found,
-		      err, errlen);
+	              err, errlen);
 	if (rc)
 		goto out;
 	if (!found) {
@@ -986,8 +989,8 @@ registry_domain_add(const char *data_dir, const char *domain, const char *accoun
 		rc = DM_ENOTFOUND;
 		goto out;
 	}
-	rc = query_id(db, "SELECT account_id FROM domains WHERE domain = ?1", dom, &v, &found,
-		      err, errlen);
+	rc = query_id(db, "SELECT account_id FROM domains WHERE domain = ?1", dom, &v, &found, err,
+	              errlen);
 	if (rc)
 		goto out;
 	if (found) {
@@ -996,13 +999,13 @@ registry_domain_add(const char *data_dir, const char *domain, const char *accoun
 		goto out;
 	}
 	rc = exec_insert(db, "INSERT INTO domains(domain, account_id, created_at) VALUES(?1,?2,?3)",
-			 dom, account_id, 0, &domain_id, err, errlen);
+	                 dom, account_id, 0, &domain_id, err, errlen);
 	if (rc)
 		goto out;
 	int insert_addr = 1;
 	if (address) {
 		rc = query_id(db, "SELECT account_id FROM addresses WHERE address = ?1", addr, &v,
-			      &found, err, errlen);
+		              &found, err, errlen);
 		if (rc)
 			goto out;
 		if (found && v != account_id) {
@@ -1017,7 +1020,7 @@ registry_domain_add(const char *data_dir, const char *domain, const char *accoun
 			if (rc)
 				goto out;
 			rc = query_id(db, "SELECT 1 FROM addresses WHERE address = ?1", addr, &v,
-				      &found, err, errlen);
+			              &found, err, errlen);
 			if (rc)
 				goto out;
 			if (!found)
@@ -1036,9 +1039,9 @@ registry_domain_add(const char *data_dir, const char *domain, const char *accoun
 	}
 	if (insert_addr) {
 		rc = exec_insert(db,
-				 "INSERT INTO addresses(address, account_id, created_at, domain_id)"
-				 " VALUES(?1,?2,?3,?4)",
-				 addr, account_id, domain_id, NULL, err, errlen);
+		                 "INSERT INTO addresses(address, account_id, created_at, domain_id)"
+		                 " VALUES(?1,?2,?3,?4)",
+		                 addr, account_id, domain_id, NULL, err, errlen);
 		if (rc)
 			goto out;
 	}
@@ -1054,8 +1057,7 @@ out:
 
 static int
 list_rows(const char *data_dir, const char *sql, int kind,
-	  int (*fn)(void *arg, const struct registry_row *r), void *arg, char *err,
-	  size_t errlen)
+          int (*fn)(void *arg, const struct registry_row *r), void *arg, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -1098,38 +1100,37 @@ out:
 
 int
 registry_list_accounts(const char *data_dir, int (*fn)(void *arg, const struct registry_row *r),
-		       void *arg, char *err, size_t errlen)
+                       void *arg, char *err, size_t errlen)
 {
 	return list_rows(data_dir,
-			 "SELECT name, id, catch_all, created_at FROM accounts ORDER BY name, id",
-			 0, fn, arg, err, errlen);
+	                 "SELECT name, id, catch_all, created_at FROM accounts ORDER BY name, id",
+	                 0, fn, arg, err, errlen);
 }
 
 int
 registry_list_domains(const char *data_dir, int (*fn)(void *arg, const struct registry_row *r),
-		      void *arg, char *err, size_t errlen)
+                      void *arg, char *err, size_t errlen)
 {
 	return list_rows(data_dir,
-			 "SELECT a.name, a.id, a.catch_all, d.created_at, d.domain"
-			 " FROM domains d JOIN accounts a ON a.id = d.account_id"
-			 " ORDER BY d.domain",
-			 1, fn, arg, err, errlen);
+	                 "SELECT a.name, a.id, a.catch_all, d.created_at, d.domain"
+	                 " FROM domains d JOIN accounts a ON a.id = d.account_id"
+	                 " ORDER BY d.domain",
+	                 1, fn, arg, err, errlen);
 }
 
 int
-registry_list_addresses(const char *data_dir,
-			int (*fn)(void *arg, const struct registry_row *r), void *arg, char *err,
-			size_t errlen)
+registry_list_addresses(const char *data_dir, int (*fn)(void *arg, const struct registry_row *r),
+                        void *arg, char *err, size_t errlen)
 {
 	return list_rows(data_dir,
-			 "SELECT a.name, a.id, a.catch_all, x.created_at, d.domain, x.address"
-			 " FROM addresses x JOIN accounts a ON a.id = x.account_id"
-			 " LEFT JOIN domains d ON d.id = x.domain_id"
-			 " UNION ALL"
-			 " SELECT name, id, catch_all, created_at, NULL, '*' FROM accounts"
-			 " WHERE catch_all"
-			 " ORDER BY 6, 2",
-			 2, fn, arg, err, errlen);
+	                 "SELECT a.name, a.id, a.catch_all, x.created_at, d.domain, x.address"
+	                 " FROM addresses x JOIN accounts a ON a.id = x.account_id"
+	                 " LEFT JOIN domains d ON d.id = x.domain_id"
+	                 " UNION ALL"
+	                 " SELECT name, id, catch_all, created_at, NULL, '*' FROM accounts"
+	                 " WHERE catch_all"
+	                 " ORDER BY 6, 2",
+	                 2, fn, arg, err, errlen);
 }
 
 /* ---- DNS ----------------------------------------------------------------- */
@@ -1156,18 +1157,18 @@ registry_dns_records(const char *domain, const char *addr, char *out, size_t out
 	if (!norm_lookup(domain, d, sizeof d) || !addr || !*addr ||
 	    strlen(addr) > DM_REGISTRY_MAX_ADDRESS)
 		return 0;
-	int n = snprintf(line, sizeof line, "_dmarc.%s. IN TXT \"v=DMARC1; p=none; rua=mailto:%s\"\n",
-			 d, addr);
+	int n = snprintf(line, sizeof line,
+	                 "_dmarc.%s. IN TXT \"v=DMARC1; p=none; rua=mailto:%s\"\n", d, addr);
 	add_line(out, outlen, &len, line, n);
 	const char *at = strrchr(addr, '@');
 	if (!at || !norm_lookup(at + 1, h, sizeof h))
 		return len;
 	size_t hl = strlen(h), dl = strlen(d);
 	int inside = strcmp(h, d) == 0 ||
-		     (hl > dl && h[hl - dl - 1] == '.' && strcmp(h + hl - dl, d) == 0);
+	             (hl > dl && h[hl - dl - 1] == '.' && strcmp(h + hl - dl, d) == 0);
 	if (!inside) {
 		n = snprintf(line, sizeof line, "%s._report._dmarc.%s. IN TXT \"v=DMARC1\"\n", d,
-			     h);
+		             h);
 		add_line(out, outlen, &len, line, n);
 	}
 	return len;

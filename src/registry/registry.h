@@ -54,18 +54,18 @@ int registry_claims(const struct registry *reg, int64_t account, const char *pol
 /* The account a report goes to: the first recipient's account that
  * claims policy_domain, else 0 (unclaimed). */
 int64_t registry_account_for(const struct registry *reg, const char *const *rcpt, size_t nrcpt,
-			     const char *policy_domain);
+                             const char *policy_domain);
 
 /* Counts, for logs. */
 void registry_counts(const struct registry *reg, unsigned *accounts, unsigned *domains,
-		     unsigned *addresses);
+                     unsigned *addresses);
 
 /* ---- management (the CLI) ------------------------------------------------ */
 
 /* Create an account.  DM_EEXIST if the name is taken.  Names: 1-64 of
  * [A-Za-z0-9._-]. */
 int registry_account_add(const char *data_dir, const char *name, int catch_all, int64_t *id,
-			 char *err, size_t errlen) DM_WUR;
+                         char *err, size_t errlen) DM_WUR;
 
 /* Add domain to account (by name) and create its report address:
  * address if given, else "<token>@<report_host>" with a random token.
@@ -73,8 +73,8 @@ int registry_account_add(const char *data_dir, const char *name, int catch_all, 
  * registered already, DM_ENOTFOUND if there is no such account,
  * DM_EINVAL for a malformed domain or address. */
 int registry_domain_add(const char *data_dir, const char *domain, const char *account,
-			const char *address, const char *report_host, char *addr_out,
-			size_t addr_len, char *err, size_t errlen) DM_WUR;
+                        const char *address, const char *report_host, char *addr_out,
+                        size_t addr_len, char *err, size_t errlen) DM_WUR;
 
 struct registry_row {
 	const char *account;
@@ -85,15 +85,13 @@ struct registry_row {
 	int64_t created_at;
 };
 
-int registry_list_accounts(const char *data_dir,
-			   int (*fn)(void *arg, const struct registry_row *r), void *arg,
-			   char *err, size_t errlen) DM_WUR;
-int registry_list_domains(const char *data_dir,
-			  int (*fn)(void *arg, const struct registry_row *r), void *arg,
-			  char *err, size_t errlen) DM_WUR;
+int registry_list_accounts(const char *data_dir, int (*fn)(void *arg, const struct registry_row *r),
+                           void *arg, char *err, size_t errlen) DM_WUR;
+int registry_list_domains(const char *data_dir, int (*fn)(void *arg, const struct registry_row *r),
+                          void *arg, char *err, size_t errlen) DM_WUR;
 int registry_list_addresses(const char *data_dir,
-			    int (*fn)(void *arg, const struct registry_row *r), void *arg,
-			    char *err, size_t errlen) DM_WUR;
+                            int (*fn)(void *arg, const struct registry_row *r), void *arg,
+                            char *err, size_t errlen) DM_WUR;
 
 /* The DNS records to publish for domain with report address addr:
  * the DMARC record, and (when addr's host is outside domain) the

@@ -26,7 +26,8 @@
  * Signals: SIGTERM/SIGINT stop (sessions get 421, pending commits are
  * answered, workers finish their message and sync), SIGHUP reopens the
  * log file (log_file) and reloads the registry.  The start-up lines go to
- * stderr; with log_file set, everything after "ready" goes to the file.  Logs under "serve" and "worker".
+ * stderr; with log_file set, everything after "ready" goes to the file.  Logs under "serve" and
+ * "worker".
  */
 #include "serve/serve.h"
 
@@ -57,10 +58,10 @@
 #include "spool/spool.h"
 #include "store/store.h"
 
-#define SERVE_DONE_MAX 256	   /* entries deleted per store_sync */
-#define SERVE_DONE_MS 500	   /* or after this long */
-#define SERVE_BACKOFF_MAX 60	   /* seconds between retries of a failing store */
-#define SERVE_STOP_SECONDS 30	   /* longest wait for sessions at shutdown */
+#define SERVE_DONE_MAX 256    /* entries deleted per store_sync */
+#define SERVE_DONE_MS 500     /* or after this long */
+#define SERVE_BACKOFF_MAX 60  /* seconds between retries of a failing store */
+#define SERVE_STOP_SECONDS 30 /* longest wait for sessions at shutdown */
 
 struct reg_ref {
 	struct registry *reg;
@@ -217,8 +218,8 @@ worker_result(void *arg, const struct ingest_result *r)
 		return;
 	}
 	if (w->bad++ == 0)
-		snprintf(w->why, sizeof w->why, "%s: %s (%s)", r->input, r->error ? r->error : r->status,
-			 r->kind);
+		snprintf(w->why, sizeof w->why, "%s: %s (%s)", r->input,
+		         r->error ? r->error : r->status, r->kind);
 	dm_log(DM_LOG_WARN, "worker", "%s: %s %s: %s", w->id, r->status, r->kind,
 	       r->error ? r->error : "-");
 }
@@ -254,12 +255,13 @@ worker_sync(struct worker *w)
 	for (unsigned i = 0; i < w->ndone; i++) {
 		uint64_t b = w->done_batch[i];
 		int keep = rc == 0 && (b == 0 || (b <= durable && b > failed));
-		int r = keep ? spool_done(sv->spool, w->done[i]) : spool_release(sv->spool, w->done[i]);
+		int r = keep ? spool_done(sv->spool, w->done[i])
+		             : spool_release(sv->spool, w->done[i]);
 
 		again += !keep;
 		if (r != 0)
-			dm_log(DM_LOG_ERROR, "worker", "%s: cannot %s the spool entry: %s", w->done[i],
-			       keep ? "delete" : "release", dm_strerror(r));
+			dm_log(DM_LOG_ERROR, "worker", "%s: cannot %s the spool entry: %s",
+			       w->done[i], keep ? "delete" : "release", dm_strerror(r));
 	}
 	if (again > 0)
 		dm_log(DM_LOG_ERROR, "worker",
@@ -333,7 +335,8 @@ worker_one(struct worker *w, int fd)
 			dm_log(DM_LOG_ERROR, "worker", "%s: %s; the message stays in the spool",
 			       w->id, why);
 		if (r != 0)
-			dm_log(DM_LOG_ERROR, "worker", "%s: cannot release: %s", w->id, dm_strerror(r));
+			dm_log(DM_LOG_ERROR, "worker", "%s: cannot release: %s", w->id,
+			       dm_strerror(r));
 		return rc;
 	}
 	if (w->bad > 0 || w->ok == 0) {
@@ -440,7 +443,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		dm_log(DM_LOG_ERROR, "serve", "cannot reopen %s; logging on where it was",
 		       sv->cfg->log_file);
 	if (reg_load(sv, err, sizeof err) != 0)
-		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s", err);
+		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s",
+		       err);
 	else
 		fprintf(stderr, "dmarcd: serve: registry reloaded\n");
 }
@@ -453,9 +457,9 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (registry_changed(sv->reg->reg, sv->cfg->data_dir) &&
-	    reg_load(sv, err, sizeof err) != 0)
-		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s", err);
+	if (registry_changed(sv->reg->reg, sv->cfg->data_dir) && reg_load(sv, err, sizeof err) != 0)
+		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s",
+		       err);
 }
 
 /* One server per data folder: a second one would return the first one's
@@ -478,7 +482,7 @@ serve_lock(struct serve *sv, char *err, size_t errlen)
 	}
 	if (flock(sv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		snprintf(err, errlen, "another dmarcd serve is running on %s (%s is locked)",
-			 sv->cfg->data_dir, path);
+		         sv->cfg->data_dir, path);
 		return DM_EBUSY;
 	}
 	return 0;
@@ -631,9 +635,9 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	sv.ev_int = evsignal_new(sv.base, SIGINT, on_term, &sv);
 	sv.ev_hup = evsignal_new(sv.base, SIGHUP, on_hup, &sv);
 	sv.ev_tick = event_new(sv.base, -1, EV_PERSIST, on_tick, &sv);
-	if (!sv.ev_term || !sv.ev_int || !sv.ev_hup || !sv.ev_tick ||
-	    event_add(sv.ev_term, NULL) || event_add(sv.ev_int, NULL) ||
-	    event_add(sv.ev_hup, NULL) || event_add(sv.ev_tick, &one)) {
+	if (!sv.ev_term || !sv.ev_int || !sv.ev_hup || !sv.ev_tick || event_add(sv.ev_term, NULL) ||
+	    event_add(sv.ev_int, NULL) || event_add(sv.ev_hup, NULL) ||
+	    event_add(sv.ev_tick, &one)) {
 		snprintf(err, errlen, "cannot set up signal handling");
 		rc = DM_EIO;
 		goto out;
@@ -641,9 +645,9 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	if (spool_count(sv.spool, &nnew, &ncur, &nfailed) != 0)
 		nnew = nfailed = 0;
 	fprintf(stderr,
-		"dmarcd: serve: ready (%u worker%s; spool: %u waiting, %u returned after a crash, "
-		"%u failed)\n",
-		o->workers, o->workers == 1 ? "" : "s", nnew, returned, nfailed);
+	        "dmarcd: serve: ready (%u worker%s; spool: %u waiting, %u returned after a crash, "
+	        "%u failed)\n",
+	        o->workers, o->workers == 1 ? "" : "s", nnew, returned, nfailed);
 	fflush(stderr);
 	if (sv.cfg->log_file[0]) {
 		if ((rc = dm_log_reopen(sv.cfg->log_file)) != 0) {

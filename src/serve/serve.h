@@ -13,8 +13,8 @@ struct serve_options {
 	const struct dm_config *cfg;
 	const char *const *smtp; /* listen addresses (none: no SMTP) */
 	size_t nsmtp;
-	const char *lmtp;	 /* LMTP socket path or NULL */
-	unsigned workers;	 /* >= 1 */
+	const char *lmtp; /* LMTP socket path or NULL */
+	unsigned workers; /* >= 1 */
 };
 
 /* Run until SIGTERM or SIGINT.  Returns 0 after a clean stop, or a

@@ -64,19 +64,19 @@
 #define SMTP_MAX_LISTENERS 16
 
 enum smtp_state {
-	SMTP_ST_INIT,	/* greeted, no EHLO yet */
-	SMTP_ST_READY,	/* EHLO done, no transaction */
-	SMTP_ST_MAIL,	/* MAIL accepted */
-	SMTP_ST_DATA,	/* reading message text */
+	SMTP_ST_INIT,   /* greeted, no EHLO yet */
+	SMTP_ST_READY,  /* EHLO done, no transaction */
+	SMTP_ST_MAIL,   /* MAIL accepted */
+	SMTP_ST_DATA,   /* reading message text */
 	SMTP_ST_COMMIT, /* message ended, waiting for the commit thread */
 };
 
 /* DATA scanner states (see data_scan). */
 enum smtp_data_state {
-	SMTP_DS_BOL, /* at the start of a line (after CRLF) */
-	SMTP_DS_MID, /* inside a line */
-	SMTP_DS_CR,  /* inside a line, just saw CR */
-	SMTP_DS_DOT, /* line started with "." */
+	SMTP_DS_BOL,   /* at the start of a line (after CRLF) */
+	SMTP_DS_MID,   /* inside a line */
+	SMTP_DS_CR,    /* inside a line, just saw CR */
+	SMTP_DS_DOT,   /* line started with "." */
 	SMTP_DS_DOTCR, /* line is "." CR so far */
 };
 
@@ -90,9 +90,9 @@ struct smtp_session {
 	int lmtp, tls, esmtp;
 	enum smtp_state state;
 	unsigned errors;
-	int closing;  /* reply queued, free when the output drains */
-	int gone;     /* client went away while a commit was pending */
-	int skipping; /* discarding the rest of an over-long command line */
+	int closing;            /* reply queued, free when the output drains */
+	int gone;               /* client went away while a commit was pending */
+	int skipping;           /* discarding the rest of an over-long command line */
 	struct event *flush_ev; /* TLS: waits for the encrypted bytes to leave */
 	unsigned flush_ticks;
 	int tls_shut; /* close_notify sent */
@@ -106,8 +106,8 @@ struct smtp_session {
 	struct spool_msg *msg;
 	enum smtp_data_state ds;
 	enum smtp_data_err derr;
-	uint64_t dsize;	   /* message bytes after unstuffing */
-	uint64_t linelen;  /* current line */
+	uint64_t dsize;   /* message bytes after unstuffing */
+	uint64_t linelen; /* current line */
 	char id[SPOOL_ID_MAX];
 	/* commit result */
 	int commit_rc;
@@ -135,7 +135,7 @@ struct smtp_server {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct smtp_session *pending, **pending_tail; /* to commit */
-	struct smtp_session *done;		      /* committed, to answer */
+	struct smtp_session *done;                    /* committed, to answer */
 	int quit;
 	struct event *done_ev;
 };
@@ -146,8 +146,7 @@ static void session_process(struct smtp_session *s);
 
 /* ---- replies and teardown -------------------------------------------------- */
 
-static void
-reply(struct smtp_session *s, const char *fmt, ...) DM_PRINTF(2, 3);
+static void reply(struct smtp_session *s, const char *fmt, ...) DM_PRINTF(2, 3);
 
 static void
 reply(struct smtp_session *s, const char *fmt, ...)
@@ -236,8 +235,7 @@ session_drained(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (!s->closing)
 		return;
-	if (s->tls && !s->tls_shut &&
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+	if (s->tls && !s->tls_shut && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
 		/* every reply is encrypted by now: say goodbye properly */
 		SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
 
@@ -323,7 +321,8 @@ commit_main(void *arg)
 		pthread_mutex_unlock(&srv->mu);
 
 		if (spool_commit_batch(msgs, n, rc) != 0)
-			dm_log(DM_LOG_WARN, "smtp", "group commit: some messages could not be spooled");
+			dm_log(DM_LOG_WARN, "smtp",
+			       "group commit: some messages could not be spooled");
 
 		pthread_mutex_lock(&srv->mu);
 		for (size_t i = 0; i < n; i++) {
@@ -376,8 +375,9 @@ commit_done(evutil_socket_t fd, short what, void *arg)
 	for (s = rev; s != NULL; s = next) {
 		next = s->cnext;
 		if (s->commit_rc == 0) {
-			dm_log(DM_LOG_INFO, "smtp", "%s: queued from %s, %llu bytes, %u recipient(s)",
-			       s->id, s->ip, (unsigned long long)s->dsize, s->nrcpt);
+			dm_log(DM_LOG_INFO, "smtp",
+			       "%s: queued from %s, %llu bytes, %u recipient(s)", s->id, s->ip,
+			       (unsigned long long)s->dsize, s->nrcpt);
 			if (s->srv->hooks.spooled != NULL)
 				s->srv->hooks.spooled(s->srv->hooks.arg, s->id);
 		} else {
@@ -604,7 +604,8 @@ cmd_helo(struct smtp_session *s, const char *verb, char *arg)
 	int lhlo = strcasecmp(verb, "LHLO") == 0;
 
 	if (s->lmtp != lhlo) {
-		reply(s, "500 5.5.1 %s", s->lmtp ? "Use LHLO (this is LMTP)" : "Command unrecognized");
+		reply(s, "500 5.5.1 %s",
+		      s->lmtp ? "Use LHLO (this is LMTP)" : "Command unrecognized");
 		bad(s);
 		return;
 	}
@@ -678,10 +679,12 @@ cmd_mail(struct smtp_session *s, char *arg)
 				return;
 			}
 			if (v > s->srv->cfg.max_size) {
-				reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+				reply(s,
+				      "552 5.3.4 Message size exceeds fixed maximum message size");
 				return;
 			}
-		} else if (strcasecmp(tok, "BODY=7BIT") == 0 || strcasecmp(tok, "BODY=8BITMIME") == 0) {
+		} else if (strcasecmp(tok, "BODY=7BIT") == 0 ||
+		           strcasecmp(tok, "BODY=8BITMIME") == 0) {
 			/* we store bytes as they come */
 		} else if (strcasecmp(tok, "SMTPUTF8") == 0) {
 			s->smtputf8 = 1;
@@ -749,10 +752,13 @@ received_header(struct smtp_session *s)
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	n = snprintf(hdr, sizeof hdr,
-		     "Received: from %.255s (%s)\r\n\tby %s (dmarcd) with %s id %s;\r\n\t%s\r\n",
-		     s->helo[0] ? s->helo : "unknown", s->ip[0] ? s->ip : "local",
-		     s->srv->hostname, s->lmtp ? "LMTP" : s->tls ? "ESMTPS" : s->esmtp ? "ESMTP" : "SMTP",
-		     spool_msg_id(s->msg), date);
+	             "Received: from %.255s (%s)\r\n\tby %s (dmarcd) with %s id %s;\r\n\t%s\r\n",
+	             s->helo[0] ? s->helo : "unknown", s->ip[0] ? s->ip : "local", s->srv->hostname,
+	             s->lmtp    ? "LMTP"
+	             : s->tls   ? "ESMTPS"
+	             : s->esmtp ? "ESMTP"
+	                        : "SMTP",
+	             spool_msg_id(s->msg), date);
 	if (n < 0 || (size_t)n >= sizeof hdr)
 		n = (int)strlen(hdr);
 	if (spool_msg_write(s->msg, hdr, (size_t)n) != 0)
@@ -835,9 +841,10 @@ cmd_starttls(struct smtp_session *s, char *arg)
 	}
 	reply(s, "220 2.0.0 Ready to start TLS");
 	/* whatever the client pipelined before the handshake is discarded */
-	evbuffer_drain(bufferevent_get_input(s->bev), evbuffer_get_length(bufferevent_get_input(s->bev)));
+	evbuffer_drain(bufferevent_get_input(s->bev),
+	               evbuffer_get_length(bufferevent_get_input(s->bev)));
 	tls = bufferevent_openssl_filter_new(srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					     BEV_OPT_CLOSE_ON_FREE);
+	                                     BEV_OPT_CLOSE_ON_FREE);
 	if (tls == NULL) {
 		SSL_free(ssl);
 		session_close(s);
@@ -885,10 +892,12 @@ command(struct smtp_session *s, char *line)
 	} else if (strcasecmp(verb, "NOOP") == 0) {
 		reply(s, "250 2.0.0 Ok");
 	} else if (strcasecmp(verb, "VRFY") == 0) {
-		reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+		reply(s,
+		      "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
 	} else if (strcasecmp(verb, "HELP") == 0) {
 		reply(s, "214 2.0.0 Commands: %s MAIL RCPT DATA RSET NOOP VRFY HELP QUIT%s",
-		      s->lmtp ? "LHLO" : "EHLO HELO", s->srv->ssl != NULL && !s->lmtp ? " STARTTLS" : "");
+		      s->lmtp ? "LHLO" : "EHLO HELO",
+		      s->srv->ssl != NULL && !s->lmtp ? " STARTTLS" : "");
 	} else if (strcasecmp(verb, "QUIT") == 0) {
 		reply(s, "221 2.0.0 Bye");
 		session_close(s);
@@ -1010,8 +1019,7 @@ refuse(evutil_socket_t fd, const char *msg)
 }
 
 static void
-accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-	  void *arg)
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct smtp_server *srv = arg;
 	struct smtp_session *s;
@@ -1035,7 +1043,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		dm_log(DM_LOG_WARN, "smtp", "%s: refused, %u sessions open", ip[0] ? ip : "local",
 		       srv->nsessions);
 		snprintf(msg, sizeof msg, "421 4.3.2 %s Too many connections, try again later\r\n",
-			 srv->hostname);
+		         srv->hostname);
 		refuse(fd, msg);
 		return;
 	}
@@ -1044,11 +1052,11 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 			if (strcmp(s->ip, ip) == 0)
 				same++;
 		if (same >= srv->cfg.max_per_ip) {
-			dm_log(DM_LOG_INFO, "smtp", "%s: refused, %u sessions from this address", ip,
-			       same);
+			dm_log(DM_LOG_INFO, "smtp", "%s: refused, %u sessions from this address",
+			       ip, same);
 			snprintf(msg, sizeof msg,
-				 "421 4.7.0 %s Too many connections from your address\r\n",
-				 srv->hostname);
+			         "421 4.7.0 %s Too many connections from your address\r\n",
+			         srv->hostname);
 			refuse(fd, msg);
 			return;
 		}
@@ -1129,11 +1137,11 @@ smtp_server_listen(struct smtp_server *srv, const char *addrport, char *err, siz
 		return DM_EUSAGE;
 	}
 	return add_listener(srv,
-			    evconnlistener_new_bind(srv->base, accept_cb, srv,
-						    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-							    LEV_OPT_CLOSE_ON_EXEC,
-						    512, (struct sockaddr *)&ss, sslen),
-			    err, errlen);
+	                    evconnlistener_new_bind(srv->base, accept_cb, srv,
+	                                            LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+	                                                    LEV_OPT_CLOSE_ON_EXEC,
+	                                            512, (struct sockaddr *)&ss, sslen),
+	                    err, errlen);
 }
 
 int
@@ -1161,10 +1169,10 @@ smtp_server_listen_lmtp(struct smtp_server *srv, const char *path, char *err, si
 		unlink(path);
 	}
 	if (add_listener(srv,
-			 evconnlistener_new_bind(srv->base, accept_cb, srv,
-						 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512,
-						 (struct sockaddr *)&sun, sizeof sun),
-			 err, errlen) != 0)
+	                 evconnlistener_new_bind(srv->base, accept_cb, srv,
+	                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512,
+	                                         (struct sockaddr *)&sun, sizeof sun),
+	                 err, errlen) != 0)
 		return DM_EIO;
 	chmod(path, 0660);
 	srv->lmtp_path = xstrdup(path);
@@ -1178,15 +1186,14 @@ tls_context(const struct smtp_config *cfg, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
-	if (ctx == NULL ||
-	    SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+	if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		char e[256];
 
 		ERR_error_string_n(ERR_get_error(), e, sizeof e);
-		snprintf(err, errlen, "TLS certificate %s / key %s: %s", cfg->tls_cert, cfg->tls_key,
-			 e);
+		snprintf(err, errlen, "TLS certificate %s / key %s: %s", cfg->tls_cert,
+		         cfg->tls_key, e);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -1196,7 +1203,7 @@ tls_context(const struct smtp_config *cfg, char *err, size_t errlen)
 
 struct smtp_server *
 smtp_server_new(struct event_base *base, const struct smtp_config *cfg, struct spool *spool,
-		const struct smtp_hooks *hooks, char *err, size_t errlen)
+                const struct smtp_hooks *hooks, char *err, size_t errlen)
 {
 	struct smtp_server *srv = xcalloc(1, sizeof *srv);
 

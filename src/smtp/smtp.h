@@ -41,14 +41,14 @@ struct smtp_hooks {
 /* Create the server on base (evthread_use_pthreads() must have been
  * called).  Starts the commit thread. */
 struct smtp_server *smtp_server_new(struct event_base *base, const struct smtp_config *cfg,
-				    struct spool *spool, const struct smtp_hooks *hooks, char *err,
-				    size_t errlen);
+                                    struct spool *spool, const struct smtp_hooks *hooks, char *err,
+                                    size_t errlen);
 /* Listen for SMTP on "ADDR:PORT" or "[V6]:PORT"; for LMTP on a Unix
  * socket path (an old socket file there is replaced). */
 int smtp_server_listen(struct smtp_server *srv, const char *addrport, char *err,
-		       size_t errlen) DM_WUR;
+                       size_t errlen) DM_WUR;
 int smtp_server_listen_lmtp(struct smtp_server *srv, const char *path, char *err,
-			    size_t errlen) DM_WUR;
+                            size_t errlen) DM_WUR;
 /* Graceful stop: close listeners, answer idle sessions and sessions in
  * DATA with 421, let pending commits finish and be answered.  *done is
  * set to 1 (on the loop thread) once no session is left. */

@@ -64,8 +64,8 @@
 #define PROTO_MAX (sizeof(((struct spool_envelope_read *)0)->proto) - 1)
 
 _Static_assert(sizeof "X-Dmarcd-Client: " + IP_MAX + HELO_MAX + PROTO_MAX + 24 + 4 <
-		       DM_SPOOL_MAX_ENVELOPE_LINE,
-	       "an envelope line we write must be one we can read back");
+                       DM_SPOOL_MAX_ENVELOPE_LINE,
+               "an envelope line we write must be one we can read back");
 _Static_assert(DM_SPOOL_MAX_ENVELOPE_LINE < SPOOL_RBUF, "a line fits the read buffer");
 
 enum { D_TMP, D_NEW, D_CUR, D_FAILED, D_N };
@@ -79,9 +79,9 @@ struct namelist {
 
 struct spool {
 	int dfd[D_N];
-	pthread_mutex_t mu;	/* guards ids and next */
-	struct namelist ids;	/* new/ as of the last scan, sorted */
-	size_t next;		/* ids.v[next] is the next to try */
+	pthread_mutex_t mu;  /* guards ids and next */
+	struct namelist ids; /* new/ as of the last scan, sorted */
+	size_t next;         /* ids.v[next] is the next to try */
 };
 
 struct spool_msg {
@@ -278,8 +278,7 @@ spool_recover(struct spool *sp, unsigned *returned)
 	closedir(dir);
 	if (rc)
 		goto out;
-	if (fsync(sp->dfd[D_NEW]) != 0 || fsync(sp->dfd[D_CUR]) != 0 ||
-	    fsync(sp->dfd[D_TMP]) != 0)
+	if (fsync(sp->dfd[D_NEW]) != 0 || fsync(sp->dfd[D_CUR]) != 0 || fsync(sp->dfd[D_TMP]) != 0)
 		rc = dm_errno_code(errno);
 	pthread_mutex_lock(&sp->mu);
 	sp->ids.n = sp->next = 0; /* rescan: the returned entries are older */
@@ -378,8 +377,8 @@ make_id(char id[SPOOL_ID_MAX])
 	if (n != (ssize_t)sizeof r)
 		return DM_EIO;
 	unsigned long c = atomic_fetch_add(&spool_counter, 1) + 1;
-	int len = snprintf(id, SPOOL_ID_MAX, "%lld.%ld.%lu.%02x%02x%02x%02x",
-			   (long long)time(NULL), (long)getpid(), c, r[0], r[1], r[2], r[3]);
+	int len = snprintf(id, SPOOL_ID_MAX, "%lld.%ld.%lu.%02x%02x%02x%02x", (long long)time(NULL),
+	                   (long)getpid(), c, r[0], r[1], r[2], r[3]);
 	return len > 0 && len < SPOOL_ID_MAX ? 0 : DM_EINVAL;
 }
 
@@ -402,7 +401,7 @@ spool_msg_begin(struct spool *sp, const struct spool_envelope *env, struct spool
 		if (rc)
 			goto fail;
 		m->fd = openat(sp->dfd[D_TMP], m->id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			       0640);
+		               0640);
 		if (m->fd >= 0)
 			break;
 		if (errno != EEXIST || tries == 3) {
@@ -753,7 +752,7 @@ spool_envelope_read(int fd, struct spool_envelope_read *env)
 			}
 			if (env->nrcpt < sizeof env->rcpt / sizeof env->rcpt[0])
 				copy_value(env->rcpt[env->nrcpt], sizeof env->rcpt[0], s + plen,
-					   len - plen, 1);
+				           len - plen, 1);
 			env->nrcpt++;
 		} else if (has_prefix(s, len, "X-Dmarcd-Client: ", &plen)) {
 			rc = parse_client(env, s + plen, len - plen);
@@ -818,8 +817,8 @@ read_why(struct spool *sp, const char *id)
 }
 
 int
-spool_list(struct spool *sp, const char *state,
-	   int (*fn)(void *arg, const struct spool_entry *e), void *arg)
+spool_list(struct spool *sp, const char *state, int (*fn)(void *arg, const struct spool_entry *e),
+           void *arg)
 {
 	struct namelist nl = {0};
 	struct listed *v = NULL;
@@ -855,7 +854,7 @@ spool_list(struct spool *sp, const char *state,
 		qsort(v, n, sizeof *v, cmp_listed);
 	for (size_t i = 0; i < n; i++) {
 		struct spool_entry e = {v[i].id, dir_name[v[i].state], v[i].size, v[i].mtime,
-					v[i].state == D_FAILED ? (v[i].why ? v[i].why : "") : NULL};
+		                        v[i].state == D_FAILED ? (v[i].why ? v[i].why : "") : NULL};
 		rc = fn(arg, &e);
 		if (rc)
 			break;
@@ -886,9 +885,9 @@ spool_retry(struct spool *sp, const char *id)
 		r = renameat(sp->dfd[D_FAILED], id, sp->dfd[D_NEW], id);
 	}
 	if (r != 0)
-		return errno == ENOENT ? DM_ENOTFOUND
+		return errno == ENOENT   ? DM_ENOTFOUND
 		       : errno == EEXIST ? DM_EEXIST
-					 : dm_errno_code(errno);
+		                         : dm_errno_code(errno);
 	if (fsync(sp->dfd[D_NEW]) != 0)
 		return dm_errno_code(errno);
 	snprintf(name, sizeof name, "%s.why", id);

@@ -46,13 +46,13 @@ struct spool;
 struct spool_msg;
 
 struct spool_envelope {
-	const char *from;	     /* MAIL FROM address, "" for <> */
-	const char *const *rcpt;     /* accepted recipients */
+	const char *from;        /* MAIL FROM address, "" for <> */
+	const char *const *rcpt; /* accepted recipients */
 	size_t nrcpt;
-	const char *client_ip;	     /* "" when not from the network */
-	const char *helo;	     /* "" when none */
-	const char *proto;	     /* "SMTP", "ESMTP", "ESMTPS", "LMTP", "pipe" */
-	int64_t received_at;	     /* unix seconds */
+	const char *client_ip; /* "" when not from the network */
+	const char *helo;      /* "" when none */
+	const char *proto;     /* "SMTP", "ESMTP", "ESMTPS", "LMTP", "pipe" */
+	int64_t received_at;   /* unix seconds */
 };
 
 /* What spool_envelope_read() found; strings point into the struct. */
@@ -82,7 +82,7 @@ int spool_recover(struct spool *sp, unsigned *returned) DM_WUR;
 /* Start a message in tmp/ and write env's header fields into it.
  * Addresses and names are written sanitised (no CR, LF or controls). */
 int spool_msg_begin(struct spool *sp, const struct spool_envelope *env,
-		    struct spool_msg **out) DM_WUR;
+                    struct spool_msg **out) DM_WUR;
 /* Append message bytes (buffered). */
 int spool_msg_write(struct spool_msg *m, const void *data, size_t len) DM_WUR;
 /* Bytes written so far (envelope included). */
@@ -123,16 +123,16 @@ int spool_envelope_read(int fd, struct spool_envelope_read *env) DM_WUR;
 
 struct spool_entry {
 	const char *id;
-	const char *state;  /* "new", "cur" or "failed" */
+	const char *state; /* "new", "cur" or "failed" */
 	uint64_t size;
 	int64_t mtime;
-	const char *why;    /* failed only, else NULL */
+	const char *why; /* failed only, else NULL */
 };
 
 /* Every entry of the given state ("new", "cur", "failed" or NULL for
  * all), sorted by ID. */
 int spool_list(struct spool *sp, const char *state,
-	       int (*fn)(void *arg, const struct spool_entry *e), void *arg) DM_WUR;
+               int (*fn)(void *arg, const struct spool_entry *e), void *arg) DM_WUR;
 /* Move failed/ID back to new/ (its .why removed).  DM_ENOTFOUND if no
  * such failed entry.  IDs are validated ([0-9a-z.] only). */
 int spool_retry(struct spool *sp, const char *id) DM_WUR;
