@@ -183,7 +183,8 @@
  * RFC 5321 4.5.3.2.5 says 3 minutes per block. */
 #define DM_SMTP_DATA_TIMEOUT 180
 /* Concurrent sessions in all (config smtp_max_sessions): each idle
- * session costs a socket and about 20 KiB; over this, 421 4.3.2. */
+ * session costs a socket and about 3 KiB (make bench measures it); over
+ * this, 421 4.3.2. */
 #define DM_SMTP_MAX_SESSIONS 2000
 /* Concurrent sessions from one client address (config
  * smtp_max_per_ip): one busy reporter cannot starve the others. */

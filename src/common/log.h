@@ -19,13 +19,13 @@ void dm_log_set_level(enum dm_log_level level);
 void dm_log(enum dm_log_level level, const char *component, const char *fmt, ...)
 	DM_PRINTF(3, 4);
 
-/* Copy at most out_len-1 bytes of in (in_len bytes) to out, replacing
- * control characters, backslash and bytes >= 0x7f with \xNN, and cutting
- * the result short with "..." when it does not fit. */
 /* Send stderr (and so every log line) to path, appending; called again
  * after the file was rotated away, it starts a new one. */
 int dm_log_reopen(const char *path) DM_WUR;
 
+/* Copy at most out_len-1 bytes of in (in_len bytes) to out, replacing
+ * control characters, backslash and bytes >= 0x7f with \xNN, and cutting
+ * the result short with "..." when it does not fit. */
 void dm_log_escape(char *out, size_t out_len, const char *in, size_t in_len);
 
 #endif

@@ -103,7 +103,7 @@ struct worker {
 	size_t nrcpt;
 	struct reg_ref *reg;
 	unsigned ok, stored, bad;
-	char why[DM_MAX_ERROR_LEN];
+	char why[DM_MAX_ERROR_LEN + 128]; /* "ID: reason (kind)" */
 	/* processed entries whose reports are not yet synced, and the store
 	 * batch each one's reports went into (0: nothing new was stored) */
 	char (*done)[SPOOL_ID_MAX];
@@ -202,26 +202,36 @@ worker_account(void *arg, const char *policy_domain)
 	return registry_account_for(w->reg->reg, w->rcpt, w->nrcpt, policy_domain);
 }
 
+/* Report fields come from the sender: escaped and cut short for the log. */
+static const char *
+esc(char *out, size_t outlen, const char *s)
+{
+	if (s == NULL)
+		return "-";
+	dm_log_escape(out, outlen, s, strlen(s));
+	return out;
+}
+
 static void
 worker_result(void *arg, const struct ingest_result *r)
 {
 	struct worker *w = arg;
+	char id[128], org[128], dom[128], why[DM_MAX_ERROR_LEN];
 
 	if (strcmp(r->status, "stored") == 0 || strcmp(r->status, "duplicate") == 0) {
 		w->ok++;
 		if (r->status[0] == 's')
 			w->stored++;
 		dm_log(DM_LOG_INFO, "worker", "%s: %s %s report %s from %s for %s, %llu records",
-		       w->id, r->status, r->kind, r->report_id ? r->report_id : "-",
-		       r->org_name ? r->org_name : "-", r->policy_domain ? r->policy_domain : "-",
+		       w->id, r->status, r->kind, esc(id, sizeof id, r->report_id),
+		       esc(org, sizeof org, r->org_name), esc(dom, sizeof dom, r->policy_domain),
 		       (unsigned long long)r->records);
 		return;
 	}
+	esc(why, sizeof why, r->error != NULL ? r->error : r->status);
 	if (w->bad++ == 0)
-		snprintf(w->why, sizeof w->why, "%s: %s (%s)", r->input,
-		         r->error ? r->error : r->status, r->kind);
-	dm_log(DM_LOG_WARN, "worker", "%s: %s %s: %s", w->id, r->status, r->kind,
-	       r->error ? r->error : "-");
+		snprintf(w->why, sizeof w->why, "%s: %s (%s)", r->input, why, r->kind);
+	dm_log(DM_LOG_WARN, "worker", "%s: %s %s: %s", w->id, r->status, r->kind, why);
 }
 
 static double
@@ -340,7 +350,7 @@ worker_one(struct worker *w, int fd)
 		return rc;
 	}
 	if (w->bad > 0 || w->ok == 0) {
-		char why[DM_MAX_ERROR_LEN + 64];
+		char why[DM_MAX_ERROR_LEN + 192];
 
 		if (w->bad > 1)
 			snprintf(why, sizeof why, "%s; and %u more", w->why, w->bad - 1);

@@ -409,8 +409,10 @@ commit_done(evutil_socket_t fd, short what, void *arg)
 
 /* ---- DATA ---------------------------------------------------------------- */
 
+/* Message bytes to the spool entry (which buffers them), unless an error
+ * has latched; past the size limit nothing more is written. */
 static void
-data_emit(struct smtp_session *s, char *out, size_t *olen, const char *p, size_t n)
+data_emit(struct smtp_session *s, const char *p, size_t n)
 {
 	if (s->derr != SMTP_DE_NONE)
 		return;
@@ -419,13 +421,8 @@ data_emit(struct smtp_session *s, char *out, size_t *olen, const char *p, size_t
 		return;
 	}
 	s->dsize += n;
-	if (SMTP_CHUNK - *olen < n) {
-		if (spool_msg_write(s->msg, out, *olen) != 0)
-			s->derr = SMTP_DE_IO;
-		*olen = 0;
-	}
-	memcpy(out + *olen, p, n);
-	*olen += n;
+	if (spool_msg_write(s->msg, p, n) != 0)
+		s->derr = SMTP_DE_IO;
 }
 
 /*
@@ -434,7 +431,7 @@ data_emit(struct smtp_session *s, char *out, size_t *olen, const char *p, size_t
  * after it are not consumed).
  */
 static size_t
-data_scan(struct smtp_session *s, const char *in, size_t n, char *out, size_t *olen, int *end)
+data_scan(struct smtp_session *s, const char *in, size_t n, int *end)
 {
 	size_t i = 0, run;
 
@@ -452,7 +449,7 @@ data_scan(struct smtp_session *s, const char *in, size_t n, char *out, size_t *o
 			}
 			if (run > 0) {
 				s->linelen += run;
-				data_emit(s, out, olen, in + i, run);
+				data_emit(s, in + i, run);
 				i += run;
 				continue;
 			}
@@ -461,7 +458,7 @@ data_scan(struct smtp_session *s, const char *in, size_t n, char *out, size_t *o
 			continue;
 		case SMTP_DS_CR:
 			if (c == '\n') {
-				data_emit(s, out, olen, "\r\n", 2);
+				data_emit(s, "\r\n", 2);
 				if (s->linelen > DM_SMTP_MAX_DATA_LINE && s->derr == SMTP_DE_NONE)
 					s->derr = SMTP_DE_LINE;
 				s->linelen = 0;
@@ -469,7 +466,7 @@ data_scan(struct smtp_session *s, const char *in, size_t n, char *out, size_t *o
 				i++;
 			} else {
 				/* a bare CR is text, never a line end */
-				data_emit(s, out, olen, "\r", 1);
+				data_emit(s, "\r", 1);
 				s->linelen++;
 				s->ds = SMTP_DS_MID;
 			}
@@ -497,7 +494,7 @@ data_scan(struct smtp_session *s, const char *in, size_t n, char *out, size_t *o
 				return i + 1;
 			}
 			/* ".\rX": the dot was stuffing, the CR is text */
-			data_emit(s, out, olen, "\r", 1);
+			data_emit(s, "\r", 1);
 			s->linelen++;
 			s->ds = SMTP_DS_MID;
 			continue;
@@ -540,8 +537,6 @@ data_read(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	char buf[SMTP_CHUNK];
-	char *out = xmalloc(SMTP_CHUNK);
-	size_t olen = 0;
 	int end = 0;
 
 	while (!end && evbuffer_get_length(in) > 0) {
@@ -550,13 +545,10 @@ data_read(struct smtp_session *s)
 
 		if (n <= 0)
 			break;
-		used = data_scan(s, buf, (size_t)n, out, &olen, &end);
+		used = data_scan(s, buf, (size_t)n, &end);
 		if (used < (size_t)n)
 			evbuffer_prepend(in, buf + used, (size_t)n - used);
 	}
-	if (olen > 0 && s->derr == SMTP_DE_NONE && spool_msg_write(s->msg, out, olen) != 0)
-		s->derr = SMTP_DE_IO;
-	free(out);
 	if (end)
 		data_end(s);
 	return end;

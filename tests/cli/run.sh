@@ -9,62 +9,10 @@
 # helper.py.  Exit 0 when every check passes, 1 otherwise.
 set -u
 
-if [ $# -lt 2 ]; then
-	echo "usage: $0 BINARY WORK_DIR" >&2
-	exit 2
-fi
 here=$(cd "$(dirname "$0")" && pwd)
-BIN=$1
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-if [ ! -x "$BIN" ]; then
-	echo "cli: $BIN: not an executable" >&2
-	exit 2
-fi
-W=$2
-rm -rf "$W"
-mkdir -p "$W" || exit 2
-W=$(cd "$W" && pwd)
-cd "$W" || exit 2 # a default ./var would land here
-mkdir -p "$W/tmp"
-export LC_ALL=C TZ=UTC TMPDIR=$W/tmp
-unset DMARCD_CONFIG
+SUITE=cli
+. "$here/../lib.sh" "$@"
 H() { python3 "$here/helper.py" "$@"; }
-start=$(date +%s)
-
-checks=0
-failures=0
-ok() {
-	checks=$((checks + 1))
-	echo "ok   $1"
-}
-fail() {
-	checks=$((checks + 1))
-	failures=$((failures + 1))
-	echo "FAIL $1"
-	shift
-	for l in "$@"; do
-		printf '     %s\n' "$l"
-	done
-}
-# check NAME CONDITION-COMMAND... : ok when the command succeeds
-check() {
-	local name=$1
-	shift
-	if "$@" >/dev/null 2>&1; then ok "$name"; else fail "$name" "check failed: $*"; fi
-}
-# run the binary; stdout in $W/out, stderr in $W/err, exit status in $rc
-run() {
-	"$BIN" "$@" >"$W/out" 2>"$W/err" </dev/null
-	rc=$?
-}
-show() {
-	echo "exit $rc; stdout: $(head -c 400 "$W/out" | tr '\n' '|'); stderr: $(head -c 400 "$W/err" | tr '\n' '|')"
-}
-expect_rc() {
-	local name=$1 want=$2
-	if [ "$rc" = "$want" ]; then ok "$name"; else fail "$name" "expected exit $want" "$(show)"; fi
-}
-has() { grep -q -e "$2" "$1"; }
 # statuses of the JSON lines in $1, space separated
 statuses() { H lines "$1" | cut -f3 | tr '\n' ' ' | sed 's/ $//'; }
 sql() { sqlite3 "$1/dmarcd.sqlite" "$2"; }
@@ -392,5 +340,4 @@ fi
 
 check "no ./var folder created in the current directory" test ! -e "$W/var"
 
-echo "cli: $((checks - failures))/$checks checks passed in $(($(date +%s) - start))s"
-[ "$failures" = 0 ]
+finish

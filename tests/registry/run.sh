@@ -9,55 +9,9 @@
 # with python3.  Exit 0 when every check passes, 1 otherwise.
 set -u
 
-if [ $# -lt 2 ]; then
-	echo "usage: $0 BINARY WORK_DIR" >&2
-	exit 2
-fi
-BIN=$1
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-if [ ! -x "$BIN" ]; then
-	echo "registry: $BIN: not an executable" >&2
-	exit 2
-fi
-W=$2
-rm -rf "$W"
-mkdir -p "$W" || exit 2
-W=$(cd "$W" && pwd)
-cd "$W" || exit 2 # a default ./var would land here
-mkdir -p "$W/tmp"
-export LC_ALL=C TZ=UTC TMPDIR=$W/tmp
-unset DMARCD_CONFIG
-start=$(date +%s)
+SUITE=registry
+. "$(cd "$(dirname "$0")" && pwd)/../lib.sh" "$@"
 
-checks=0
-failures=0
-ok() {
-	checks=$((checks + 1))
-	echo "ok   $1"
-}
-fail() {
-	checks=$((checks + 1))
-	failures=$((failures + 1))
-	echo "FAIL $1"
-	shift
-	for l in "$@"; do
-		printf '     %s\n' "$l"
-	done
-}
-# run the binary; stdout in $W/out, stderr in $W/err, exit status in $rc
-run() {
-	"$BIN" "$@" >"$W/out" 2>"$W/err" </dev/null
-	rc=$?
-}
-show() {
-	echo "exit $rc; stdout: $(head -c 600 "$W/out" | tr '\n' '|'); stderr: $(head -c 400 "$W/err" | tr '\n' '|')"
-}
-expect_rc() {
-	local name=$1 want=$2
-	if [ "$rc" = "$want" ]; then ok "$name"; else fail "$name" "expected exit $want" "$(show)"; fi
-}
-has() { grep -q -e "$2" "$1"; }
-# expect NAME WANT-RC STDOUT-FILE-CONTENT : exit status and exact stdout
 expect_out() {
 	local name=$1 want=$2 text=$3
 	if [ "$rc" = "$want" ] && [ "$(cat "$W/out")" = "$text" ]; then ok "$name"; else
@@ -343,5 +297,4 @@ if [ "$rc" = 2 ] && [ -s "$W/err" ]; then ok "domain add to a corrupt registry: 
 if [ ! -e "$W/var" ]; then ok "no ./var folder created in the current directory"; else
 	fail "no ./var folder created in the current directory"; fi
 
-echo "registry: $((checks - failures))/$checks checks passed in $(($(date +%s) - start))s"
-[ "$failures" = 0 ]
+finish

@@ -159,13 +159,24 @@ def dot_stuff(b):
     return b.replace(b"\r\n.", b"\r\n..")
 
 
-def mail_rcpt(path):
-    """The To: address of a generated report mail (dmarc-rua@<domain>)."""
+def mail_header(path, pattern, what):
+    """The first group of pattern (a multi-line, case-insensitive regex)
+    matched in the head of a generated report mail."""
     with open(path, "rb") as f:
         head = f.read(8192).decode("ascii", "replace")
-    m = re.search(r"(?mi)^To:\s*(?:.*<)?([^\s<>]+@[^\s<>]+)", head)
-    assert m, "no To: in %s" % path
+    m = re.search(pattern, head, re.M | re.I)
+    assert m, "no %s in %s" % (what, path)
     return m.group(1)
+
+
+def mail_rcpt(path):
+    """The To: address of a generated report mail (dmarc-rua@<domain>)."""
+    return mail_header(path, r"^To:\s*(?:.*<)?([^\s<>]+@[^\s<>]+)", "To:")
+
+
+def mail_policy_domain(path):
+    """The policy domain a generated report mail's Subject names."""
+    return mail_header(path, r"^Subject: Report domain: (\S+)", "report domain")
 
 
 def pytest_unconfigure(config):

@@ -3,20 +3,12 @@ when their policy domain belongs to that account; otherwise they are kept
 as unclaimed (account 0), stored and counted but in no account's data."""
 import json
 import os
-import re
 import smtplib
 import sqlite3
 from collections import Counter
 
 from conftest import Server, dm, gen_set, mail_bytes, wait_totals
-
-
-def policy_domain(path):
-    with open(path, "rb") as f:
-        head = f.read(8192).decode("ascii", "replace")
-    m = re.search(r"(?mi)^Subject: Report domain: (\S+)", head)
-    assert m, "no report domain in %s" % path
-    return m.group(1)
+from conftest import mail_policy_domain as policy_domain
 
 
 def account_ids(data):

@@ -9,56 +9,10 @@
 # passes, 1 otherwise.
 set -u
 
-if [ $# -lt 2 ]; then
-	echo "usage: $0 BINARY WORK_DIR" >&2
-	exit 2
-fi
-BIN=$1
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-if [ ! -x "$BIN" ]; then
-	echo "spool: $BIN: not an executable" >&2
-	exit 2
-fi
-W=$2
-rm -rf "$W"
-mkdir -p "$W" || exit 2
-W=$(cd "$W" && pwd)
-cd "$W" || exit 2 # a default ./var would land here
-mkdir -p "$W/tmp" "$W/in"
-export LC_ALL=C TZ=UTC TMPDIR=$W/tmp
-unset DMARCD_CONFIG
+SUITE=spool
+. "$(cd "$(dirname "$0")" && pwd)/../lib.sh" "$@"
+mkdir -p "$W/in"
 
-checks=0
-failures=0
-ok() {
-	checks=$((checks + 1))
-	echo "ok   $1"
-}
-fail() {
-	checks=$((checks + 1))
-	failures=$((failures + 1))
-	echo "FAIL $1"
-	shift
-	for l in "$@"; do
-		printf '     %s\n' "$l"
-	done
-}
-# run the binary with stdin from $IN (default /dev/null); stdout in
-# $W/out, stderr in $W/err, exit status in $rc
-IN=/dev/null
-run() {
-	"$BIN" "$@" >"$W/out" 2>"$W/err" <"$IN"
-	rc=$?
-}
-show() {
-	echo "exit $rc; stdout: $(head -c 400 "$W/out" | tr '\n' '|'); stderr: $(head -c 400 "$W/err" | tr '\n' '|')"
-}
-expect_rc() {
-	local name=$1 want=$2
-	if [ "$rc" = "$want" ]; then ok "$name"; else fail "$name" "expected exit $want" "$(show)"; fi
-}
-has() { grep -q -e "$2" "$1"; }
-# number of files in a folder
 count() { find "$1" -mindepth 1 -maxdepth 1 | wc -l | tr -d ' '; }
 # the one new entry of the last deliver: its ID from the listing difference
 newest() { ls "$1" | sort -V | tail -1; }
@@ -313,5 +267,4 @@ if [ "$rc" = 0 ] && [ -z "$missing" ]; then ok "spool --help mentions every opti
 # nothing outside WORK_DIR: the default ./var would be here, and is not
 if [ ! -e "$W/var" ]; then ok "no default ./var was created"; else fail "no default ./var was created"; fi
 
-echo "spool: $((checks - failures))/$checks checks passed"
-[ "$failures" = 0 ]
+finish
