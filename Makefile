@@ -8,13 +8,15 @@
 #                 golden, fuzz-corpus replay, CLI, then the same under
 #                 ASan+UBSan, then short libFuzzer runs
 #   make bench    the benchmarks of bench/ (see bench/README.md)
+#   make fresh-check  `make run` and `make test` on a freshly bootstrapped
+#                 Debian 12 (scripts/fresh-check.sh; root, minutes)
 
 BUILD   ?= build
 NPROC   := $(shell nproc 2>/dev/null || echo 2)
 CMAKE   ?= cmake
 DATA    ?= ./var
 
-.PHONY: all build deps run test test-unit test-asan test-fuzz bench clean format
+.PHONY: all build deps run test test-unit test-asan test-fuzz bench clean format fresh-check
 
 all: build
 
@@ -34,8 +36,11 @@ bench: build
 	@scripts/deps.sh bench
 	@BUILD=$(BUILD) bench/run.sh
 
+fresh-check:
+	@scripts/fresh-check.sh
+
 format:
 	@clang-format -i src/*/*.c src/*/*.h tests/unit/*.c fuzz/*.c bench/*.c
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

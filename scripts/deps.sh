@@ -26,7 +26,7 @@ python3-pytest swaks libnet-ssleay-perl openssl postfix"
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare
 	# with) for the intake figures.
-	pkgs="$pkgs libcmocka-dev time python3 postfix"
+	pkgs="$pkgs time python3 postfix"
 	;;
 esac
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # test.sh - everything `make test` runs, in order; stops at the first
-# failure.  Three builds: the normal one (RelWithDebInfo), one with
-# AddressSanitizer + UndefinedBehaviorSanitizer, and one with clang's
-# libFuzzer for short deterministic fuzz runs over the seed corpora.
+# failure.  Four builds: the normal one (RelWithDebInfo), one with
+# AddressSanitizer + UndefinedBehaviorSanitizer, one of the binary alone
+# with ThreadSanitizer for the threaded commands (tests/tsan), and one with
+# clang's libFuzzer for short deterministic fuzz runs over the seed corpora.
 set -eu
 cd "$(dirname "$0")/.."
 NPROC=$(nproc 2>/dev/null || echo 2)
@@ -13,16 +14,22 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 step() { printf '\n=== %s\n' "$*"; }
 
 step "build (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM_TESTS=ON >/dev/null
 cmake --build build -j "$NPROC"
 step "tests (RelWithDebInfo)"
 ctest --test-dir build --output-on-failure -j "$NPROC"
 
 step "build (ASan + UBSan)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDM_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDM_SANITIZE=ON -DDM_TESTS=ON >/dev/null
 cmake --build build-asan -j "$NPROC"
 step "tests (ASan + UBSan)"
 ctest --test-dir build-asan --output-on-failure -j "$NPROC"
+
+step "build (ThreadSanitizer: dmarcd and the generator)"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDM_TSAN=ON >/dev/null
+cmake --build build-tsan -j "$NPROC" --target dmarcd gen
+step "threaded commands (ThreadSanitizer)"
+tests/tsan/run.sh build-tsan/dmarcd build-tsan/bench/gen build-tsan/tsan-work
 
 step "build (clang libFuzzer)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DDM_SANITIZE=ON -DDM_FUZZ=ON >/dev/null

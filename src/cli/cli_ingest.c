@@ -57,7 +57,8 @@ struct run {
 	pthread_mutex_t out_lock;
 	/* totals, under out_lock */
 	uint64_t files, stored, duplicates, rejected, empty, records, messages;
-	int fatal;
+	int fatal;                /* the first failure of our own side, and why */
+	char why[DM_MAX_ERROR_LEN];
 	int progress;
 	struct store *store;
 	struct held *held;
@@ -285,11 +286,23 @@ ingest_one(struct run *run, struct ingest_job *job, const char *path)
 	}
 	pthread_mutex_lock(&run->out_lock);
 	run->files++;
-	if (rc && !run->fatal)
+	if (rc && !run->fatal) {
 		run->fatal = rc;
+		snprintf(run->why, sizeof run->why, "%s", ingest_job_error(job));
+	}
 	progress(run, 0); /* reports show up as their batches commit */
 	pthread_mutex_unlock(&run->out_lock);
 	return rc;
+}
+
+/* Has a job failed on our side (stop walking, stop taking files)? */
+static int
+stopped(struct run *run)
+{
+	pthread_mutex_lock(&run->out_lock);
+	int fatal = run->fatal;
+	pthread_mutex_unlock(&run->out_lock);
+	return fatal;
 }
 
 /* ---- the work queue ------------------------------------------------------ */
@@ -332,7 +345,7 @@ worker(void *arg)
 	struct ingest_job *job = ingest_job_new(&run->env);
 	char *path;
 	while ((path = queue_pop(run))) {
-		if (!run->fatal)
+		if (!stopped(run))
 			(void)ingest_one(run, job, path);
 		free(path);
 	}
@@ -389,7 +402,7 @@ static void
 walk(struct walker *w, const char *path, int depth)
 {
 	struct stat st;
-	if (w->run->fatal)
+	if (stopped(w->run))
 		return;
 	int ok = strcmp(path, "-") != 0 && stat(path, &st) == 0;
 	if (!ok || !S_ISDIR(st.st_mode)) {
@@ -499,31 +512,45 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 
 	struct walker w = {.run = &run, .job = NULL};
 	pthread_t threads[DM_MAX_JOBS];
-	if (run.jobs == 1) {
+	int started = 0;
+	if (run.jobs > 1) {
+		for (; started < run.jobs; started++) {
+			int e = pthread_create(&threads[started], NULL, worker, &run);
+			if (e != 0) {
+				fprintf(stderr,
+					"dmarcd: ingest: cannot start job %d of %d (%s); going on "
+					"with %d\n",
+					started + 1, run.jobs, strerror(e), started ? started : 1);
+				break;
+			}
+		}
+	}
+	if (started == 0) { /* --jobs 1, or no thread could start: this one */
+		run.env.direct = 1;
 		w.job = ingest_job_new(&run.env);
-	} else {
-		for (int i = 0; i < run.jobs; i++)
-			pthread_create(&threads[i], NULL, worker, &run);
 	}
 	for (int i = first; i < argc; i++)
 		walk(&w, argv[i], 0);
 	free(w.seen);
-	if (run.jobs == 1) {
+	if (started == 0) {
 		ingest_job_free(w.job);
 	} else {
 		pthread_mutex_lock(&run.q_lock);
 		run.q_closed = 1;
 		pthread_cond_broadcast(&run.q_nonempty);
 		pthread_mutex_unlock(&run.q_lock);
-		for (int i = 0; i < run.jobs; i++)
+		for (int i = 0; i < started; i++)
 			pthread_join(threads[i], NULL);
 	}
-	int flush_rc = store_flush(st);
+	char why[DM_MAX_ERROR_LEN] = "";
+	int flush_rc = store_flush(st, why, sizeof why);
 	if (flush_rc && !run.fatal)
 		run.fatal = flush_rc;
-	char lost[512];
+	if (!why[0])
+		snprintf(why, sizeof why, "%s", run.why[0] ? run.why : dm_strerror(run.fatal));
+	char lost[DM_MAX_ERROR_LEN + 80];
 	snprintf(lost, sizeof lost, "not stored: the store failed before this report was "
-				    "committed (%s)", store_errmsg(st));
+				    "committed (%s)", why);
 	pthread_mutex_lock(&run.out_lock);
 	release_held(&run, run.fatal != 0, lost);
 	pthread_mutex_unlock(&run.out_lock);

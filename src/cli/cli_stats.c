@@ -115,9 +115,9 @@ cli_stats(const struct cli_cmd *cmd, int argc, char **argv)
 		printf("%-40s %10s %12s %14s %14s %14s\n", "policy domain", "reports", "records",
 		       "messages", "dmarc pass", "dmarc fail");
 	}
-	rc = store_stats(st, a.domain, &total, per_domain, &a);
+	rc = store_stats(st, a.domain, &total, per_domain, &a, err, sizeof err);
 	if (rc) {
-		fprintf(stderr, "dmarcd: store: %s\n", store_errmsg(st));
+		fprintf(stderr, "dmarcd: store: %s\n", err);
 		store_close(st);
 		dm_buf_free(&b);
 		return CLI_FAILED;

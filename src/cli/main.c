@@ -128,10 +128,16 @@ cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cf
 		fprintf(stderr, "dmarcd: --data: %s\n", err);
 		return CLI_FAILED;
 	}
-	static const char *const levels[] = {"error", "warn", "info", "debug"};
-	for (int i = 0; i < 4; i++)
-		if (strcmp(cfg->log_level, levels[i]) == 0)
-			dm_log_set_level((enum dm_log_level)i);
+	static const struct {
+		const char *name;
+		enum dm_log_level level;
+	} levels[] = {{"error", DM_LOG_ERROR},
+		      {"warn", DM_LOG_WARN},
+		      {"info", DM_LOG_INFO},
+		      {"debug", DM_LOG_DEBUG}};
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+		if (strcmp(cfg->log_level, levels[i].name) == 0)
+			dm_log_set_level(levels[i].level);
 	*first_arg = optind;
 	return CLI_OK;
 }

@@ -168,7 +168,9 @@
  * refused with 552 at the end of DATA (we never cut a line). */
 #define DM_SMTP_MAX_DATA_LINE (1024 * 1024)
 /* Message size advertised in SIZE (config smtp_max_size): the largest
- * message the ingest pipeline reads (DM_MAX_MESSAGE_BYTES). */
+ * message the ingest pipeline reads (DM_MAX_MESSAGE_BYTES).  The Received
+ * field dmarcd puts on top counts toward it, as the worker reads the
+ * message with it: whatever SMTP accepts, the worker takes. */
 #define DM_SMTP_MAX_SIZE DM_MAX_MESSAGE_BYTES
 /* Recipients per message (config smtp_max_rcpt): RFC 5321 4.5.3.1.8
  * requires accepting at least 100; more gets 452 4.5.3. */

@@ -3,7 +3,9 @@
  *
  * Functions: dm_log_set_level, dm_log, dm_log_escape, dm_log_reopen.
  * Lines go to stderr; dm_log_reopen() points stderr at a file (and again
- * at a new file of the same name after log rotation).
+ * at a new file of the same name after log rotation), after which every
+ * line carries its time and process id.  One fprintf per line: stdio
+ * locks the stream, so lines of two threads never interleave.
  */
 #include "log.h"
 
@@ -11,11 +13,14 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
 
 static enum dm_log_level log_level = DM_LOG_WARN;
+/* stderr is a log file (dm_log_reopen was called): stamp the lines */
+static int log_stamped;
 
 void
 dm_log_set_level(enum dm_log_level level)
@@ -33,7 +38,18 @@ dm_log(enum dm_log_level level, const char *component, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "dmarcd: %s: %s\n", component, line);
+	if (!__atomic_load_n(&log_stamped, __ATOMIC_RELAXED)) {
+		fprintf(stderr, "dmarcd: %s: %s\n", component, line);
+		return;
+	}
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ldZ dmarcd[%ld]: %s: %s\n", when, ts.tv_nsec / 1000000L,
+		(long)getpid(), component, line);
 }
 
 int
@@ -45,6 +61,8 @@ dm_log_reopen(const char *path)
 	fflush(stderr);
 	int rc = dup2(fd, STDERR_FILENO) < 0 ? dm_errno_code(errno) : 0;
 	close(fd);
+	if (rc == 0)
+		__atomic_store_n(&log_stamped, 1, __ATOMIC_RELAXED);
 	return rc;
 }
 

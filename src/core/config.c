@@ -1,7 +1,7 @@
 /*
  * config.c - configuration table, defaults and "name = value" files.
  *
- * Functions: dm_config_defaults, dm_config_load, dm_config_set,
+ * Functions: dm_config_defaults, dm_config_load, dm_config_read, dm_config_set,
  * dm_config_write, dm_config_help.  Reports errors as "file:line: text".
  */
 #include "config.h"
@@ -139,23 +139,28 @@ dm_config_load(struct dm_config *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return DM_EUSAGE;
 	}
+	int rc = dm_config_read(c, f, path, err, errlen);
+	fclose(f);
+	return rc;
+}
+
+int
+dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t errlen)
+{
 	char line[DM_MAX_CONFIG_LINE];
 	unsigned lineno = 0;
 	long total = 0;
-	int rc = 0;
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		size_t n = strlen(line);
 		total += (long)n;
 		if (total > DM_MAX_CONFIG_BYTES) {
-			snprintf(err, errlen, "%s:%u: file too large", path, lineno);
-			rc = DM_EUSAGE;
-			break;
+			snprintf(err, errlen, "%s:%u: file too large", name, lineno);
+			return DM_EUSAGE;
 		}
 		if (n == sizeof line - 1 && line[n - 1] != '\n') {
-			snprintf(err, errlen, "%s:%u: line too long", path, lineno);
-			rc = DM_EUSAGE;
-			break;
+			snprintf(err, errlen, "%s:%u: line too long", name, lineno);
+			return DM_EUSAGE;
 		}
 		char *hash = strchr(line, '#');
 		if (hash)
@@ -165,20 +170,21 @@ dm_config_load(struct dm_config *c, const char *path, char *err, size_t errlen)
 			continue;
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			snprintf(err, errlen, "%s:%u: expected 'name = value'", path, lineno);
-			rc = DM_EUSAGE;
-			break;
+			snprintf(err, errlen, "%s:%u: expected 'name = value'", name, lineno);
+			return DM_EUSAGE;
 		}
 		*eq = '\0';
 		char msg[256];
 		if (dm_config_set(c, trim(s), trim(eq + 1), msg, sizeof msg) != 0) {
-			snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
-			rc = DM_EUSAGE;
-			break;
+			snprintf(err, errlen, "%s:%u: %s", name, lineno, msg);
+			return DM_EUSAGE;
 		}
 	}
-	fclose(f);
-	return rc;
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", name);
+		return DM_EUSAGE;
+	}
+	return 0;
 }
 
 void

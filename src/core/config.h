@@ -57,6 +57,9 @@ extern const struct dm_config_opt dm_config_table[];
 void dm_config_defaults(struct dm_config *c);
 /* Load path over the current values. */
 int dm_config_load(struct dm_config *c, const char *path, char *err, size_t errlen) DM_WUR;
+/* The same from an open stream; name is what errors call it. */
+int dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err,
+		   size_t errlen) DM_WUR;
 /* Set one option by name (used by the file parser and by flags). */
 int dm_config_set(struct dm_config *c, const char *name, const char *value, char *err,
 		  size_t errlen) DM_WUR;

@@ -1,8 +1,8 @@
 /*
  * ingest.c - one input through mime -> archive -> unpack -> parse -> store.
  *
- * Functions: ingest_job_new, ingest_job_free, ingest_fd, ingest_path,
- * ingest_stream.
+ * Functions: ingest_job_new, ingest_job_free, ingest_job_error, ingest_fd,
+ * ingest_path, ingest_stream.
  *
  * What is what is decided by content (sniff.h), never by name or label:
  *
@@ -85,7 +85,8 @@ struct ingest_job {
 	const char *display;
 	unsigned nreports;
 	int saw_failure;
-	int fatal; /* our side failed: stop */
+	int fatal;                    /* our side failed: stop */
+	char err[DM_MAX_ERROR_LEN];   /* and why (the store's or archive's words) */
 
 	/* the current attachment */
 	char key[DM_ARCHIVE_KEY_MAX];
@@ -162,12 +163,13 @@ open_tx(struct ingest_job *job, struct dm_report *rep)
 	int64_t account = job->env.account_id;
 	if (job->env.account_for != NULL)
 		account = job->env.account_for(job->env.arg, rep->policy.domain);
-	int rc = store_tx_begin(job->env.store, account);
+	int rc = store_tx_begin(job->env.store, account, job->err, sizeof job->err);
 	if (rc)
 		return rc;
 	d->tx_open = 1;
 	for (unsigned i = 0; i < job->nbatch && rc == 0; i++)
-		rc = store_record_add(job->env.store, rep, &job->batch[i]);
+		rc = store_record_add(job->env.store, rep, &job->batch[i], job->err,
+				      sizeof job->err);
 	job->nbatch = 0;
 	dm_arena_reset(&job->batch_arena);
 	return rc;
@@ -193,7 +195,7 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 	if (!d->seen_record) {
 		d->seen_record = 1;
 		int exists = 0;
-		rc = store_lookup(job->env.store, rep, &exists);
+		rc = store_lookup(job->env.store, rep, &exists, job->err, sizeof job->err);
 		if (rc) {
 			d->store_rc = rc;
 			return rc;
@@ -211,7 +213,7 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 		d->store_rc = rc;
 		return rc;
 	}
-	rc = store_record_add(job->env.store, rep, rec);
+	rc = store_record_add(job->env.store, rep, rec, job->err, sizeof job->err);
 	if (rc)
 		d->store_rc = rc;
 	return rc;
@@ -268,7 +270,7 @@ finish_aggregate(struct ingest_job *job)
 	};
 	enum store_outcome out;
 	d->tx_open = 0; /* commit ends the transaction whatever happens */
-	rc = store_tx_commit(job->env.store, rep, &info, &out);
+	rc = store_tx_commit(job->env.store, rep, &info, &out, job->err, sizeof job->err);
 	if (rc) {
 		d->store_rc = rc;
 		goto store_failed;
@@ -277,8 +279,7 @@ finish_aggregate(struct ingest_job *job)
 	return;
 
 store_failed:
-	snprintf(msg, sizeof msg, "store error: %s (%s)", dm_strerror(d->store_rc),
-		 store_errmsg(job->env.store));
+	snprintf(msg, sizeof msg, "store error: %s (%s)", dm_strerror(d->store_rc), job->err);
 	emit_report(job, rep, "rejected", msg);
 	job->fatal = d->store_rc;
 }
@@ -496,9 +497,9 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 
 	struct archive_writer *w = archive_put_begin(job->env.archive, time(NULL));
 	if (!w) {
-		snprintf(err, sizeof err, "archive error: cannot create a file (%s)",
+		snprintf(job->err, sizeof job->err, "archive error: cannot create a file (%s)",
 			 strerror(errno));
-		emit_simple(job, "none", "rejected", NULL, err);
+		emit_simple(job, "none", "rejected", NULL, job->err);
 		return job->fatal = DM_EIO;
 	}
 	for (;;) {
@@ -523,8 +524,8 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 		rc = archive_put_write(w, job->iobuf, (size_t)n);
 		if (rc) {
 			archive_put_abort(w);
-			snprintf(err, sizeof err, "archive error: %s", dm_strerror(rc));
-			emit_simple(job, "none", "rejected", NULL, err);
+			snprintf(job->err, sizeof job->err, "archive error: %s", dm_strerror(rc));
+			emit_simple(job, "none", "rejected", NULL, job->err);
 			return job->fatal = rc;
 		}
 		if (inmem && dm_buf_add(&job->mem, job->iobuf, (size_t)n) != 0) {
@@ -541,8 +542,8 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 	rc = archive_put_commit(w, ext, job->key, sizeof job->key, job->hash);
 	if (rc) {
 		job->key[0] = '\0';
-		snprintf(err, sizeof err, "archive error: %s", dm_strerror(rc));
-		emit_simple(job, "none", "rejected", NULL, err);
+		snprintf(job->err, sizeof job->err, "archive error: %s", dm_strerror(rc));
+		emit_simple(job, "none", "rejected", NULL, job->err);
 		return job->fatal = rc;
 	}
 
@@ -569,8 +570,9 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 	} else {
 		rc = archive_blob_open(job->env.archive, job->key, &blob);
 		if (rc) {
-			snprintf(err, sizeof err, "archive error: cannot read back %s", job->key);
-			emit_simple(job, "none", "rejected", job->key, err);
+			snprintf(job->err, sizeof job->err, "archive error: cannot read back %s",
+				 job->key);
+			emit_simple(job, "none", "rejected", job->key, job->err);
 			return job->fatal = rc;
 		}
 		src = archive_blob_reader(blob);
@@ -776,8 +778,14 @@ ingest_job_free(struct ingest_job *job)
 	free(job);
 }
 
+const char *
+ingest_job_error(const struct ingest_job *job)
+{
+	return job->err;
+}
+
 int
-ingest_fd(struct ingest_job *job, int fd, const char *display)
+ingest_fd(struct ingest_job *job, int fd, const char *display, uint64_t own_bytes)
 {
 	char err[DM_MAX_ERROR_LEN];
 	unsigned char head[DM_SNIFF_BYTES];
@@ -786,6 +794,7 @@ ingest_fd(struct ingest_job *job, int fd, const char *display)
 	job->nreports = 0;
 	job->saw_failure = 0;
 	job->fatal = 0;
+	job->err[0] = '\0';
 	job->key[0] = '\0';
 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -817,7 +826,11 @@ ingest_fd(struct ingest_job *job, int fd, const char *display)
 			.message_failed = on_message_failed,
 		};
 		err[0] = '\0';
-		if (k == SNIFF_MAIL && (uint64_t)st.st_size > DM_MAX_MESSAGE_BYTES) {
+		/* what dmarcd wrote itself (a spool entry's envelope fields) is
+		 * not the sender's message and is not counted */
+		uint64_t size = (uint64_t)st.st_size;
+		size -= own_bytes < size ? own_bytes : size;
+		if (k == SNIFF_MAIL && size > DM_MAX_MESSAGE_BYTES) {
 			snprintf(err, sizeof err, "message larger than %llu bytes",
 				 (unsigned long long)DM_MAX_MESSAGE_BYTES);
 			emit_simple(job, "none", "rejected", NULL, err);
@@ -854,7 +867,7 @@ ingest_path(struct ingest_job *job, const char *path, const char *display)
 		emit_simple(job, "none", "rejected", NULL, err);
 		return 0;
 	}
-	int rc = ingest_fd(job, fd, display);
+	int rc = ingest_fd(job, fd, display, 0);
 	close(fd);
 	return rc;
 }
@@ -899,7 +912,7 @@ ingest_stream(struct ingest_job *job, int fd, const char *display)
 			break; /* our disk: a storage failure */
 	}
 	if (rc == 0)
-		rc = ingest_fd(job, tfd, display);
+		rc = ingest_fd(job, tfd, display, 0);
 	close(tfd);
 	return rc;
 }

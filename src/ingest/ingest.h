@@ -65,9 +65,16 @@ void ingest_job_free(struct ingest_job *job);
  * Process one input read from fd (seekable, any position) shown as
  * display.  Results go to env->on_result.  Returns 0 when the input was
  * handled (whatever its reports' fate), or a negative code for a failure
- * of our own side (store or archive unusable): the caller should stop.
+ * of our own side (store or archive unusable): the caller should stop,
+ * and ingest_job_error() says why.  own_bytes: how many bytes at the
+ * start of the file dmarcd wrote itself (a spool entry's envelope fields),
+ * which do not count against the message size limit.
  */
-int ingest_fd(struct ingest_job *job, int fd, const char *display) DM_WUR;
+int ingest_fd(struct ingest_job *job, int fd, const char *display, uint64_t own_bytes) DM_WUR;
+
+/* Why the last ingest_fd/ingest_path/ingest_stream failed on our side
+ * (the store's or the archive's reason); "" when it did not. */
+const char *ingest_job_error(const struct ingest_job *job);
 
 /* Open path and process it (a regular file). */
 int ingest_path(struct ingest_job *job, const char *path, const char *display) DM_WUR;

@@ -27,7 +27,6 @@
 #include "aggregate.h"
 
 #include <arpa/inet.h>
-#include <assert.h>
 #include <ctype.h>
 #include <expat.h>
 #include <inttypes.h>
@@ -482,19 +481,23 @@ set_ip(struct agg_parser *p, const char *s, size_t n)
 
 /* ---- element handling ---------------------------------------------------- */
 
-/* Index of el_table by element id and by parent, built once. */
+/* Index of el_table by element id and by parent, built once.  A parent's
+ * row is as long as the whole table, so no table edit can overflow it; the
+ * indexes fit in an unsigned char, which the compiler checks. */
+#define EL_TABLE_LEN (sizeof el_table / sizeof el_table[0])
+_Static_assert(EL_TABLE_LEN <= 255, "el_table indexes are kept in unsigned char");
+_Static_assert(EL_COUNT_ALL <= 255, "element ids are kept in unsigned char");
 static const struct el_def *def_by_id[EL_COUNT_ALL];
-static unsigned char children[EL_COUNT_ALL][12];
+static unsigned char children[EL_COUNT_ALL][EL_TABLE_LEN];
 static unsigned char nchildren[EL_COUNT_ALL];
 static pthread_once_t index_once = PTHREAD_ONCE_INIT;
 
 static void
 build_index(void)
 {
-	for (size_t i = 0; i < sizeof el_table / sizeof el_table[0]; i++) {
+	for (size_t i = 0; i < EL_TABLE_LEN; i++) {
 		const struct el_def *d = &el_table[i];
 		def_by_id[d->id] = d;
-		assert(nchildren[d->parent] < sizeof children[0]);
 		children[d->parent][nchildren[d->parent]++] = (unsigned char)i;
 	}
 }
@@ -517,6 +520,16 @@ known_ns(const char *uri, size_t len)
 		if (strlen(dmarc_ns[i]) == len && memcmp(dmarc_ns[i], uri, len) == 0)
 			return 1;
 	return 0;
+}
+
+/* Is uri the namespace of the report's own <feedback>?  A reporter that
+ * mistypes the URI (xmlns="http//dmarc.org/dmarc-xml/0.1" is seen in the
+ * wild) puts every element in that namespace: they are the report's. */
+static int
+own_ns(const struct agg_parser *p, const char *uri, size_t len)
+{
+	const char *own = p->rep.xmlns;
+	return own != NULL && strlen(own) == len && memcmp(own, uri, len) == 0;
 }
 
 static void
@@ -841,10 +854,13 @@ on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 			p->rep.bis = 1;
 		if (urilen && !known_ns(name, urilen)) {
 			char esc[120];
-			dm_report_warn(&p->rep, "unknown namespace '%s' on <feedback>",
+			dm_report_warn(&p->rep,
+				       "unknown namespace '%s' on <feedback>; its elements are read "
+				       "as DMARC elements",
 				       shown(esc, sizeof esc, p->rep.xmlns));
 		}
-	} else if (p->skip_depth == 0 && (urilen == 0 || known_ns(name, urilen))) {
+	} else if (p->skip_depth == 0 &&
+		   (urilen == 0 || known_ns(name, urilen) || own_ns(p, name, urilen))) {
 		d = lookup(p->stack[p->depth - 1], local);
 		if (d)
 			id = d->id;

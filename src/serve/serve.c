@@ -20,8 +20,10 @@
  * errors never cost a message.
  *
  * The registry is a shared snapshot with a reference count: the loop
- * reads it for RCPT, workers hold it while they decide a report's
- * account; it is reloaded on SIGHUP and when the file changes.
+ * holds it for each RCPT, workers while they decide a report's account.
+ * A thread of its own reloads it on SIGHUP and when the file changes
+ * (checked every second) and swaps the new snapshot in: opening SQLite
+ * may wait seconds for a lock, which the SMTP loop must never do.
  *
  * Signals: SIGTERM/SIGINT stop (sessions get 421, pending commits are
  * answered, workers finish their message and sync), SIGHUP reopens the
@@ -82,14 +84,19 @@ struct serve {
 	int quit;
 	pthread_t *thr;
 	unsigned nthr;
-	/* registry */
+	/* registry: the snapshot, and the thread that reloads it */
 	pthread_mutex_t reg_mu;
+	pthread_cond_t reg_cv;
 	struct reg_ref *reg;
+	pthread_t reg_thr;
+	int reg_thr_started;
+	int reg_reload; /* SIGHUP asked for a reload (under reg_mu) */
+	int reg_quit;   /* under reg_mu */
 	/* stopping */
 	int smtp_done;
 	time_t stop_deadline;
 	int lock_fd; /* <data_dir>/serve.lock, held while running */
-	struct event *ev_term, *ev_int, *ev_hup, *ev_tick, *ev_stop;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_stop;
 };
 
 struct worker {
@@ -164,15 +171,54 @@ reg_load(struct serve *sv, char *err, size_t errlen)
 	return 0;
 }
 
+/* The reloading thread: on request (SIGHUP) or when the file changed. */
+static void *
+reg_main(void *arg)
+{
+	struct serve *sv = arg;
+	char err[512];
+
+	pthread_mutex_lock(&sv->reg_mu);
+	while (!sv->reg_quit) {
+		struct timespec until;
+		int asked;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		if (!sv->reg_reload)
+			pthread_cond_timedwait(&sv->reg_cv, &sv->reg_mu, &until);
+		if (sv->reg_quit)
+			break;
+		asked = sv->reg_reload;
+		sv->reg_reload = 0;
+		pthread_mutex_unlock(&sv->reg_mu);
+
+		struct reg_ref *cur = reg_hold(sv);
+		int changed = asked || registry_changed(cur->reg, sv->cfg->data_dir);
+
+		reg_release(sv, cur);
+		if (changed && reg_load(sv, err, sizeof err) != 0)
+			dm_log(DM_LOG_ERROR, "serve",
+			       "registry reload failed, keeping the old one: %s", err);
+		else if (asked)
+			dm_log(DM_LOG_NOTICE, "serve", "registry reloaded");
+		pthread_mutex_lock(&sv->reg_mu);
+	}
+	pthread_mutex_unlock(&sv->reg_mu);
+	return NULL;
+}
+
 /* ---- hooks from the SMTP loop ---------------------------------------------- */
 
 static int64_t
 hook_rcpt(void *arg, const char *address)
 {
 	struct serve *sv = arg;
+	struct reg_ref *r = reg_hold(sv);
+	int64_t account = registry_rcpt(r->reg, address);
 
-	/* the loop thread swaps sv->reg itself, so it may read it unlocked */
-	return registry_rcpt(sv->reg->reg, address);
+	reg_release(sv, r);
+	return account;
 }
 
 static void
@@ -253,13 +299,14 @@ worker_sync(struct worker *w)
 	struct serve *sv = w->sv;
 	uint64_t durable, failed;
 	unsigned again = 0;
+	char why[256] = "";
 	int rc;
 
 	if (w->ndone == 0)
 		return 0;
-	rc = store_sync(sv->store);
-	if (rc == 0)
-		rc = archive_sync(sv->archive);
+	rc = store_sync(sv->store, why, sizeof why);
+	if (rc == 0 && (rc = archive_sync(sv->archive)) != 0)
+		snprintf(why, sizeof why, "archive: %s", dm_strerror(rc));
 	durable = store_durable(sv->store);
 	failed = store_failed(sv->store);
 	for (unsigned i = 0; i < w->ndone; i++) {
@@ -276,8 +323,7 @@ worker_sync(struct worker *w)
 	if (again > 0)
 		dm_log(DM_LOG_ERROR, "worker",
 		       "store sync failed (%s): %u message(s) will be processed again",
-		       rc != 0 ? store_errmsg(sv->store) : "an earlier batch was not committed",
-		       again);
+		       rc != 0 ? why : "an earlier batch was not committed", again);
 	w->ndone = 0;
 	return rc != 0 ? rc : again > 0 ? DM_ESTORE : 0;
 }
@@ -328,15 +374,15 @@ worker_one(struct worker *w, int fd)
 			w->rcpt[i] = w->env.rcpt[i];
 	}
 	w->reg = reg_hold(sv);
-	rc = ingest_fd(w->job, fd, w->id);
+	/* env is zeroed when the entry has no envelope: nothing is ours */
+	rc = ingest_fd(w->job, fd, w->id, w->env.header_bytes);
 	reg_release(sv, w->reg);
 	w->reg = NULL;
 	if (rc < 0) {
 		int r = spool_release(sv->spool, w->id);
+		const char *why = ingest_job_error(w->job);
 
-		const char *why = store_errmsg(sv->store);
-
-		if (why == NULL || !*why)
+		if (!*why)
 			why = dm_strerror(rc);
 		if (w->why[0]) /* "ID: what went wrong (kind)" */
 			dm_log(DM_LOG_ERROR, "worker", "%s [%s]; the message stays in the spool",
@@ -434,7 +480,7 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (sv->ev_stop != NULL)
 		return;
-	fprintf(stderr, "dmarcd: serve: signal %d, stopping\n", (int)sig);
+	dm_log(DM_LOG_NOTICE, "serve", "signal %d, stopping", (int)sig);
 	sv->stop_deadline = time(NULL) + SERVE_STOP_SECONDS;
 	smtp_server_shutdown(sv->smtp, &sv->smtp_done);
 	sv->ev_stop = event_new(sv->base, -1, EV_PERSIST, on_stop_tick, sv);
@@ -445,31 +491,16 @@ static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve *sv = arg;
-	char err[512];
 
 	(void)sig;
 	(void)what;
 	if (sv->cfg->log_file[0] && dm_log_reopen(sv->cfg->log_file) != 0)
 		dm_log(DM_LOG_ERROR, "serve", "cannot reopen %s; logging on where it was",
 		       sv->cfg->log_file);
-	if (reg_load(sv, err, sizeof err) != 0)
-		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s",
-		       err);
-	else
-		fprintf(stderr, "dmarcd: serve: registry reloaded\n");
-}
-
-static void
-on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct serve *sv = arg;
-	char err[512];
-
-	(void)fd;
-	(void)what;
-	if (registry_changed(sv->reg->reg, sv->cfg->data_dir) && reg_load(sv, err, sizeof err) != 0)
-		dm_log(DM_LOG_ERROR, "serve", "registry reload failed, keeping the old one: %s",
-		       err);
+	pthread_mutex_lock(&sv->reg_mu);
+	sv->reg_reload = 1;
+	pthread_cond_signal(&sv->reg_cv);
+	pthread_mutex_unlock(&sv->reg_mu);
 }
 
 /* One server per data folder: a second one would return the first one's
@@ -526,7 +557,6 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	struct ingest_env env;
 	struct worker *workers = NULL;
 	char host[256];
-	struct timeval one = {1, 0};
 	unsigned returned = 0, nnew = 0, ncur = 0, nfailed = 0;
 	int rc = 0;
 
@@ -537,6 +567,7 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	pthread_mutex_init(&sv.mu, NULL);
 	pthread_cond_init(&sv.cv, NULL);
 	pthread_mutex_init(&sv.reg_mu, NULL);
+	pthread_cond_init(&sv.reg_cv, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(sv.cfg);
 
@@ -565,6 +596,12 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	}
 	if ((rc = reg_load(&sv, err, errlen)) != 0)
 		goto out;
+	if (pthread_create(&sv.reg_thr, NULL, reg_main, &sv) != 0) {
+		snprintf(err, errlen, "cannot start the registry thread");
+		rc = DM_EIO;
+		goto out;
+	}
+	sv.reg_thr_started = 1;
 
 	if (sv.cfg->hostname[0])
 		snprintf(host, sizeof host, "%s", sv.cfg->hostname);
@@ -644,33 +681,37 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	sv.ev_term = evsignal_new(sv.base, SIGTERM, on_term, &sv);
 	sv.ev_int = evsignal_new(sv.base, SIGINT, on_term, &sv);
 	sv.ev_hup = evsignal_new(sv.base, SIGHUP, on_hup, &sv);
-	sv.ev_tick = event_new(sv.base, -1, EV_PERSIST, on_tick, &sv);
-	if (!sv.ev_term || !sv.ev_int || !sv.ev_hup || !sv.ev_tick || event_add(sv.ev_term, NULL) ||
-	    event_add(sv.ev_int, NULL) || event_add(sv.ev_hup, NULL) ||
-	    event_add(sv.ev_tick, &one)) {
+	if (!sv.ev_term || !sv.ev_int || !sv.ev_hup || event_add(sv.ev_term, NULL) ||
+	    event_add(sv.ev_int, NULL) || event_add(sv.ev_hup, NULL)) {
 		snprintf(err, errlen, "cannot set up signal handling");
 		rc = DM_EIO;
 		goto out;
 	}
 	if (spool_count(sv.spool, &nnew, &ncur, &nfailed) != 0)
 		nnew = nfailed = 0;
-	fprintf(stderr,
-	        "dmarcd: serve: ready (%u worker%s; spool: %u waiting, %u returned after a crash, "
-	        "%u failed)\n",
-	        o->workers, o->workers == 1 ? "" : "s", nnew, returned, nfailed);
+	dm_log(DM_LOG_NOTICE, "serve",
+	       "ready (%u worker%s; spool: %u waiting, %u returned after a crash, %u failed)",
+	       o->workers, o->workers == 1 ? "" : "s", nnew, returned, nfailed);
 	fflush(stderr);
 	if (sv.cfg->log_file[0]) {
 		if ((rc = dm_log_reopen(sv.cfg->log_file)) != 0) {
 			snprintf(err, errlen, "log_file %s: %s", sv.cfg->log_file, dm_strerror(rc));
 			goto out;
 		}
-		fprintf(stderr, "dmarcd: serve: ready (%u workers), logging here\n", o->workers);
+		dm_log(DM_LOG_NOTICE, "serve", "ready (%u workers), logging here", o->workers);
 		fflush(stderr);
 	}
 	event_base_dispatch(sv.base);
-	fprintf(stderr, "dmarcd: serve: stopped accepting; finishing the workers\n");
+	dm_log(DM_LOG_NOTICE, "serve", "stopped accepting; finishing the workers");
 
 out:
+	if (sv.reg_thr_started) {
+		pthread_mutex_lock(&sv.reg_mu);
+		sv.reg_quit = 1;
+		pthread_cond_signal(&sv.reg_cv);
+		pthread_mutex_unlock(&sv.reg_mu);
+		pthread_join(sv.reg_thr, NULL);
+	}
 	pthread_mutex_lock(&sv.mu);
 	sv.quit = 1;
 	pthread_cond_broadcast(&sv.cv);
@@ -688,10 +729,11 @@ out:
 	free(sv.thr);
 	smtp_server_free(sv.smtp);
 	if (sv.store != NULL) {
-		int r = store_sync(sv.store);
+		char why[256];
+		int r = store_sync(sv.store, why, sizeof why);
 
 		if (r != 0 && rc == 0) {
-			snprintf(err, errlen, "store: %s", store_errmsg(sv.store));
+			snprintf(err, errlen, "store: %s", why);
 			rc = r;
 		}
 		store_close(sv.store);
@@ -706,8 +748,6 @@ out:
 		event_free(sv.ev_int);
 	if (sv.ev_hup)
 		event_free(sv.ev_hup);
-	if (sv.ev_tick)
-		event_free(sv.ev_tick);
 	if (sv.ev_stop)
 		event_free(sv.ev_stop);
 	spool_close(sv.spool);
@@ -716,6 +756,7 @@ out:
 	pthread_mutex_destroy(&sv.mu);
 	pthread_cond_destroy(&sv.cv);
 	pthread_mutex_destroy(&sv.reg_mu);
+	pthread_cond_destroy(&sv.reg_cv);
 	if (sv.lock_fd >= 0)
 		close(sv.lock_fd);
 	return rc;

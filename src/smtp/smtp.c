@@ -31,6 +31,7 @@
  * errors, each message queued (with its spool id and size), refusals.
  */
 #include "smtp/smtp.h"
+#include "smtp/smtp_parse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,16 +72,7 @@ enum smtp_state {
 	SMTP_ST_COMMIT, /* message ended, waiting for the commit thread */
 };
 
-/* DATA scanner states (see data_scan). */
-enum smtp_data_state {
-	SMTP_DS_BOL,   /* at the start of a line (after CRLF) */
-	SMTP_DS_MID,   /* inside a line */
-	SMTP_DS_CR,    /* inside a line, just saw CR */
-	SMTP_DS_DOT,   /* line started with "." */
-	SMTP_DS_DOTCR, /* line is "." CR so far */
-};
-
-enum smtp_data_err { SMTP_DE_NONE, SMTP_DE_SIZE, SMTP_DE_LINE, SMTP_DE_IO };
+enum smtp_data_err { SMTP_DE_NONE, SMTP_DE_SIZE, SMTP_DE_IO };
 
 struct smtp_session {
 	struct smtp_server *srv;
@@ -104,10 +96,9 @@ struct smtp_session {
 	int rcpt_tried; /* a RCPT was refused in this transaction */
 	int smtputf8;
 	struct spool_msg *msg;
-	enum smtp_data_state ds;
+	struct smtp_data_scan scan;
 	enum smtp_data_err derr;
-	uint64_t dsize;   /* message bytes after unstuffing */
-	uint64_t linelen; /* current line */
+	uint64_t dsize; /* message bytes after unstuffing */
 	char id[SPOOL_ID_MAX];
 	/* commit result */
 	int commit_rc;
@@ -412,9 +403,11 @@ commit_done(evutil_socket_t fd, short what, void *arg)
 /* Message bytes to the spool entry (which buffers them), unless an error
  * has latched; past the size limit nothing more is written. */
 static void
-data_emit(struct smtp_session *s, const char *p, size_t n)
+data_emit(void *arg, const char *p, size_t n)
 {
-	if (s->derr != SMTP_DE_NONE)
+	struct smtp_session *s = arg;
+
+	if (s->derr != SMTP_DE_NONE || s->scan.long_line)
 		return;
 	if (s->srv->cfg.max_size - s->dsize < n) {
 		s->derr = SMTP_DE_SIZE;
@@ -423,84 +416,6 @@ data_emit(struct smtp_session *s, const char *p, size_t n)
 	s->dsize += n;
 	if (spool_msg_write(s->msg, p, n) != 0)
 		s->derr = SMTP_DE_IO;
-}
-
-/*
- * Scan in[0..n): unstuff dots, find CRLF.CRLF.  Returns the number of
- * bytes consumed; *end is set when the terminator was found (the bytes
- * after it are not consumed).
- */
-static size_t
-data_scan(struct smtp_session *s, const char *in, size_t n, int *end)
-{
-	size_t i = 0, run;
-
-	*end = 0;
-	while (i < n) {
-		char c = in[i];
-
-		switch (s->ds) {
-		case SMTP_DS_MID:
-			/* fast path: copy up to the next CR */
-			{
-				const char *cr = memchr(in + i, '\r', n - i);
-
-				run = cr != NULL ? (size_t)(cr - (in + i)) : n - i;
-			}
-			if (run > 0) {
-				s->linelen += run;
-				data_emit(s, in + i, run);
-				i += run;
-				continue;
-			}
-			s->ds = SMTP_DS_CR;
-			i++;
-			continue;
-		case SMTP_DS_CR:
-			if (c == '\n') {
-				data_emit(s, "\r\n", 2);
-				if (s->linelen > DM_SMTP_MAX_DATA_LINE && s->derr == SMTP_DE_NONE)
-					s->derr = SMTP_DE_LINE;
-				s->linelen = 0;
-				s->ds = SMTP_DS_BOL;
-				i++;
-			} else {
-				/* a bare CR is text, never a line end */
-				data_emit(s, "\r", 1);
-				s->linelen++;
-				s->ds = SMTP_DS_MID;
-			}
-			continue;
-		case SMTP_DS_BOL:
-			if (c == '.') {
-				s->ds = SMTP_DS_DOT;
-				i++;
-			} else {
-				s->ds = SMTP_DS_MID;
-			}
-			continue;
-		case SMTP_DS_DOT:
-			if (c == '\r') {
-				s->ds = SMTP_DS_DOTCR;
-				i++;
-			} else {
-				/* the leading dot was stuffing: drop it */
-				s->ds = SMTP_DS_MID;
-			}
-			continue;
-		case SMTP_DS_DOTCR:
-			if (c == '\n') {
-				*end = 1;
-				return i + 1;
-			}
-			/* ".\rX": the dot was stuffing, the CR is text */
-			data_emit(s, "\r", 1);
-			s->linelen++;
-			s->ds = SMTP_DS_MID;
-			continue;
-		}
-	}
-	return i;
 }
 
 static void
@@ -512,7 +427,7 @@ data_end(struct smtp_session *s)
 		dm_log(DM_LOG_INFO, "smtp", "%s: %s: message too large (> %llu bytes)",
 		       spool_msg_id(s->msg), s->ip, (unsigned long long)s->srv->cfg.max_size);
 		why = "552 5.3.4 Message too big for system";
-	} else if (s->derr == SMTP_DE_LINE) {
+	} else if (s->scan.long_line) {
 		dm_log(DM_LOG_INFO, "smtp", "%s: %s: line longer than %d bytes",
 		       spool_msg_id(s->msg), s->ip, DM_SMTP_MAX_DATA_LINE);
 		why = "552 5.3.4 Line too long";
@@ -545,7 +460,7 @@ data_read(struct smtp_session *s)
 
 		if (n <= 0)
 			break;
-		used = data_scan(s, buf, (size_t)n, &end);
+		used = smtp_data_scan(&s->scan, buf, (size_t)n, &end);
 		if (used < (size_t)n)
 			evbuffer_prepend(in, buf + used, (size_t)n - used);
 	}
@@ -555,39 +470,6 @@ data_read(struct smtp_session *s)
 }
 
 /* ---- commands ------------------------------------------------------------- */
-
-/* "FROM:<path> params" -> path (without <>) and params; 0 or -1. */
-static int
-parse_path(char *arg, const char *kw, char **path, char **params)
-{
-	size_t kl = strlen(kw);
-	char *p, *close;
-
-	if (strncasecmp(arg, kw, kl) != 0)
-		return -1;
-	p = arg + kl;
-	while (*p == ' ')
-		p++; /* some clients send "FROM: <a>" */
-	if (*p != '<')
-		return -1;
-	close = strchr(p, '>');
-	if (close == NULL)
-		return -1;
-	*close = '\0';
-	*path = p + 1;
-	p = close + 1;
-	if (*p != '\0' && *p != ' ')
-		return -1;
-	while (*p == ' ')
-		p++;
-	*params = p;
-	if (strlen(*path) > DM_SMTP_MAX_ADDRESS)
-		return -1;
-	for (const char *c = *path; *c; c++)
-		if ((unsigned char)*c < 0x21 || *c == 0x7f)
-			return -1;
-	return 0;
-}
 
 static void
 cmd_helo(struct smtp_session *s, const char *verb, char *arg)
@@ -643,7 +525,7 @@ cmd_mail(struct smtp_session *s, char *arg)
 		bad(s);
 		return;
 	}
-	if (parse_path(arg, "FROM:", &path, &params) != 0) {
+	if (smtp_parse_path(arg, "FROM:", &path, &params) != 0) {
 		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		bad(s);
 		return;
@@ -702,7 +584,7 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 		bad(s);
 		return;
 	}
-	if (parse_path(arg, "TO:", &path, &params) != 0 || *path == '\0') {
+	if (smtp_parse_path(arg, "TO:", &path, &params) != 0 || *path == '\0') {
 		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		bad(s);
 		return;
@@ -753,8 +635,9 @@ received_header(struct smtp_session *s)
 	             spool_msg_id(s->msg), date);
 	if (n < 0 || (size_t)n >= sizeof hdr)
 		n = (int)strlen(hdr);
-	if (spool_msg_write(s->msg, hdr, (size_t)n) != 0)
-		s->derr = SMTP_DE_IO;
+	/* counted like the client's bytes: the worker reads the message
+	 * with this field, under the same size limit */
+	data_emit(s, hdr, (size_t)n);
 }
 
 static void
@@ -796,11 +679,10 @@ cmd_data(struct smtp_session *s, char *arg)
 		reply(s, "451 4.3.0 Local error in processing, try again later");
 		return;
 	}
-	received_header(s);
 	s->state = SMTP_ST_DATA;
-	s->ds = SMTP_DS_BOL;
-	s->linelen = 0;
+	smtp_data_scan_init(&s->scan, data_emit, s);
 	s->dsize = 0;
+	received_header(s);
 	set_timeouts(s, s->srv->cfg.data_timeout);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -1104,7 +986,12 @@ static int
 add_listener(struct smtp_server *srv, struct evconnlistener *l, char *err, size_t errlen)
 {
 	if (l == NULL) {
-		snprintf(err, errlen, "%s", strerror(errno));
+		if (errno == EADDRINUSE)
+			snprintf(err, errlen,
+			         "address already in use (another program listens there; pick "
+			         "another with --smtp ADDR:PORT or smtp_listen)");
+		else
+			snprintf(err, errlen, "%s", strerror(errno));
 		return DM_EIO;
 	}
 	evconnlistener_set_error_cb(l, accept_error);
@@ -1153,12 +1040,30 @@ smtp_server_listen_lmtp(struct smtp_server *srv, const char *path, char *err, si
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, path, strlen(path) + 1);
+	/* A socket left over by a server that is gone is replaced; anything
+	 * else at that path (a file, a folder, a live server's socket) is
+	 * left alone and refused. */
 	if (lstat(path, &sb) == 0) {
+		int probe, live;
+
 		if (!S_ISSOCK(sb.st_mode)) {
-			snprintf(err, errlen, "%s: exists and is not a socket", path);
+			snprintf(err, errlen, "%s: exists and is not a socket; not replaced", path);
 			return DM_EUSAGE;
 		}
-		unlink(path);
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		live = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
+		if (probe >= 0)
+			close(probe);
+		if (live) {
+			snprintf(err, errlen, "%s: another server is listening on this socket",
+			         path);
+			return DM_EBUSY;
+		}
+		if (unlink(path) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: cannot remove the old socket: %s", path,
+			         strerror(errno));
+			return DM_EIO;
+		}
 	}
 	if (add_listener(srv,
 	                 evconnlistener_new_bind(srv->base, accept_cb, srv,
@@ -1166,8 +1071,12 @@ smtp_server_listen_lmtp(struct smtp_server *srv, const char *path, char *err, si
 	                                         (struct sockaddr *)&sun, sizeof sun),
 	                 err, errlen) != 0)
 		return DM_EIO;
-	chmod(path, 0660);
 	srv->lmtp_path = xstrdup(path);
+	/* the MTA connects as its own user: group access, no one else */
+	if (chmod(path, 0660) != 0) {
+		snprintf(err, errlen, "%s: cannot set mode 0660: %s", path, strerror(errno));
+		return DM_EIO;
+	}
 	return 0;
 }
 

@@ -3,9 +3,10 @@
  *
  * Functions: store_open, store_close, store_tx_begin, store_record_add,
  * store_tx_commit, store_tx_abort, store_flush, store_sync, store_last_batch,
- * store_durable, store_lookup, store_stats,
- * store_errmsg.  A transaction holds st->lock from begin to commit or
- * abort; store_lookup takes it only when the caller does not hold it.
+ * store_durable, store_lookup, store_stats.  A transaction holds
+ * st->lock from begin to commit or abort; store_lookup takes it only when
+ * the caller does not hold it.  A failing call copies the backend's
+ * reason into the caller's buffer while it still holds the lock.
  */
 #include "store.h"
 
@@ -61,11 +62,23 @@ held_by_me(struct store *st)
 	return tx_held == st;
 }
 
+/* rc, with the backend's reason copied to err when rc is a failure.
+ * Called with st->lock held by this thread. */
+static int
+reason(struct store *st, int rc, char *err, size_t errlen)
+{
+	if (rc != 0 && err != NULL && errlen > 0) {
+		const char *msg = st->ops->errmsg(st);
+		snprintf(err, errlen, "%s", msg != NULL && *msg ? msg : dm_strerror(rc));
+	}
+	return rc;
+}
+
 int
-store_tx_begin(struct store *st, int64_t account_id)
+store_tx_begin(struct store *st, int64_t account_id, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = st->ops->tx_begin(st, account_id);
+	int rc = reason(st, st->ops->tx_begin(st, account_id), err, errlen);
 	if (rc != 0) {
 		pthread_mutex_unlock(&st->lock);
 		return rc;
@@ -75,17 +88,18 @@ store_tx_begin(struct store *st, int64_t account_id)
 }
 
 int
-store_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec)
+store_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec,
+		 char *err, size_t errlen)
 {
-	return st->ops->record_add(st, rep, rec);
+	return reason(st, st->ops->record_add(st, rep, rec), err, errlen);
 }
 
 int
 store_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_info *info,
-		enum store_outcome *out)
+		enum store_outcome *out, char *err, size_t errlen)
 {
 	last_batch = st->ops->batch(st);
-	int rc = st->ops->tx_commit(st, rep, info, out);
+	int rc = reason(st, st->ops->tx_commit(st, rep, info, out), err, errlen);
 	tx_held = NULL;
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -120,46 +134,41 @@ store_failed(struct store *st)
 }
 
 int
-store_flush(struct store *st)
+store_flush(struct store *st, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = st->ops->flush(st);
+	int rc = reason(st, st->ops->flush(st), err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 int
-store_sync(struct store *st)
+store_sync(struct store *st, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = st->ops->sync(st);
+	int rc = reason(st, st->ops->sync(st), err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 int
-store_lookup(struct store *st, struct dm_report *rep, int *exists)
+store_lookup(struct store *st, struct dm_report *rep, int *exists, char *err, size_t errlen)
 {
 	if (held_by_me(st))
-		return st->ops->lookup(st, rep, exists);
+		return reason(st, st->ops->lookup(st, rep, exists), err, errlen);
 	pthread_mutex_lock(&st->lock);
-	int rc = st->ops->lookup(st, rep, exists);
+	int rc = reason(st, st->ops->lookup(st, rep, exists), err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 int
 store_stats(struct store *st, const char *domain, struct store_stats *total,
-	    int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg)
+	    int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg,
+	    char *err, size_t errlen)
 {
 	pthread_mutex_lock(&st->lock);
-	int rc = st->ops->stats(st, domain, total, per_domain, arg);
+	int rc = reason(st, st->ops->stats(st, domain, total, per_domain, arg), err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
-}
-
-const char *
-store_errmsg(struct store *st)
-{
-	return st->ops->errmsg(st);
 }

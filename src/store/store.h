@@ -12,6 +12,10 @@
  * A store is shared by the ingest workers: a transaction holds the
  * store's lock from begin to commit/abort, so records of two reports
  * never mix.  store_lookup() may be called with or without the lock.
+ *
+ * A call that fails writes why into the caller's err (errlen bytes; err
+ * may be NULL) before it lets go of the lock, so the reason a thread logs
+ * is its own, never another worker's.
  */
 #ifndef DM_STORE_H
 #define DM_STORE_H
@@ -69,7 +73,8 @@ struct store_ops {
 	int (*stats)(struct store *st, const char *domain, struct store_stats *total,
 		     int (*per_domain)(void *arg, const struct store_domain_stats *d),
 		     void *arg);
-	/* error text of the last failure (for logs) */
+	/* error text of the last failure; read by store.c under the lock,
+	 * right after the failing call */
 	const char *(*errmsg)(struct store *st);
 };
 
@@ -85,19 +90,20 @@ void store_close(struct store *st);
 
 /* account_id: the account the report is stored for (0: none/unclaimed);
  * it must be known before the first record so the rollup is right. */
-int store_tx_begin(struct store *st, int64_t account_id) DM_WUR;
-int store_record_add(struct store *st, const struct dm_report *rep,
-		     const struct dm_record *rec) DM_WUR;
+int store_tx_begin(struct store *st, int64_t account_id, char *err, size_t errlen) DM_WUR;
+int store_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec,
+		     char *err, size_t errlen) DM_WUR;
 int store_tx_commit(struct store *st, struct dm_report *rep,
-		    const struct store_report_info *info, enum store_outcome *out) DM_WUR;
+		    const struct store_report_info *info, enum store_outcome *out, char *err,
+		    size_t errlen) DM_WUR;
 void store_tx_abort(struct store *st);
 /* Reports are committed in batches; this makes every report stored so far
  * durable.  Until it returns 0 a crash may lose the latest reports (their
  * inputs must be kept until then). */
-int store_flush(struct store *st) DM_WUR;
+int store_flush(struct store *st, char *err, size_t errlen) DM_WUR;
 /* store_flush, and durable against power loss, not only a crash of the
  * process (`dmarcd serve` calls it before deleting spool entries). */
-int store_sync(struct store *st) DM_WUR;
+int store_sync(struct store *st, char *err, size_t errlen) DM_WUR;
 /* The batch the calling thread's last store_tx_commit went into (0 if
  * none), and the newest batch that is committed.  A report is durable once
  * store_durable() >= its batch: `dmarcd ingest` prints "stored" only then. */
@@ -110,11 +116,11 @@ uint64_t store_failed(struct store *st);
 
 /* Is a report with rep's identity (reporter, policy domain, report id,
  * begin, end) already stored? */
-int store_lookup(struct store *st, struct dm_report *rep, int *exists) DM_WUR;
+int store_lookup(struct store *st, struct dm_report *rep, int *exists, char *err,
+		 size_t errlen) DM_WUR;
 int store_stats(struct store *st, const char *domain, struct store_stats *total,
-		int (*per_domain)(void *arg, const struct store_domain_stats *d),
-		void *arg) DM_WUR;
-const char *store_errmsg(struct store *st);
+		int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg,
+		char *err, size_t errlen) DM_WUR;
 
 /* Backends. */
 extern const struct store_ops store_sqlite_ops;

@@ -695,7 +695,9 @@ sq_tx_abort(struct store *st)
 static int
 sq_flush(struct store *st)
 {
-	return batch_commit(st->impl);
+	struct sq *q = st->impl;
+	q->err[0] = '\0';
+	return batch_commit(q);
 }
 
 /* Commit, then make the commits durable against power loss: with
@@ -706,6 +708,7 @@ sq_sync(struct store *st)
 {
 	struct sq *q = st->impl;
 	char wal[4200];
+	q->err[0] = '\0';
 	int rc = batch_commit(q);
 	if (rc)
 		return rc;
@@ -749,6 +752,7 @@ sq_lookup(struct store *st, struct dm_report *rep, int *exists)
 {
 	struct sq *q = st->impl;
 	*exists = 0;
+	q->err[0] = '\0';
 	if (!rep_dates_known(rep) || !rep->report_id)
 		return 0;
 	sqlite3_stmt *s = q->st[S_LOOKUP];
@@ -772,6 +776,7 @@ sq_stats(struct store *st, const char *domain, struct store_stats *total,
 {
 	struct sq *q = st->impl;
 	sqlite3_stmt *s = q->st[S_STATS];
+	q->err[0] = '\0';
 	memset(total, 0, sizeof *total);
 	bind_text(s, 1, domain);
 	int rc;

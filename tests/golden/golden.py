@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -246,22 +247,40 @@ def run_case(binary, cases_dir, work, name, entry, env, update):
         with open(sql, "rb") as f:
             q = f.read()
         try:
-            p = subprocess.run(["sqlite3", os.path.join(data, "dmarcd.sqlite")], input=q,
-                               capture_output=True, timeout=TIMEOUT)
-            got = p.stdout.decode("utf-8", "replace").splitlines()
-            if p.returncode != 0:
-                problems.append(f"sqlite3: {p.stderr.decode(errors='replace').strip()}")
-        except FileNotFoundError:
-            got = None
-            print(f"     {name}: sqlite3 not found, SQL check skipped")
-        if got is not None:
-            if update:
-                write(sql + ".out", got)
-            else:
-                want = read_lines(sql + ".out") or []
-                if got != want:
-                    problems.append(diff(want, got, name + ".sql.out"))
+            got = sql_lines(os.path.join(data, "dmarcd.sqlite"), q.decode())
+        except sqlite3.Error as e:
+            got = []
+            problems.append(f"sqlite3: {e}")
+        if update:
+            write(sql + ".out", got)
+        else:
+            want = read_lines(sql + ".out") or []
+            if got != want:
+                problems.append(diff(want, got, name + ".sql.out"))
     return problems
+
+
+def sql_lines(db, script):
+    """Run each statement of script as the sqlite3 shell would and give its
+    rows as the shell prints them: columns joined by '|', NULL empty."""
+    def text(v):
+        if v is None:
+            return ""
+        if isinstance(v, bytes):
+            return v.decode("utf-8", "replace")
+        return str(v)
+    lines, stmt = [], ""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        for part in script.splitlines(keepends=True):
+            stmt += part
+            if sqlite3.complete_statement(stmt):
+                for row in con.execute(stmt):
+                    lines.append("|".join(text(v) for v in row))
+                stmt = ""
+    finally:
+        con.close()
+    return lines
 
 
 def write(path, lines):

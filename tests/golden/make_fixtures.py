@@ -492,6 +492,15 @@ t, s = feedback(root_attrs=' xmlns="http://dmarc.org/dmarc-xml/0.2"', version="2
                 md_extra="<generator>draft-sender 0.2</generator>")
 xml_case("ns-dmarc-02", t, s)
 
+# a mistyped default namespace on <feedback> (seen in a real report): it is
+# the report's own, its elements count; an extension in another namespace
+# inside it still does not
+rs = [Rec(ip="192.0.2.15", count=3, rec_extra='<v:info xmlns:v="urn:example:vendor"><v:count>77</v:count></v:info>'),
+      Rec(ip="192.0.2.16", count=2, dkim="fail", spf="fail")]
+t, s = feedback(root_attrs=' xmlns="http//dmarc.org/dmarc-xml/0.1"', rid="ns-typo-1",
+                org="Typo Mail", recs=rs)
+xml_case("ns-mistyped", t, s)
+
 # RFC 9990 default namespace, no <version>, every bis-only element.
 t, s = feedback(
     root_attrs=' xmlns="urn:ietf:params:xml:ns:dmarc-2.0"', version=None, rid="bis-default-1",

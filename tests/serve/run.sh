@@ -3,23 +3,19 @@
 # STARTTLS, limits, Postfix relaying, crash safety) with pytest.
 #
 # WORK_DIR is emptied first; pytest's temporary folders live inside it.
-# Exit status is pytest's; 77 (skipped) only when postfix or swaks is absent.
+# Exit status is pytest's.  A test that needs a tool which is missing
+# (postfix, swaks, openssl; `make test` installs them) is skipped on its
+# own, with its reason in the summary (-rs); the others still run.
 # Extra arguments go to pytest (e.g. -k smuggl, -x, -v).
 set -u
 bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 work=$2
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
-for tool in /usr/sbin/postfix swaks openssl; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "serve: $tool is not installed: skipped"
-		exit 77
-	fi
-done
 rm -rf "$work"
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 export PYTHONDONTWRITEBYTECODE=1
 export DMARCD_BIN=$bin DMARCD_WORK=$work DMARCD_GEN=$(dirname "$bin")/bench/gen
 cd "$here"
-/usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$work/pytest" "$@" "$here"
+/usr/bin/python3 -m pytest -q -rs -p no:cacheprovider --basetemp="$work/pytest" "$@" "$here"

@@ -3,6 +3,7 @@ mails to `dmarcd serve` over SMTP and over LMTP."""
 import grp
 import os
 import smtplib
+import socket
 import time
 
 import pytest
@@ -159,3 +160,41 @@ def test_postfix_duplicate_relay_is_stored_once(make_server, make_postfix):
     time.sleep(0.5)
     assert stats(srv.data) == {k: exp[k] for k in ("reports", "records", "messages")}
     assert spool_list(srv.data) == []
+
+
+def test_lmtp_path_that_is_not_a_socket_is_left_alone(make_server, sockdir):
+    path = os.path.join(sockdir, "dmarcd.sock")
+    os.makedirs(sockdir, exist_ok=True)
+    with open(path, "w") as f:
+        f.write("precious\n")
+    srv = make_server(lmtp=path, start=False)
+    with pytest.raises(AssertionError):
+        srv.start(timeout=5)
+    srv.expect_dead = True
+    assert any("exists and is not a socket" in ln for ln in srv.lines), srv.stderr_tail()
+    assert open(path).read() == "precious\n"
+
+
+def test_lmtp_socket_of_a_live_server_is_not_taken(make_server, sockdir):
+    first, sock = lmtp_server(make_server, sockdir)
+    second = make_server(lmtp=sock, start=False)
+    with pytest.raises(AssertionError):
+        second.start(timeout=5)
+    second.expect_dead = True
+    assert any("another server is listening" in ln for ln in second.lines), second.stderr_tail()
+    c = Conn(sock)  # the first one still answers
+    c.expect(220)
+    c.close()
+
+
+def test_stale_lmtp_socket_is_replaced(make_server, sockdir):
+    path = os.path.join(sockdir, "dmarcd.sock")
+    os.makedirs(sockdir, exist_ok=True)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)  # bound, never listening: what a killed server leaves
+    s.close()
+    srv, sock = lmtp_server(make_server, sockdir)
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o660"
+    c = Conn(sock)
+    c.expect(220)
+    c.close()

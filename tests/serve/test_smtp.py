@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import (Closed, Conn, assert_queued, dm, dot_stuff, ehlo_keywords, gen_set, mail_bytes,
+from conftest import (Closed, Conn, assert_queued, dm, dot_stuff, ehlo_keywords, gen_set, mail_bytes, need,
                       mail_rcpt, module_server, finish_module_server, spool_list, stats, wait_spool_drained,
                       wait_totals)
 
@@ -89,6 +89,7 @@ def test_smtplib_ehlo_and_20_reports_then_again(make_server):
 
 
 def swaks(*args, timeout=60):
+    need("swaks")
     p = subprocess.run(["swaks"] + list(args), capture_output=True, text=True, timeout=timeout)
     return p
 

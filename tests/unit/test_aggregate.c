@@ -154,6 +154,36 @@ test_namespaces_and_bis(void **state)
 	agg_parser_free(p);
 }
 
+/* A mistyped default namespace on <feedback> is the report's own; a
+ * foreign namespace inside it is still skipped. */
+static void
+test_unknown_root_namespace(void **state)
+{
+	static const char doc[] =
+		"<feedback xmlns=\"http//dmarc.org/dmarc-xml/0.1\">" META POL
+		"<record><row><source_ip>192.0.2.7</source_ip><count>3</count>"
+		"<x:count xmlns:x=\"urn:example:ext\">900</x:count></row></record>"
+		"<x:record xmlns:x=\"urn:example:ext\"><row><source_ip>192.0.2.8</source_ip>"
+		"<count>50</count></row></x:record></feedback>";
+	struct got g = {0};
+	struct agg_parser *p;
+	for (size_t chunk = 1; chunk <= sizeof doc; chunk *= 3) {
+		memset(&g, 0, sizeof g);
+		assert_int_equal(parse(doc, sizeof doc - 1, chunk, &g, &p), 0);
+		struct dm_report *r = agg_parser_report(p);
+		assert_string_equal(r->xmlns, "http//dmarc.org/dmarc-xml/0.1");
+		assert_string_equal(r->org_name, "Org");
+		assert_string_equal(r->policy.domain, "example.com");
+		assert_int_equal(r->records, 1);
+		assert_int_equal(r->messages, 3);
+		assert_int_equal(g.n, 1);
+		assert_string_equal(g.ip[0], "192.0.2.7");
+		assert_true(r->nwarnings >= 1);
+		assert_non_null(strstr(r->warnings[0], "unknown namespace"));
+		agg_parser_free(p);
+	}
+}
+
 static void
 test_any_order_and_late_metadata(void **state)
 {
@@ -374,6 +404,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic_every_chunk_size),
 		cmocka_unit_test(test_namespaces_and_bis),
+		cmocka_unit_test(test_unknown_root_namespace),
 		cmocka_unit_test(test_any_order_and_late_metadata),
 		cmocka_unit_test(test_bad_counts_and_ips),
 		cmocka_unit_test(test_enums_aliases_and_multiple_results),

@@ -93,14 +93,14 @@ write_report(struct store *st, struct dm_report *r, int nrec, int64_t count)
 	struct store_report_info info = {.archive_key = "2026/11/x.xml", .content_hash = "x",
 					 .source = "test", .received_at = 1};
 	enum store_outcome out;
-	assert_int_equal(store_tx_begin(st, 0), 0);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
 	for (int i = 0; i < nrec; i++) {
 		make_record(&rec, (unsigned char)i, count, i % 2 ? "pass" : "fail");
-		assert_int_equal(store_record_add(st, r, &rec), 0);
+		assert_int_equal(store_record_add(st, r, &rec, NULL, 0), 0);
 		r->records++;
 		r->messages += (uint64_t)count;
 	}
-	assert_int_equal(store_tx_commit(st, r, &info, &out), 0);
+	assert_int_equal(store_tx_commit(st, r, &info, &out, NULL, 0), 0);
 	return out;
 }
 
@@ -118,7 +118,7 @@ test_store_and_duplicate(void **state)
 	/* the same identity again: duplicate, nothing added */
 	make_report(&r, "id-1", 1700006400, 1700092799);
 	int exists = 0;
-	assert_int_equal(store_lookup(st, &r, &exists), 0);
+	assert_int_equal(store_lookup(st, &r, &exists, NULL, 0), 0);
 	assert_true(exists);
 	assert_int_equal(write_report(st, &r, 4, 10), STORE_DUPLICATE);
 	dm_report_free(&r);
@@ -128,7 +128,7 @@ test_store_and_duplicate(void **state)
 	assert_int_equal(write_report(st, &r, 1, 5), STORE_STORED);
 	dm_report_free(&r);
 
-	assert_int_equal(store_flush(st), 0); /* the batch is committed */
+	assert_int_equal(store_flush(st, NULL, 0), 0); /* the batch is committed */
 	assert_int_equal(query_int("SELECT COUNT(*) FROM reports"), 2);
 	assert_int_equal(query_int("SELECT COUNT(*) FROM records"), 5);
 	assert_int_equal(query_int("SELECT SUM(count) FROM records"), 45);
@@ -136,13 +136,13 @@ test_store_and_duplicate(void **state)
 	assert_int_equal(query_int("SELECT SUM(messages) FROM daily WHERE dkim_pass"), 20);
 
 	struct store_stats t;
-	assert_int_equal(store_stats(st, NULL, &t, NULL, NULL), 0);
+	assert_int_equal(store_stats(st, NULL, &t, NULL, NULL, NULL, 0), 0);
 	assert_int_equal(t.reports, 2);
 	assert_int_equal(t.records, 5);
 	assert_int_equal(t.messages, 45);
 	assert_int_equal(t.dmarc_pass, 20);
 	assert_int_equal(t.dmarc_fail, 25);
-	assert_int_equal(store_stats(st, "other.example", &t, NULL, NULL), 0);
+	assert_int_equal(store_stats(st, "other.example", &t, NULL, NULL, NULL, 0), 0);
 	assert_int_equal(t.reports, 0);
 	store_close(st);
 }
@@ -155,12 +155,12 @@ test_abort_leaves_nothing(void **state)
 	struct dm_report r;
 	struct dm_record rec;
 	make_report(&r, "id-abort", 1700006400, 1700092799);
-	assert_int_equal(store_tx_begin(st, 0), 0);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
 	make_record(&rec, 1, 3, "pass");
-	assert_int_equal(store_record_add(st, &r, &rec), 0);
+	assert_int_equal(store_record_add(st, &r, &rec, NULL, 0), 0);
 	store_tx_abort(st);
 	dm_report_free(&r);
-	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(store_flush(st, NULL, 0), 0);
 	assert_int_equal(query_int("SELECT COUNT(*) FROM reports"), 0);
 	assert_int_equal(query_int("SELECT COUNT(*) FROM records"), 0);
 	assert_int_equal(query_int("SELECT COUNT(*) FROM daily"), 0);
@@ -177,11 +177,11 @@ test_late_metadata_and_multiday(void **state)
 	struct store_report_info info = {.archive_key = "k", .content_hash = "h", .source = "s"};
 	enum store_outcome out;
 	dm_report_init(&r); /* nothing known yet: the records come first */
-	assert_int_equal(store_tx_begin(st, 0), 0);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
 	make_record(&rec, 1, 1000, "pass");
-	assert_int_equal(store_record_add(st, &r, &rec), 0);
+	assert_int_equal(store_record_add(st, &r, &rec, NULL, 0), 0);
 	make_record(&rec, 1, 700, "pass");
-	assert_int_equal(store_record_add(st, &r, &rec), 0);
+	assert_int_equal(store_record_add(st, &r, &rec, NULL, 0), 0);
 	/* metadata arrives: a range of 3 days starting mid-day */
 	r.org_name = "Late";
 	r.report_id = "late-1";
@@ -192,10 +192,10 @@ test_late_metadata_and_multiday(void **state)
 		 DM_HAVE_DOMAIN | DM_HAVE_REPORT_ID;
 	r.records = 2;
 	r.messages = 1700;
-	assert_int_equal(store_tx_commit(st, &r, &info, &out), 0);
+	assert_int_equal(store_tx_commit(st, &r, &info, &out, NULL, 0), 0);
 	assert_int_equal(out, STORE_STORED);
 	dm_report_free(&r);
-	assert_int_equal(store_flush(st), 0);
+	assert_int_equal(store_flush(st, NULL, 0), 0);
 	assert_int_equal(query_int("SELECT COUNT(*) FROM records WHERE date_begin IS NULL"), 0);
 	assert_int_equal(query_int("SELECT SUM(messages) FROM daily"), 1700);
 	/* 6400 s of 259200 fall on the first day: 1700 * 6400 / 259200 = 41 */
