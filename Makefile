@@ -2,8 +2,11 @@
 #
 #   make          build build/dmarcd
 #   make run      install what is missing, build, start `dmarcd serve` on
-#                 the defaults (data in ./var, SMTP on 127.0.0.1:2525) with a
-#                 catch-all account; INPUT=path... is ingested first
+#                 the defaults (data in ./var, SMTP on 127.0.0.1:2525, API and
+#                 dashboard on 127.0.0.1:8080) with a catch-all account and
+#                 demo data, and print the dashboard's login link;
+#                 INPUT=path... is ingested first, SMTP=/HTTP=ADDR:PORT and
+#                 DATA=folder change the defaults
 #   make test     install what is missing, build, run every test: unit,
 #                 golden, fuzz-corpus replay, CLI, then the same under
 #                 ASan+UBSan, then short libFuzzer runs

@@ -4,6 +4,7 @@
  *   gen typical DIR [--mails N] [--seed S]
  *   gen big     DIR [--reports R] [--records N] [--seed S]
  *   gen huge    DIR [--records N] [--seed S]
+ *   gen history DIR [--records N] [--days D] [--domains K] [--end YYYY-MM-DD] [--seed S]
  *   gen --version
  *
  * typical writes N report mails (RFC 5322, CRLF, multipart/mixed: a text
@@ -13,6 +14,16 @@
  * has 1-50 records (uniform).  big writes R reports of N records each to
  * DIR/reports/big-NN.xml.gz; huge writes one report of N records (about
  * 750 bytes of XML a record) to DIR/huge.xml.gz.
+ *
+ * history is what a store looks like after D days of reports for K
+ * domains (the query benchmarks and the API tests): for every day and
+ * domain, reports from several reporters (DIR/reports/DDD/KK-RR.xml.gz),
+ * N records in all, the last day being --end (default 2026-12-31).  Its sources are not
+ * all new: each domain has a pool of its own senders and ESPs (400 IPs)
+ * and of forwarders (3,000 IPs) that come back day after day, and only
+ * spoofers are fresh addresses.  expected.json adds, per domain and per
+ * day, the reports, records, messages and DMARC-passing messages
+ * (policy_evaluated dkim or spf pass).
  *
  * expected.json holds the totals a correct ingest must store: mails,
  * reports, records, messages (sum of <count>), and xml_bytes (uncompressed
@@ -478,6 +489,9 @@ struct gen_report {
 	uint32_t nrecords;
 	int verbose; /* huge set: tab indentation, some DKIM human_result */
 	uint64_t messages;
+	uint64_t pass; /* messages whose policy_evaluated dkim or spf is pass */
+	/* history set: sources come from the domain's pools (seeded by this) */
+	uint64_t pool;
 };
 
 static const char *const gen_esps[] = {
@@ -528,6 +542,32 @@ gen_ip(struct gen_rng *r, char *out, size_t n)
 	snprintf(out, n, "%u.%u.%u.%u", v[0], v[1], v[2], v[3]);
 }
 
+/* A source of the history set: direct and ESP mail (scen < 75) from the
+ * domain's 400 own addresses, forwarded mail (< 85) from its 3,000
+ * forwarders, spoofing from anywhere.  A pool address is a pure function
+ * of (pool, index), so it comes back on other days and in other reports. */
+static void
+gen_pool_ip(struct gen_rng *r, uint64_t pool, uint32_t scen, char *out, size_t n)
+{
+	uint64_t h;
+
+	if (scen >= 85) {
+		gen_ip(r, out, n);
+		return;
+	}
+	if (scen < 75)
+		h = gen_mix(pool ^ rng_below(r, 400));
+	else
+		h = gen_mix(pool + 0x10000 + rng_below(r, 3000));
+	if ((h & 15) == 0) /* one in 16 an IPv6 address */
+		snprintf(out, n, "2a01:4f8:%x:%x::%x", (unsigned)(h >> 16) & 0xffff,
+		         (unsigned)(h >> 32) & 0xffff, (unsigned)(h >> 48) | 1);
+	else
+		snprintf(out, n, "%u.%u.%u.%u", 20 + (unsigned)((h >> 8) % 200),
+		         (unsigned)(h >> 16) & 255, (unsigned)(h >> 24) & 255,
+		         1 + (unsigned)((h >> 32) % 254));
+}
+
 static uint32_t
 gen_count(struct gen_rng *r)
 {
@@ -569,7 +609,10 @@ gen_record(struct gen_xml *x, struct gen_rng *r, struct gen_report *rp)
 	uint32_t count = gen_count(r), scen = rng_below(r, 100);
 	int ndkim = (int)rng_range(r, 1, 3), i, d;
 
-	gen_ip(r, ip, sizeof(ip));
+	if (rp->pool == 0)
+		gen_ip(r, ip, sizeof(ip));
+	else
+		gen_pool_ip(r, rp->pool, scen, ip, sizeof(ip));
 	snprintf(hfrom, sizeof(hfrom), "%s%s", PICK(r, gen_subs), dom);
 	rp->messages += count;
 
@@ -607,6 +650,8 @@ gen_record(struct gen_xml *x, struct gen_rng *r, struct gen_report *rp)
 		}
 	}
 	snprintf(spfdom, sizeof(spfdom), "%s", efrom);
+	if (pe_dkim[0] == 'p' || pe_spf[0] == 'p')
+		rp->pass += count;
 
 	x_open(x, 1, "record");
 	x_open(x, 2, "row");
@@ -718,6 +763,8 @@ gen_tail(struct gen_xml *x)
 	buf_puts(x->b, "</feedback>\n");
 }
 
+static void gen_report_id(struct gen_report *rp, struct gen_rng *r, uint64_t uniq);
+
 /* Report metadata from the report's own PRNG; uniq is unique per report
  * in a set (gen_mix is a bijection), so report_ids never collide. */
 static void
@@ -731,7 +778,16 @@ gen_report_init(struct gen_report *rp, struct gen_rng *r, uint64_t uniq)
 	rp->begin = GEN_DAY0 + day * 86400;
 	rp->end = rp->begin + 86399;
 	rp->messages = 0;
+	rp->pass = 0;
+	rp->pool = 0;
 	rp->verbose = 0;
+	gen_report_id(rp, r, uniq);
+}
+
+/* The report_id in the reporter's style; uniq makes it unique in a set. */
+static void
+gen_report_id(struct gen_report *rp, struct gen_rng *r, uint64_t uniq)
+{
 	switch (rp->rep->idstyle) {
 	case 0:
 		snprintf(rp->report_id, sizeof(rp->report_id), "%" PRIu64, uniq);
@@ -1143,6 +1199,123 @@ gen_huge(const char *dir, uint32_t nrecords, uint64_t seed)
 	        t.att_bytes);
 }
 
+/* Per domain and day of the history set: reports, records, messages,
+ * DMARC-passing messages. */
+struct gen_cell {
+	uint64_t reports, records, messages, pass;
+};
+
+static void
+gen_history(const char *dir, uint64_t nrecords, uint32_t ndays, uint32_t ndomains,
+            int64_t last_day, uint64_t seed)
+{
+	struct gen_totals t = {0};
+	struct gen_cell *cell = gen_realloc(NULL, sizeof(*cell) * ndays * ndomains);
+	uint64_t per_day = ndays * (uint64_t)ndomains;
+	uint32_t nrep = nrecords / per_day >= 8 ? 8 : (uint32_t)(nrecords / per_day);
+	uint64_t nreports, i = 0;
+	int64_t day0 = last_day - (int64_t)(ndays - 1) * 86400;
+	char path[4096], args[128];
+	struct gen_buf b = {0};
+
+	if (nrep == 0)
+		gen_die("history: --records must be at least --days x --domains (%" PRIu64 ")",
+		        per_day);
+	nreports = per_day * nrep;
+	memset(cell, 0, sizeof(*cell) * ndays * ndomains);
+	snprintf(path, sizeof(path), "%s/reports", dir);
+	gen_mkdir(path);
+	for (uint32_t day = 0; day < ndays; day++) {
+		snprintf(path, sizeof(path), "%s/reports/%03u", dir, day);
+		gen_mkdir(path);
+		for (uint32_t k = 0; k < ndomains; k++) {
+			struct gen_cell *c = &cell[(size_t)k * ndays + day];
+
+			for (uint32_t j = 0; j < nrep; j++, i++) {
+				struct gen_rng r = {gen_mix(seed ^ 0x686973746f7279ULL) +
+				                    i * 0x632be59bd9b4e019ULL};
+				struct gen_report rp;
+				uint64_t before = t.records;
+
+				gen_report_init(&rp, &r, gen_mix(seed * 0x100000001b3ULL + 0x3000000ULL + i));
+				/* this day, this domain, the day's j-th reporter */
+				rp.rep = &gen_reporters[(day * 7 + k * 3 + j) % GEN_NREPORTERS];
+				rp.dom = &gen_domains[k];
+				rp.begin = day0 + (int64_t)day * 86400;
+				rp.end = rp.begin + 86399;
+				rp.pool = gen_mix(seed + 0x706f6f6cULL + k);
+				gen_report_id(&rp, &r, gen_mix(seed * 0x100000001b3ULL + 0x3000000ULL + i));
+				/* N records in all, spread evenly over the reports */
+				rp.nrecords = (uint32_t)(nrecords * (i + 1) / nreports - nrecords * i / nreports);
+				snprintf(path, sizeof(path), "%s/reports/%03u/%02u-%02u.xml.gz", dir, day, k, j);
+				gen_stream_report(path, &rp, &r, &t);
+				c->reports++;
+				c->records += t.records - before;
+				c->messages += rp.messages;
+				c->pass += rp.pass;
+			}
+		}
+	}
+	{
+		char end[16];
+		time_t tt = (time_t)last_day;
+		struct tm tm;
+
+		gmtime_r(&tt, &tm);
+		strftime(end, sizeof(end), "%Y-%m-%d", &tm);
+		snprintf(args, sizeof(args),
+		         "--records %" PRIu64 " --days %u --domains %u --end %s --seed %" PRIu64,
+		         nrecords, ndays, ndomains, end, seed);
+	}
+	t.mails = 0;
+	snprintf(path, sizeof(path), "%s/expected.json", dir);
+	buf_printf(&b,
+	           "{\"set\":\"history\",\"generator\":\"%s\",\"args\":\"%s\",\"reports\":%" PRIu64
+	           ",\"records\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"xml_bytes\":%" PRIu64
+	           ",\"attachment_bytes\":%" PRIu64 ",\"first_day\":\"",
+	           GEN_VERSION, args, t.reports, t.records, t.messages, t.xml_bytes, t.att_bytes);
+	{
+		char d[16];
+		time_t tt = (time_t)day0;
+		struct tm tm;
+
+		gmtime_r(&tt, &tm);
+		strftime(d, sizeof(d), "%Y-%m-%d", &tm);
+		buf_printf(&b, "%s\",\"domains\":{", d);
+	}
+	for (uint32_t k = 0; k < ndomains; k++) {
+		struct gen_cell sum = {0};
+
+		for (uint32_t day = 0; day < ndays; day++) {
+			const struct gen_cell *c = &cell[(size_t)k * ndays + day];
+
+			sum.reports += c->reports;
+			sum.records += c->records;
+			sum.messages += c->messages;
+			sum.pass += c->pass;
+		}
+		buf_printf(&b,
+		           "%s\"%s\":{\"reports\":%" PRIu64 ",\"records\":%" PRIu64
+		           ",\"messages\":%" PRIu64 ",\"dmarc_pass\":%" PRIu64 ",\"days\":[",
+		           k ? "," : "", gen_domains[k].name, sum.reports, sum.records, sum.messages,
+		           sum.pass);
+		for (uint32_t day = 0; day < ndays; day++) {
+			const struct gen_cell *c = &cell[(size_t)k * ndays + day];
+
+			buf_printf(&b, "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]", day ? "," : "",
+			           c->reports, c->records, c->messages, c->pass);
+		}
+		buf_puts(&b, "]}");
+	}
+	buf_puts(&b, "}}\n");
+	gen_write_file(path, b.p, b.len);
+	fprintf(stderr, "gen: history: %" PRIu64 " reports, %" PRIu64 " records, %" PRIu64
+	                " messages over %u days and %u domains, %" PRIu64 " gzip bytes\n",
+	        t.reports, t.records, t.messages, ndays, ndomains, t.att_bytes);
+	buf_free(&b);
+	free(cell);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void
@@ -1151,9 +1324,33 @@ gen_usage(void)
 	fputs("usage: gen typical DIR [--mails N] [--seed S]\n"
 	      "       gen big DIR [--reports R] [--records N] [--seed S]\n"
 	      "       gen huge DIR [--records N] [--seed S]\n"
+	      "       gen history DIR [--records N] [--days D] [--domains K] [--end YYYY-MM-DD] "
+	      "[--seed S]\n"
 	      "       gen --version\n",
 	      stderr);
 	exit(2);
+}
+
+/* YYYY-MM-DD into the Unix seconds of its 00:00 UTC. */
+static int64_t
+gen_day(const char *s)
+{
+	struct tm tm;
+	unsigned y, m, d;
+	char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		gen_die("--end: expected YYYY-MM-DD, got '%s'", s);
+	y = (unsigned)strtoul(s, &end, 10);
+	m = (unsigned)strtoul(s + 5, &end, 10);
+	d = (unsigned)strtoul(s + 8, &end, 10);
+	if (y < 1971 || m < 1 || m > 12 || d < 1 || d > 31)
+		gen_die("--end: expected YYYY-MM-DD, got '%s'", s);
+	tm.tm_year = (int)y - 1900;
+	tm.tm_mon = (int)m - 1;
+	tm.tm_mday = (int)d;
+	return (int64_t)timegm(&tm);
 }
 
 static uint64_t
@@ -1173,7 +1370,8 @@ gen_number(const char *opt, const char *s, uint64_t min, uint64_t max)
 int
 main(int argc, char **argv)
 {
-	uint64_t mails = 10000, reports = 5, records = 0, seed = 1;
+	uint64_t mails = 10000, reports = 5, records = 0, seed = 1, days = 90, domains = 20;
+	int64_t last_day = GEN_DAY0 + 364 * 86400; /* 2026-12-31 */
 	const char *set, *dir;
 	int i;
 
@@ -1194,6 +1392,12 @@ main(int argc, char **argv)
 			reports = gen_number("--reports", argv[++i], 1, 100);
 		else if (strcmp(argv[i], "--records") == 0)
 			records = gen_number("--records", argv[++i], 1, 100000000);
+		else if (strcmp(argv[i], "--days") == 0)
+			days = gen_number("--days", argv[++i], 1, 365);
+		else if (strcmp(argv[i], "--end") == 0)
+			last_day = gen_day(argv[++i]);
+		else if (strcmp(argv[i], "--domains") == 0)
+			domains = gen_number("--domains", argv[++i], 1, GEN_NDOMAINS);
 		else if (strcmp(argv[i], "--seed") == 0)
 			seed = gen_number("--seed", argv[++i], 0, UINT64_MAX);
 		else
@@ -1205,6 +1409,9 @@ main(int argc, char **argv)
 		gen_typical(dir, (uint32_t)mails, seed);
 	else if (strcmp(set, "big") == 0)
 		gen_big(dir, (uint32_t)reports, records ? (uint32_t)records : 100000, seed);
+	else if (strcmp(set, "history") == 0)
+		gen_history(dir, records ? records : 1000000, (uint32_t)days, (uint32_t)domains,
+		            last_day, seed);
 	else if (strcmp(set, "huge") == 0)
 		gen_huge(dir, records ? (uint32_t)records : 2000000, seed);
 	else

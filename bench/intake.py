@@ -72,7 +72,7 @@ class Dmarcd:
 
     def start(self):
         self.err = open(os.path.join(self.data, "serve.err"), "w+")
-        self.proc = subprocess.Popen([self.bin, "serve", "--data", self.data, "--config", self.conf,
+        self.proc = subprocess.Popen([self.bin, "serve", "--data", self.data, "--http", "none", "--config", self.conf,
                                       "--smtp", "127.0.0.1:%d" % self.port],
                                      stderr=self.err, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 15

@@ -33,6 +33,11 @@
 #   BENCH_MAILS, BENCH_BIG_REPORTS, BENCH_BIG_RECORDS, BENCH_HUGE_RECORDS
 #                           set sizes (defaults 10000, 5, 100000, 2000000)
 #   BENCH_OUT=bench/out     where sets, logs and results go
+#   BENCH_SKIP_QUERY=0      1 skips the API figures (bench/query.py: summary,
+#                           timeseries and sources p50/p95 on a store of
+#                           BENCH_QUERY_RECORDS=10000000 records over 90 days
+#                           and 20 domains, idle and while an ingest runs;
+#                           the dashboard's first load in headless chromium)
 #   BENCH_SKIP_INTAKE=0     1 skips the `dmarcd serve` figures (bench/intake.py:
 #                           durable intake beside Postfix, intake to queryable,
 #                           1,000 idle connections); BENCH_INTAKE_MAILS=10000
@@ -57,6 +62,8 @@ TIME=/usr/bin/time
 REPS=${BENCH_REPS:-1}
 SKIP_HUGE=${BENCH_SKIP_HUGE:-0}
 SKIP_INTAKE=${BENCH_SKIP_INTAKE:-0}
+SKIP_QUERY=${BENCH_SKIP_QUERY:-0}
+QUERY_RECORDS=${BENCH_QUERY_RECORDS:-10000000}
 BARE_ONLY=${BENCH_BARE_ONLY:-0}
 KEEP_DATA=${BENCH_KEEP_DATA:-0}
 ENFORCE=${BENCH_ENFORCE:-0}
@@ -368,6 +375,30 @@ if [[ $BARE_ONLY != 1 && $SKIP_INTAKE != 1 ]]; then
 		die "intake failed: $(tail -n 5 "$LOGS/intake.err")"
 	mapfile -t INTAKE_ROWS < <(python3 "$ROOT/bench/intake_table.py" "$LOGS/intake.out")
 fi
+QUERY_ROWS=()
+FIRST_LOAD=
+if [[ $BARE_ONLY != 1 && $SKIP_QUERY != 1 ]]; then
+	gen_set history --records "$QUERY_RECORDS" --days 90 --domains 20 --end 2026-12-31
+	log "query: bench/query.py ($QUERY_RECORDS records; the store is kept in $OUT/query-store)"
+	/usr/bin/python3 "$ROOT/bench/query.py" "$DMARCD" "$GEN" "$OUT/query-store" "$OUT/history" \
+		>"$LOGS/query.out" 2>"$LOGS/query.err" ||
+		die "query failed: $(tail -n 5 "$LOGS/query.err")"
+	mapfile -t QUERY_ROWS < <(python3 - "$LOGS/query.out" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "query" in r:
+        print("| %s | %s | %d | %.1f | %.1f | %.1f |" % (r["query"], r["load"], r["n"], r["p50_ms"],
+                                                       r["p95_ms"], r["max_ms"]))
+PY
+)
+	log "dashboard: first load in headless chromium (tests/browser)"
+	if "$ROOT/tests/browser/run.sh" "$DMARCD" "$OUT/browser" >"$LOGS/browser.out" 2>&1; then
+		FIRST_LOAD=$(grep -o 'first-load: .*' "$LOGS/browser.out" | head -n 1)
+	else
+		die "the browser run failed: $(tail -n 5 "$LOGS/browser.out")"
+	fi
+fi
 [[ $KEEP_DATA == 1 ]] || rm -rf "$OUT/data"
 
 # ---- report -----------------------------------------------------------------
@@ -414,6 +445,17 @@ EOF
 		echo "| figure | server | load | seconds | rate | notes |"
 		echo "| --- | --- | ---: | ---: | ---: | --- |"
 		printf '%s\n' "${INTAKE_ROWS[@]}"
+	fi
+	if ((${#QUERY_ROWS[@]} > 0)); then
+		echo
+		echo "API queries (bench/query.py): one domain of $QUERY_RECORDS records over 90 days and"
+		echo "20 domains in SQLite; latency on one keep-alive connection, client side:"
+		echo
+		echo "| query | load | requests | p50 ms | p95 ms | max ms |"
+		echo "| --- | --- | ---: | ---: | ---: | ---: |"
+		printf '%s\n' "${QUERY_ROWS[@]}"
+		echo
+		echo "Dashboard first load (headless chromium, loopback): ${FIRST_LOAD:-not measured}"
 	fi
 	if [[ -n ${TYP_J1_RATIO:-} ]]; then
 		echo

@@ -9,9 +9,13 @@ set -eu
 what=${1:-build}
 
 # Build: compiler, cmake, and the libraries of DESIGN.md section 4 that
-# the code uses so far.
+# the code uses so far; Node.js and npm for the dashboard's charting
+# package (uPlot, from npm, copied into web/vendor/).
 pkgs="build-essential cmake pkg-config libgmime-3.0-dev libexpat1-dev zlib1g-dev
-libarchive-dev libsqlite3-dev libssl-dev libevent-dev"
+libarchive-dev libsqlite3-dev libssl-dev libevent-dev libjansson-dev nodejs"
+# npm: Debian's package, unless an npm is there already (NodeSource's
+# nodejs carries its own and conflicts with Debian's npm)
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 case "$what" in
 test)
 	# cmocka for unit tests, clang + compiler-rt for the libFuzzer targets,
@@ -19,14 +23,15 @@ test)
 	# peak-memory checks of the hostile inputs.
 	# python3-pytest, swaks (+ Net::SSLeay for its --tls), openssl and
 	# postfix for the tests of
-	# `dmarcd serve` against real clients and a real MTA.
+	# `dmarcd serve` against real clients and a real MTA; chromium for the
+	# dashboard's browser tests (driven by playwright-core from npm).
 	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
-python3-pytest swaks libnet-ssleay-perl openssl postfix"
+python3-pytest swaks libnet-ssleay-perl openssl postfix chromium"
 	;;
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare
-	# with) for the intake figures.
-	pkgs="$pkgs time python3 postfix"
+	# with) for the intake figures; chromium for the dashboard's first load.
+	pkgs="$pkgs time python3 postfix chromium"
 	;;
 esac
 
@@ -36,18 +41,45 @@ for p in $pkgs; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "dmarcd needs these Debian packages:$missing" >&2
-	echo "run: sudo apt-get update && sudo apt-get install -y$missing" >&2
-	exit 1
+install_debian() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "dmarcd needs these Debian packages:$missing" >&2
+		echo "run: sudo apt-get update && sudo apt-get install -y$missing" >&2
+		exit 1
+	fi
+	echo "installing:$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	# Postfix is only run by the tests, in their own folder: no system-wide
+	# configuration, no service started at install time.
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# The npm packages of package-lock.json, into node_modules/ (npm ci, only
+# when the lock file changed since the last install), and uPlot's two
+# files into web/vendor/ where dmarcd serves them from.
+npm_packages() {
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	stamp=$top/node_modules/.dmarcd-installed
+	if ! cmp -s "$top/package-lock.json" "$stamp" 2>/dev/null; then
+		echo "installing npm packages (package-lock.json)" >&2
+		(cd "$top" && npm ci --no-audit --no-fund --loglevel=error >&2) || {
+			echo "npm ci failed" >&2
+			exit 1
+		}
+		cp "$top/package-lock.json" "$stamp"
+	fi
+	mkdir -p "$top/web/vendor"
+	for f in uPlot.iife.min.js uPlot.min.css; do
+		cmp -s "$top/node_modules/uplot/dist/$f" "$top/web/vendor/$f" ||
+			cp "$top/node_modules/uplot/dist/$f" "$top/web/vendor/$f"
+	done
+}
+
+if [ -n "$missing" ]; then
+	install_debian
 fi
-echo "installing:$missing" >&2
-export DEBIAN_FRONTEND=noninteractive
-# Postfix is only run by the tests, in their own folder: no system-wide
-# configuration, no service started at install time.
-echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-apt-get update -qq
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+npm_packages

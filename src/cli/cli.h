@@ -45,6 +45,7 @@ int cli_serve(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_deliver(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_spool(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_account(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_token(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_domain(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_address(const struct cli_cmd *cmd, int argc, char **argv);
 
@@ -56,6 +57,7 @@ extern const struct cli_opt cli_serve_opts[];
 extern const struct cli_opt cli_deliver_opts[];
 extern const struct cli_opt cli_spool_opts[];
 extern const struct cli_opt cli_account_opts[];
+extern const struct cli_opt cli_token_opts[];
 extern const struct cli_opt cli_domain_opts[];
 extern const struct cli_opt cli_address_opts[];
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,12 +33,15 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "ingest/ingest.h"
+#include "registry/registry.h"
 
-enum { KEY_JSON = 1, KEY_JOBS };
+enum { KEY_JSON = 1, KEY_JOBS, KEY_ACCOUNT };
 
 const struct cli_opt cli_ingest_opts[] = {
 	{"json", 0, KEY_JSON, NULL, "one JSON object per line per report"},
 	{"jobs", 1, KEY_JOBS, "N", "worker threads (default 1)"},
+	{"account", 1, KEY_ACCOUNT, "NAME",
+	 "store the reports for this account (default: unclaimed, seen by the admin)"},
 	{NULL, 0, 0, NULL, NULL},
 };
 
@@ -53,6 +57,7 @@ struct held {
 struct run {
 	int json;
 	int jobs;
+	const char *account;
 	struct ingest_env env;
 	pthread_mutex_t out_lock;
 	/* totals, under out_lock */
@@ -441,12 +446,49 @@ walk(struct walker *w, const char *path, int depth)
 
 /* ---- the command ------------------------------------------------------- */
 
+struct account_find {
+	const char *name;
+	int64_t id;
+};
+
+static int
+account_match(void *arg, const struct registry_row *r)
+{
+	struct account_find *f = arg;
+	if (strcasecmp(r->account, f->name) == 0)
+		f->id = r->account_id;
+	return 0;
+}
+
+/* The id of the account called name (any case), with a message when
+ * there is none. */
+static int
+account_by_name(const char *data_dir, const char *name, int64_t *id)
+{
+	struct account_find f = {.name = name, .id = 0};
+	char err[512];
+	if (registry_list_accounts(data_dir, account_match, &f, err, sizeof err) != 0) {
+		fprintf(stderr, "dmarcd ingest: %s\n", err);
+		return -1;
+	}
+	if (f.id <= 0) {
+		fprintf(stderr, "dmarcd ingest: no account '%s' (dmarcd account list)\n", name);
+		return -1;
+	}
+	*id = f.id;
+	return 0;
+}
+
 static int
 on_opt(void *arg, int key, const char *value)
 {
 	struct run *run = arg;
 	if (key == KEY_JSON) {
 		run->json = 1;
+		return 0;
+	}
+	if (key == KEY_ACCOUNT) {
+		run->account = value;
 		return 0;
 	}
 	if (key == KEY_JOBS) {
@@ -484,6 +526,9 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 		fprintf(stderr, "dmarcd: cannot create %s: %s\n", tmp_dir, strerror(errno));
 		return CLI_FAILED;
 	}
+	int64_t account_id = 0;
+	if (run.account != NULL && account_by_name(cfg.data_dir, run.account, &account_id) != 0)
+		return CLI_FAILED;
 	struct store *st = store_open(cfg.store, cfg.data_dir, err, sizeof err);
 	if (!st) {
 		fprintf(stderr, "dmarcd: store: %s\n", err);
@@ -499,7 +544,7 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 	run.store = st;
 	run.env.archive = ar;
 	run.env.tmp_dir = tmp_dir;
-	run.env.account_id = 0;
+	run.env.account_id = account_id;
 	run.env.direct = run.jobs == 1;
 	run.env.on_result = on_result;
 	run.env.arg = &run;

@@ -1,21 +1,31 @@
 /*
- * cli_registry.c - `dmarcd account`, `dmarcd domain` and `dmarcd address`:
- * who may send reports to which address (the registry).
+ * cli_registry.c - `dmarcd account`, `dmarcd domain`, `dmarcd address`
+ * and `dmarcd token`: who may send reports to which address, and who may
+ * read them through the API (the registry).
  *
- * Functions: cli_account, cli_domain, cli_address and their option
- * tables.
+ * Functions: cli_account, cli_domain, cli_address, cli_token and their
+ * option tables.
  *
  *   dmarcd account add NAME [--catch-all]     dmarcd account list [--json]
  *   dmarcd domain add DOMAIN --account NAME [--address ADDR]
  *   dmarcd domain list [--json]               dmarcd address list [--json]
+ *   dmarcd token add (--account NAME | --admin) [--name NAME] [--replace]
+ *   dmarcd token list [--json]                dmarcd token revoke ID
  *
  * `domain add` prints the report address and the DNS records to publish.
- * Exit codes: 0 done; 1 refused (exists already, no such account,
- * invalid name, domain or address), with one line on stderr; 2 usage or
- * storage error.  --json prints one JSON object per line.
+ * `token add` prints the token alone on stdout (one line, for a script
+ * to capture) and, on stderr, that it is shown only this once; the
+ * default name is "cli", and --replace first revokes the live tokens of
+ * that name for the same account (or admin).  `token list` never shows a
+ * secret or a hash.
+ * Exit codes: 0 done; 1 refused (exists already, no such account or
+ * live token, invalid name, domain or address), with one line on stderr;
+ * 2 usage or storage error.  --json prints one JSON object per line.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,7 +35,10 @@
 #include "common/limits.h"
 #include "registry/registry.h"
 
-enum { KEY_JSON = 1, KEY_CATCH_ALL, KEY_ACCOUNT, KEY_ADDRESS };
+enum { KEY_JSON = 1, KEY_CATCH_ALL, KEY_ACCOUNT, KEY_ADDRESS, KEY_ADMIN, KEY_NAME, KEY_REPLACE };
+
+/* The name `token add` gives a token without --name. */
+#define CLI_TOKEN_NAME "cli"
 
 const struct cli_opt cli_account_opts[] = {
         {"catch-all", 0, KEY_CATCH_ALL, NULL,
@@ -47,11 +60,24 @@ const struct cli_opt cli_address_opts[] = {
         {NULL, 0, 0, NULL, NULL},
 };
 
+const struct cli_opt cli_token_opts[] = {
+        {"account", 1, KEY_ACCOUNT, "NAME", "add: a token that reads this account's reports"},
+        {"admin", 0, KEY_ADMIN, NULL, "add: a token that reads every account's reports"},
+        {"name", 1, KEY_NAME, "NAME", "add: what the token is for; default " CLI_TOKEN_NAME},
+        {"replace", 0, KEY_REPLACE, NULL,
+         "add: first revoke the live tokens of the same name and account"},
+        {"json", 0, KEY_JSON, NULL, "list: one JSON object per line"},
+        {NULL, 0, 0, NULL, NULL},
+};
+
 struct reg_args {
 	int json;
 	int catch_all;
 	const char *account;
 	const char *address;
+	int admin;
+	const char *name;
+	int replace;
 	unsigned rows;
 };
 
@@ -71,6 +97,15 @@ on_opt(void *arg, int key, const char *value)
 		break;
 	case KEY_ADDRESS:
 		a->address = value;
+		break;
+	case KEY_ADMIN:
+		a->admin = 1;
+		break;
+	case KEY_NAME:
+		a->name = value;
+		break;
+	case KEY_REPLACE:
+		a->replace = 1;
 		break;
 	}
 	return 0;
@@ -296,4 +331,152 @@ cli_address(const struct cli_cmd *cmd, int argc, char **argv)
 	if (rc != CLI_OK)
 		return rc;
 	return run_list(cmd, &a, cfg.data_dir, registry_list_addresses, on_address);
+}
+
+/* ---- tokens -------------------------------------------------------------- */
+
+static int
+print_token_json(const struct registry_token_row *r)
+{
+	struct dm_buf b;
+	struct dm_json j;
+	dm_buf_init(&b, 64 * 1024);
+	dm_json_init(&j, &b);
+	dm_json_obj_begin(&j);
+	dm_json_key(&j, "id");
+	dm_json_int(&j, r->id);
+	dm_json_key(&j, "account");
+	dm_json_str(&j, r->admin ? NULL : r->account);
+	dm_json_key(&j, "account_id");
+	dm_json_int(&j, r->account_id);
+	dm_json_key(&j, "admin");
+	dm_json_bool(&j, r->admin);
+	dm_json_key(&j, "name");
+	dm_json_str(&j, r->name);
+	dm_json_key(&j, "created_at");
+	dm_json_int(&j, r->created_at);
+	dm_json_key(&j, "revoked_at");
+	if (r->revoked_at)
+		dm_json_int(&j, r->revoked_at);
+	else
+		dm_json_null(&j);
+	dm_json_obj_end(&j);
+	int rc = j.rc;
+	if (rc == 0)
+		printf("%s\n", dm_buf_str(&b));
+	dm_buf_free(&b);
+	return rc;
+}
+
+static int
+on_token(void *arg, const struct registry_token_row *r)
+{
+	struct reg_args *a = arg;
+	char when[32], revoked[32];
+	if (a->json)
+		return print_token_json(r);
+	if (a->rows++ == 0)
+		printf("%6s %-24s %-24s %-20s %s\n", "id", "account", "name", "created", "revoked");
+	fmt_time(r->created_at, when, sizeof when);
+	fmt_time(r->revoked_at, revoked, sizeof revoked);
+	/* an account token whose account was deleted shows its id */
+	char acct[32];
+	const char *who = r->admin ? "admin" : r->account;
+	if (!who) {
+		snprintf(acct, sizeof acct, "#%" PRId64, r->account_id);
+		who = acct;
+	}
+	printf("%6" PRId64 " %-24s %-24s %-20s %s\n", r->id, who, r->name, when, revoked);
+	return 0;
+}
+
+static int
+run_token_list(const struct cli_cmd *cmd, struct reg_args *a, const char *data_dir)
+{
+	char err[512];
+	int rc = registry_list_tokens(data_dir, on_token, a, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "dmarcd %s: %s\n", cmd->name, err[0] ? err : dm_strerror(rc));
+		return CLI_FAILED; /* reading never refuses: storage */
+	}
+	return fflush(stdout) == 0 ? CLI_OK : CLI_FAILED;
+}
+
+/* A token id: decimal, 1 to INT64_MAX, nothing else. */
+static int
+parse_id(const char *s, int64_t *id)
+{
+	char *end = NULL;
+	if (!s || *s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v <= 0)
+		return 0;
+	*id = (int64_t)v;
+	return 1;
+}
+
+int
+cli_token(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct reg_args a = {0};
+	struct dm_config cfg;
+	char err[512], token[REGISTRY_TOKEN_MAX + 1];
+	int first;
+	if (cli_parse(cmd, argc, argv, &cfg, on_opt, &a, &first) != CLI_OK)
+		return CLI_FAILED;
+	const char *verb = first < argc ? argv[first] : NULL;
+	int adding = verb && strcmp(verb, "add") == 0;
+	if (!verb)
+		return usage_error(cmd, "missing subcommand", NULL);
+	if (!adding && strcmp(verb, "list") != 0 && strcmp(verb, "revoke") != 0)
+		return usage_error(cmd, "unknown subcommand", verb);
+	if (!adding && (a.account || a.admin || a.name || a.replace))
+		return usage_error(
+		        cmd, "--account, --admin, --name and --replace apply to add only", NULL);
+	if (strcmp(verb, "list") != 0 && a.json)
+		return usage_error(cmd, "--json applies to list only", NULL);
+
+	if (strcmp(verb, "revoke") == 0) {
+		int64_t id = 0;
+		if (first + 1 >= argc)
+			return usage_error(cmd, "revoke: missing", "ID");
+		if (first + 2 < argc)
+			return usage_error(cmd, "unexpected argument", argv[first + 2]);
+		if (!parse_id(argv[first + 1], &id))
+			return usage_error(cmd, "revoke: not a token id:", argv[first + 1]);
+		int rc = registry_token_revoke(cfg.data_dir, id, err, sizeof err);
+		if (rc) {
+			fprintf(stderr, "dmarcd token: %s\n", err[0] ? err : dm_strerror(rc));
+			return exit_for(rc);
+		}
+		printf("token %" PRId64 " revoked\n", id);
+		return fflush(stdout) == 0 ? CLI_OK : CLI_FAILED;
+	}
+	if (first + 1 < argc)
+		return usage_error(cmd, "unexpected argument", argv[first + 1]);
+	if (!adding)
+		return run_token_list(cmd, &a, cfg.data_dir);
+
+	if (!a.account == !a.admin)
+		return usage_error(cmd, "add: give either --account NAME or --admin", NULL);
+	const char *name = a.name ? a.name : CLI_TOKEN_NAME;
+	int64_t id = 0;
+	int rc = registry_token_add(cfg.data_dir, a.account, a.admin, name, a.replace, token,
+	                            sizeof token, &id, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "dmarcd token: %s\n", err[0] ? err : dm_strerror(rc));
+		return exit_for(rc);
+	}
+	printf("%s\n", token);
+	int ok = fflush(stdout) == 0;
+	explicit_bzero(token, sizeof token); /* not left on the stack */
+	if (!ok)
+		return CLI_FAILED;
+	fprintf(stderr,
+	        "dmarcd token: token %" PRId64
+	        " '%s' for %s%s created; it is shown only this once\n",
+	        id, name, a.admin ? "admin" : "account ", a.admin ? "" : a.account);
+	return CLI_OK;
 }

@@ -13,7 +13,7 @@
 #include "parse/mime.h"
 
 static const struct cli_cmd commands[] = {
-	{"ingest", "[--json] [--jobs N] PATH...",
+	{"ingest", "[--json] [--jobs N] [--account NAME] PATH...",
 	 "store the reports in files, folders, mails, mboxes, Maildirs or - (stdin)",
 	 cli_ingest_opts, cli_ingest},
 	{"stats", "[--json] [--domain D]", "print the stored totals", cli_stats_opts, cli_stats},
@@ -32,6 +32,9 @@ static const struct cli_cmd commands[] = {
 	{"domain", "add DOMAIN --account NAME [--address ADDR] | list [--json]",
 	 "manage the domains reports are accepted for", cli_domain_opts, cli_domain},
 	{"address", "list [--json]", "show the report addresses served", cli_address_opts, cli_address},
+	{"token",
+	 "add (--account NAME | --admin) [--name NAME] [--replace] | list [--json] | revoke ID",
+	 "manage the API tokens that read reports", cli_token_opts, cli_token},
 	{"config", "check|show|help", "validate or show the configuration", cli_config_opts,
 	 cli_config},
 	{NULL, NULL, NULL, NULL, NULL},

@@ -223,4 +223,46 @@
  * DM_MAX_DOMAIN_LEN). */
 #define DM_REGISTRY_MAX_LABEL 63
 
+/* ---- the HTTP API and dashboard (dmarcd serve) ---------------------------- */
+
+/* Request body: an uploaded report file or mail, the same bound as a
+ * message by SMTP (DM_MAX_MESSAGE_BYTES); every other request has none.
+ * Bigger: 413, read no further. */
+#define DM_HTTP_MAX_BODY DM_MAX_MESSAGE_BYTES
+/* Request line and header fields together: browsers send 1-4 KiB; 16
+ * KiB takes long cookies and still bounds what one client pins. */
+#define DM_HTTP_MAX_HEADERS (16 * 1024)
+/* Open connections in all and from one address (config http_max_conns,
+ * http_max_per_ip): a dashboard opens 6, a scraper 1. */
+#define DM_HTTP_MAX_CONNS 512
+#define DM_HTTP_MAX_PER_IP 32
+/* Seconds a connection may sit idle or take to send its request. */
+#define DM_HTTP_TIMEOUT 30
+/* Requests per second and burst, per token and per client address
+ * (token buckets; over them: 429 with Retry-After).  A dashboard view
+ * makes about 6 requests; an export is one. */
+#define DM_HTTP_RATE_TOKEN 20
+#define DM_HTTP_BURST_TOKEN 100
+#define DM_HTTP_RATE_IP 50
+#define DM_HTTP_BURST_IP 200
+/* Clients tracked by the rate limiter; the least recently seen is
+ * forgotten beyond this (it then starts with a full bucket). */
+#define DM_HTTP_RATE_CLIENTS 4096
+/* Query threads, each with its own store connection: reads never wait
+ * behind ingestion, and a slow export holds one of them only. */
+#define DM_HTTP_QUERY_THREADS 4
+/* Requests waiting for a query thread; more get 503 at once. */
+#define DM_HTTP_MAX_QUEUED 256
+/* Output of one streamed answer (export, report detail, raw file) that
+ * may wait unsent: the query pauses until the client took it, so memory
+ * does not grow with the result. */
+#define DM_HTTP_MAX_PENDING_OUT (512 * 1024)
+/* A query parameter value (a domain is 253, a date 10). */
+#define DM_HTTP_MAX_PARAM 256
+/* Records read to gather one source's DKIM and SPF results (the records
+ * of its domain on the days it sent); past this the answer says so. */
+#define DM_HTTP_MAX_SOURCE_SCAN 2000000
+/* Distinct DKIM and SPF results kept for one source. */
+#define DM_HTTP_MAX_SOURCE_PARTS 1000
+
 #endif

@@ -56,6 +56,18 @@ const struct dm_config_opt dm_config_table[] = {
 	 OPT(smtp_max_sessions), "serve: concurrent SMTP/LMTP sessions in all"},
 	{"smtp_max_per_ip", DM_CFG_INT, DM_STR(DM_SMTP_MAX_PER_IP), "1..100000",
 	 OPT(smtp_max_per_ip), "serve: concurrent sessions from one client address"},
+	{"http_listen", DM_CFG_STR, "127.0.0.1:8080", NULL, OPT(http_listen),
+	 "serve: HTTP (API and dashboard) listen addresses, space separated; none = off"},
+	{"web_dir", DM_CFG_STR, DM_WEB_DIR, NULL, OPT(web_dir),
+	 "serve: the dashboard's files (index.html, app.js, vendor/...)"},
+	{"http_max_conns", DM_CFG_INT, DM_STR(DM_HTTP_MAX_CONNS), "1..100000", OPT(http_max_conns),
+	 "serve: open HTTP connections in all"},
+	{"http_max_per_ip", DM_CFG_INT, DM_STR(DM_HTTP_MAX_PER_IP), "1..100000",
+	 OPT(http_max_per_ip), "serve: open HTTP connections from one client address"},
+	{"http_timeout", DM_CFG_INT, DM_STR(DM_HTTP_TIMEOUT), "1..3600", OPT(http_timeout),
+	 "serve: seconds an HTTP connection may stay idle or take to send its request"},
+	{"http_threads", DM_CFG_INT, DM_STR(DM_HTTP_QUERY_THREADS), "1..64", OPT(http_threads),
+	 "serve: query threads, each with its own store connection"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 

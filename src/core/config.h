@@ -37,6 +37,13 @@ struct dm_config {
 	char smtp_data_timeout[8];
 	char smtp_max_sessions[8];
 	char smtp_max_per_ip[8];
+	/* HTTP: the API and the dashboard */
+	char http_listen[512]; /* "ADDR:PORT ..."; "none" = no HTTP */
+	char web_dir[PATH_MAX - 256];
+	char http_max_conns[8];
+	char http_max_per_ip[8];
+	char http_timeout[8];
+	char http_threads[8];
 };
 
 /* DM_CFG_INT: decimal, choices is "MIN..MAX"; the value stays a string

@@ -3,15 +3,18 @@
  * <data_dir>/registry.sqlite; the snapshot the server looks them up in.
  *
  * Functions: registry_load, registry_free, registry_changed,
- * registry_rcpt, registry_claims, registry_account_for, registry_counts
- * (the snapshot); registry_account_add, registry_domain_add,
- * registry_list_accounts, registry_list_domains, registry_list_addresses
- * (management); registry_dns_records.
+ * registry_rcpt, registry_claims, registry_account_for,
+ * registry_token_check, registry_counts (the snapshot);
+ * registry_account_add, registry_domain_add, registry_token_add,
+ * registry_token_revoke, registry_list_accounts, registry_list_domains,
+ * registry_list_addresses, registry_list_tokens (management);
+ * registry_dns_records.
  *
- * The snapshot is three sorted arrays (accounts by id, domains and
- * addresses by their lower-case text) searched with bsearch, so an RCPT
- * costs O(log n) and a policy domain O(labels * log n).  It is never
- * changed after registry_load, so threads share it without locks.
+ * The snapshot is four sorted arrays (accounts and live tokens by id,
+ * domains and addresses by their lower-case text) searched with bsearch,
+ * so an RCPT costs O(log n), a policy domain O(labels * log n) and a
+ * token check O(log n) plus one SHA-256.  It is never changed after
+ * registry_load, so threads share it without locks.
  *
  * Change detection is a stat() of the database and its -wal file (a WAL
  * commit changes only the -wal; the last writer's close checkpoints into
@@ -22,6 +25,11 @@
  * counter to decide.  The schema is the one in registry.h plus that meta
  * table; accounts use AUTOINCREMENT so an id, which the analytics store
  * keeps, is never reused, and names are unique without regard to case.
+ * Tokens use AUTOINCREMENT too: a revoked token's id is never handed out
+ * again, so an old token cannot come back to life with a new secret's row.
+ * Every table is created IF NOT EXISTS by each write, so a registry made
+ * before tokens existed gains the table on its next write (and reads of
+ * such a registry find no tokens).
  *
  * Logs nothing; errors are returned with a one-line reason in err.
  */
@@ -29,7 +37,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,7 +55,8 @@
 #include "common/limits.h"
 #include "common/xalloc.h"
 
-#define SCHEMA_VERSION 1
+/* 2: the tokens table */
+#define SCHEMA_VERSION 2
 
 /* Management commands wait this long for another writer (the CLI run
  * twice at once); the server only reads. */
@@ -57,6 +69,11 @@
 #define DM_REG_TOKEN_CHARS 10
 /* 32 symbols, so a random byte & 31 is uniform; no 0/o, 1/l. */
 static const char RAND_ALPHABET[] = "abcdefghijkmnpqrstuvwxyz23456789";
+/* Random bytes behind a token's secret: 256 bits, 43 base64url characters
+ * (REGISTRY_TOKEN_SECRET). */
+#define DM_REG_SECRET_BYTES 32
+#define DM_REG_HASH_LEN 32 /* SHA-256 */
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static const char schema_sql[] =
         "CREATE TABLE IF NOT EXISTS accounts("
@@ -70,6 +87,10 @@ static const char schema_sql[] =
         " id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE,"
         " account_id INTEGER NOT NULL REFERENCES accounts(id),"
         " domain_id INTEGER REFERENCES domains(id), created_at INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS tokens("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " account_id INTEGER NOT NULL, admin INTEGER NOT NULL, name TEXT NOT NULL,"
+        " hash BLOB NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);"
         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
 struct reg_account {
@@ -80,6 +101,14 @@ struct reg_account {
 struct reg_name {
 	char *name; /* a domain or an address, lower-case */
 	int64_t account;
+};
+
+/* A live API token: account_id is 0 for an admin token. */
+struct reg_token {
+	int64_t id;
+	int64_t account_id;
+	int admin;
+	unsigned char hash[DM_REG_HASH_LEN];
 };
 
 struct file_id {
@@ -97,6 +126,8 @@ struct registry {
 	size_t ndomains;
 	struct reg_name *addrs; /* by name */
 	size_t naddrs;
+	struct reg_token *tokens; /* live ones, by id */
+	size_t ntokens;
 	int64_t catch_all; /* the lowest catch-all account, or 0 */
 	struct file_id db, wal;
 	struct timespec stat_at; /* when db and wal were taken */
@@ -292,6 +323,13 @@ cmp_account(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int
+cmp_token(const void *a, const void *b)
+{
+	int64_t x = ((const struct reg_token *)a)->id, y = ((const struct reg_token *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
 static const struct reg_name *
 find_name(const struct reg_name *v, size_t n, const char *name)
 {
@@ -354,6 +392,109 @@ ns_between(const struct timespec *from, const struct timespec *to)
 {
 	return (long long)(to->tv_sec - from->tv_sec) * 1000000000LL +
 	       (to->tv_nsec - from->tv_nsec);
+}
+
+/* ---- API tokens: the secret, its text and its hash ----------------------- */
+
+_Static_assert((DM_REG_SECRET_BYTES * 4 + 2) / 3 == REGISTRY_TOKEN_SECRET,
+               "a token's secret is its random bytes in unpadded base64url");
+
+/* Fill p with n bytes from the kernel's random source. */
+static int
+random_bytes(void *p, size_t n, char *err, size_t errlen)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = getrandom((unsigned char *)p + got, n - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			seterr(err, errlen, "getrandom: %s", strerror(errno));
+			return DM_EIO;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* n bytes as unpadded base64url (RFC 4648 5) into out, which holds
+ * (4n + 2) / 3 characters and a NUL. */
+static void
+b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		size_t k = n - i < 3 ? n - i : 3;
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (k > 1)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (k > 2)
+			v |= in[i + 2];
+		out[o++] = B64URL[(v >> 18) & 63];
+		out[o++] = B64URL[(v >> 12) & 63];
+		if (k > 1)
+			out[o++] = B64URL[(v >> 6) & 63];
+		if (k > 2)
+			out[o++] = B64URL[v & 63];
+	}
+	out[o] = '\0';
+}
+
+/* Not isalnum(): the C library's idea of a letter depends on the locale. */
+static int
+is_b64url(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+/* SHA-256 of the REGISTRY_TOKEN_SECRET characters of secret, as they
+ * are written (the text, not the bytes it encodes: one token, one
+ * spelling). */
+static int
+secret_hash(const char *secret, unsigned char out[DM_REG_HASH_LEN])
+{
+	unsigned int n = 0;
+	if (EVP_Digest(secret, REGISTRY_TOKEN_SECRET, out, &n, EVP_sha256(), NULL) != 1 ||
+	    n != DM_REG_HASH_LEN)
+		return DM_EIO;
+	return 0;
+}
+
+/* Split "dmt_<id>_<secret>" strictly: the prefix, a decimal id from 1
+ * without leading zeros or sign, '_', exactly REGISTRY_TOKEN_SECRET
+ * base64url characters, the end.  The length is bounded before anything
+ * else looks at the text.  Returns 1 with *id and *secret (pointing into
+ * token), 0 for anything else. */
+static int
+token_parse(const char *token, int64_t *id, const char **secret)
+{
+	if (!token)
+		return 0;
+	size_t n = strnlen(token, REGISTRY_TOKEN_MAX + 1);
+	if (n > REGISTRY_TOKEN_MAX || n < 4 || memcmp(token, "dmt_", 4) != 0)
+		return 0;
+	const char *p = token + 4;
+	if (*p < '1' || *p > '9')
+		return 0;
+	int64_t v = 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		int d = *p - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return 0;
+		v = v * 10 + d;
+	}
+	if (*p++ != '_')
+		return 0;
+	/* stops at the NUL, which is not base64url */
+	for (size_t i = 0; i < REGISTRY_TOKEN_SECRET; i++)
+		if (!is_b64url(p[i]))
+			return 0;
+	if (p[REGISTRY_TOKEN_SECRET] != '\0')
+		return 0;
+	*id = v;
+	*secret = p;
+	return 1;
 }
 
 /* ---- SQLite -------------------------------------------------------------- */
@@ -554,6 +695,7 @@ registry_free(struct registry *reg)
 	free(reg->accounts);
 	free_names(reg->domains, reg->ndomains);
 	free_names(reg->addrs, reg->naddrs);
+	free(reg->tokens);
 	free(reg);
 }
 
@@ -623,6 +765,45 @@ load_accounts(sqlite3 *db, struct registry *reg, char *err, size_t errlen)
 	return rc;
 }
 
+/* The live tokens, sorted by id.  A registry written before tokens
+ * existed has no table: no tokens.  A row whose hash is not a SHA-256
+ * (made by hand) could never match, so it is left out. */
+static int
+load_tokens(sqlite3 *db, struct registry *reg, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int yes = 0;
+	int rc = has_table(db, "tokens", &yes, err, errlen);
+	if (rc || !yes)
+		return rc;
+	rc = prepare(db,
+	             "SELECT id, account_id, admin, hash FROM tokens"
+	             " WHERE revoked_at IS NULL ORDER BY id",
+	             &st, err, errlen);
+	if (rc)
+		return rc;
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(st, 3);
+		if (!h || sqlite3_column_bytes(st, 3) != DM_REG_HASH_LEN)
+			continue;
+		if (reg->ntokens == cap) {
+			cap = cap ? cap * 2 : 16;
+			reg->tokens = xrealloc(reg->tokens, cap * sizeof *reg->tokens);
+		}
+		struct reg_token *t = &reg->tokens[reg->ntokens++];
+		t->id = sqlite3_column_int64(st, 0);
+		t->account_id = sqlite3_column_int64(st, 1);
+		t->admin = sqlite3_column_int(st, 2) != 0;
+		memcpy(t->hash, h, DM_REG_HASH_LEN);
+	}
+	if (s != SQLITE_DONE)
+		rc = map_rc(db, s, err, errlen);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 load_once(const char *data_dir, struct registry *reg, char *err, size_t errlen)
 {
@@ -642,6 +823,8 @@ load_once(const char *data_dir, struct registry *reg, char *err, size_t errlen)
 	if (rc == 0)
 		rc = load_names(db, "SELECT address, account_id FROM addresses", &reg->addrs,
 		                &reg->naddrs, err, errlen);
+	if (rc == 0)
+		rc = load_tokens(db, reg, err, errlen);
 	if (rc == 0)
 		rc = read_generation(db, &reg->generation, err, errlen);
 out:
@@ -788,6 +971,39 @@ registry_account_for(const struct registry *reg, const char *const *rcpt, size_t
 	return 0;
 }
 
+int
+registry_token_check(const struct registry *reg, const char *token, int64_t *account_id, int *admin,
+                     int64_t *token_id)
+{
+	unsigned char h[DM_REG_HASH_LEN];
+	const char *secret = NULL;
+	int64_t id = 0;
+	if (account_id)
+		*account_id = 0;
+	if (admin)
+		*admin = 0;
+	if (token_id)
+		*token_id = 0;
+	if (!reg || !token_parse(token, &id, &secret) || secret_hash(secret, h) != 0)
+		return DM_ENOTFOUND;
+	struct reg_token key = {.id = id};
+	const struct reg_token *t =
+	        reg->ntokens ? bsearch(&key, reg->tokens, reg->ntokens, sizeof key, cmp_token)
+	                     : NULL;
+	if (!t || CRYPTO_memcmp(t->hash, h, sizeof h) != 0)
+		return DM_ENOTFOUND;
+	/* an account token is only as good as its account */
+	if (!t->admin && (t->account_id <= 0 || !find_account(reg, t->account_id)))
+		return DM_ENOTFOUND;
+	if (account_id)
+		*account_id = t->admin ? 0 : t->account_id;
+	if (admin)
+		*admin = t->admin;
+	if (token_id)
+		*token_id = t->id;
+	return 0;
+}
+
 void
 registry_counts(const struct registry *reg, unsigned *accounts, unsigned *domains,
                 unsigned *addresses)
@@ -880,17 +1096,9 @@ static int
 random_address(const char *host, char *out, size_t outlen, char *err, size_t errlen)
 {
 	unsigned char r[DM_REG_TOKEN_CHARS];
-	size_t got = 0;
-	while (got < sizeof r) {
-		ssize_t n = getrandom(r + got, sizeof r - got, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			seterr(err, errlen, "getrandom: %s", strerror(errno));
-			return DM_EIO;
-		}
-		got += (size_t)n;
-	}
+	int rc = random_bytes(r, sizeof r, err, errlen);
+	if (rc)
+		return rc;
 	char token[DM_REG_TOKEN_CHARS + 2];
 	token[0] = 'r';
 	for (size_t i = 0; i < sizeof r; i++)
@@ -1053,6 +1261,180 @@ out:
 	return rc;
 }
 
+/* ---- API tokens ------------------------------------------------------------ */
+
+int
+registry_token_add(const char *data_dir, const char *account, int admin, const char *name,
+                   int replace, char *token_out, size_t token_len, int64_t *id, char *err,
+                   size_t errlen)
+{
+	unsigned char raw[DM_REG_SECRET_BYTES], h[DM_REG_HASH_LEN];
+	char secret[REGISTRY_TOKEN_SECRET + 1], show[80], path[PATH_MAX];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t account_id = 0;
+	int found = 0, rc;
+	clearerr_buf(err, errlen);
+	if (token_out && token_len)
+		token_out[0] = '\0';
+	if (id)
+		*id = 0;
+	rc = path_ok(data_dir, err, errlen);
+	if (rc)
+		goto out;
+	if (!token_out || token_len < REGISTRY_TOKEN_MAX + 1) {
+		seterr(err, errlen, "token buffer smaller than %d bytes", REGISTRY_TOKEN_MAX + 1);
+		rc = DM_EINVAL;
+		goto out;
+	}
+	if (!name || !valid_name(name)) {
+		seterr(err, errlen,
+		       "invalid token name '%s': use 1-64 letters, digits, '.', '_' or '-'",
+		       shown(name, show, sizeof show));
+		rc = DM_EINVAL;
+		goto out;
+	}
+	if (admin ? account != NULL : account == NULL) {
+		seterr(err, errlen, "a token is either an account's or an admin token");
+		rc = DM_EINVAL;
+		goto out;
+	}
+	if (!admin) {
+		if (!valid_name(account)) {
+			seterr(err, errlen, "no such account '%s'",
+			       shown(account, show, sizeof show));
+			rc = DM_ENOTFOUND;
+			goto out;
+		}
+		/* no registry yet: no account either, and nothing to create */
+		path_of(path, sizeof path, data_dir, "");
+		if (access(path, F_OK) != 0 && errno == ENOENT) {
+			seterr(err, errlen, "no such account '%s'", account);
+			rc = DM_ENOTFOUND;
+			goto out;
+		}
+	}
+	rc = open_write(data_dir, &db, err, errlen);
+	if (rc)
+		goto out;
+	if (!admin) {
+		rc = query_id(db, "SELECT id FROM accounts WHERE name = ?1", account, &account_id,
+		              &found, err, errlen);
+		if (rc)
+			goto out;
+		if (!found) {
+			seterr(err, errlen, "no such account '%s'", account);
+			rc = DM_ENOTFOUND;
+			goto out;
+		}
+	}
+	rc = random_bytes(raw, sizeof raw, err, errlen);
+	if (rc)
+		goto out;
+	b64url_encode(raw, sizeof raw, secret);
+	if (secret_hash(secret, h) != 0) {
+		seterr(err, errlen, "SHA-256 failed");
+		rc = DM_EIO;
+		goto out;
+	}
+	if (replace) {
+		rc = prepare(db,
+		             "UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND account_id = ?3"
+		             " AND admin = ?4 AND revoked_at IS NULL",
+		             &st, err, errlen);
+		if (rc)
+			goto out;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, account_id);
+		sqlite3_bind_int(st, 4, admin ? 1 : 0);
+		int s = sqlite3_step(st);
+		if (s != SQLITE_DONE) {
+			rc = map_rc(db, s, err, errlen);
+			goto out;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	rc = prepare(db,
+	             "INSERT INTO tokens(account_id, admin, name, hash, created_at)"
+	             " VALUES(?1, ?2, ?3, ?4, ?5)",
+	             &st, err, errlen);
+	if (rc)
+		goto out;
+	sqlite3_bind_int64(st, 1, account_id);
+	sqlite3_bind_int(st, 2, admin ? 1 : 0);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, h, sizeof h, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+	int s = sqlite3_step(st);
+	if (s != SQLITE_DONE) {
+		rc = map_rc(db, s, err, errlen);
+		goto out;
+	}
+	int64_t new_id = sqlite3_last_insert_rowid(db);
+	int n = snprintf(token_out, token_len, "dmt_%" PRId64 "_%s", new_id, secret);
+	if (n < 0 || (size_t)n >= token_len) {
+		seterr(err, errlen, "token longer than the caller's buffer");
+		rc = DM_EINVAL;
+		goto out;
+	}
+	rc = commit_write(db, err, errlen);
+	if (rc == 0 && id)
+		*id = new_id;
+out:
+	if (rc && token_out && token_len)
+		OPENSSL_cleanse(token_out, token_len);
+	OPENSSL_cleanse(raw, sizeof raw);
+	OPENSSL_cleanse(secret, sizeof secret);
+	sqlite3_finalize(st);
+	close_db(db);
+	return rc;
+}
+
+int
+registry_token_revoke(const char *data_dir, int64_t id, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc;
+	clearerr_buf(err, errlen);
+	rc = path_ok(data_dir, err, errlen);
+	if (rc)
+		goto out;
+	path_of(path, sizeof path, data_dir, "");
+	if (id <= 0 || (access(path, F_OK) != 0 && errno == ENOENT)) {
+		seterr(err, errlen, "no live token with id %" PRId64, id);
+		rc = DM_ENOTFOUND;
+		goto out;
+	}
+	rc = open_write(data_dir, &db, err, errlen);
+	if (rc)
+		goto out;
+	rc = prepare(db, "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+	             &st, err, errlen);
+	if (rc)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int64(st, 2, id);
+	int s = sqlite3_step(st);
+	if (s != SQLITE_DONE) {
+		rc = map_rc(db, s, err, errlen);
+		goto out;
+	}
+	if (sqlite3_changes(db) == 0) {
+		seterr(err, errlen, "no live token with id %" PRId64, id);
+		rc = DM_ENOTFOUND; /* close_db rolls back: no change, no new generation */
+		goto out;
+	}
+	rc = commit_write(db, err, errlen);
+out:
+	sqlite3_finalize(st);
+	close_db(db);
+	return rc;
+}
+
 /* ---- listing ------------------------------------------------------------- */
 
 static int
@@ -1131,6 +1513,59 @@ registry_list_addresses(const char *data_dir, int (*fn)(void *arg, const struct 
 	                 " WHERE catch_all"
 	                 " ORDER BY 6, 2",
 	                 2, fn, arg, err, errlen);
+}
+
+int
+registry_list_tokens(const char *data_dir, int (*fn)(void *arg, const struct registry_token_row *r),
+                     void *arg, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int yes = 0, rc;
+	clearerr_buf(err, errlen);
+	rc = path_ok(data_dir, err, errlen);
+	if (rc)
+		goto out;
+	rc = open_read(data_dir, &db, err, errlen);
+	if (rc || !db)
+		goto out;
+	/* a registry written before tokens existed */
+	rc = has_table(db, "tokens", &yes, err, errlen);
+	if (rc || !yes)
+		goto out;
+	rc = prepare(db,
+	             "SELECT t.id, a.name, t.account_id, t.admin, t.name, t.created_at,"
+	             " t.revoked_at FROM tokens t"
+	             " LEFT JOIN accounts a ON a.id = t.account_id AND t.admin = 0"
+	             " ORDER BY t.id",
+	             &st, err, errlen);
+	if (rc)
+		goto out;
+	int s;
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		struct registry_token_row r = {0};
+		r.id = sqlite3_column_int64(st, 0);
+		r.account = (const char *)sqlite3_column_text(st, 1);
+		r.account_id = sqlite3_column_int64(st, 2);
+		r.admin = sqlite3_column_int(st, 3) != 0;
+		r.name = (const char *)sqlite3_column_text(st, 4);
+		r.created_at = sqlite3_column_int64(st, 5);
+		r.revoked_at = sqlite3_column_int64(st, 6); /* NULL reads as 0 */
+		if (!r.name)
+			r.name = "";
+		rc = fn(arg, &r);
+		if (rc) {
+			if (rc == DM_ESTOP)
+				rc = 0;
+			goto out;
+		}
+	}
+	if (s != SQLITE_DONE)
+		rc = map_rc(db, s, err, errlen);
+out:
+	sqlite3_finalize(st);
+	close_db(db);
+	return rc;
 }
 
 /* ---- DNS ----------------------------------------------------------------- */

@@ -10,11 +10,21 @@
  *   domains(id INTEGER PRIMARY KEY, domain TEXT UNIQUE, account_id INT, created_at INT)
  *   addresses(id INTEGER PRIMARY KEY, address TEXT UNIQUE, account_id INT,
  *             domain_id INT NULL, created_at INT)
+ *   tokens(id INTEGER PRIMARY KEY, account_id INT (0 for admin), admin INT,
+ *          name TEXT, hash BLOB (SHA-256 of the secret), created_at INT,
+ *          revoked_at INT NULL)
  *
  * Account ids start at 1; id 0 means "unclaimed" (stored, counted, seen
  * by the admin only).  Domains and addresses are stored lower-case (an
  * address's local part too: report addresses are ours to choose, and
  * postmasters expect case not to matter).
+ *
+ * API tokens authenticate the read API.  A token is
+ * "dmt_<id>_<secret>": the row id in decimal and 43 characters of
+ * base64url (32 random bytes, no padding).  Only the SHA-256 of the 43
+ * secret characters is stored, so a token is shown once, when it is
+ * made.  An admin token sees every account; an account token its own.
+ * Tokens are revoked, never deleted (the list keeps who had access).
  *
  * The server reads a snapshot (struct registry, immutable, safe to share
  * between threads) and replaces it when the file changes or on SIGHUP.
@@ -28,6 +38,11 @@
 #include "common/err.h"
 
 #define REGISTRY_FILE "registry.sqlite"
+
+/* The longest token: "dmt_", 19 digits of id, "_", 43 characters of
+ * secret.  token_out buffers are at least REGISTRY_TOKEN_MAX + 1. */
+#define REGISTRY_TOKEN_SECRET 43
+#define REGISTRY_TOKEN_MAX (4 + 19 + 1 + REGISTRY_TOKEN_SECRET)
 
 struct registry;
 
@@ -55,6 +70,15 @@ int registry_claims(const struct registry *reg, int64_t account, const char *pol
  * claims policy_domain, else 0 (unclaimed). */
 int64_t registry_account_for(const struct registry *reg, const char *const *rcpt, size_t nrcpt,
                              const char *policy_domain);
+
+/* Check an API token against the live tokens of the snapshot: 0 with
+ * *account_id (0 for an admin token), *admin and *token_id set, or
+ * DM_ENOTFOUND whatever is wrong (malformed, unknown id, revoked, wrong
+ * secret, or the account it belongs to is gone) so a caller cannot tell
+ * which.  The secret is compared in constant time.  Out pointers may be
+ * NULL. */
+int registry_token_check(const struct registry *reg, const char *token, int64_t *account_id,
+                         int *admin, int64_t *token_id) DM_WUR;
 
 /* Counts, for logs. */
 void registry_counts(const struct registry *reg, unsigned *accounts, unsigned *domains,
@@ -92,6 +116,37 @@ int registry_list_domains(const char *data_dir, int (*fn)(void *arg, const struc
 int registry_list_addresses(const char *data_dir,
                             int (*fn)(void *arg, const struct registry_row *r), void *arg,
                             char *err, size_t errlen) DM_WUR;
+
+/* Make an API token for account (by name; NULL with admin = 1 for an
+ * admin token) and write it to token_out (at least REGISTRY_TOKEN_MAX + 1
+ * bytes, else DM_EINVAL); *id is its row id.  The token is not stored,
+ * only its hash: the caller shows it once.  name: 1-64 of [A-Za-z0-9._-].
+ * replace = 1 first revokes the live tokens of the same name, account and
+ * admin-ness (so a script that makes one each run leaves one).
+ * DM_ENOTFOUND if there is no such account, DM_EINVAL for a bad name or
+ * an account given with admin (or neither). */
+int registry_token_add(const char *data_dir, const char *account, int admin, const char *name,
+                       int replace, char *token_out, size_t token_len, int64_t *id, char *err,
+                       size_t errlen) DM_WUR;
+
+/* Revoke the token with this id.  DM_ENOTFOUND if there is no such live
+ * token (unknown or revoked already). */
+int registry_token_revoke(const char *data_dir, int64_t id, char *err, size_t errlen) DM_WUR;
+
+struct registry_token_row {
+	int64_t id;
+	const char *account; /* NULL for an admin token (or a deleted account) */
+	int64_t account_id;  /* 0 for an admin token */
+	int admin;
+	const char *name;
+	int64_t created_at;
+	int64_t revoked_at; /* 0 while live */
+};
+
+/* Every token, live and revoked, by id; never the hash. */
+int registry_list_tokens(const char *data_dir,
+                         int (*fn)(void *arg, const struct registry_token_row *r), void *arg,
+                         char *err, size_t errlen) DM_WUR;
 
 /* The DNS records to publish for domain with report address addr:
  * the DMARC record, and (when addr's host is outside domain) the

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +54,9 @@
 #include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/xalloc.h"
+#include "http/http.h"
 #include "ingest/ingest.h"
 #include "registry/registry.h"
 #include "smtp/smtp.h"
@@ -78,6 +81,8 @@ struct serve {
 	struct store *store;
 	struct archive *archive;
 	struct smtp_server *smtp;
+	struct http_server *http;
+	char tmp_dir[PATH_MAX];
 	/* workers */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -115,6 +120,7 @@ struct worker {
 	 * batch each one's reports went into (0: nothing new was stored) */
 	char (*done)[SPOOL_ID_MAX];
 	uint64_t *done_batch;
+	double *done_since; /* when each arrived (its spool file's mtime) */
 	unsigned ndone;
 	struct timespec first_done;
 };
@@ -208,6 +214,51 @@ reg_main(void *arg)
 	return NULL;
 }
 
+/* ---- hooks from the HTTP server ------------------------------------------------ */
+
+static int
+hook_auth(void *arg, const char *token, struct store_scope *scope, int64_t *token_id)
+{
+	struct serve *sv = arg;
+	struct reg_ref *r = reg_hold(sv);
+	int64_t account = 0;
+	int admin = 0;
+	int rc = registry_token_check(r->reg, token, &account, &admin, token_id);
+	reg_release(sv, r);
+	if (rc != 0)
+		return DM_ENOTFOUND;
+	scope->account = account;
+	scope->admin = admin;
+	return 0;
+}
+
+static int64_t
+hook_upload_account(void *arg, int64_t account, const char *policy_domain)
+{
+	struct serve *sv = arg;
+	struct reg_ref *r = reg_hold(sv);
+	int claims = registry_claims(r->reg, account, policy_domain);
+	reg_release(sv, r);
+	return claims ? account : 0;
+}
+
+static void
+hook_metrics(void *arg, struct dm_buf *out)
+{
+	struct serve *sv = arg;
+	unsigned nnew = 0, ncur = 0, nfailed = 0;
+	if (spool_count(sv->spool, &nnew, &ncur, &nfailed) != 0)
+		return;
+	if (dm_buf_printf(out,
+			  "# HELP dmarcd_spool_entries Messages in the spool, by state.\n"
+			  "# TYPE dmarcd_spool_entries gauge\n"
+			  "dmarcd_spool_entries{state=\"new\"} %u\n"
+			  "dmarcd_spool_entries{state=\"cur\"} %u\n"
+			  "dmarcd_spool_entries{state=\"failed\"} %u\n",
+			  nnew, ncur, nfailed) != 0)
+		return; /* a cut-short scrape is still a scrape */
+}
+
 /* ---- hooks from the SMTP loop ---------------------------------------------- */
 
 static int64_t
@@ -266,18 +317,36 @@ worker_result(void *arg, const struct ingest_result *r)
 
 	if (strcmp(r->status, "stored") == 0 || strcmp(r->status, "duplicate") == 0) {
 		w->ok++;
-		if (r->status[0] == 's')
+		if (r->status[0] == 's') {
 			w->stored++;
+			dm_metric_add(DM_M_REPORTS_STORED, 1);
+			dm_metric_add(DM_M_RECORDS_STORED, (int64_t)r->records);
+		} else {
+			dm_metric_add(DM_M_REPORTS_DUPLICATE, 1);
+		}
 		dm_log(DM_LOG_INFO, "worker", "%s: %s %s report %s from %s for %s, %llu records",
 		       w->id, r->status, r->kind, esc(id, sizeof id, r->report_id),
 		       esc(org, sizeof org, r->org_name), esc(dom, sizeof dom, r->policy_domain),
 		       (unsigned long long)r->records);
 		return;
 	}
+	dm_metric_add(strcmp(r->status, "empty") == 0 ? DM_M_REPORTS_EMPTY
+						     : dm_metric_reject_reason(r->kind, r->error),
+		      1);
 	esc(why, sizeof why, r->error != NULL ? r->error : r->status);
 	if (w->bad++ == 0)
 		snprintf(w->why, sizeof w->why, "%s: %s (%s)", r->input, why, r->kind);
 	dm_log(DM_LOG_WARN, "worker", "%s: %s %s: %s", w->id, r->status, r->kind, why);
+}
+
+/* Wall-clock seconds (spool files carry wall-clock times). */
+static double
+now_real(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static double
@@ -315,6 +384,8 @@ worker_sync(struct worker *w)
 		int r = keep ? spool_done(sv->spool, w->done[i])
 		             : spool_release(sv->spool, w->done[i]);
 
+		if (keep && r == 0)
+			dm_metric_latency(now_real() - w->done_since[i]);
 		again += !keep;
 		if (r != 0)
 			dm_log(DM_LOG_ERROR, "worker", "%s: cannot %s the spool entry: %s",
@@ -365,6 +436,12 @@ worker_one(struct worker *w, int fd)
 	struct serve *sv = w->sv;
 	int rc;
 
+	struct stat st;
+	/* the time the 250 was given: the spool file was last written then */
+	double arrived = fstat(fd, &st) == 0
+	                         ? (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9
+	                         : now_real();
+
 	w->ok = w->stored = w->bad = 0;
 	w->why[0] = '\0';
 	w->nrcpt = 0;
@@ -413,6 +490,7 @@ worker_one(struct worker *w, int fd)
 	if (w->ndone == 0)
 		clock_gettime(CLOCK_MONOTONIC, &w->first_done);
 	w->done_batch[w->ndone] = w->stored > 0 ? store_last_batch() : 0;
+	w->done_since[w->ndone] = arrived;
 	memcpy(w->done[w->ndone++], w->id, SPOOL_ID_MAX);
 	return 0;
 }
@@ -668,6 +746,7 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		w->idx = i;
 		w->done = xcalloc(SERVE_DONE_MAX, sizeof *w->done);
 		w->done_batch = xcalloc(SERVE_DONE_MAX, sizeof *w->done_batch);
+		w->done_since = xcalloc(SERVE_DONE_MAX, sizeof *w->done_since);
 		env.arg = w;
 		w->job = ingest_job_new(&env);
 		if (pthread_create(&sv.thr[i], NULL, worker_main, w) != 0) {
@@ -676,6 +755,40 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 			goto out;
 		}
 		sv.nthr++;
+	}
+
+	if (o->nhttp > 0) {
+		struct http_config hc = {
+			.listen = o->http,
+			.nlisten = o->nhttp,
+			.web_dir = sv.cfg->web_dir,
+			.tmp_dir = sv.tmp_dir,
+			.threads = (unsigned)dm_config_int(sv.cfg->http_threads),
+			.max_conns = (unsigned)dm_config_int(sv.cfg->http_max_conns),
+			.max_per_ip = (unsigned)dm_config_int(sv.cfg->http_max_per_ip),
+			.timeout = (unsigned)dm_config_int(sv.cfg->http_timeout),
+			.store = sv.store,
+			.archive = sv.archive,
+		};
+		struct http_hooks hh = {
+			.auth = hook_auth,
+			.upload_account = hook_upload_account,
+			.metrics = hook_metrics,
+			.arg = &sv,
+		};
+		snprintf(sv.tmp_dir, sizeof sv.tmp_dir, "%s/tmp", sv.cfg->data_dir);
+		if (dm_mkdir_p(sv.tmp_dir, 0750) != 0) {
+			snprintf(err, errlen, "cannot create %s: %s", sv.tmp_dir, strerror(errno));
+			rc = DM_EIO;
+			goto out;
+		}
+		sv.http = http_server_start(&hc, &hh, err, errlen);
+		if (sv.http == NULL) {
+			rc = DM_EUSAGE;
+			goto out;
+		}
+		for (size_t i = 0; i < o->nhttp; i++)
+			fprintf(stderr, "dmarcd: serve: http listening on %s\n", o->http[i]);
 	}
 
 	sv.ev_term = evsignal_new(sv.base, SIGTERM, on_term, &sv);
@@ -705,6 +818,7 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	dm_log(DM_LOG_NOTICE, "serve", "stopped accepting; finishing the workers");
 
 out:
+	http_server_stop(sv.http); /* its uploads use the store: before it closes */
 	if (sv.reg_thr_started) {
 		pthread_mutex_lock(&sv.reg_mu);
 		sv.reg_quit = 1;
@@ -723,6 +837,7 @@ out:
 			ingest_job_free(workers[i].job);
 			free(workers[i].done);
 			free(workers[i].done_batch);
+			free(workers[i].done_since);
 		}
 		free(workers);
 	}

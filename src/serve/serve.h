@@ -14,6 +14,8 @@ struct serve_options {
 	const char *const *smtp; /* listen addresses (none: no SMTP) */
 	size_t nsmtp;
 	const char *lmtp; /* LMTP socket path or NULL */
+	const char *const *http; /* HTTP listen addresses (none: no HTTP) */
+	size_t nhttp;
 	unsigned workers; /* >= 1 */
 };
 

@@ -59,6 +59,7 @@
 
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/xalloc.h"
 
 #define SMTP_CHUNK (64 * 1024)
@@ -189,6 +190,7 @@ session_free(struct smtp_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	dm_metric_add(DM_M_SMTP_OPEN, -1);
 	free(s);
 	if (srv->stopping && srv->nsessions == 0 && srv->stopped != NULL)
 		*srv->stopped = 1;
@@ -379,6 +381,7 @@ commit_done(evutil_socket_t fd, short what, void *arg)
 			session_free(s);
 			continue;
 		}
+		dm_metric_add(s->commit_rc == 0 ? DM_M_SMTP_ACCEPTED : DM_M_SMTP_REFUSED_SPOOL, 1);
 		for (unsigned i = 0; i < (s->lmtp ? s->nrcpt : 1); i++) {
 			if (s->commit_rc == 0)
 				reply(s, "250 2.0.0 Ok: queued as %s", s->id);
@@ -427,13 +430,16 @@ data_end(struct smtp_session *s)
 		dm_log(DM_LOG_INFO, "smtp", "%s: %s: message too large (> %llu bytes)",
 		       spool_msg_id(s->msg), s->ip, (unsigned long long)s->srv->cfg.max_size);
 		why = "552 5.3.4 Message too big for system";
+		dm_metric_add(DM_M_SMTP_REFUSED_SIZE, 1);
 	} else if (s->scan.long_line) {
 		dm_log(DM_LOG_INFO, "smtp", "%s: %s: line longer than %d bytes",
 		       spool_msg_id(s->msg), s->ip, DM_SMTP_MAX_DATA_LINE);
 		why = "552 5.3.4 Line too long";
+		dm_metric_add(DM_M_SMTP_REFUSED_LINE, 1);
 	} else if (s->derr == SMTP_DE_IO) {
 		dm_log(DM_LOG_ERROR, "smtp", "%s: spool write failed", spool_msg_id(s->msg));
 		why = "451 4.3.0 Local error in processing, try again later";
+		dm_metric_add(DM_M_SMTP_REFUSED_SPOOL, 1);
 	}
 	if (why != NULL) {
 		for (unsigned i = 0; i < (s->lmtp ? s->nrcpt : 1); i++)
@@ -605,6 +611,7 @@ cmd_rcpt(struct smtp_session *s, char *arg)
 
 		dm_log_escape(esc, sizeof esc, path, strlen(path));
 		dm_log(DM_LOG_INFO, "smtp", "%s: recipient not served: %s", s->ip, esc);
+		dm_metric_add(DM_M_SMTP_REFUSED_RCPT, 1);
 		reply(s, "550 5.1.1 Mailbox unavailable: no reports are accepted for this address");
 		bad(s);
 		return;
@@ -918,6 +925,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		       srv->nsessions);
 		snprintf(msg, sizeof msg, "421 4.3.2 %s Too many connections, try again later\r\n",
 		         srv->hostname);
+		dm_metric_add(DM_M_SMTP_REFUSED_CONN, 1);
 		refuse(fd, msg);
 		return;
 	}
@@ -931,6 +939,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 			snprintf(msg, sizeof msg,
 			         "421 4.7.0 %s Too many connections from your address\r\n",
 			         srv->hostname);
+			dm_metric_add(DM_M_SMTP_REFUSED_CONN, 1);
 			refuse(fd, msg);
 			return;
 		}
@@ -950,6 +959,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
+	dm_metric_add(DM_M_SMTP_SESSIONS, 1);
+	dm_metric_add(DM_M_SMTP_OPEN, 1);
 	bufferevent_setcb(s->bev, session_read, NULL, session_event, s);
 	set_timeouts(s, srv->cfg.timeout);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);

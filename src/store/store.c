@@ -7,6 +7,11 @@
  * st->lock from begin to commit or abort; store_lookup takes it only when
  * the caller does not hold it.  A failing call copies the backend's
  * reason into the caller's buffer while it still holds the lock.
+ *
+ * Reads (store_reader_open, store_domains ... store_export) go through
+ * the backend's read table on a reader of their own, after the scope is
+ * checked here: a read without a scope that sees something never reaches
+ * a backend.
  */
 #include "store.h"
 
@@ -16,21 +21,28 @@
 
 #include "common/xalloc.h"
 
-static const struct store_ops *const backends[] = {&store_sqlite_ops};
+static const struct {
+	const struct store_ops *ops;
+	const struct store_read_ops *read_ops;
+} backends[] = {{&store_sqlite_ops, &store_sqlite_read_ops}};
 
 struct store *
 store_open(const char *backend, const char *data_dir, char *err, size_t errlen)
 {
 	const struct store_ops *ops = NULL;
+	const struct store_read_ops *read_ops = NULL;
 	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
-		if (strcmp(backends[i]->name, backend) == 0)
-			ops = backends[i];
+		if (strcmp(backends[i].ops->name, backend) == 0) {
+			ops = backends[i].ops;
+			read_ops = backends[i].read_ops;
+		}
 	if (!ops) {
 		snprintf(err, errlen, "unknown store backend '%s'", backend);
 		return NULL;
 	}
 	struct store *st = xcalloc(1, sizeof *st);
 	st->ops = ops;
+	st->read_ops = read_ops;
 	pthread_mutex_init(&st->lock, NULL);
 	if (ops->open(st, data_dir, err, errlen) != 0) {
 		pthread_mutex_destroy(&st->lock);
@@ -171,4 +183,163 @@ store_stats(struct store *st, const char *domain, struct store_stats *total,
 	int rc = reason(st, st->ops->stats(st, domain, total, per_domain, arg), err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+struct store_reader {
+	struct store *st;
+	void *impl;
+	char err[256];
+};
+
+struct store_reader *
+store_reader_open(struct store *st, char *err, size_t errlen)
+{
+	if (st->read_ops == NULL) {
+		snprintf(err, errlen, "the %s store cannot be queried", st->ops->name);
+		return NULL;
+	}
+	void *impl = st->read_ops->open(st, err, errlen);
+	if (impl == NULL)
+		return NULL;
+	struct store_reader *rd = xcalloc(1, sizeof *rd);
+	rd->st = st;
+	rd->impl = impl;
+	return rd;
+}
+
+void
+store_reader_close(struct store_reader *rd)
+{
+	if (rd == NULL)
+		return;
+	rd->st->read_ops->close(rd->impl);
+	free(rd);
+}
+
+const char *
+store_reader_error(const struct store_reader *rd)
+{
+	return rd->err[0] ? rd->err : rd->st->read_ops->error(rd->impl);
+}
+
+/* A scope that sees nothing cannot reach a backend: account 0 (the
+ * unclaimed reports) is visible to the admin only. */
+static int
+scope_ok(struct store_reader *rd, const struct store_scope *sc)
+{
+	rd->err[0] = '\0';
+	if (sc == NULL || (!sc->admin && sc->account <= 0)) {
+		snprintf(rd->err, sizeof rd->err, "no scope");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+filter_ok(struct store_reader *rd, const struct store_filter *f, int need_domain)
+{
+	if (need_domain && (f->domain == NULL || !*f->domain)) {
+		snprintf(rd->err, sizeof rd->err, "no domain");
+		return 0;
+	}
+	return 1;
+}
+
+int
+store_reader_ping(struct store_reader *rd)
+{
+	rd->err[0] = '\0';
+	return rd->st->read_ops->ping(rd->impl);
+}
+
+int
+store_domains(const struct store_scope *sc, struct store_reader *rd,
+	      int (*fn)(void *arg, const struct store_domain_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->domains(rd->impl, sc, fn, arg);
+}
+
+int
+store_summary(const struct store_scope *sc, struct store_reader *rd, const struct store_filter *f,
+	      uint64_t *reports, struct store_counts *out)
+{
+	if (!scope_ok(rd, sc) || !filter_ok(rd, f, 1))
+		return DM_EINVAL;
+	return rd->st->read_ops->summary(rd->impl, sc, f, reports, out);
+}
+
+int
+store_timeseries(const struct store_scope *sc, struct store_reader *rd,
+		 const struct store_filter *f,
+		 int (*fn)(void *arg, const struct store_day_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc) || !filter_ok(rd, f, 1))
+		return DM_EINVAL;
+	return rd->st->read_ops->timeseries(rd->impl, sc, f, fn, arg);
+}
+
+int
+store_sources(const struct store_scope *sc, struct store_reader *rd, const struct store_filter *f,
+	      enum store_source_sort sort, unsigned limit, unsigned offset, uint64_t *total,
+	      int (*fn)(void *arg, const struct store_source_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc) || !filter_ok(rd, f, 1))
+		return DM_EINVAL;
+	return rd->st->read_ops->sources(rd->impl, sc, f, sort, limit, offset, total, fn, arg);
+}
+
+int
+store_source(const struct store_scope *sc, struct store_reader *rd, const struct store_filter *f,
+	     const unsigned char ip[16], struct store_counts *total,
+	     int (*day_fn)(void *arg, const struct store_day_row *r),
+	     int (*part_fn)(void *arg, const struct store_part_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc) || !filter_ok(rd, f, 1))
+		return DM_EINVAL;
+	return rd->st->read_ops->source(rd->impl, sc, f, ip, total, day_fn, part_fn, arg);
+}
+
+int
+store_reporters(const struct store_scope *sc, struct store_reader *rd,
+		const struct store_filter *f,
+		int (*fn)(void *arg, const struct store_reporter_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc) || !filter_ok(rd, f, 1))
+		return DM_EINVAL;
+	return rd->st->read_ops->reporters(rd->impl, sc, f, fn, arg);
+}
+
+int
+store_reports(const struct store_scope *sc, struct store_reader *rd, const struct store_filter *f,
+	      unsigned limit, unsigned offset, uint64_t *total,
+	      int (*fn)(void *arg, const struct store_report_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->reports(rd->impl, sc, f, limit, offset, total, fn, arg);
+}
+
+int
+store_report(const struct store_scope *sc, struct store_reader *rd, int64_t id,
+	     int (*meta_fn)(void *arg, const struct store_report_row *r),
+	     int (*rec_fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+	     void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->report(rd->impl, sc, id, meta_fn, rec_fn, arg);
+}
+
+int
+store_export(const struct store_scope *sc, struct store_reader *rd, const struct store_filter *f,
+	     int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+	     void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->export(rd->impl, sc, f, fn, arg);
 }

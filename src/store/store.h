@@ -48,7 +48,157 @@ struct store_stats {
 	uint64_t dmarc_pass, dmarc_fail;
 };
 
+/* ---- reads (the API's query layer) ------------------------------------------
+ *
+ * Every read takes the caller's scope first: no query runs without one.
+ * An account scope sees the reports stored for that account; the admin
+ * scope sees every account's and the unclaimed ones (account 0).  Reads
+ * run on a struct store_reader, a connection of their own (one thread at
+ * a time), so they never wait behind ingestion.  Rows go to callbacks as
+ * they are read (bounded memory whatever the result size); strings in a
+ * row are valid during the callback only.  A callback returning non-zero
+ * stops the read, which then returns that value.  Days are Unix seconds
+ * of 00:00 UTC; STORE_OPEN is an open end of a range. */
+
 struct store;
+
+struct store_scope {
+	int64_t account; /* the account whose data is visible */
+	int admin;       /* 1: every account's data and the unclaimed */
+};
+
+#define STORE_OPEN INT64_MIN
+
+struct store_filter {
+	const char *domain;   /* policy domain; NULL: every domain in scope */
+	int64_t from, to;     /* first and last day, inclusive; STORE_OPEN */
+	const char *reporter; /* NULL: any (reporter as in store_reporter_row) */
+};
+
+struct store_counts {
+	uint64_t messages, dmarc_pass, dmarc_fail, spf_aligned, dkim_aligned;
+	uint64_t none, quarantine, reject;
+};
+
+struct store_domain_row {
+	const char *domain;
+	uint64_t reports;
+	struct store_counts c;
+	int64_t first_day, last_day;
+};
+
+struct store_day_row {
+	int64_t day;
+	struct store_counts c;
+};
+
+enum store_source_sort {
+	STORE_SORT_MESSAGES,
+	STORE_SORT_FAIL,
+	STORE_SORT_PASS,
+	STORE_SORT_IP
+};
+
+/* Lists in a source row hold at most this many values. */
+#define STORE_SOURCE_LIST 20
+
+struct store_source_row {
+	unsigned char ip[16];
+	struct store_counts c;
+	const char *header_from[STORE_SOURCE_LIST];
+	size_t nheader_from;
+	const char *reporters[STORE_SOURCE_LIST];
+	size_t nreporters;
+};
+
+/* One named part of a source's detail: a reporter, a header_from domain,
+ * a DKIM result (name = domain, sub = selector) or an SPF result (name =
+ * domain, sub = scope). */
+enum store_part_kind { STORE_PART_REPORTER, STORE_PART_HEADER_FROM, STORE_PART_DKIM,
+		       STORE_PART_SPF };
+
+struct store_part_row {
+	enum store_part_kind kind;
+	const char *name, *sub, *result;
+	uint64_t messages;
+};
+
+struct store_reporter_row {
+	const char *reporter; /* lower-cased org_name (or email domain) */
+	uint64_t reports;
+	struct store_counts c;
+};
+
+struct store_report_row {
+	int64_t id;
+	int64_t account_id;
+	const char *org_name, *email, *extra_contact_info, *report_id, *policy_domain;
+	int64_t begin, end, received_at;
+	uint64_t records, messages;
+	/* the detail only (NULL in lists) */
+	const char *generator, *version, *schema, *xmlns, *report_error, *archive_key;
+	const char *warnings_json; /* a JSON array of strings */
+	struct dm_policy_published policy;
+};
+
+struct store_reader;
+
+/* Domains with data in scope, by name. */
+int store_domains(const struct store_scope *sc, struct store_reader *rd,
+		  int (*fn)(void *arg, const struct store_domain_row *r), void *arg) DM_WUR;
+/* Totals of f (f->domain required; DM_ENOTFOUND when the domain has no
+ * data in scope); *reports counts the reports whose range meets f's. */
+int store_summary(const struct store_scope *sc, struct store_reader *rd,
+		  const struct store_filter *f, uint64_t *reports, struct store_counts *out) DM_WUR;
+/* One row per day with data, oldest first (f->domain required). */
+int store_timeseries(const struct store_scope *sc, struct store_reader *rd,
+		     const struct store_filter *f,
+		     int (*fn)(void *arg, const struct store_day_row *r), void *arg) DM_WUR;
+/* A page of sources (f->domain required); *total is the number of
+ * distinct sources, known before the first row. */
+int store_sources(const struct store_scope *sc, struct store_reader *rd,
+		  const struct store_filter *f, enum store_source_sort sort, unsigned limit,
+		  unsigned offset, uint64_t *total,
+		  int (*fn)(void *arg, const struct store_source_row *r), void *arg) DM_WUR;
+/* One source's totals, its days, and its parts (reporters, header_from,
+ * DKIM and SPF results).  DM_ENOTFOUND when it has no data in scope. */
+int store_source(const struct store_scope *sc, struct store_reader *rd,
+		 const struct store_filter *f, const unsigned char ip[16], struct store_counts *total,
+		 int (*day_fn)(void *arg, const struct store_day_row *r),
+		 int (*part_fn)(void *arg, const struct store_part_row *r), void *arg) DM_WUR;
+/* Reporters of f's domain, most messages first. */
+int store_reporters(const struct store_scope *sc, struct store_reader *rd,
+		    const struct store_filter *f,
+		    int (*fn)(void *arg, const struct store_reporter_row *r), void *arg) DM_WUR;
+/* A page of reports, newest first; *total known before the first row. */
+int store_reports(const struct store_scope *sc, struct store_reader *rd,
+		  const struct store_filter *f, unsigned limit, unsigned offset, uint64_t *total,
+		  int (*fn)(void *arg, const struct store_report_row *r), void *arg) DM_WUR;
+/* One report: its row (with the detail), then every record.
+ * DM_ENOTFOUND when there is no such report in scope. */
+int store_report(const struct store_scope *sc, struct store_reader *rd, int64_t id,
+		 int (*meta_fn)(void *arg, const struct store_report_row *r),
+		 int (*rec_fn)(void *arg, const struct store_report_row *r,
+			       const struct dm_record *rec),
+		 void *arg) DM_WUR;
+/* Every record of the reports matching f (f->domain may be NULL), with
+ * its report, in report order. */
+int store_export(const struct store_scope *sc, struct store_reader *rd,
+		 const struct store_filter *f,
+		 int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+		 void *arg) DM_WUR;
+
+/* Open and close a reader; errors go to the reader's own message. */
+struct store_reader *store_reader_open(struct store *st, char *err, size_t errlen);
+void store_reader_close(struct store_reader *rd);
+/* Why the reader's last call failed. */
+const char *store_reader_error(const struct store_reader *rd);
+/* Does the store answer (for /healthz)? */
+int store_reader_ping(struct store_reader *rd) DM_WUR;
+
+struct store;
+
+struct store_read_ops;
 
 struct store_ops {
 	const char *name;
@@ -78,8 +228,46 @@ struct store_ops {
 	const char *(*errmsg)(struct store *st);
 };
 
+/* A backend's reads: a reader is opened per thread; every query gets the
+ * scope (validated by store.c) and the reader's own state. */
+struct store_read_ops {
+	void *(*open)(struct store *st, char *err, size_t errlen);
+	void (*close)(void *impl);
+	const char *(*error)(void *impl);
+	int (*ping)(void *impl);
+	int (*domains)(void *impl, const struct store_scope *sc,
+		       int (*fn)(void *arg, const struct store_domain_row *r), void *arg);
+	int (*summary)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+		       uint64_t *reports, struct store_counts *out);
+	int (*timeseries)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+			  int (*fn)(void *arg, const struct store_day_row *r), void *arg);
+	int (*sources)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+		       enum store_source_sort sort, unsigned limit, unsigned offset,
+		       uint64_t *total, int (*fn)(void *arg, const struct store_source_row *r),
+		       void *arg);
+	int (*source)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+		      const unsigned char ip[16], struct store_counts *total,
+		      int (*day_fn)(void *arg, const struct store_day_row *r),
+		      int (*part_fn)(void *arg, const struct store_part_row *r), void *arg);
+	int (*reporters)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+			 int (*fn)(void *arg, const struct store_reporter_row *r), void *arg);
+	int (*reports)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+		       unsigned limit, unsigned offset, uint64_t *total,
+		       int (*fn)(void *arg, const struct store_report_row *r), void *arg);
+	int (*report)(void *impl, const struct store_scope *sc, int64_t id,
+		      int (*meta_fn)(void *arg, const struct store_report_row *r),
+		      int (*rec_fn)(void *arg, const struct store_report_row *r,
+				    const struct dm_record *rec),
+		      void *arg);
+	int (*export)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+		      int (*fn)(void *arg, const struct store_report_row *r,
+				const struct dm_record *rec),
+		      void *arg);
+};
+
 struct store {
 	const struct store_ops *ops;
+	const struct store_read_ops *read_ops;
 	void *impl;
 	pthread_mutex_t lock; /* held from store_tx_begin to commit/abort */
 };
@@ -124,5 +312,6 @@ int store_stats(struct store *st, const char *domain, struct store_stats *total,
 
 /* Backends. */
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_read_ops store_sqlite_read_ops;
 
 #endif

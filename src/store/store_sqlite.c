@@ -29,6 +29,7 @@
  *
  * Logs nothing itself; errors are returned with sqlite3_errmsg() text.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -41,11 +42,16 @@
 
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/limits.h"
 #include "common/xalloc.h"
 #include "store/rollup.h"
 #include "store/store.h"
+#include "store/store_sqlite.h"
 
-#define SCHEMA_VERSION 1
+/* 1: the first schema.  2: daily keyed by domain first and by reporter,
+ * the day_totals rollup, the indexes of the read side (migrated from 1 by
+ * rebuilding the rollups from the records). */
+#define SCHEMA_VERSION 2
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
@@ -66,6 +72,7 @@ static const char schema_sql[] =
 	" first_record INTEGER, last_record INTEGER,"
 	" UNIQUE(reporter, policy_domain, report_id, date_begin, date_end));"
 	"CREATE INDEX IF NOT EXISTS reports_hash ON reports(content_hash);"
+	"CREATE INDEX IF NOT EXISTS reports_domain ON reports(policy_domain, date_begin);"
 	"CREATE TABLE IF NOT EXISTS records("
 	" id INTEGER PRIMARY KEY, report INTEGER NOT NULL,"
 	" account_id INTEGER NOT NULL DEFAULT 0,"
@@ -75,13 +82,24 @@ static const char schema_sql[] =
 	" header_from TEXT, envelope_from TEXT, envelope_to TEXT,"
 	" reasons TEXT, dkim_results TEXT, spf_results TEXT,"
 	" ptr TEXT, base_domain TEXT, asn INTEGER, as_name TEXT, country TEXT, service TEXT);"
+	/* the rollup by source, read for the sources of a domain; domain and
+	 * day first: every query is one domain over a range of days */
 	"CREATE TABLE IF NOT EXISTS daily("
-	" account_id INTEGER NOT NULL, domain TEXT NOT NULL, day INTEGER NOT NULL,"
-	" source_ip BLOB NOT NULL, header_from TEXT NOT NULL, disposition TEXT NOT NULL,"
-	" dkim_pass INTEGER NOT NULL, spf_pass INTEGER NOT NULL,"
+	" domain TEXT NOT NULL, day INTEGER NOT NULL, account_id INTEGER NOT NULL,"
+	" source_ip BLOB NOT NULL, header_from TEXT NOT NULL, reporter TEXT NOT NULL,"
+	" disposition TEXT NOT NULL, dkim_pass INTEGER NOT NULL, spf_pass INTEGER NOT NULL,"
 	" messages INTEGER NOT NULL, records INTEGER NOT NULL,"
-	" PRIMARY KEY(account_id, domain, day, source_ip, header_from, disposition,"
-	"  dkim_pass, spf_pass)) WITHOUT ROWID;";
+	" PRIMARY KEY(domain, day, account_id, source_ip, header_from, reporter, disposition,"
+	"  dkim_pass, spf_pass)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS daily_source ON daily(domain, source_ip, day);"
+	/* the same without the source: a few rows per domain and day, for
+	 * summaries, time series and reporters */
+	"CREATE TABLE IF NOT EXISTS day_totals("
+	" domain TEXT NOT NULL, day INTEGER NOT NULL, account_id INTEGER NOT NULL,"
+	" reporter TEXT NOT NULL, disposition TEXT NOT NULL, dkim_pass INTEGER NOT NULL,"
+	" spf_pass INTEGER NOT NULL, messages INTEGER NOT NULL, records INTEGER NOT NULL,"
+	" PRIMARY KEY(domain, day, account_id, reporter, disposition, dkim_pass, spf_pass))"
+	" WITHOUT ROWID;";
 
 /* A batch is committed after this many reports, records or seconds. */
 #define STORE_BATCH_REPORTS 1000
@@ -101,6 +119,7 @@ enum stmt {
 	S_RECORD_FIX,
 	S_RECORD_SCAN,
 	S_DAILY,
+	S_TOTALS,
 	S_LOOKUP,
 	S_STATS,
 	S_COUNT
@@ -132,10 +151,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RECORD_SCAN] = "SELECT source_ip, count, disposition, dkim, spf, header_from"
 			  " FROM records WHERE id BETWEEN ?1 AND ?2",
 	[S_DAILY] = "INSERT INTO daily(account_id, domain, day, source_ip, header_from,"
-		    " disposition, dkim_pass, spf_pass, messages, records)"
-		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		    " disposition, dkim_pass, spf_pass, messages, records, reporter)"
+		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
 		    " ON CONFLICT DO UPDATE SET messages = messages + excluded.messages,"
 		    " records = records + excluded.records",
+	[S_TOTALS] = "INSERT INTO day_totals(account_id, domain, day, reporter, disposition,"
+		     " dkim_pass, spf_pass, messages, records) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
+		     " ON CONFLICT DO UPDATE SET messages = messages + excluded.messages,"
+		     " records = records + excluded.records",
 	[S_LOOKUP] = "SELECT 1 FROM reports WHERE reporter=?1 AND policy_domain=?2"
 		     " AND report_id=?3 AND date_begin=?4 AND date_end=?5",
 	[S_STATS] =
@@ -147,7 +170,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		" LEFT JOIN (SELECT domain,"
 		"  SUM(CASE WHEN dkim_pass OR spf_pass THEN messages ELSE 0 END) AS pass,"
 		"  SUM(CASE WHEN dkim_pass OR spf_pass THEN 0 ELSE messages END) AS fail"
-		"  FROM daily GROUP BY domain) AS d ON d.domain = r.policy_domain"
+		"  FROM day_totals GROUP BY domain) AS d ON d.domain = r.policy_domain"
 		" WHERE ?1 IS NULL OR r.policy_domain = ?1 ORDER BY r.policy_domain",
 };
 
@@ -160,13 +183,28 @@ struct sq {
 	/* the report's records have consecutive rowids: one connection writes
 	 * them under the store's lock, so a range replaces an index */
 	sqlite3_int64 first_record, last_record;
+	char path[4096]; /* the database file, for readers */
 	int late;		/* records written before the metadata */
+	sqlite3_int64 last_late; /* the last of them */
 	struct rollup rollup;
+	/* the report's reporter (lower case), set at its first rollup flush */
+	char reporter[DM_MAX_ID_LEN + 1];
+	int have_reporter;
+	/* the report's day_totals cells, summed from the rollup as it is
+	 * flushed; written at commit (or when the table is full) */
+	struct total_cell {
+		int64_t day;
+		char disposition[16];
+		int dkim_pass, spf_pass;
+		uint64_t messages, records;
+	} totals[64];
+	unsigned ntotals;
 	const struct dm_report *rollup_rep; /* for the flush callback */
 	int64_t account_id;
 	struct dm_buf json;
 	/* the batch */
 	int batch_open;
+	int broken; /* a statement failed: the batch cannot be trusted */
 	uint64_t batch_id;   /* of the open (or last) batch */
 	uint64_t durable_id; /* every batch up to this one is committed */
 	uint64_t failed_id;  /* the newest batch whose commit failed */
@@ -180,6 +218,7 @@ static int batch_commit(struct sq *q);
 static int
 map_rc(struct sq *q, int rc)
 {
+	q->broken = 1;
 	/* the first message of a failure says why; what follows (a rollback
 	 * of a savepoint SQLite already undid) does not */
 	if (!q->err[0])
@@ -212,12 +251,72 @@ bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
+static int daily_flush(void *arg, struct rollup *r);
+static int totals_flush(struct sq *q, const struct dm_report *rep);
+static int fix_late(struct sq *q, const struct dm_report *rep);
+
+static int
+user_version(sqlite3 *db)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Make daily and day_totals again from every stored record (schema 1 to
+ * 2), report by report, through the write path's own rollup code. */
+static int
+rebuild_rollups(struct sq *q)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(q->db,
+				    "SELECT account_id, policy_domain, date_begin, date_end, org_name,"
+				    " email, first_record, last_record FROM reports"
+				    " WHERE first_record IS NOT NULL AND policy_domain IS NOT NULL"
+				    " ORDER BY id",
+				    -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return map_rc(q, rc);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct dm_report rep;
+		memset(&rep, 0, sizeof rep);
+		rep.policy.domain = (const char *)sqlite3_column_text(s, 1);
+		rep.begin = sqlite3_column_int64(s, 2);
+		rep.end = sqlite3_column_int64(s, 3);
+		rep.org_name = (const char *)sqlite3_column_text(s, 4);
+		rep.email = (const char *)sqlite3_column_text(s, 5);
+		q->account_id = sqlite3_column_int64(s, 0);
+		q->first_record = sqlite3_column_int64(s, 6);
+		q->last_late = q->last_record = sqlite3_column_int64(s, 7);
+		q->have_reporter = 0;
+		q->ntotals = 0;
+		rollup_clear(&q->rollup);
+		int r = fix_late(q, &rep);
+		if (r == 0)
+			r = daily_flush(q, &q->rollup);
+		if (r == 0)
+			r = totals_flush(q, &rep);
+		rollup_clear(&q->rollup);
+		if (r) {
+			sqlite3_finalize(s);
+			return r;
+		}
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : map_rc(q, rc);
+}
+
 static int
 sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/dmarcd.sqlite", data_dir);
 	struct sq *q = xcalloc(1, sizeof *q);
+	snprintf(q->path, sizeof q->path, "%s", path);
 	int rc = sqlite3_open_v2(path, &q->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 				 NULL);
@@ -253,39 +352,59 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 				     touches */
 				  " PRAGMA temp_store=FILE;",
 				  NULL, NULL, &msg);
-	if (rc == SQLITE_OK)
+	/* a store of this schema needs no write to be opened (a full disk
+	 * must not keep the server from starting and reading); anything else
+	 * is set up or migrated in one write transaction */
+	int version = rc == SQLITE_OK ? user_version(q->db) : -1, prepared = 0;
+	int setup = version != SCHEMA_VERSION;
+	if (rc == SQLITE_OK && setup) {
 		rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_exec(q->db, schema_sql, NULL, NULL, &msg);
-		if (rc == SQLITE_OK) {
-			char pragma[64];
-			snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
-			rc = sqlite3_exec(q->db, pragma, NULL, NULL, &msg);
-		}
 		if (rc == SQLITE_OK)
-			rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, &msg);
-		else
-			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			version = user_version(q->db);
 	}
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot set up %s: %s", path, msg ? msg : "?");
-		sqlite3_free(msg);
-		sqlite3_close(q->db);
-		free(q);
-		return DM_ESTORE;
+	if (rc == SQLITE_OK && version > SCHEMA_VERSION) {
+		/* written by a newer dmarcd: never touched by an older one */
+		snprintf(q->err, sizeof q->err, "schema %d is newer than this dmarcd's %d", version,
+			 SCHEMA_VERSION);
+		rc = SQLITE_ERROR;
 	}
-	for (int i = 0; i < S_COUNT; i++) {
+	if (rc == SQLITE_OK && version == 1)
+		rc = sqlite3_exec(q->db, "ALTER TABLE daily RENAME TO daily_v1", NULL, NULL, &msg);
+	if (rc == SQLITE_OK && setup)
+		rc = sqlite3_exec(q->db, schema_sql, NULL, NULL, &msg);
+	for (int i = 0; rc == SQLITE_OK && i < S_COUNT; i++) {
 		rc = sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 					&q->st[i], NULL);
-		if (rc != SQLITE_OK) {
-			snprintf(err, errlen, "cannot prepare statement %d: %s", i,
-				 sqlite3_errmsg(q->db));
-			for (int j = 0; j < i; j++)
-				sqlite3_finalize(q->st[j]);
-			sqlite3_close(q->db);
-			free(q);
-			return DM_ESTORE;
-		}
+		prepared = i + 1;
+	}
+	rollup_init(&q->rollup);
+	dm_buf_init(&q->json, 4 * 1024 * 1024);
+	if (rc == SQLITE_OK && version == 1) {
+		/* the rollups of schema 1 had no reporter: made again from the
+		 * records, as they were made when the reports were stored */
+		rc = rebuild_rollups(q) == 0 ? SQLITE_OK : SQLITE_ERROR;
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(q->db, "DROP TABLE daily_v1", NULL, NULL, &msg);
+	}
+	if (rc == SQLITE_OK && setup) {
+		char pragma[64];
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
+		rc = sqlite3_exec(q->db, pragma, NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, &msg);
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up %s: %s", path,
+			 msg ? msg : q->err[0] ? q->err : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		for (int i = 0; i < prepared; i++)
+			sqlite3_finalize(q->st[i]);
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close(q->db);
+		rollup_free(&q->rollup);
+		dm_buf_free(&q->json);
+		free(q);
+		return DM_ESTORE;
 	}
 	rollup_init(&q->rollup);
 	dm_buf_init(&q->json, 4 * 1024 * 1024);
@@ -294,11 +413,8 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 }
 
 static void
-sq_close(struct store *st)
+sq_close_impl(struct sq *q)
 {
-	struct sq *q = st->impl;
-	if (!q)
-		return;
 	(void)batch_commit(q); /* callers that care call store_flush first */
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(q->st[i]);
@@ -306,7 +422,38 @@ sq_close(struct store *st)
 	rollup_free(&q->rollup);
 	dm_buf_free(&q->json);
 	free(q);
+}
+
+static void
+sq_close(struct store *st)
+{
+	struct sq *q = st->impl;
+	if (!q)
+		return;
+	sq_close_impl(q);
 	st->impl = NULL;
+}
+
+/*
+ * Give up the open batch: after a failed statement SQLite may have rolled
+ * back the statement, the savepoint, or the whole transaction (I/O errors,
+ * a full disk or temp file), and a later COMMIT could then "succeed" with
+ * reports missing that were printed as stored.  So a failure inside a
+ * batch fails all of it: every report of it is reported as not durable
+ * (store_failed) and its inputs are processed again.
+ */
+static void
+batch_fail(struct sq *q)
+{
+	if (q->batch_open) {
+		if (!sqlite3_get_autocommit(q->db))
+			(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		__atomic_store_n(&q->failed_id, q->batch_id, __ATOMIC_RELEASE);
+	}
+	q->batch_open = 0;
+	q->batch_reports = 0;
+	q->batch_records = 0;
+	q->broken = 0;
 }
 
 static int
@@ -314,6 +461,14 @@ batch_commit(struct sq *q)
 {
 	if (!q->batch_open)
 		return 0;
+	if (q->broken || sqlite3_get_autocommit(q->db)) {
+		/* an error rolled the transaction back (or may have) */
+		if (!q->err[0])
+			snprintf(q->err, sizeof q->err,
+				 "the batch was rolled back by an earlier error");
+		batch_fail(q);
+		return DM_EIO;
+	}
 	q->batch_open = 0;
 	q->batch_reports = 0;
 	q->batch_records = 0;
@@ -333,7 +488,10 @@ sq_tx_begin(struct store *st, int64_t account_id)
 	struct sq *q = st->impl;
 	int rc;
 	q->err[0] = '\0';
+	if (q->batch_open && (q->broken || sqlite3_get_autocommit(q->db)))
+		batch_fail(q); /* its transaction is gone: see batch_fail */
 	if (!q->batch_open) {
+		q->broken = 0;
 		rc = step_done(q, q->st[S_BEGIN]);
 		if (rc)
 			return rc;
@@ -353,6 +511,9 @@ sq_tx_begin(struct store *st, int64_t account_id)
 	q->report_rowid = sqlite3_last_insert_rowid(q->db);
 	q->first_record = q->last_record = 0;
 	q->late = 0;
+	q->last_late = 0;
+	q->have_reporter = 0;
+	q->ntotals = 0;
 	q->account_id = account_id;
 	rollup_clear(&q->rollup);
 	return 0;
@@ -367,6 +528,10 @@ report_end(struct sq *q, int keep)
 		rc = step_done(q, q->st[S_ROLLBACK_TO]);
 	int rc2 = step_done(q, q->st[S_RELEASE]);
 	rollup_clear(&q->rollup);
+	if (q->broken) {
+		batch_fail(q);
+		return rc ? rc : rc2 ? rc2 : DM_EIO;
+	}
 	if (rc || rc2)
 		return rc ? rc : rc2;
 	if (!keep)
@@ -389,12 +554,85 @@ rep_dates_known(const struct dm_report *rep)
 	       (rep->have & DM_HAVE_DOMAIN);
 }
 
+/* Write the report's day_totals cells. */
+static int
+totals_flush(struct sq *q, const struct dm_report *rep)
+{
+	sqlite3_stmt *s = q->st[S_TOTALS];
+	for (unsigned i = 0; i < q->ntotals; i++) {
+		const struct total_cell *t = &q->totals[i];
+		sqlite3_bind_int64(s, 1, q->account_id);
+		bind_text(s, 2, rep->policy.domain);
+		sqlite3_bind_int64(s, 3, t->day);
+		bind_text(s, 4, q->reporter);
+		bind_text(s, 5, t->disposition);
+		sqlite3_bind_int(s, 6, t->dkim_pass);
+		sqlite3_bind_int(s, 7, t->spf_pass);
+		sqlite3_bind_int64(s, 8, (sqlite3_int64)t->messages);
+		sqlite3_bind_int64(s, 9, (sqlite3_int64)t->records);
+		int rc = step_done(q, s);
+		if (rc)
+			return rc;
+	}
+	q->ntotals = 0;
+	return 0;
+}
+
+/* Add a rollup cell to the report's day_totals cells. */
+static int
+totals_add(struct sq *q, const struct dm_report *rep, const struct rollup_cell *c)
+{
+	unsigned i;
+	for (i = 0; i < q->ntotals; i++) {
+		struct total_cell *t = &q->totals[i];
+		if (t->day == c->day && t->dkim_pass == c->dkim_pass && t->spf_pass == c->spf_pass &&
+		    strncmp(t->disposition, c->disposition, sizeof t->disposition) == 0)
+			break;
+	}
+	if (i == q->ntotals) {
+		if (q->ntotals == sizeof q->totals / sizeof q->totals[0]) {
+			int rc = totals_flush(q, rep);
+			if (rc)
+				return rc;
+			i = 0;
+		}
+		struct total_cell *t = &q->totals[q->ntotals++];
+		memset(t, 0, sizeof *t);
+		t->day = c->day;
+		snprintf(t->disposition, sizeof t->disposition, "%s", c->disposition);
+		t->dkim_pass = c->dkim_pass;
+		t->spf_pass = c->spf_pass;
+	}
+	q->totals[i].messages += c->messages;
+	q->totals[i].records += c->records;
+	return 0;
+}
+
+/* The reporter of the report, lower case (dm_report_reporter without the
+ * arena copy: the report is const here). */
+static void
+set_reporter(struct sq *q, const struct dm_report *rep)
+{
+	const char *src = rep->org_name;
+	if (src == NULL || !*src) {
+		const char *at = rep->email ? strrchr(rep->email, '@') : NULL;
+		src = at ? at + 1 : (rep->email ? rep->email : "");
+	}
+	size_t n = 0;
+	for (; src[n] && n < sizeof q->reporter - 1; n++)
+		q->reporter[n] = (char)tolower((unsigned char)src[n]);
+	q->reporter[n] = '\0';
+	q->have_reporter = 1;
+}
+
 static int
 daily_flush(void *arg, struct rollup *r)
 {
 	struct sq *q = arg;
 	sqlite3_stmt *s = q->st[S_DAILY];
 	const struct dm_report *rep = q->rollup_rep;
+	if (!q->have_reporter)
+		set_reporter(q, rep);
 	if (r->n > 64)
 		rollup_sort(r);
 	for (size_t i = 0; i < r->n; i++) {
@@ -412,7 +650,10 @@ daily_flush(void *arg, struct rollup *r)
 		sqlite3_bind_int(s, 8, c->spf_pass);
 		sqlite3_bind_int64(s, 9, (sqlite3_int64)c->messages);
 		sqlite3_bind_int64(s, 10, (sqlite3_int64)c->records);
+		bind_text(s, 11, q->reporter);
 		int rc = step_done(q, s);
+		if (rc == 0)
+			rc = totals_add(q, rep, c);
 		if (rc)
 			return rc;
 	}
@@ -491,7 +732,8 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	struct sq *q = st->impl;
 	sqlite3_stmt *s = q->st[S_RECORD];
 	size_t off[3], len[3];
-	int known = rep_dates_known(rep);
+	/* the rollup needs the report's days, domain and reporter */
+	int known = rep_dates_known(rep) && (rep->have & DM_HAVE_ORG || rep->email != NULL);
 	int rc = record_json(q, rec, off, len);
 	if (rc) {
 		snprintf(q->err, sizeof q->err, "record results too large");
@@ -534,15 +776,18 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	q->last_record = sqlite3_last_insert_rowid(q->db);
 	if (!q->first_record)
 		q->first_record = q->last_record;
-	if (!known)
+	if (!known) {
+		q->last_late = q->last_record;
 		return 0;
+	}
 	q->batch_records++;
 	q->rollup_rep = rep;
 	return rollup_add(&q->rollup, rep->begin, rep->end, rec, daily_flush, q);
 }
 
-/* Records written before the metadata was known: set their report
- * columns and build their rollup from the rows. */
+/* Records written before the metadata was known (first_record ..
+ * last_late): set their report columns and add their rollup from the
+ * rows. */
 static int
 fix_late(struct sq *q, const struct dm_report *rep)
 {
@@ -552,15 +797,17 @@ fix_late(struct sq *q, const struct dm_report *rep)
 	sqlite3_bind_int64(s, 3, rep->begin);
 	sqlite3_bind_int64(s, 4, rep->end);
 	sqlite3_bind_int64(s, 5, q->first_record);
-	sqlite3_bind_int64(s, 6, q->last_record);
+	sqlite3_bind_int64(s, 6, q->last_late);
 	int rc = step_done(q, s);
 	if (rc)
 		return rc;
-	rollup_clear(&q->rollup);
+	/* the records after last_late are in the rollup (or already merged
+	 * into daily) with the metadata they were written with: add only the
+	 * late ones */
 	q->rollup_rep = rep;
 	s = q->st[S_RECORD_SCAN];
 	sqlite3_bind_int64(s, 1, q->first_record);
-	sqlite3_bind_int64(s, 2, q->last_record);
+	sqlite3_bind_int64(s, 2, q->last_late);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct dm_record rec;
 		memset(&rec, 0, sizeof rec);
@@ -676,6 +923,8 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	}
 	q->rollup_rep = rep;
 	rc = daily_flush(q, &q->rollup);
+	if (rc == 0)
+		rc = totals_flush(q, rep);
 	if (rc)
 		goto fail;
 	*out = STORE_STORED;
@@ -807,6 +1056,13 @@ sq_errmsg(struct store *st)
 {
 	struct sq *q = st->impl;
 	return q ? q->err : "";
+}
+
+const char *
+store_sqlite_path(struct store *st)
+{
+	struct sq *q = st->impl;
+	return q->path;
 }
 
 const struct store_ops store_sqlite_ops = {

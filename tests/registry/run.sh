@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Command-line tests of the registry: `dmarcd account`, `dmarcd domain`
-# and `dmarcd address` - help, usage errors, exit codes, the printed DNS
-# records, report_host from a config file, --json lines.
+# Command-line tests of the registry: `dmarcd account`, `dmarcd domain`,
+# `dmarcd address` and `dmarcd token` - help, usage errors, exit codes,
+# the printed DNS records, report_host from a config file, --json lines,
+# API tokens shown once and never listed.
 #
 #   tests/registry/run.sh BINARY WORK_DIR
 #
@@ -58,9 +59,9 @@ expect_json() {
 
 run --help
 missing=""
-for c in account domain address; do has "$W/out" "^  $c " || missing="$missing $c"; done
-if [ $rc = 0 ] && [ -z "$missing" ]; then ok "dmarcd --help lists account, domain, address"; else
-	fail "dmarcd --help lists account, domain, address" "missing:$missing" "$(show)"; fi
+for c in account domain address token; do has "$W/out" "^  $c " || missing="$missing $c"; done
+if [ $rc = 0 ] && [ -z "$missing" ]; then ok "dmarcd --help lists account, domain, address, token"; else
+	fail "dmarcd --help lists account, domain, address, token" "missing:$missing" "$(show)"; fi
 
 help_case() {
 	local cmd=$1
@@ -77,6 +78,8 @@ help_case() {
 help_case account "add NAME" "list" --catch-all --json
 help_case domain "add DOMAIN" "list" --account --address --json
 help_case address "list" --json
+help_case token "add (--account NAME | --admin)" "list" "revoke ID" --account --admin --name \
+	--replace --json
 
 # ---- usage errors: exit 2, a message, no data folder created -----------------------
 
@@ -110,11 +113,29 @@ usage_case "address add" address add x@y.example --data "$U"
 usage_case "address without subcommand" address --data "$U"
 usage_case "address list --catch-all" address list --catch-all --data "$U"
 usage_case "a bad --config file" account add a --config "$W/no-such.conf" --data "$U"
+usage_case "token without subcommand" token --data "$U"
+usage_case "token unknown subcommand" token delete 1 --data "$U"
+usage_case "token add without --account or --admin" token add --data "$U"
+usage_case "token add with --account and --admin" token add --account a --admin --data "$U"
+usage_case "token add with an operand" token add acme --admin --data "$U"
+usage_case "token add --json" token add --admin --json --data "$U"
+usage_case "token add --account without value" token add --data "$U" --account
+usage_case "token add --name without value" token add --admin --data "$U" --name
+usage_case "token list --admin" token list --admin --data "$U"
+usage_case "token list --replace" token list --replace --data "$U"
+usage_case "token list with an operand" token list 1 --data "$U"
+usage_case "token revoke without ID" token revoke --data "$U"
+usage_case "token revoke with two IDs" token revoke 1 2 --data "$U"
+usage_case "token revoke a non-number" token revoke abc --data "$U"
+usage_case "token revoke a negative id" token revoke --data "$U" -- -1
+usage_case "token revoke 0" token revoke 0 --data "$U"
+usage_case "token revoke --json" token revoke 1 --json --data "$U"
+usage_case "token revoke --name" token revoke 1 --name x --data "$U"
 
 # ---- an empty registry ---------------------------------------------------------------
 
 D=$W/data
-for c in account domain address; do
+for c in account domain address token; do
 	run $c list --data "$D"
 	expect_out "$c list of a missing registry: exit 0, nothing" 0 ""
 	run $c list --json --data "$D"
@@ -277,6 +298,126 @@ else
 	fail "address list: a header and one line per address" "$(show)"
 fi
 
+# ---- API tokens ----------------------------------------------------------------------------
+
+TOKEN_RE='^dmt_[0-9]+_[A-Za-z0-9_-]{43}$'
+# add_token NAME ARGS...: a token on one stdout line, the shown-once note on stderr
+add_token() {
+	local name=$1
+	shift
+	run token add "$@" --data "$D"
+	tok=$(cat "$W/out")
+	if [ "$rc" = 0 ] && [ "$(wc -l <"$W/out")" = 1 ] && [[ $tok =~ $TOKEN_RE ]] &&
+		has "$W/err" "shown only this once"; then
+		ok "$name"
+	else
+		fail "$name (want exit 0, one stdout line matching $TOKEN_RE, a note on stderr)" "$(show)"
+	fi
+}
+add_token "token add --account acme: the token alone on stdout" --account acme
+t1=$tok
+[[ $t1 == dmt_1_* ]] && ok "the first token has id 1" || fail "the first token has id 1" "$t1"
+add_token "token add --admin --name ops" --admin --name ops
+t2=$tok
+add_token "token add --account beta --name make-run" --account beta --name make-run
+t3=$tok
+if [ "$t1" != "$t2" ] && [ "${t1#*_*_}" != "${t2#*_*_}" ]; then ok "tokens differ in their secrets"; else
+	fail "tokens differ in their secrets" "$t1" "$t2"; fi
+run token add --account nobody --data "$D"
+expect_refused "token add for a missing account: exit 1" "no such account 'nobody'"
+run token add --admin --name "bad name" --data "$D"
+expect_refused "token add with an invalid name: exit 1" "invalid token name"
+
+# the secrets are nowhere: not listed, not stored
+secrets_in() {
+	local f found=""
+	for t in "$t1" "$t2" "$t3"; do
+		for f in "$@"; do
+			[ -e "$f" ] && grep -q -a -F -e "${t#dmt_*_}" "$f" && found="$found $f"
+		done
+	done
+	echo "$found"
+}
+run token list --data "$D"
+if [ "$rc" = 0 ] && [ "$(wc -l <"$W/out")" = 4 ] && has "$W/out" "^ *id  *account  *name  *created  *revoked$" &&
+	has "$W/out" "^ *1  *acme  *cli  *[0-9T:Z-]*  *-$" && has "$W/out" "^ *2  *admin  *ops  *[0-9T:Z-]*  *-$" &&
+	has "$W/out" "^ *3  *beta  *make-run  *[0-9T:Z-]*  *-$"; then
+	ok "token list: a header and id, account (or admin), name, created, revoked"
+else
+	fail "token list: a header and id, account (or admin), name, created, revoked" "$(show)"
+fi
+if [ -z "$(secrets_in "$W/out")" ] && ! grep -q -E '[A-Za-z0-9_-]{43}|[0-9a-f]{64}' "$W/out"; then
+	ok "token list shows no secret and no hash"
+else
+	fail "token list shows no secret and no hash" "$(show)"
+fi
+run token list --json --data "$D"
+expect_json "token list --json: one object per token with its fields" \
+	'id=1 account="acme" account_id=1 admin=false name="cli" revoked_at=null
+id=2 account=null account_id=0 admin=true name="ops" revoked_at=null
+id=3 account="beta" account_id=2 admin=false name="make-run" revoked_at=null' \
+	id account account_id admin name revoked_at
+keys=$(python3 -c 'import json,sys; print(" ".join(sorted(set(k for l in open(sys.argv[1]) for k in json.loads(l)))))' "$W/out")
+if [ "$keys" = "account account_id admin created_at id name revoked_at" ] &&
+	[ -z "$(secrets_in "$W/out")" ]; then
+	ok "token list --json: exactly id, account, account_id, admin, name, created_at, revoked_at"
+else
+	fail "token list --json: exactly id, account, account_id, admin, name, created_at, revoked_at" \
+		"keys: $keys" "$(show)"
+fi
+found=$(secrets_in "$D"/registry.sqlite*)
+if [ -z "$found" ]; then ok "no secret is stored in the registry files"; else
+	fail "no secret is stored in the registry files" "in:$found"; fi
+
+# --replace: the live tokens of that name and account go, the rest stay
+add_token "token add --replace" --account beta --name make-run --replace
+t4=$tok
+[[ $t4 == dmt_4_* ]] && ok "a replacing token gets a new id" || fail "a replacing token gets a new id" "$t4"
+add_token "token add --admin --name make-run --replace (nothing of the admin's to replace)" \
+	--admin --name make-run --replace
+run token list --json --data "$D"
+got=$(jsonl id account name revoked_at | sed 's/revoked_at=[0-9][0-9]*/revoked/; s/revoked_at=null/live/')
+want='id=1 account="acme" name="cli" live
+id=2 account=null name="ops" live
+id=3 account="beta" name="make-run" revoked
+id=4 account="beta" name="make-run" live
+id=5 account=null name="make-run" live'
+if [ "$rc" = 0 ] && [ "$got" = "$want" ]; then ok "--replace revoked the old token of the same name and account only"; else
+	fail "--replace revoked the old token of the same name and account only" "want:" "$want" "got:" "$got"; fi
+
+# revoke
+run token revoke 1 --data "$D"
+expect_out "token revoke 1" 0 "token 1 revoked"
+run token list --data "$D"
+if [ "$rc" = 0 ] && has "$W/out" "^ *1  *acme  *cli  *[0-9T:Z-]*  *[0-9]*-[0-9T:Z-]*$"; then
+	ok "token list shows when token 1 was revoked"
+else
+	fail "token list shows when token 1 was revoked" "$(show)"
+fi
+run token revoke 1 --data "$D"
+expect_refused "token revoke of a revoked token: exit 1" "no live token with id 1"
+run token revoke 99 --data "$D"
+expect_refused "token revoke of an unknown id: exit 1" "no live token with id 99"
+run token revoke 3 --data "$D"
+expect_refused "token revoke of a replaced token: exit 1" "no live token with id 3"
+run token revoke 1 --data "$W/no-registry"
+expect_refused "token revoke with no registry: exit 1" "no live token"
+if [ ! -e "$W/no-registry" ]; then ok "a refused token revoke creates no data folder"; else
+	fail "a refused token revoke creates no data folder"; fi
+
+# an admin token on a fresh data folder (make run's first start)
+E=$W/fresh
+run token add --admin --name make-run --replace --data "$E"
+if [ "$rc" = 0 ] && [[ $(cat "$W/out") =~ $TOKEN_RE ]] && [ -f "$E/registry.sqlite" ]; then
+	ok "token add --admin on a fresh data folder creates the registry"
+else
+	fail "token add --admin on a fresh data folder creates the registry" "$(show)"
+fi
+run token add --account acme --data "$W/fresh2"
+expect_refused "token add --account with no registry yet: exit 1" "no such account 'acme'"
+if [ ! -e "$W/fresh2/registry.sqlite" ]; then ok "a refused token add creates no registry"; else
+	fail "a refused token add creates no registry"; fi
+
 # ---- storage errors: exit 2 ----------------------------------------------------------------
 
 printf 'not a directory\n' >"$W/file"
@@ -291,6 +432,15 @@ if [ "$rc" = 2 ] && [ -s "$W/err" ]; then ok "account list of a corrupt registry
 run domain add x.example --account acme --data "$W/junk"
 if [ "$rc" = 2 ] && [ -s "$W/err" ]; then ok "domain add to a corrupt registry: exit 2"; else
 	fail "domain add to a corrupt registry: exit 2" "$(show)"; fi
+run token list --data "$W/junk"
+if [ "$rc" = 2 ] && [ -s "$W/err" ]; then ok "token list of a corrupt registry: exit 2"; else
+	fail "token list of a corrupt registry: exit 2" "$(show)"; fi
+run token add --admin --data "$W/junk"
+if [ "$rc" = 2 ] && [ -s "$W/err" ] && [ ! -s "$W/out" ]; then
+	ok "token add to a corrupt registry: exit 2, no token printed"
+else
+	fail "token add to a corrupt registry: exit 2, no token printed" "$(show)"
+fi
 
 # ---- nothing outside WORK_DIR -----------------------------------------------------------------
 

@@ -399,7 +399,8 @@ class Server:
         return ("127.0.0.1", self.port)
 
     def argv(self):
-        a = [BIN, "serve", "--data", self.data, "--smtp", "127.0.0.1:%d" % self.port]
+        # no HTTP: these tests are about intake (tests/http has the API)
+        a = [BIN, "serve", "--data", self.data, "--smtp", "127.0.0.1:%d" % self.port, "--http", "none"]
         if self.smtp6_port:
             a += ["--smtp", "[::1]:%d" % self.smtp6_port]
         if self.lmtp:

@@ -10,7 +10,7 @@ def test_second_server_on_the_same_data_folder_refuses_to_start(tmp_path):
     catch_all(data)
     first = Server(data).start()
     try:
-        p = subprocess.run([BIN, "serve", "--data", str(data), "--smtp", "127.0.0.1:%d" % free_port()],
+        p = subprocess.run([BIN, "serve", "--data", str(data), "--smtp", "127.0.0.1:%d" % free_port(), "--http", "none"],
                            capture_output=True, text=True, timeout=20)
         assert p.returncode == 2, (p.returncode, p.stderr)
         assert "another dmarcd serve is running" in p.stderr, p.stderr

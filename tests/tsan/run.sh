@@ -53,13 +53,16 @@ D=$W/serve
 "$BIN" account add any --catch-all --data "$D" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 : >"$W/serve.err"
-"$BIN" serve --data "$D" --smtp "127.0.0.1:$port" --workers 2 >/dev/null 2>>"$W/serve.err" &
+hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+token=$("$BIN" token add --admin --name tsan --data "$D" 2>/dev/null)
+"$BIN" serve --data "$D" --smtp "127.0.0.1:$port" --http "127.0.0.1:$hport" --workers 2 >/dev/null 2>>"$W/serve.err" &
 spid=$!
 for _ in $(seq 200); do
 	grep -q "serve: ready" "$W/serve.err" && break
 	sleep 0.1
 done
-# a reload every 0.2 s while mail comes in from both sides
+# a reload every 0.2 s while mail comes in from both sides, and the API
+# is read (and written: uploads) from six clients at once
 (while kill -HUP "$spid" 2>/dev/null; do sleep 0.2; done) &
 hup=$!
 python3 - "$port" "$W/set/mails" <<'PY' &
@@ -76,11 +79,45 @@ ts = [threading.Thread(target=send, args=(mails[i::4],)) for i in range(4)]
 [t.join() for t in ts]
 PY
 smtp=$!
+python3 - "$hport" "$token" "$W/set/attachments" <<'PY' >"$W/http.out" 2>&1 &
+import http.client, json, os, socket, sys, threading
+port, token, att = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+H = {"Authorization": "Bearer " + token}
+bad = []
+def client(k):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    for i in range(20):
+        c.request("GET", "/api/v1/domains", headers=H)
+        r = c.getresponse(); body = r.read()
+        doms = json.loads(body)["domains"] if r.status == 200 else []
+        for d in doms[:2]:
+            for path in ("summary", "timeseries", "sources?limit=5&domain=", "reporters", "reports?domain="):
+                q = path + d["domain"] if path.endswith("=") else path + "?domain=" + d["domain"]
+                c.request("GET", "/api/v1/" + q, headers=H)
+                r = c.getresponse(); r.read()
+                if r.status not in (200, 429): bad.append((q, r.status))
+        if k == 0 and i % 5 == 0:  # an export the client drops after 1 KiB
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /api/v1/export.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode() + b"\r\n\r\n")
+            s.recv(1024); s.close()
+        if k == 1:  # uploads
+            f = sorted(os.listdir(att))[i]
+            c.request("POST", "/api/v1/reports", body=open(os.path.join(att, f), "rb").read(), headers=H)
+            r = c.getresponse(); r.read()
+            if r.status not in (200, 429): bad.append(("upload", r.status))
+ts = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("bad:", bad)
+sys.exit(1 if bad else 0)
+PY
+api=$!
 for m in $(ls "$W/set/mails" | tail -100); do
 	"$BIN" deliver --rcpt dmarc@x.test --data "$D" <"$W/set/mails/$m" || echo "deliver $m failed"
 done >"$W/deliver.err" 2>&1
 wait "$smtp"
 smtp_rc=$?
+wait "$api"
+api_rc=$?
 kill "$hup"
 wait "$hup" 2>/dev/null
 hups=$(grep -c "registry reloaded" "$W/serve.err")
@@ -92,12 +129,12 @@ kill -TERM "$spid"
 wait "$spid"
 rc=$?
 stored=$("$BIN" stats --json --data "$D" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["reports"])')
-if [ "$rc" = 0 ] && [ "$smtp_rc" = 0 ] && [ ! -s "$W/deliver.err" ] && [ "$stored" = 200 ] &&
-	[ "$hups" -ge 3 ] && [ "$(races "$W/serve.err")" = 0 ]; then
-	ok "serve --workers 2: 200 mails by SMTP and deliver with SIGHUPs, stored, no race"
+if [ "$rc" = 0 ] && [ "$smtp_rc" = 0 ] && [ "$api_rc" = 0 ] && [ ! -s "$W/deliver.err" ] &&
+	[ "$stored" = 200 ] && [ "$hups" -ge 3 ] && [ "$(races "$W/serve.err")" = 0 ]; then
+	ok "serve --workers 2: 200 mails by SMTP and deliver, the API read and written by 6 clients, SIGHUPs: all stored, no race"
 else
-	fail "serve --workers 2: 200 mails by SMTP and deliver with SIGHUPs, stored, no race" \
-		"exit $rc, smtp client $smtp_rc, stored $stored, reloads $hups" "$(head -3 "$W/deliver.err")" \
+	fail "serve --workers 2: 200 mails by SMTP and deliver, the API read and written by 6 clients, SIGHUPs: all stored, no race" \
+		"exit $rc, smtp client $smtp_rc, api clients $api_rc ($(tail -1 "$W/http.out")), stored $stored, reloads $hups" "$(head -3 "$W/deliver.err")" \
 		"$(grep -A24 -m1 WARNING "$W/serve.err")"
 fi
 finish

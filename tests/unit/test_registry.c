@@ -1,5 +1,6 @@
 /*
- * test_registry.c - the registry: accounts, domains, report addresses.
+ * test_registry.c - the registry: accounts, domains, report addresses,
+ * API tokens.
  *
  * A real registry.sqlite in a temporary folder per test, written through
  * the management functions and read back through a loaded snapshot.
@@ -10,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,6 +570,425 @@ test_dns_records(void **state)
 	assert_int_equal(registry_dns_records(NULL, "x@y.example", out, sizeof out), 0);
 }
 
+/* ---- API tokens ------------------------------------------------------------ */
+
+/* Make a token; fails the test on an error. */
+static int64_t
+token(const char *acct, int admin, const char *name, int replace, char *out, size_t len)
+{
+	char err[256];
+	int64_t id = -5;
+	int rc =
+	        registry_token_add(dir, acct, admin, name, replace, out, len, &id, err, sizeof err);
+	if (rc)
+		fail_msg("token_add %s: %d %s", name, rc, err);
+	assert_true(id >= 1);
+	return id;
+}
+
+/* ^dmt_<id>_[A-Za-z0-9_-]{43}$ with the id given */
+static void
+assert_token_form(const char *t, int64_t id)
+{
+	char head[64];
+	snprintf(head, sizeof head, "dmt_%lld_", (long long)id);
+	assert_int_equal(strncmp(t, head, strlen(head)), 0);
+	const char *sec = t + strlen(head);
+	assert_int_equal(strlen(sec), REGISTRY_TOKEN_SECRET);
+	for (const char *p = sec; *p; p++)
+		assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		                       "0123456789-_",
+		                       *p));
+}
+
+/* Run SQL on the registry behind the library's back. */
+static void
+sql(const char *q)
+{
+	char p[512];
+	sqlite3 *db = NULL;
+	snprintf(p, sizeof p, "%s/%s", dir, REGISTRY_FILE);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	char *msg = NULL;
+	if (sqlite3_exec(db, q, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", q, msg ? msg : "?");
+	sqlite3_close(db);
+}
+
+struct token_list {
+	char text[4096];
+	size_t len;
+	unsigned rows;
+	unsigned live;
+};
+
+static int
+collect_tokens(void *arg, const struct registry_token_row *r)
+{
+	struct token_list *c = arg;
+	int n = snprintf(c->text + c->len, sizeof c->text - c->len, "%lld|%s|%lld|%d|%s|%s;",
+	                 (long long)r->id, r->account ? r->account : "-", (long long)r->account_id,
+	                 r->admin, r->name, r->revoked_at ? "revoked" : "live");
+	assert_true(n > 0 && (size_t)n < sizeof c->text - c->len);
+	assert_true(r->created_at > 0);
+	c->len += (size_t)n;
+	c->rows++;
+	c->live += r->revoked_at == 0;
+	return 0;
+}
+
+static void
+test_token_check(void **state)
+{
+	char t1[REGISTRY_TOKEN_MAX + 1], t2[REGISTRY_TOKEN_MAX + 1], ta[REGISTRY_TOKEN_MAX + 1];
+	int64_t acme = account("acme", 0);
+	int64_t other = account("other", 0);
+	int64_t id1 = token("acme", 0, "cli", 0, t1, sizeof t1);
+	int64_t id2 = token("other", 0, "cli", 0, t2, sizeof t2);
+	int64_t ida = token(NULL, 1, "cli", 0, ta, sizeof ta);
+	assert_int_equal(id1, 1);
+	assert_int_equal(id2, 2);
+	assert_int_equal(ida, 3);
+	assert_token_form(t1, id1);
+	assert_token_form(t2, id2);
+	assert_token_form(ta, ida);
+	assert_string_not_equal(t1 + 6, t2 + 6);
+
+	struct registry *reg = load();
+	int64_t acct = -1, tid = -1;
+	int admin = -1;
+	assert_int_equal(registry_token_check(reg, t1, &acct, &admin, &tid), 0);
+	assert_int_equal(acct, acme);
+	assert_int_equal(admin, 0);
+	assert_int_equal(tid, id1);
+	assert_int_equal(registry_token_check(reg, t2, &acct, &admin, &tid), 0);
+	assert_int_equal(acct, other);
+	assert_int_equal(admin, 0);
+	assert_int_equal(tid, id2);
+	assert_int_equal(registry_token_check(reg, ta, &acct, &admin, &tid), 0);
+	assert_int_equal(acct, 0);
+	assert_int_equal(admin, 1);
+	assert_int_equal(tid, ida);
+	assert_int_equal(registry_token_check(reg, ta, NULL, NULL, NULL), 0);
+
+	/* the right id with another token's secret, or one character off */
+	char wrong[REGISTRY_TOKEN_MAX + 1];
+	snprintf(wrong, sizeof wrong, "dmt_1_%s", strchr(t2 + 4, '_') + 1);
+	assert_int_equal(registry_token_check(reg, wrong, &acct, &admin, &tid), DM_ENOTFOUND);
+	assert_int_equal(acct, 0); /* a refusal leaves nothing behind */
+	assert_int_equal(admin, 0);
+	assert_int_equal(tid, 0);
+	snprintf(wrong, sizeof wrong, "%s", t1);
+	size_t last = strlen(wrong) - 1;
+	wrong[last] = wrong[last] == 'A' ? 'B' : 'A';
+	assert_int_equal(registry_token_check(reg, wrong, NULL, NULL, NULL), DM_ENOTFOUND);
+	/* an unknown id with a valid secret */
+	snprintf(wrong, sizeof wrong, "dmt_99_%s", strchr(t1 + 4, '_') + 1);
+	assert_int_equal(registry_token_check(reg, wrong, NULL, NULL, NULL), DM_ENOTFOUND);
+	/* no snapshot */
+	assert_int_equal(registry_token_check(NULL, t1, NULL, NULL, NULL), DM_ENOTFOUND);
+
+	/* revoking is a change; the old snapshot is immutable, a new one refuses */
+	char err[256];
+	assert_int_equal(registry_changed(reg, dir), 0);
+	assert_int_equal(registry_token_revoke(dir, id1, err, sizeof err), 0);
+	assert_int_equal(registry_changed(reg, dir), 1);
+	assert_int_equal(registry_token_check(reg, t1, NULL, NULL, NULL), 0);
+	struct registry *reg2 = load();
+	assert_int_equal(registry_token_check(reg2, t1, &acct, &admin, &tid), DM_ENOTFOUND);
+	assert_int_equal(registry_token_check(reg2, t2, NULL, NULL, NULL), 0);
+	assert_int_equal(registry_token_check(reg2, ta, NULL, NULL, NULL), 0);
+	/* twice, unknown, nonsense ids: refused, and no change */
+	err[0] = '\0';
+	assert_int_equal(registry_token_revoke(dir, id1, err, sizeof err), DM_ENOTFOUND);
+	assert_non_null(strstr(err, "no live token"));
+	assert_int_equal(registry_token_revoke(dir, 42, err, sizeof err), DM_ENOTFOUND);
+	assert_int_equal(registry_token_revoke(dir, 0, err, sizeof err), DM_ENOTFOUND);
+	assert_int_equal(registry_token_revoke(dir, -1, err, sizeof err), DM_ENOTFOUND);
+	assert_int_equal(registry_changed(reg2, dir), 0);
+	registry_free(reg2);
+	registry_free(reg);
+
+	/* the list: every token, revoked ones too, by id */
+	struct token_list c = {0};
+	assert_int_equal(registry_list_tokens(dir, collect_tokens, &c, err, sizeof err), 0);
+	assert_string_equal(c.text,
+	                    "1|acme|1|0|cli|revoked;2|other|2|0|cli|live;3|-|0|1|cli|live;");
+	/* a new token never reuses a revoked one's id */
+	assert_int_equal(registry_token_revoke(dir, ida, err, sizeof err), 0);
+	assert_int_equal(token(NULL, 1, "cli", 0, ta, sizeof ta), 4);
+}
+
+/* Only SHA-256 of the secret is stored: neither the secret nor the token
+ * is anywhere in the files. */
+static void
+test_token_stored_hash(void **state)
+{
+	char t[REGISTRY_TOKEN_MAX + 1], p[512];
+	int64_t id = token(NULL, 1, "ops", 0, t, sizeof t);
+	const char *secret = strchr(t + 4, '_') + 1;
+	unsigned char want[32];
+	unsigned int n = 0;
+	assert_int_equal(EVP_Digest(secret, strlen(secret), want, &n, EVP_sha256(), NULL), 1);
+	assert_int_equal(n, 32);
+
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	snprintf(p, sizeof p, "%s/%s", dir, REGISTRY_FILE);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT hash, account_id, admin, name, revoked_at"
+	                                    " FROM tokens WHERE id = ?1",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 0), 32);
+	assert_memory_equal(sqlite3_column_blob(st, 0), want, 32);
+	assert_int_equal(sqlite3_column_int64(st, 1), 0);
+	assert_int_equal(sqlite3_column_int(st, 2), 1);
+	assert_string_equal((const char *)sqlite3_column_text(st, 3), "ops");
+	assert_int_equal(sqlite3_column_type(st, 4), SQLITE_NULL);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	/* the whole of every file, main and -wal, holds no secret */
+	static const char *const files[] = {REGISTRY_FILE, REGISTRY_FILE "-wal"};
+	for (size_t i = 0; i < 2; i++) {
+		char buf[1 << 16];
+		snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+		FILE *f = fopen(p, "rb");
+		if (!f)
+			continue;
+		size_t got;
+		while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+			assert_null(memmem(buf, got, secret, 16));
+		fclose(f);
+	}
+}
+
+static void
+test_token_malformed(void **state)
+{
+	char t[REGISTRY_TOKEN_MAX + 1], bad[2048];
+	account("acme", 0);
+	int64_t id = token("acme", 0, "cli", 0, t, sizeof t);
+	assert_int_equal(id, 1);
+	const char *secret = t + 6; /* after "dmt_1_" */
+	assert_int_equal(strlen(secret), 43);
+	struct registry *reg = load();
+	assert_int_equal(registry_token_check(reg, t, NULL, NULL, NULL), 0);
+
+#define REFUSED(...)                                                                               \
+	do {                                                                                       \
+		snprintf(bad, sizeof bad, __VA_ARGS__);                                            \
+		if (registry_token_check(reg, bad, NULL, NULL, NULL) != DM_ENOTFOUND)              \
+			fail_msg("token '%s' was accepted", bad);                                  \
+	} while (0)
+	REFUSED("%s", "");
+	REFUSED("dmt_");
+	REFUSED("dmt_1");
+	REFUSED("dmt_1_");
+	REFUSED("DMT_1_%s", secret);
+	REFUSED("dmt-1_%s", secret);
+	REFUSED("xdmt_1_%s", secret);
+	REFUSED(" dmt_1_%s", secret);
+	REFUSED("dmt__%s", secret);
+	REFUSED("dmt_x_%s", secret);
+	REFUSED("dmt_1x_%s", secret);
+	REFUSED("dmt_01_%s", secret);
+	REFUSED("dmt_0_%s", secret);
+	REFUSED("dmt_+1_%s", secret);
+	REFUSED("dmt_-1_%s", secret);
+	REFUSED("dmt_ 1_%s", secret);
+	REFUSED("dmt_1%s", secret);
+	REFUSED("dmt_1-%s", secret);
+	REFUSED("dmt_99999999999999999999_%s", secret); /* beyond int64 */
+	REFUSED("dmt_18446744073709551617_%s", secret); /* 2^64 + 1: wraps to 1 */
+	REFUSED("dmt_1_%.42s", secret);
+	REFUSED("dmt_1_%sA", secret);
+	REFUSED("dmt_1_%s\n", secret);
+	REFUSED("dmt_1_%s ", secret);
+	REFUSED("dmt_1_%s=", secret);
+	REFUSED("dmt_1_%.42s=", secret);
+	REFUSED("dmt_1_%.42s+", secret);
+	REFUSED("dmt_1_%.42s/", secret);
+	REFUSED("dmt_1_%.42s.", secret);
+	REFUSED("dmt_1_%.42s\xc3", secret);
+	REFUSED("dmt_1_/%.42s", secret);
+	/* too long: refused before it is looked at, whatever follows */
+	memset(bad, 'A', sizeof bad - 1);
+	bad[sizeof bad - 1] = '\0';
+	memcpy(bad, t, strlen(t));
+	assert_int_equal(registry_token_check(reg, bad, NULL, NULL, NULL), DM_ENOTFOUND);
+	assert_int_equal(registry_token_check(reg, NULL, NULL, NULL, NULL), DM_ENOTFOUND);
+	/* and the real one still passes */
+	assert_int_equal(registry_token_check(reg, t, NULL, NULL, NULL), 0);
+	/* the longest id that can be written is parsed, and simply unknown */
+	REFUSED("dmt_9223372036854775807_%s", secret);
+	assert_int_equal(strlen(bad), REGISTRY_TOKEN_MAX);
+#undef REFUSED
+	registry_free(reg);
+}
+
+/* An account token is only as good as its account; an admin token has none. */
+static void
+test_token_account_gone(void **state)
+{
+	char t[REGISTRY_TOKEN_MAX + 1], ta[REGISTRY_TOKEN_MAX + 1], tb[REGISTRY_TOKEN_MAX + 1];
+	account("acme", 0);
+	int64_t beta = account("beta", 0);
+	token("acme", 0, "cli", 0, t, sizeof t);
+	token("beta", 0, "cli", 0, tb, sizeof tb);
+	token(NULL, 1, "cli", 0, ta, sizeof ta);
+	sql("DELETE FROM accounts WHERE name = 'acme'");
+	struct registry *reg = load();
+	assert_int_equal(registry_token_check(reg, t, NULL, NULL, NULL), DM_ENOTFOUND);
+	int64_t acct = -1;
+	assert_int_equal(registry_token_check(reg, tb, &acct, NULL, NULL), 0);
+	assert_int_equal(acct, beta);
+	assert_int_equal(registry_token_check(reg, ta, NULL, NULL, NULL), 0);
+	registry_free(reg);
+	/* the list still shows it, by account id */
+	struct token_list c = {0};
+	char err[256];
+	assert_int_equal(registry_list_tokens(dir, collect_tokens, &c, err, sizeof err), 0);
+	assert_string_equal(c.text, "1|-|1|0|cli|live;2|beta|2|0|cli|live;3|-|0|1|cli|live;");
+}
+
+static void
+test_token_replace(void **state)
+{
+	char t[6][REGISTRY_TOKEN_MAX + 1], err[256];
+	account("acme", 0);
+	account("beta", 0);
+	token("acme", 0, "run", 0, t[0], sizeof t[0]);   /* 1 */
+	token("acme", 0, "run", 0, t[1], sizeof t[1]);   /* 2: same name, no replace: both live */
+	token("acme", 0, "other", 0, t[2], sizeof t[2]); /* 3 */
+	token("beta", 0, "run", 0, t[3], sizeof t[3]);   /* 4 */
+	token(NULL, 1, "run", 0, t[4], sizeof t[4]);     /* 5 */
+	struct token_list c = {0};
+	assert_int_equal(registry_list_tokens(dir, collect_tokens, &c, err, sizeof err), 0);
+	assert_int_equal(c.live, 5);
+
+	/* replace: acme's "run" tokens go, nobody else's */
+	assert_int_equal(token("acme", 0, "run", 1, t[5], sizeof t[5]), 6);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(registry_list_tokens(dir, collect_tokens, &c, err, sizeof err), 0);
+	assert_string_equal(c.text, "1|acme|1|0|run|revoked;2|acme|1|0|run|revoked;"
+	                            "3|acme|1|0|other|live;4|beta|2|0|run|live;5|-|0|1|run|live;"
+	                            "6|acme|1|0|run|live;");
+	struct registry *reg = load();
+	assert_int_equal(registry_token_check(reg, t[0], NULL, NULL, NULL), DM_ENOTFOUND);
+	assert_int_equal(registry_token_check(reg, t[1], NULL, NULL, NULL), DM_ENOTFOUND);
+	for (int i = 2; i < 6; i++)
+		assert_int_equal(registry_token_check(reg, t[i], NULL, NULL, NULL), 0);
+	registry_free(reg);
+
+	/* admin replace touches the admin's only; with nothing to replace it just adds */
+	assert_int_equal(token(NULL, 1, "run", 1, t[4], sizeof t[4]), 7);
+	assert_int_equal(token(NULL, 1, "fresh", 1, t[0], sizeof t[0]), 8);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(registry_list_tokens(dir, collect_tokens, &c, err, sizeof err), 0);
+	assert_int_equal(c.rows, 8);
+	assert_int_equal(c.live, 5); /* 3, 4, 6, 7, 8 */
+	assert_non_null(strstr(c.text, "5|-|0|1|run|revoked;"));
+	assert_non_null(strstr(c.text, "4|beta|2|0|run|live;"));
+}
+
+static void
+test_token_invalid(void **state)
+{
+	char t[REGISTRY_TOKEN_MAX + 1], err[256], big[80];
+	int64_t id = 7;
+	/* an account that cannot exist creates no registry */
+	assert_int_equal(
+	        registry_token_add(dir, "acme", 0, "cli", 0, t, sizeof t, &id, err, sizeof err),
+	        DM_ENOTFOUND);
+	assert_non_null(strstr(err, "no such account 'acme'"));
+	assert_int_equal(id, 0);
+	assert_false(file_exists(REGISTRY_FILE));
+	assert_int_equal(registry_token_revoke(dir, 1, err, sizeof err), DM_ENOTFOUND);
+	assert_false(file_exists(REGISTRY_FILE));
+	struct token_list c = {0};
+	assert_int_equal(registry_list_tokens(dir, collect_tokens, &c, err, sizeof err), 0);
+	assert_int_equal(c.rows, 0);
+
+	account("acme", 0);
+	assert_int_equal(
+	        registry_token_add(dir, "nobody", 0, "cli", 0, t, sizeof t, &id, err, sizeof err),
+	        DM_ENOTFOUND);
+	assert_int_equal(
+	        registry_token_add(dir, "bad name", 0, "cli", 0, t, sizeof t, &id, err, sizeof err),
+	        DM_ENOTFOUND);
+	/* an account and admin, or neither */
+	assert_int_equal(
+	        registry_token_add(dir, "acme", 1, "cli", 0, t, sizeof t, &id, err, sizeof err),
+	        DM_EINVAL);
+	assert_int_equal(
+	        registry_token_add(dir, NULL, 0, "cli", 0, t, sizeof t, &id, err, sizeof err),
+	        DM_EINVAL);
+	/* names */
+	static const char *const names[] = {"", "a b", "x/y", "caf\xc3\xa9", "a;b"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		err[0] = '\0';
+		assert_int_equal(registry_token_add(dir, "acme", 0, names[i], 0, t, sizeof t, &id,
+		                                    err, sizeof err),
+		                 DM_EINVAL);
+		assert_non_null(strstr(err, "invalid token name"));
+	}
+	assert_int_equal(
+	        registry_token_add(dir, "acme", 0, NULL, 0, t, sizeof t, &id, err, sizeof err),
+	        DM_EINVAL);
+	memset(big, 'n', 65);
+	big[65] = '\0';
+	assert_int_equal(
+	        registry_token_add(dir, "acme", 0, big, 0, t, sizeof t, &id, err, sizeof err),
+	        DM_EINVAL);
+	big[64] = '\0';
+	token("acme", 0, big, 0, t, sizeof t);
+	/* a buffer that could not hold every token, even if this one would fit */
+	assert_int_equal(registry_token_add(dir, "acme", 0, "cli", 0, t, REGISTRY_TOKEN_MAX, &id,
+	                                    err, sizeof err),
+	                 DM_EINVAL);
+	assert_int_equal(
+	        registry_token_add(dir, "acme", 0, "cli", 0, NULL, 0, &id, err, sizeof err),
+	        DM_EINVAL);
+	/* account names match as for domains: whatever the case */
+	token("ACME", 0, "cli", 0, t, sizeof t);
+	memset(&c, 0, sizeof c);
+	assert_int_equal(registry_list_tokens(dir, collect_tokens, &c, err, sizeof err), 0);
+	assert_int_equal(c.rows, 2);
+}
+
+/* A registry written before tokens existed: read as having none; the
+ * next write adds the table. */
+static void
+test_token_old_registry(void **state)
+{
+	char t[REGISTRY_TOKEN_MAX + 1], err[256];
+	account("acme", 0);
+	sql("DROP TABLE tokens");
+	struct registry *reg = load();
+	assert_int_equal(registry_token_check(reg,
+	                                      "dmt_1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	                                      NULL, NULL, NULL),
+	                 DM_ENOTFOUND);
+	struct token_list c = {0};
+	assert_int_equal(registry_list_tokens(dir, collect_tokens, &c, err, sizeof err), 0);
+	assert_int_equal(c.rows, 0);
+	assert_int_equal(registry_token_revoke(dir, 1, err, sizeof err), DM_ENOTFOUND);
+	int64_t id = token("acme", 0, "cli", 0, t, sizeof t);
+	assert_int_equal(registry_changed(reg, dir), 1);
+	registry_free(reg);
+	reg = load();
+	int64_t acct = 0;
+	assert_int_equal(registry_token_check(reg, t, &acct, NULL, NULL), 0);
+	assert_int_equal(acct, 1);
+	assert_int_equal(id, 1);
+	registry_free(reg);
+}
+
 int
 main(void)
 {
@@ -582,6 +1004,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lists_sorted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_callback_stops, setup, teardown),
 		cmocka_unit_test(test_dns_records),
+		cmocka_unit_test_setup_teardown(test_token_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_stored_hash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_account_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_old_registry, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""query.py - the read side's figures of `make bench`.
+
+    query.py DMARCD GEN DATA_DIR HISTORY_SET [REQUESTS]
+
+DATA_DIR holds (or gets) a store filled with HISTORY_SET (`gen history`:
+10,000,000 records over 90 days and 20 domains by default) for an account
+"bench"; it is made once and reused while the set's key is the same
+(DATA_DIR/.key).  Then `dmarcd serve` answers on a loopback port and for
+one domain:
+
+  summary, timeseries (the 90 days) and sources (top 100)
+
+are each requested REQUESTS times (default 100) over one keep-alive
+connection with the account's token, first on an idle server, then again
+while `dmarcd ingest` stores 3,000 new report mails (`gen typical`, a new
+seed each run, unclaimed) into the same store from another process.
+Every answer is checked against the set's expected.json (summary and the
+summed timeseries must equal the generator's totals for the domain).
+
+Prints one JSON object per line: {"query", "load", "n", "p50_ms",
+"p95_ms", "max_ms"}, then {"ingest_under_load": seconds, "records": n}.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fill(dmarcd, data, history):
+    key = open(os.path.join(history, ".key")).read().strip() if os.path.exists(
+        os.path.join(history, ".key")) else json.load(open(os.path.join(history, "expected.json")))["args"]
+    kpath = os.path.join(data, ".key")
+    if os.path.exists(kpath) and open(kpath).read().strip() == key:
+        print("query: store cached (%s)" % key, file=sys.stderr)
+        return
+    shutil.rmtree(data, ignore_errors=True)
+    os.makedirs(data)
+    subprocess.run([dmarcd, "account", "add", "bench", "--data", data], check=True,
+                   stdout=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    p = subprocess.run([dmarcd, "ingest", "--jobs", "2", "--account", "bench", "--data", data,
+                        os.path.join(history, "reports")], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        raise SystemExit("query: ingest of the history set failed: %s" % p.stderr[-500:])
+    print("query: filled the store in %.0f s: %s" % (time.monotonic() - t0, p.stderr.strip()),
+          file=sys.stderr)
+    with open(kpath, "w") as f:
+        f.write(key + "\n")
+
+
+class Server:
+    def __init__(self, dmarcd, data):
+        self.port = free_port()
+        self.err = open(os.path.join(data, "query-serve.err"), "w+")
+        self.proc = subprocess.Popen([dmarcd, "serve", "--data", data, "--smtp", "none", "--http",
+                                      "127.0.0.1:%d" % self.port, "--workers", "1"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.err)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/healthz")
+                if c.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.err.seek(0)
+        raise SystemExit("query: dmarcd serve did not start:\n" + self.err.read())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def get(conn, token, path):
+    t0 = time.perf_counter()
+    conn.request("GET", path, headers={"Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    body = r.read()
+    ms = (time.perf_counter() - t0) * 1000
+    if r.status != 200:
+        raise SystemExit("query: %s: %d %s" % (path, r.status, body[:200]))
+    return ms, json.loads(body)
+
+
+def check(name, got, exp):
+    if name == "summary":
+        ok = got["messages"] == exp["messages"] and got["dmarc_pass"] == exp["dmarc_pass"]
+    elif name == "timeseries":
+        ok = (sum(p["messages"] for p in got["points"]) == exp["messages"] and
+              sum(p["dmarc_pass"] for p in got["points"]) == exp["dmarc_pass"])
+    else:
+        ok = len(got["items"]) == 100 and got["total"] > 100
+    if not ok:
+        raise SystemExit("query: %s answered numbers that differ from the generator's" % name)
+
+
+def run(port, token, domain, exp, first, last, n, load):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    paths = {
+        "summary": "/api/v1/summary?domain=%s" % domain,
+        "timeseries": "/api/v1/timeseries?domain=%s&from=%s&to=%s" % (domain, first, last),
+        "sources": "/api/v1/sources?domain=%s&limit=100" % domain,
+    }
+    out = []
+    for name, path in paths.items():
+        ms = []
+        for i in range(n):
+            t, body = get(conn, token, path)
+            ms.append(t)
+            if i == 0:
+                check(name, body, exp)
+        ms.sort()
+        out.append({"query": name, "load": load, "n": n, "p50_ms": round(statistics.median(ms), 2),
+                    "p95_ms": round(ms[int(len(ms) * 0.95) - 1], 2), "max_ms": round(ms[-1], 2)})
+    conn.close()
+    return out
+
+
+def main():
+    dmarcd, gen, data, history = sys.argv[1:5]
+    n = int(sys.argv[5]) if len(sys.argv) > 5 else 100
+    fill(dmarcd, data, history)
+    exp_all = json.load(open(os.path.join(history, "expected.json")))
+    domain = sorted(exp_all["domains"])[0]
+    exp = exp_all["domains"][domain]
+    ndays = len(exp["days"])
+    first = exp_all["first_day"]
+    t = time.mktime(time.strptime(first, "%Y-%m-%d")) + (ndays - 1) * 86400 + 43200
+    last = time.strftime("%Y-%m-%d", time.gmtime(t))
+    load = os.path.join(data, "load")
+    shutil.rmtree(load, ignore_errors=True)
+    subprocess.run([gen, "typical", load, "--mails", "3000", "--seed", str(int(time.time()))],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    token = subprocess.run([dmarcd, "token", "add", "--account", "bench", "--name", "bench", "--replace",
+                            "--data", data], capture_output=True, text=True, check=True).stdout.strip()
+    srv = Server(dmarcd, data)
+    try:
+        time.sleep(2)  # the registry reload picks the token up
+        rows = run(srv.port, token, domain, exp, first, last, n, "idle")
+        # the same while another process stores the typical set into the store
+        ing = subprocess.Popen([dmarcd, "ingest", "--jobs", "1", "--data", data, load],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        t0 = time.monotonic()
+        time.sleep(1)
+        rows += run(srv.port, token, domain, exp, first, last, n, "ingest running")
+        still = ing.poll() is None
+        _, err = ing.communicate()
+        if not still:
+            print("query: warning: the ingest ended before the queries did", file=sys.stderr)
+        for r in rows:
+            print(json.dumps(r))
+        print(json.dumps({"ingest_under_load_s": round(time.monotonic() - t0, 1),
+                          "ingest": err.strip().splitlines()[-1] if err.strip() else ""}))
+    finally:
+        srv.stop()
+        shutil.rmtree(load, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

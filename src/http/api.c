@@ -1,0 +1,1526 @@
+/*
+ * api.c - the handlers of /api/v1/ (docs/API.md): parameters in, store
+ * reads, JSON or CSV out.
+ *
+ * Functions: api_route_find, api_error, api_thread_init, api_thread_free,
+ * api_healthz, and one static handler per endpoint.
+ *
+ * Handlers run on a query thread with the request's scope; every read
+ * goes through the store's scoped functions (store.h), never SQL.  JSON
+ * is written with dm_json into a buffer handed to out_write() every
+ * API_FLUSH bytes, so a long answer (a report of millions of records, an
+ * export) is streamed.  Every value that came from a report is escaped by
+ * the writer (JSON) or quoted (CSV); a CSV cell that a spreadsheet would
+ * take for a formula (=, +, -, @ first) gets a leading apostrophe.
+ *
+ * Logs (component "http"): store failures, with the reader's reason.
+ */
+#include "http/api.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/ip.h"
+#include "common/json.h"
+#include "common/limits.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/xalloc.h"
+
+#define API_FLUSH (32 * 1024)
+#define DAY 86400
+
+/* ---- output ----------------------------------------------------------------------- */
+
+/* A JSON answer being written. */
+struct jw {
+	struct api_call *c;
+	struct dm_buf b;
+	struct dm_json j;
+	int gone;
+};
+
+static void
+jw_init(struct jw *w, struct api_call *c)
+{
+	w->c = c;
+	w->gone = 0;
+	/* one row must fit: a record with 128 DKIM results of 1 KiB fields */
+	dm_buf_init(&w->b, 16 * 1024 * 1024);
+	dm_json_init(&w->j, &w->b);
+}
+
+/* Hand what is buffered to the client when there is enough (or at the
+ * end); non-zero once the client is gone. */
+static int
+jw_flush(struct jw *w, int force)
+{
+	if (w->gone || (!force && w->b.len < API_FLUSH))
+		return w->gone;
+	if (w->b.len > 0 && out_write(w->c->out, w->b.data, w->b.len) != 0)
+		w->gone = 1;
+	dm_buf_reset(&w->b);
+	return w->gone;
+}
+
+static void
+jw_free(struct jw *w)
+{
+	dm_buf_free(&w->b);
+}
+
+void
+api_error(struct api_call *c, int code, const char *msg)
+{
+	if (out_started(c->out)) {
+		out_abort(c->out);
+		return;
+	}
+	struct dm_buf b;
+	struct dm_json j;
+	dm_buf_init(&b, 4096);
+	dm_json_init(&j, &b);
+	dm_json_obj_begin(&j);
+	dm_json_key(&j, "error");
+	dm_json_str(&j, msg);
+	dm_json_obj_end(&j);
+	if (dm_buf_addc(&b, '\n') != 0)
+		dm_buf_reset(&b);
+	out_clear_headers(c->out);
+	out_status(c->out, code, "application/json");
+	if (code == 401)
+		out_header(c->out, "WWW-Authenticate", "Bearer");
+	(void)out_write(c->out, b.data ? b.data : "", b.len);
+	dm_buf_free(&b);
+}
+
+/* A failed read: 404 for "not found or not yours", else 503. */
+static void
+store_error(struct api_call *c, int rc)
+{
+	if (rc == DM_ENOTFOUND) {
+		api_error(c, 404, "not found");
+		return;
+	}
+	if (rc > 0)
+		return; /* a callback stopped the read: the client is gone */
+	dm_log(DM_LOG_ERROR, "http", "store read failed: %s (%s)", dm_strerror(rc),
+	       store_reader_error(c->t->rd));
+	api_error(c, 503, "the store cannot be read");
+}
+
+/* ---- parameters ------------------------------------------------------------------- */
+
+static const char *
+param(const struct api_call *c, const char *key)
+{
+	for (size_t i = 0; i < c->nparams; i++)
+		if (strcmp(c->params[i].key, key) == 0)
+			return c->params[i].value;
+	return NULL;
+}
+
+static int
+bad_param(struct api_call *c, const char *name, const char *expected)
+{
+	char msg[160];
+	snprintf(msg, sizeof msg, "bad '%s': expected %s", name, expected);
+	api_error(c, 400, msg);
+	return -1;
+}
+
+/* YYYY-MM-DD (a real date) into the Unix seconds of its 00:00 UTC. */
+static int
+parse_day(const char *s, int64_t *day)
+{
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return -1;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
+			return -1;
+	int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+	int m = (s[5] - '0') * 10 + (s[6] - '0');
+	int d = (s[8] - '0') * 10 + (s[9] - '0');
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return -1;
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (m == 2 && d == 29 && !leap)
+		return -1;
+	struct tm tm;
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	*day = (int64_t)timegm(&tm);
+	return 0;
+}
+
+static void
+format_day(int64_t day, char out[11])
+{
+	time_t t = (time_t)day;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+/* A domain or reporter parameter, lower-cased into out. */
+static int
+lower_param(struct api_call *c, const char *name, size_t max, char *out, size_t outlen)
+{
+	const char *v = param(c, name);
+	if (v == NULL) {
+		out[0] = '\0';
+		return 0;
+	}
+	size_t n = strlen(v);
+	if (n == 0 || n > max || n >= outlen)
+		return bad_param(c, name, max == DM_MAX_DOMAIN_LEN ? "a domain name" : "a name");
+	for (size_t i = 0; i <= n; i++)
+		out[i] = (char)tolower((unsigned char)v[i]);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20)
+			return bad_param(c, name, "printable characters");
+	return 0;
+}
+
+struct query {
+	struct store_filter f;
+	char domain[DM_MAX_DOMAIN_LEN + 1];
+	char reporter[DM_MAX_ID_LEN + 1];
+	const char *from_s, *to_s; /* as given, for the answer */
+};
+
+/* domain, from, to, reporter; need_domain: the domain is required. */
+static int
+read_filter(struct api_call *c, struct query *q, int need_domain)
+{
+	memset(q, 0, sizeof *q);
+	q->f.from = q->f.to = STORE_OPEN;
+	if (lower_param(c, "domain", DM_MAX_DOMAIN_LEN, q->domain, sizeof q->domain) != 0)
+		return -1;
+	if (q->domain[0])
+		q->f.domain = q->domain;
+	else if (need_domain)
+		return bad_param(c, "domain", "a domain name (required)");
+	if (lower_param(c, "reporter", DM_MAX_ID_LEN, q->reporter, sizeof q->reporter) != 0)
+		return -1;
+	if (q->reporter[0])
+		q->f.reporter = q->reporter;
+	q->from_s = param(c, "from");
+	q->to_s = param(c, "to");
+	if (q->from_s && parse_day(q->from_s, &q->f.from) != 0)
+		return bad_param(c, "from", "YYYY-MM-DD");
+	if (q->to_s && parse_day(q->to_s, &q->f.to) != 0)
+		return bad_param(c, "to", "YYYY-MM-DD");
+	if (q->from_s && q->to_s && q->f.from > q->f.to)
+		return bad_param(c, "to", "a day not before 'from'");
+	return 0;
+}
+
+static int
+uint_param(struct api_call *c, const char *name, unsigned def, unsigned min, unsigned max,
+	   unsigned *out)
+{
+	const char *v = param(c, name);
+	*out = def;
+	if (v == NULL)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || !isdigit((unsigned char)v[0]) || n < min || n > max) {
+		char exp[64];
+		snprintf(exp, sizeof exp, "an integer in %u..%u", min, max);
+		return bad_param(c, name, exp);
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* The common head of a domain answer: "domain", "from", "to". */
+static void
+echo_filter(struct jw *w, const struct query *q)
+{
+	dm_json_key(&w->j, "domain");
+	dm_json_str(&w->j, q->f.domain);
+	dm_json_key(&w->j, "from");
+	dm_json_str(&w->j, q->from_s);
+	dm_json_key(&w->j, "to");
+	dm_json_str(&w->j, q->to_s);
+}
+
+static void
+json_counts(struct dm_json *j, const struct store_counts *c, int aligned)
+{
+	dm_json_key(j, "messages");
+	dm_json_uint(j, c->messages);
+	dm_json_key(j, "dmarc_pass");
+	dm_json_uint(j, c->dmarc_pass);
+	dm_json_key(j, "dmarc_fail");
+	dm_json_uint(j, c->dmarc_fail);
+	if (aligned) {
+		dm_json_key(j, "spf_aligned");
+		dm_json_uint(j, c->spf_aligned);
+		dm_json_key(j, "dkim_aligned");
+		dm_json_uint(j, c->dkim_aligned);
+	}
+}
+
+/* Start a JSON answer: 200, application/json. */
+static void
+json_begin(struct jw *w)
+{
+	out_status(w->c->out, 200, "application/json");
+	dm_json_obj_begin(&w->j);
+}
+
+/* End it; a read error after the start cuts the answer short. */
+static void
+json_end(struct jw *w, int rc)
+{
+	if (rc != 0) {
+		if (!out_started(w->c->out)) {
+			dm_buf_reset(&w->b);
+			store_error(w->c, rc);
+		} else {
+			out_abort(w->c->out);
+		}
+		return;
+	}
+	dm_json_obj_end(&w->j);
+	if (dm_buf_addc(&w->b, '\n') != 0 || w->j.rc != 0) {
+		api_error(w->c, 503, "answer too large");
+		return;
+	}
+	(void)jw_flush(w, 1);
+}
+
+/* ---- handlers ---------------------------------------------------------------------- */
+
+static int
+domain_row(void *arg, const struct store_domain_row *r)
+{
+	struct jw *w = arg;
+	char first[11], last[11];
+	format_day(r->first_day, first);
+	format_day(r->last_day, last);
+	dm_json_obj_begin(&w->j);
+	dm_json_key(&w->j, "domain");
+	dm_json_str(&w->j, r->domain);
+	dm_json_key(&w->j, "reports");
+	dm_json_uint(&w->j, r->reports);
+	json_counts(&w->j, &r->c, 0);
+	dm_json_key(&w->j, "first");
+	dm_json_str(&w->j, first);
+	dm_json_key(&w->j, "last");
+	dm_json_str(&w->j, last);
+	dm_json_obj_end(&w->j);
+	return jw_flush(w, 0);
+}
+
+static void
+h_domains(struct api_call *c)
+{
+	struct jw w;
+	jw_init(&w, c);
+	json_begin(&w);
+	dm_json_key(&w.j, "domains");
+	dm_json_arr_begin(&w.j);
+	int rc = store_domains(&c->scope, c->t->rd, domain_row, &w);
+	dm_json_arr_end(&w.j);
+	json_end(&w, rc);
+	jw_free(&w);
+}
+
+static void
+h_summary(struct api_call *c)
+{
+	struct query q;
+	if (read_filter(c, &q, 1) != 0)
+		return;
+	uint64_t reports = 0;
+	struct store_counts t;
+	int rc = store_summary(&c->scope, c->t->rd, &q.f, &reports, &t);
+	if (rc) {
+		store_error(c, rc);
+		return;
+	}
+	struct jw w;
+	jw_init(&w, c);
+	json_begin(&w);
+	echo_filter(&w, &q);
+	dm_json_key(&w.j, "reports");
+	dm_json_uint(&w.j, reports);
+	json_counts(&w.j, &t, 1);
+	dm_json_key(&w.j, "disposition");
+	dm_json_obj_begin(&w.j);
+	dm_json_key(&w.j, "none");
+	dm_json_uint(&w.j, t.none);
+	dm_json_key(&w.j, "quarantine");
+	dm_json_uint(&w.j, t.quarantine);
+	dm_json_key(&w.j, "reject");
+	dm_json_uint(&w.j, t.reject);
+	dm_json_obj_end(&w.j);
+	json_end(&w, 0);
+	jw_free(&w);
+}
+
+static int
+day_row(void *arg, const struct store_day_row *r)
+{
+	struct jw *w = arg;
+	char d[11];
+	format_day(r->day, d);
+	dm_json_obj_begin(&w->j);
+	dm_json_key(&w->j, "date");
+	dm_json_str(&w->j, d);
+	json_counts(&w->j, &r->c, 0);
+	dm_json_key(&w->j, "quarantine");
+	dm_json_uint(&w->j, r->c.quarantine);
+	dm_json_key(&w->j, "reject");
+	dm_json_uint(&w->j, r->c.reject);
+	dm_json_obj_end(&w->j);
+	return jw_flush(w, 0);
+}
+
+static void
+h_timeseries(struct api_call *c)
+{
+	struct query q;
+	if (read_filter(c, &q, 1) != 0)
+		return;
+	struct jw w;
+	jw_init(&w, c);
+	json_begin(&w);
+	echo_filter(&w, &q);
+	dm_json_key(&w.j, "points");
+	dm_json_arr_begin(&w.j);
+	int rc = store_timeseries(&c->scope, c->t->rd, &q.f, day_row, &w);
+	dm_json_arr_end(&w.j);
+	json_end(&w, rc);
+	jw_free(&w);
+}
+
+struct sources_ctx {
+	struct jw w;
+	int opened; /* "items": [ written */
+	uint64_t total;
+};
+
+static void
+sources_open(struct sources_ctx *s)
+{
+	if (s->opened)
+		return;
+	s->opened = 1;
+	dm_json_key(&s->w.j, "total");
+	dm_json_uint(&s->w.j, s->total);
+	dm_json_key(&s->w.j, "items");
+	dm_json_arr_begin(&s->w.j);
+}
+
+static int
+source_row(void *arg, const struct store_source_row *r)
+{
+	struct sources_ctx *s = arg;
+	char ip[DM_IP_TEXT];
+	sources_open(s);
+	dm_ip_format(r->ip, ip, sizeof ip);
+	struct dm_json *j = &s->w.j;
+	dm_json_obj_begin(j);
+	dm_json_key(j, "ip");
+	dm_json_str(j, ip);
+	json_counts(j, &r->c, 1);
+	dm_json_key(j, "header_from");
+	dm_json_arr_begin(j);
+	for (size_t i = 0; i < r->nheader_from; i++)
+		dm_json_str(j, r->header_from[i]);
+	dm_json_arr_end(j);
+	dm_json_key(j, "reporters");
+	dm_json_arr_begin(j);
+	for (size_t i = 0; i < r->nreporters; i++)
+		dm_json_str(j, r->reporters[i]);
+	dm_json_arr_end(j);
+	dm_json_obj_end(j);
+	return jw_flush(&s->w, 0);
+}
+
+static void
+h_sources(struct api_call *c)
+{
+	struct query q;
+	unsigned limit, offset;
+	if (read_filter(c, &q, 1) != 0 || uint_param(c, "limit", 100, 1, 1000, &limit) != 0 ||
+	    uint_param(c, "offset", 0, 0, 1000000, &offset) != 0)
+		return;
+	const char *sort = param(c, "sort");
+	enum store_source_sort by = STORE_SORT_MESSAGES;
+	if (sort == NULL || strcmp(sort, "messages") == 0)
+		by = STORE_SORT_MESSAGES;
+	else if (strcmp(sort, "dmarc_fail") == 0)
+		by = STORE_SORT_FAIL;
+	else if (strcmp(sort, "dmarc_pass") == 0)
+		by = STORE_SORT_PASS;
+	else if (strcmp(sort, "ip") == 0)
+		by = STORE_SORT_IP;
+	else {
+		bad_param(c, "sort", "messages, dmarc_fail, dmarc_pass or ip");
+		return;
+	}
+	struct sources_ctx s = {.opened = 0};
+	jw_init(&s.w, c);
+	json_begin(&s.w);
+	int rc = store_sources(&c->scope, c->t->rd, &q.f, by, limit, offset, &s.total, source_row,
+			       &s);
+	if (rc == 0) {
+		sources_open(&s);
+		dm_json_arr_end(&s.w.j);
+	}
+	json_end(&s.w, rc);
+	jw_free(&s.w);
+}
+
+/* sources/{ip}: the parts arrive kind by kind (reporters, header_from,
+ * DKIM, SPF); each kind is its own array. */
+struct source_ctx {
+	struct jw w;
+	int kind; /* the array open now, -1 none */
+	int days_open;
+};
+
+static const char *const part_keys[] = {"reporters", "header_from", "dkim", "spf"};
+
+static int
+sd_day(void *arg, const struct store_day_row *r)
+{
+	struct source_ctx *s = arg;
+	char d[11];
+	if (!s->days_open) {
+		s->days_open = 1;
+		dm_json_key(&s->w.j, "days");
+		dm_json_arr_begin(&s->w.j);
+	}
+	format_day(r->day, d);
+	dm_json_obj_begin(&s->w.j);
+	dm_json_key(&s->w.j, "date");
+	dm_json_str(&s->w.j, d);
+	json_counts(&s->w.j, &r->c, 0);
+	dm_json_obj_end(&s->w.j);
+	return jw_flush(&s->w, 0);
+}
+
+static void
+sd_close_days(struct source_ctx *s)
+{
+	if (!s->days_open) {
+		dm_json_key(&s->w.j, "days");
+		dm_json_arr_begin(&s->w.j);
+	}
+	if (s->days_open >= 0)
+		dm_json_arr_end(&s->w.j);
+	s->days_open = -1;
+}
+
+/* Open the arrays up to kind (empty ones for kinds without rows). */
+static void
+sd_to_kind(struct source_ctx *s, int kind)
+{
+	sd_close_days(s);
+	while (s->kind < kind) {
+		if (s->kind >= 0)
+			dm_json_arr_end(&s->w.j);
+		s->kind++;
+		dm_json_key(&s->w.j, part_keys[s->kind]);
+		dm_json_arr_begin(&s->w.j);
+	}
+}
+
+static int
+sd_part(void *arg, const struct store_part_row *r)
+{
+	struct source_ctx *s = arg;
+	struct dm_json *j = &s->w.j;
+	sd_to_kind(s, (int)r->kind);
+	dm_json_obj_begin(j);
+	switch (r->kind) {
+	case STORE_PART_REPORTER:
+		dm_json_key(j, "reporter");
+		dm_json_str(j, r->name);
+		break;
+	case STORE_PART_HEADER_FROM:
+		dm_json_key(j, "domain");
+		dm_json_str(j, r->name);
+		break;
+	case STORE_PART_DKIM:
+		dm_json_key(j, "domain");
+		dm_json_str(j, r->name);
+		dm_json_key(j, "selector");
+		dm_json_str(j, r->sub);
+		dm_json_key(j, "result");
+		dm_json_str(j, r->result);
+		break;
+	case STORE_PART_SPF:
+		dm_json_key(j, "domain");
+		dm_json_str(j, r->name);
+		dm_json_key(j, "scope");
+		dm_json_str(j, r->sub);
+		dm_json_key(j, "result");
+		dm_json_str(j, r->result);
+		break;
+	}
+	dm_json_key(j, "messages");
+	dm_json_uint(j, r->messages);
+	dm_json_obj_end(j);
+	return jw_flush(&s->w, 0);
+}
+
+static void
+h_source(struct api_call *c)
+{
+	struct query q;
+	unsigned char ip[16];
+	if (read_filter(c, &q, 1) != 0)
+		return;
+	if (c->arg == NULL || dm_ip_parse(c->arg, ip) == 0) {
+		api_error(c, 404, "not found");
+		return;
+	}
+	struct store_counts t;
+	struct source_ctx s = {.kind = -1};
+	char canon[DM_IP_TEXT];
+	dm_ip_format(ip, canon, sizeof canon);
+	jw_init(&s.w, c);
+	/* the totals come first in the answer but are known after the read
+	 * starts: the body is held until the first flush, so a 404 can still
+	 * be answered (a source has few days and parts) */
+	json_begin(&s.w);
+	dm_json_key(&s.w.j, "ip");
+	dm_json_str(&s.w.j, canon);
+	echo_filter(&s.w, &q);
+	size_t head = s.w.b.len;
+	int rc = store_source(&c->scope, c->t->rd, &q.f, ip, &t, sd_day, sd_part, &s);
+	if (rc == 0) {
+		sd_to_kind(&s, STORE_PART_SPF);
+		dm_json_arr_end(&s.w.j);
+		/* the totals, after the head (moved into place) */
+		struct dm_buf tail;
+		dm_buf_init(&tail, s.w.b.max);
+		if (dm_buf_add(&tail, s.w.b.data + head, s.w.b.len - head) == 0 &&
+		    !out_started(c->out)) {
+			s.w.b.len = head;
+			struct dm_json tj;
+			dm_json_init(&tj, &s.w.b);
+			tj.need_comma = 1;
+			json_counts(&tj, &t, 1);
+			if (dm_buf_add(&s.w.b, tail.data, tail.len) != 0)
+				s.w.j.rc = DM_ELIMIT;
+		} else {
+			s.w.j.rc = DM_ELIMIT;
+		}
+		dm_buf_free(&tail);
+	}
+	json_end(&s.w, rc);
+	jw_free(&s.w);
+}
+
+static int
+reporter_row(void *arg, const struct store_reporter_row *r)
+{
+	struct jw *w = arg;
+	dm_json_obj_begin(&w->j);
+	dm_json_key(&w->j, "reporter");
+	dm_json_str(&w->j, r->reporter);
+	dm_json_key(&w->j, "reports");
+	dm_json_uint(&w->j, r->reports);
+	json_counts(&w->j, &r->c, 0);
+	dm_json_obj_end(&w->j);
+	return jw_flush(w, 0);
+}
+
+static void
+h_reporters(struct api_call *c)
+{
+	struct query q;
+	if (read_filter(c, &q, 1) != 0)
+		return;
+	struct jw w;
+	jw_init(&w, c);
+	json_begin(&w);
+	echo_filter(&w, &q);
+	dm_json_key(&w.j, "reporters");
+	dm_json_arr_begin(&w.j);
+	int rc = store_reporters(&c->scope, c->t->rd, &q.f, reporter_row, &w);
+	dm_json_arr_end(&w.j);
+	json_end(&w, rc);
+	jw_free(&w);
+}
+
+static void
+report_fields(struct dm_json *j, const struct store_report_row *r)
+{
+	dm_json_key(j, "id");
+	dm_json_int(j, r->id);
+	dm_json_key(j, "org_name");
+	dm_json_str(j, r->org_name);
+	dm_json_key(j, "report_id");
+	dm_json_str(j, r->report_id);
+	dm_json_key(j, "policy_domain");
+	dm_json_str(j, r->policy_domain);
+	dm_json_key(j, "begin");
+	dm_json_int(j, r->begin);
+	dm_json_key(j, "end");
+	dm_json_int(j, r->end);
+	dm_json_key(j, "records");
+	dm_json_uint(j, r->records);
+	dm_json_key(j, "messages");
+	dm_json_uint(j, r->messages);
+	dm_json_key(j, "received_at");
+	dm_json_int(j, r->received_at);
+}
+
+struct reports_ctx {
+	struct jw w;
+	int opened;
+	uint64_t total;
+};
+
+static void
+reports_open(struct reports_ctx *s)
+{
+	if (s->opened)
+		return;
+	s->opened = 1;
+	dm_json_key(&s->w.j, "total");
+	dm_json_uint(&s->w.j, s->total);
+	dm_json_key(&s->w.j, "items");
+	dm_json_arr_begin(&s->w.j);
+}
+
+static int
+report_row(void *arg, const struct store_report_row *r)
+{
+	struct reports_ctx *s = arg;
+	reports_open(s);
+	dm_json_obj_begin(&s->w.j);
+	report_fields(&s->w.j, r);
+	dm_json_obj_end(&s->w.j);
+	return jw_flush(&s->w, 0);
+}
+
+static void
+h_reports(struct api_call *c)
+{
+	struct query q;
+	unsigned limit, offset;
+	if (read_filter(c, &q, 0) != 0 || uint_param(c, "limit", 100, 1, 1000, &limit) != 0 ||
+	    uint_param(c, "offset", 0, 0, 1000000, &offset) != 0)
+		return;
+	struct reports_ctx s = {.opened = 0};
+	jw_init(&s.w, c);
+	json_begin(&s.w);
+	int rc = store_reports(&c->scope, c->t->rd, &q.f, limit, offset, &s.total, report_row, &s);
+	if (rc == 0) {
+		reports_open(&s);
+		dm_json_arr_end(&s.w.j);
+	}
+	json_end(&s.w, rc);
+	jw_free(&s.w);
+}
+
+static int
+parse_id(const char *s, int64_t *id)
+{
+	if (s == NULL || !isdigit((unsigned char)s[0]) || strlen(s) > 18 || (s[0] == '0' && s[1]))
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < 1)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+/* The policy as published, in a report's detail. */
+static void
+json_policy(struct dm_json *j, const struct dm_policy_published *p)
+{
+	dm_json_key(j, "policy_published");
+	dm_json_obj_begin(j);
+	dm_json_key(j, "domain");
+	dm_json_str(j, p->domain);
+	dm_json_key(j, "adkim");
+	dm_json_str(j, p->adkim);
+	dm_json_key(j, "aspf");
+	dm_json_str(j, p->aspf);
+	dm_json_key(j, "p");
+	dm_json_str(j, p->p);
+	dm_json_key(j, "sp");
+	dm_json_str(j, p->sp);
+	dm_json_key(j, "np");
+	dm_json_str(j, p->np);
+	dm_json_key(j, "pct");
+	if (p->pct >= 0)
+		dm_json_int(j, p->pct);
+	else
+		dm_json_null(j);
+	dm_json_key(j, "fo");
+	dm_json_str(j, p->fo);
+	dm_json_key(j, "testing");
+	dm_json_str(j, p->testing);
+	dm_json_key(j, "discovery_method");
+	dm_json_str(j, p->discovery_method);
+	dm_json_obj_end(j);
+}
+
+static int
+detail_meta(void *arg, const struct store_report_row *r)
+{
+	struct jw *w = arg;
+	struct dm_json *j = &w->j;
+	report_fields(j, r);
+	dm_json_key(j, "email");
+	dm_json_str(j, r->email);
+	dm_json_key(j, "extra_contact_info");
+	dm_json_str(j, r->extra_contact_info);
+	dm_json_key(j, "generator");
+	dm_json_str(j, r->generator);
+	dm_json_key(j, "version");
+	dm_json_str(j, r->version);
+	dm_json_key(j, "schema");
+	dm_json_str(j, r->schema);
+	dm_json_key(j, "xmlns");
+	dm_json_str(j, r->xmlns);
+	dm_json_key(j, "report_error");
+	dm_json_str(j, r->report_error);
+	dm_json_key(j, "archive_key");
+	dm_json_str(j, r->archive_key);
+	json_policy(j, &r->policy);
+	dm_json_key(j, "warnings");
+	/* written by the store as a JSON array of strings */
+	if (r->warnings_json != NULL && r->warnings_json[0] == '[')
+		dm_json_raw(j, r->warnings_json);
+	else {
+		dm_json_arr_begin(j);
+		dm_json_arr_end(j);
+	}
+	dm_json_key(j, "rows");
+	dm_json_arr_begin(j);
+	return jw_flush(w, 0);
+}
+
+static void
+json_record(struct dm_json *j, const struct dm_record *rec)
+{
+	char ip[DM_IP_TEXT];
+	dm_json_obj_begin(j);
+	dm_json_key(j, "ip");
+	if (rec->ip_family) {
+		dm_ip_format(rec->ip, ip, sizeof ip);
+		dm_json_str(j, ip);
+	} else {
+		dm_json_null(j);
+	}
+	dm_json_key(j, "count");
+	dm_json_int(j, rec->count);
+	dm_json_key(j, "disposition");
+	dm_json_str(j, rec->disposition);
+	dm_json_key(j, "dkim");
+	dm_json_str(j, rec->dkim);
+	dm_json_key(j, "spf");
+	dm_json_str(j, rec->spf);
+	dm_json_key(j, "dmarc_pass");
+	dm_json_bool(j, dm_record_dmarc_pass(rec));
+	dm_json_key(j, "header_from");
+	dm_json_str(j, rec->header_from);
+	dm_json_key(j, "envelope_from");
+	dm_json_str(j, rec->envelope_from);
+	dm_json_key(j, "envelope_to");
+	dm_json_str(j, rec->envelope_to);
+	dm_json_key(j, "reasons");
+	dm_json_arr_begin(j);
+	for (unsigned i = 0; i < rec->nreasons; i++) {
+		dm_json_obj_begin(j);
+		dm_json_key(j, "type");
+		dm_json_str(j, rec->reasons[i].type);
+		dm_json_key(j, "comment");
+		dm_json_str(j, rec->reasons[i].comment);
+		dm_json_obj_end(j);
+	}
+	dm_json_arr_end(j);
+	dm_json_key(j, "dkim_results");
+	dm_json_arr_begin(j);
+	for (unsigned i = 0; i < rec->ndkim; i++) {
+		dm_json_obj_begin(j);
+		dm_json_key(j, "domain");
+		dm_json_str(j, rec->dkim_res[i].domain);
+		dm_json_key(j, "selector");
+		dm_json_str(j, rec->dkim_res[i].selector);
+		dm_json_key(j, "result");
+		dm_json_str(j, rec->dkim_res[i].result);
+		if (rec->dkim_res[i].human_result) {
+			dm_json_key(j, "human_result");
+			dm_json_str(j, rec->dkim_res[i].human_result);
+		}
+		dm_json_obj_end(j);
+	}
+	dm_json_arr_end(j);
+	dm_json_key(j, "spf_results");
+	dm_json_arr_begin(j);
+	for (unsigned i = 0; i < rec->nspf; i++) {
+		dm_json_obj_begin(j);
+		dm_json_key(j, "domain");
+		dm_json_str(j, rec->spf_res[i].domain);
+		dm_json_key(j, "scope");
+		dm_json_str(j, rec->spf_res[i].scope);
+		dm_json_key(j, "result");
+		dm_json_str(j, rec->spf_res[i].result);
+		if (rec->spf_res[i].human_result) {
+			dm_json_key(j, "human_result");
+			dm_json_str(j, rec->spf_res[i].human_result);
+		}
+		dm_json_obj_end(j);
+	}
+	dm_json_arr_end(j);
+	dm_json_obj_end(j);
+}
+
+static int
+detail_record(void *arg, const struct store_report_row *r, const struct dm_record *rec)
+{
+	struct jw *w = arg;
+	(void)r;
+	json_record(&w->j, rec);
+	return jw_flush(w, 0);
+}
+
+static void
+h_report(struct api_call *c)
+{
+	int64_t id;
+	if (parse_id(c->arg, &id) != 0) {
+		api_error(c, 404, "not found");
+		return;
+	}
+	struct jw w;
+	jw_init(&w, c);
+	json_begin(&w);
+	int rc = store_report(&c->scope, c->t->rd, id, detail_meta, detail_record, &w);
+	if (rc == 0)
+		dm_json_arr_end(&w.j);
+	json_end(&w, rc);
+	jw_free(&w);
+}
+
+/* ---- the raw file ------------------------------------------------------------------ */
+
+struct raw_meta {
+	char key[DM_ARCHIVE_KEY_MAX];
+	char name[256];
+};
+
+/* Keep [A-Za-z0-9.-] of s (a report's own words) for a file name. */
+static void
+name_part(char *out, size_t outlen, const char *s)
+{
+	size_t o = 0;
+	for (; s && *s && o + 1 < outlen && o < 64; s++) {
+		unsigned char ch = (unsigned char)*s;
+		out[o++] = (isalnum(ch) || ch == '.' || ch == '-') ? (char)ch : '_';
+	}
+	out[o] = '\0';
+}
+
+static int
+raw_meta(void *arg, const struct store_report_row *r)
+{
+	struct raw_meta *m = arg;
+	char org[72], dom[72];
+	snprintf(m->key, sizeof m->key, "%s", r->archive_key ? r->archive_key : "");
+	name_part(org, sizeof org, r->org_name);
+	name_part(dom, sizeof dom, r->policy_domain);
+	const char *dot = strrchr(m->key, '.');
+	snprintf(m->name, sizeof m->name, "%s!%s!%" PRId64 "!%" PRId64 "%s", org, dom, r->begin,
+		 r->end, dot ? dot : "");
+	return 0;
+}
+
+static void
+h_report_raw(struct api_call *c)
+{
+	int64_t id;
+	struct raw_meta m;
+	memset(&m, 0, sizeof m);
+	if (parse_id(c->arg, &id) != 0) {
+		api_error(c, 404, "not found");
+		return;
+	}
+	int rc = store_report(&c->scope, c->t->rd, id, raw_meta, NULL, &m);
+	if (rc) {
+		store_error(c, rc);
+		return;
+	}
+	struct archive_blob *blob;
+	if (!m.key[0] || archive_blob_open(c->t->cfg->archive, m.key, &blob) != 0) {
+		char esc[160];
+		dm_log_escape(esc, sizeof esc, m.key, strlen(m.key));
+		dm_log(DM_LOG_ERROR, "http", "report %" PRId64 ": archived file %s not found", id,
+		       esc);
+		api_error(c, 404, "not found");
+		return;
+	}
+	static const struct {
+		const char *ext, *type;
+	} types[] = {{".gz", "application/gzip"},
+		     {".zip", "application/zip"},
+		     {".xml", "application/xml"},
+		     {".json", "application/json"}};
+	const char *type = "application/octet-stream";
+	const char *dot = strrchr(m.key, '.');
+	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+		if (strcmp(dot, types[i].ext) == 0)
+			type = types[i].type;
+	char disp[320];
+	snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", m.name);
+	out_status(c->out, 200, type);
+	out_header(c->out, "Content-Disposition", disp);
+	struct dm_reader *r = archive_blob_reader(blob);
+	char *buf = xmalloc(API_FLUSH);
+	for (;;) {
+		ssize_t n = dm_reader_read(r, buf, API_FLUSH);
+		if (n < 0) {
+			api_error(c, 503, "cannot read the archived file");
+			break;
+		}
+		if (n == 0) {
+			if (!out_started(c->out))
+				(void)out_write(c->out, "", 0);
+			break;
+		}
+		if (out_write(c->out, buf, (size_t)n) != 0)
+			break;
+	}
+	free(buf);
+	archive_blob_close(blob);
+}
+
+/* ---- export ----------------------------------------------------------------------- */
+
+static const char *const csv_columns[] = {
+	"xml_schema", "org_name", "org_email", "org_extra_contact_info", "report_id", "begin_date",
+	"end_date", "normalized_timespan", "errors", "domain", "adkim", "aspf", "p", "sp", "pct",
+	"fo", "source_ip_address", "source_country", "source_reverse_dns", "source_base_domain",
+	"source_name", "source_type", "count", "spf_aligned", "dkim_aligned", "dmarc_aligned",
+	"disposition", "policy_override_reasons", "policy_override_comments", "envelope_from",
+	"header_from", "envelope_to", "dkim_domains", "dkim_selectors", "dkim_results",
+	"spf_domains", "spf_scopes", "spf_results", NULL};
+
+struct export_ctx {
+	struct jw w; /* the buffer (JSON writer for export.json) */
+	int csv;
+	int rows;
+};
+
+/* One CSV cell: quoted when needed (RFC 4180); a text a spreadsheet would
+ * run as a formula is prefixed with an apostrophe. */
+static void
+csv_cell(struct dm_buf *b, const char *s, int first, int *rc)
+{
+	if (!first)
+		*rc |= dm_buf_addc(b, ',');
+	if (s == NULL || !*s)
+		return;
+	int formula = strchr("=+-@\t\r", s[0]) != NULL;
+	int quote = formula || strpbrk(s, ",\"\r\n") != NULL;
+	if (quote)
+		*rc |= dm_buf_addc(b, '"');
+	if (formula)
+		*rc |= dm_buf_addc(b, '\'');
+	for (const char *p = s; *p; p++) {
+		if (*p == '"')
+			*rc |= dm_buf_addc(b, '"');
+		*rc |= dm_buf_addc(b, *p);
+	}
+	if (quote)
+		*rc |= dm_buf_addc(b, '"');
+}
+
+static void
+csv_num(struct dm_buf *b, int64_t v, int *rc)
+{
+	*rc |= dm_buf_printf(b, ",%" PRId64, v);
+}
+
+/* Several values of one column joined with '|'. */
+static void
+join_into(char *out, size_t outlen, const char *const *v, size_t n)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(out + o, outlen - o, "%s%s", i ? "|" : "", v[i] ? v[i] : "");
+		if (w < 0 || (size_t)w >= outlen - o)
+			break;
+		o += (size_t)w;
+	}
+}
+
+static void
+time_text(int64_t t, char out[20])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, 20, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static const char *
+xml_schema(const struct store_report_row *r)
+{
+	if (r->version != NULL && *r->version)
+		return r->version;
+	return "draft";
+}
+
+static int
+export_row(void *arg, const struct store_report_row *r, const struct dm_record *rec)
+{
+	struct export_ctx *e = arg;
+	char ip[DM_IP_TEXT] = "", begin[20], end[20];
+	const char *v[DM_MAX_DKIM_RESULTS];
+	char reasons[2048], comments[4096], dd[4096], ds[2048], dr[1024], sd[2048], ss[512],
+		sr[512];
+	if (rec->ip_family)
+		dm_ip_format(rec->ip, ip, sizeof ip);
+	time_text(r->begin, begin);
+	time_text(r->end, end);
+	int spf = rec->spf && strcmp(rec->spf, "pass") == 0;
+	int dkim = rec->dkim && strcmp(rec->dkim, "pass") == 0;
+	if (!e->csv) {
+		struct dm_json *j = &e->w.j;
+		dm_json_obj_begin(j);
+		dm_json_key(j, "xml_schema");
+		dm_json_str(j, xml_schema(r));
+		dm_json_key(j, "org_name");
+		dm_json_str(j, r->org_name);
+		dm_json_key(j, "org_email");
+		dm_json_str(j, r->email);
+		dm_json_key(j, "org_extra_contact_info");
+		dm_json_str(j, r->extra_contact_info);
+		dm_json_key(j, "report_id");
+		dm_json_str(j, r->report_id);
+		dm_json_key(j, "begin_date");
+		dm_json_str(j, begin);
+		dm_json_key(j, "end_date");
+		dm_json_str(j, end);
+		dm_json_key(j, "normalized_timespan");
+		dm_json_bool(j, 0);
+		dm_json_key(j, "errors");
+		dm_json_arr_begin(j);
+		if (r->report_error)
+			dm_json_str(j, r->report_error);
+		dm_json_arr_end(j);
+		dm_json_key(j, "domain");
+		dm_json_str(j, r->policy.domain);
+		dm_json_key(j, "adkim");
+		dm_json_str(j, r->policy.adkim);
+		dm_json_key(j, "aspf");
+		dm_json_str(j, r->policy.aspf);
+		dm_json_key(j, "p");
+		dm_json_str(j, r->policy.p);
+		dm_json_key(j, "sp");
+		dm_json_str(j, r->policy.sp);
+		dm_json_key(j, "pct");
+		if (r->policy.pct >= 0)
+			dm_json_int(j, r->policy.pct);
+		else
+			dm_json_null(j);
+		dm_json_key(j, "fo");
+		dm_json_str(j, r->policy.fo);
+		dm_json_key(j, "source_ip_address");
+		dm_json_str(j, rec->ip_family ? ip : NULL);
+		static const char *const enrich[] = {"source_country", "source_reverse_dns",
+						     "source_base_domain", "source_name",
+						     "source_type"};
+		for (size_t i = 0; i < sizeof enrich / sizeof enrich[0]; i++) {
+			dm_json_key(j, enrich[i]);
+			dm_json_null(j);
+		}
+		dm_json_key(j, "count");
+		dm_json_int(j, rec->count);
+		dm_json_key(j, "spf_aligned");
+		dm_json_bool(j, spf);
+		dm_json_key(j, "dkim_aligned");
+		dm_json_bool(j, dkim);
+		dm_json_key(j, "dmarc_aligned");
+		dm_json_bool(j, spf || dkim);
+		dm_json_key(j, "disposition");
+		dm_json_str(j, rec->disposition);
+		dm_json_key(j, "policy_override_reasons");
+		dm_json_arr_begin(j);
+		for (unsigned i = 0; i < rec->nreasons; i++)
+			dm_json_str(j, rec->reasons[i].type);
+		dm_json_arr_end(j);
+		dm_json_key(j, "policy_override_comments");
+		dm_json_arr_begin(j);
+		for (unsigned i = 0; i < rec->nreasons; i++)
+			dm_json_str(j, rec->reasons[i].comment);
+		dm_json_arr_end(j);
+		dm_json_key(j, "envelope_from");
+		dm_json_str(j, rec->envelope_from);
+		dm_json_key(j, "header_from");
+		dm_json_str(j, rec->header_from);
+		dm_json_key(j, "envelope_to");
+		dm_json_str(j, rec->envelope_to);
+		static const char *const dk[] = {"dkim_domains", "dkim_selectors", "dkim_results"};
+		for (int k = 0; k < 3; k++) {
+			dm_json_key(j, dk[k]);
+			dm_json_arr_begin(j);
+			for (unsigned i = 0; i < rec->ndkim; i++)
+				dm_json_str(j, k == 0   ? rec->dkim_res[i].domain
+					       : k == 1 ? rec->dkim_res[i].selector
+							: rec->dkim_res[i].result);
+			dm_json_arr_end(j);
+		}
+		static const char *const sk[] = {"spf_domains", "spf_scopes", "spf_results"};
+		for (int k = 0; k < 3; k++) {
+			dm_json_key(j, sk[k]);
+			dm_json_arr_begin(j);
+			for (unsigned i = 0; i < rec->nspf; i++)
+				dm_json_str(j, k == 0   ? rec->spf_res[i].domain
+					       : k == 1 ? rec->spf_res[i].scope
+							: rec->spf_res[i].result);
+			dm_json_arr_end(j);
+		}
+		dm_json_obj_end(j);
+		e->rows++;
+		return jw_flush(&e->w, 0);
+	}
+	struct dm_buf *b = &e->w.b;
+	int rc = 0;
+	for (unsigned i = 0; i < rec->nreasons; i++)
+		v[i] = rec->reasons[i].type;
+	join_into(reasons, sizeof reasons, v, rec->nreasons);
+	for (unsigned i = 0; i < rec->nreasons; i++)
+		v[i] = rec->reasons[i].comment;
+	join_into(comments, sizeof comments, v, rec->nreasons);
+	for (unsigned i = 0; i < rec->ndkim; i++)
+		v[i] = rec->dkim_res[i].domain;
+	join_into(dd, sizeof dd, v, rec->ndkim);
+	for (unsigned i = 0; i < rec->ndkim; i++)
+		v[i] = rec->dkim_res[i].selector;
+	join_into(ds, sizeof ds, v, rec->ndkim);
+	for (unsigned i = 0; i < rec->ndkim; i++)
+		v[i] = rec->dkim_res[i].result;
+	join_into(dr, sizeof dr, v, rec->ndkim);
+	for (unsigned i = 0; i < rec->nspf; i++)
+		v[i] = rec->spf_res[i].domain;
+	join_into(sd, sizeof sd, v, rec->nspf);
+	for (unsigned i = 0; i < rec->nspf; i++)
+		v[i] = rec->spf_res[i].scope;
+	join_into(ss, sizeof ss, v, rec->nspf);
+	for (unsigned i = 0; i < rec->nspf; i++)
+		v[i] = rec->spf_res[i].result;
+	join_into(sr, sizeof sr, v, rec->nspf);
+	csv_cell(b, xml_schema(r), 1, &rc);
+	csv_cell(b, r->org_name, 0, &rc);
+	csv_cell(b, r->email, 0, &rc);
+	csv_cell(b, r->extra_contact_info, 0, &rc);
+	csv_cell(b, r->report_id, 0, &rc);
+	csv_cell(b, begin, 0, &rc);
+	csv_cell(b, end, 0, &rc);
+	csv_cell(b, "False", 0, &rc);
+	csv_cell(b, r->report_error, 0, &rc);
+	csv_cell(b, r->policy.domain, 0, &rc);
+	csv_cell(b, r->policy.adkim, 0, &rc);
+	csv_cell(b, r->policy.aspf, 0, &rc);
+	csv_cell(b, r->policy.p, 0, &rc);
+	csv_cell(b, r->policy.sp, 0, &rc);
+	if (r->policy.pct >= 0)
+		csv_num(b, r->policy.pct, &rc);
+	else
+		csv_cell(b, NULL, 0, &rc);
+	csv_cell(b, r->policy.fo, 0, &rc);
+	csv_cell(b, ip, 0, &rc);
+	for (int i = 0; i < 5; i++) /* enrichment: not yet */
+		csv_cell(b, NULL, 0, &rc);
+	csv_num(b, rec->count, &rc);
+	csv_cell(b, spf ? "True" : "False", 0, &rc);
+	csv_cell(b, dkim ? "True" : "False", 0, &rc);
+	csv_cell(b, spf || dkim ? "True" : "False", 0, &rc);
+	csv_cell(b, rec->disposition, 0, &rc);
+	csv_cell(b, reasons, 0, &rc);
+	csv_cell(b, comments, 0, &rc);
+	csv_cell(b, rec->envelope_from, 0, &rc);
+	csv_cell(b, rec->header_from, 0, &rc);
+	csv_cell(b, rec->envelope_to, 0, &rc);
+	csv_cell(b, dd, 0, &rc);
+	csv_cell(b, ds, 0, &rc);
+	csv_cell(b, dr, 0, &rc);
+	csv_cell(b, sd, 0, &rc);
+	csv_cell(b, ss, 0, &rc);
+	csv_cell(b, sr, 0, &rc);
+	rc |= dm_buf_add(b, "\r\n", 2);
+	if (rc)
+		return DM_ELIMIT;
+	e->rows++;
+	return jw_flush(&e->w, 0);
+}
+
+static void
+export(struct api_call *c, int csv)
+{
+	struct query q;
+	if (read_filter(c, &q, 0) != 0)
+		return;
+	struct export_ctx e = {.csv = csv};
+	jw_init(&e.w, c);
+	char name[128];
+	snprintf(name, sizeof name, "attachment; filename=\"dmarc-aggregate.%s\"",
+		 csv ? "csv" : "json");
+	out_status(c->out, 200, csv ? "text/csv; charset=utf-8" : "application/json");
+	out_header(c->out, "Content-Disposition", name);
+	int rc = 0;
+	if (csv) {
+		for (int i = 0; csv_columns[i]; i++)
+			rc |= dm_buf_printf(&e.w.b, "%s%s", i ? "," : "", csv_columns[i]);
+		rc |= dm_buf_add(&e.w.b, "\r\n", 2);
+	} else {
+		dm_json_arr_begin(&e.w.j);
+	}
+	if (rc == 0)
+		rc = store_export(&c->scope, c->t->rd, &q.f, export_row, &e);
+	if (rc != 0) {
+		if (!out_started(c->out)) {
+			dm_buf_reset(&e.w.b);
+			store_error(c, rc);
+		} else {
+			out_abort(c->out);
+		}
+	} else {
+		if (!csv) {
+			dm_json_arr_end(&e.w.j);
+			rc = dm_buf_addc(&e.w.b, '\n');
+		}
+		(void)jw_flush(&e.w, 1);
+	}
+	jw_free(&e.w);
+}
+
+static void
+h_export_csv(struct api_call *c)
+{
+	export(c, 1);
+}
+
+static void
+h_export_json(struct api_call *c)
+{
+	export(c, 0);
+}
+
+/* ---- upload ----------------------------------------------------------------------- */
+
+static void
+upload_result(void *arg, const struct ingest_result *r)
+{
+	struct api_thread *t = arg;
+	struct dm_json j;
+	dm_json_init(&j, &t->results);
+	j.need_comma = t->nresults > 0;
+	dm_json_obj_begin(&j);
+	dm_json_key(&j, "input");
+	dm_json_str(&j, r->input);
+	dm_json_key(&j, "kind");
+	dm_json_str(&j, r->kind);
+	dm_json_key(&j, "status");
+	dm_json_str(&j, r->status);
+	dm_json_key(&j, "org_name");
+	dm_json_str(&j, r->org_name);
+	dm_json_key(&j, "report_id");
+	dm_json_str(&j, r->report_id);
+	dm_json_key(&j, "policy_domain");
+	dm_json_str(&j, r->policy_domain);
+	dm_json_key(&j, "begin");
+	if (r->have_range)
+		dm_json_int(&j, r->begin);
+	else
+		dm_json_null(&j);
+	dm_json_key(&j, "end");
+	if (r->have_range)
+		dm_json_int(&j, r->end);
+	else
+		dm_json_null(&j);
+	dm_json_key(&j, "records");
+	dm_json_uint(&j, r->records);
+	dm_json_key(&j, "messages");
+	dm_json_uint(&j, r->messages);
+	dm_json_key(&j, "archive_key");
+	dm_json_str(&j, r->archive_key);
+	dm_json_key(&j, "error");
+	dm_json_str(&j, r->error);
+	dm_json_obj_end(&j);
+	t->nresults++;
+	if (strcmp(r->status, "stored") == 0) {
+		dm_metric_add(DM_M_REPORTS_STORED, 1);
+		dm_metric_add(DM_M_RECORDS_STORED, (int64_t)r->records);
+	} else if (strcmp(r->status, "duplicate") == 0) {
+		dm_metric_add(DM_M_REPORTS_DUPLICATE, 1);
+	} else if (strcmp(r->status, "empty") == 0) {
+		dm_metric_add(DM_M_REPORTS_EMPTY, 1);
+	} else {
+		dm_metric_add(dm_metric_reject_reason(r->kind, r->error), 1);
+	}
+}
+
+static int64_t
+upload_account_for(void *arg, const char *policy_domain)
+{
+	struct api_thread *t = arg;
+	if (t->upload_account <= 0 || policy_domain == NULL || t->hooks->upload_account == NULL)
+		return 0;
+	return t->hooks->upload_account(t->hooks->arg, t->upload_account, policy_domain);
+}
+
+static void
+h_upload(struct api_call *c)
+{
+	struct api_thread *t = c->t;
+	if (c->fd < 0 || lseek(c->fd, 0, SEEK_END) == 0) {
+		api_error(c, 400, "empty body: send the report file or mail as the body");
+		return;
+	}
+	if (t->job == NULL) {
+		struct ingest_env env = {
+			.store = t->cfg->store,
+			.archive = t->cfg->archive,
+			.tmp_dir = t->cfg->tmp_dir,
+			.on_result = upload_result,
+			.arg = t,
+			.account_for = upload_account_for,
+		};
+		t->job = ingest_job_new(&env);
+	}
+	dm_buf_reset(&t->results);
+	t->nresults = 0;
+	t->upload_account = c->scope.admin ? 0 : c->scope.account;
+	int rc = ingest_fd(t->job, c->fd, "upload", 0);
+	char why[DM_MAX_ERROR_LEN] = "";
+	if (rc == 0 && (rc = store_sync(t->cfg->store, why, sizeof why)) == 0 &&
+	    (rc = archive_sync(t->cfg->archive)) != 0)
+		snprintf(why, sizeof why, "archive: %s", dm_strerror(rc));
+	if (rc != 0) {
+		/* not durable: the client must send it again (a second copy is
+		 * recognised as a duplicate) */
+		const char *e = why[0] ? why : ingest_job_error(t->job);
+		char esc[DM_MAX_ERROR_LEN];
+		dm_log_escape(esc, sizeof esc, e, strlen(e));
+		dm_log(DM_LOG_ERROR, "http", "upload not stored: %s", esc);
+		api_error(c, 503, "not stored: the store failed; send it again later");
+		return;
+	}
+	struct dm_buf b;
+	dm_buf_init(&b, t->results.max + 64);
+	int e = dm_buf_printf(&b, "{\"results\":[%s]}\n", dm_buf_str(&t->results));
+	out_status(c->out, 200, "application/json");
+	if (e == 0)
+		(void)out_write(c->out, b.data, b.len);
+	else
+		api_error(c, 503, "answer too large");
+	dm_buf_free(&b);
+}
+
+/* ---- health ----------------------------------------------------------------------- */
+
+void
+api_healthz(struct api_call *c)
+{
+	if (c->t->rd == NULL || store_reader_ping(c->t->rd) != 0) {
+		out_status(c->out, 503, "text/plain");
+		(void)out_write(c->out, "store unavailable\n", 18);
+		return;
+	}
+	out_status(c->out, 200, "text/plain");
+	(void)out_write(c->out, "ok\n", 3);
+}
+
+/* ---- routes and threads ----------------------------------------------------------------- */
+
+static const char *const p_none[] = {NULL};
+static const char *const p_range[] = {"domain", "from", "to", NULL};
+static const char *const p_sources[] = {"domain", "from", "to", "sort", "limit", "offset", NULL};
+static const char *const p_reports[] = {"domain", "from", "to", "reporter", "limit", "offset",
+					NULL};
+static const char *const p_export[] = {"domain", "from", "to", "reporter", NULL};
+
+static const struct api_route routes[] = {
+	{"/api/v1/domains", NULL, API_GET, h_domains, NULL, p_none},
+	{"/api/v1/summary", NULL, API_GET, h_summary, NULL, p_range},
+	{"/api/v1/timeseries", NULL, API_GET, h_timeseries, NULL, p_range},
+	{"/api/v1/sources", NULL, API_GET, h_sources, NULL, p_sources},
+	{"/api/v1/sources/", "", API_GET, h_source, NULL, p_range},
+	{"/api/v1/reporters", NULL, API_GET, h_reporters, NULL, p_range},
+	{"/api/v1/reports", NULL, API_GET | API_POST, h_reports, h_upload, p_reports},
+	{"/api/v1/reports/", "", API_GET, h_report, NULL, p_none},
+	{"/api/v1/reports/", "/raw", API_GET, h_report_raw, NULL, p_none},
+	{"/api/v1/export.csv", NULL, API_GET, h_export_csv, NULL, p_export},
+	{"/api/v1/export.json", NULL, API_GET, h_export_json, NULL, p_export},
+};
+
+const struct api_route *
+api_route_find(const char *path, const char **arg, size_t *arglen)
+{
+	*arg = NULL;
+	*arglen = 0;
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		const struct api_route *r = &routes[i];
+		if (r->after == NULL) {
+			if (strcmp(path, r->path) == 0)
+				return r;
+			continue;
+		}
+		size_t pl = strlen(r->path);
+		if (strncmp(path, r->path, pl) != 0)
+			continue;
+		const char *a = path + pl;
+		size_t n = strcspn(a, "/");
+		if (n == 0 || n > DM_HTTP_MAX_PARAM || strcmp(a + n, r->after) != 0)
+			continue;
+		*arg = a;
+		*arglen = n;
+		return r;
+	}
+	return NULL;
+}
+
+int
+api_thread_init(struct api_thread *t, const struct http_config *cfg,
+		const struct http_hooks *hooks, char *err, size_t errlen)
+{
+	memset(t, 0, sizeof *t);
+	t->cfg = cfg;
+	t->hooks = hooks;
+	/* the answer to one upload: a zip of 16 reports, or an mbox */
+	dm_buf_init(&t->results, 8 * 1024 * 1024);
+	t->rd = store_reader_open(cfg->store, err, errlen);
+	return t->rd != NULL ? 0 : DM_ESTORE;
+}
+
+void
+api_thread_free(struct api_thread *t)
+{
+	store_reader_close(t->rd);
+	ingest_job_free(t->job);
+	dm_buf_free(&t->results);
+	t->rd = NULL;
+	t->job = NULL;
+}

@@ -1,0 +1,928 @@
+/*
+ * store_sqlite_read.c - the read side of the SQLite store: the queries of
+ * the API, each on a reader's own read-only connection.
+ *
+ * Functions: the store_sqlite_read_ops table (open, close, error, ping,
+ * domains, summary, timeseries, sources, source, reporters, reports,
+ * report, export).
+ *
+ * A reader is one connection opened read-only with query_only set, with
+ * its own prepared statements, used by one thread at a time.  In WAL mode
+ * a reader sees the last committed state and never waits for the writer
+ * (nor the writer for it).
+ *
+ * Where the numbers come from:
+ *   day_totals  (domain, day, account, reporter, disposition, dkim, spf):
+ *               domains, summary, timeseries, reporters - a few rows per
+ *               domain and day;
+ *   daily       (domain, day, account, source, header_from, reporter, ...):
+ *               sources and a source's totals, days and parts;
+ *   reports     the report lists and counts, the detail and export, whose
+ *               records are read by their rowid range (first_record,
+ *               last_record), so records need no index of their own;
+ *   records     a source's DKIM and SPF results: the records of the
+ *               domain's reports on the days the source was seen.
+ * Every statement carries the scope as (?1 OR account_id = ?2): ?1 is 1
+ * for the admin, ?2 the account.  Domain and day filters are bound, never
+ * written into SQL.
+ *
+ * Logs nothing; errors are returned with the SQLite message in the
+ * reader's error text.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "core/arena.h"
+#include "store/store.h"
+#include "store/store_sqlite.h"
+
+#define DAY 86400
+
+/* The sums every rollup query returns, in this order, after its keys. */
+#define COUNTS                                                                  \
+	" SUM(messages),"                                                       \
+	" SUM(CASE WHEN dkim_pass OR spf_pass THEN messages ELSE 0 END),"       \
+	" SUM(CASE WHEN dkim_pass OR spf_pass THEN 0 ELSE messages END),"       \
+	" SUM(CASE WHEN spf_pass THEN messages ELSE 0 END),"                    \
+	" SUM(CASE WHEN dkim_pass THEN messages ELSE 0 END),"                   \
+	" SUM(CASE WHEN disposition = 'quarantine' THEN messages ELSE 0 END),"  \
+	" SUM(CASE WHEN disposition = 'reject' THEN messages ELSE 0 END)"
+#define NCOUNTS 7
+#define SCOPE " (?1 OR account_id = ?2)"
+
+/* The report columns every report row is read with, in this order. */
+#define REPORT_COLS                                                                    \
+	"id, account_id, org_name, email, extra_contact_info, report_id, policy_domain," \
+	" date_begin, date_end, received_at, records, messages, generator, version,"     \
+	" schema, xmlns, report_error, archive_key, warnings, adkim, aspf, p, sp, np,"   \
+	" pct, fo, testing, discovery_method, first_record, last_record"
+
+enum rstmt {
+	R_VISIBLE,
+	R_DOMAINS,
+	R_DOMAIN_REPORTS,
+	R_SUMMARY,
+	R_RANGE_REPORTS,
+	R_TIMESERIES,
+	R_SOURCES_MESSAGES,
+	R_SOURCES_FAIL,
+	R_SOURCES_PASS,
+	R_SOURCES_IP,
+	R_SOURCE_LISTS,
+	R_SOURCE_TOTAL,
+	R_SOURCE_DAYS,
+	R_SOURCE_PARTS,
+	R_REPORTERS,
+	R_REPORTER_REPORTS,
+	R_REPORTS,
+	R_REPORTS_TOTAL,
+	R_REPORT,
+	R_RECORDS,
+	R_EXPORT,
+	R_COUNT
+};
+
+/* The sources page: one statement per sort order (ORDER BY cannot be
+ * bound); the total comes with every row. */
+#define SOURCES_SQL(order)                                                               \
+	"SELECT source_ip," COUNTS ", COUNT(*) OVER () FROM daily"                       \
+	" WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE " GROUP BY source_ip" \
+	" ORDER BY " order " LIMIT ?6 OFFSET ?7"
+
+static const char *const rstmt_sql[R_COUNT] = {
+	[R_VISIBLE] = "SELECT 1 FROM reports WHERE policy_domain = ?3 AND" SCOPE " LIMIT 1",
+	[R_DOMAINS] = "SELECT domain," COUNTS ", MIN(day), MAX(day) FROM day_totals"
+		      " WHERE" SCOPE " GROUP BY domain ORDER BY domain",
+	[R_DOMAIN_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE,
+	[R_SUMMARY] = "SELECT" COUNTS " FROM day_totals"
+		      " WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE,
+	/* the reports whose days meet [?4, ?5]: begin before the end of the
+	 * last day, end after the start of the first */
+	[R_RANGE_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE
+			    " AND date_begin < ?5 + 86400 AND date_end > ?4",
+	[R_TIMESERIES] = "SELECT day," COUNTS " FROM day_totals"
+			 " WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+			 " GROUP BY day ORDER BY day",
+	[R_SOURCES_MESSAGES] = SOURCES_SQL("2 DESC, source_ip"),
+	[R_SOURCES_FAIL] = SOURCES_SQL("4 DESC, 2 DESC, source_ip"),
+	[R_SOURCES_PASS] = SOURCES_SQL("3 DESC, 2 DESC, source_ip"),
+	[R_SOURCES_IP] = SOURCES_SQL("source_ip"),
+	[R_SOURCE_LISTS] = "SELECT DISTINCT header_from, reporter FROM daily"
+			   " WHERE domain = ?3 AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND"
+			   SCOPE " LIMIT 400",
+	[R_SOURCE_TOTAL] = "SELECT" COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
+			   " AND day BETWEEN ?4 AND ?5 AND" SCOPE,
+	[R_SOURCE_DAYS] = "SELECT day," COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
+			  " AND day BETWEEN ?4 AND ?5 AND" SCOPE " GROUP BY day ORDER BY day",
+	[R_SOURCE_PARTS] = "SELECT 0, reporter, SUM(messages) FROM daily WHERE domain = ?3"
+			   " AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+			   " GROUP BY reporter UNION ALL"
+			   " SELECT 1, header_from, SUM(messages) FROM daily WHERE domain = ?3"
+			   " AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+			   " GROUP BY header_from ORDER BY 1, 3 DESC, 2",
+	[R_REPORTERS] = "SELECT reporter," COUNTS " FROM day_totals"
+			" WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+			" GROUP BY reporter ORDER BY 2 DESC, reporter",
+	[R_REPORTER_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE
+			       " AND date_begin < ?5 + 86400 AND date_end > ?4 AND reporter = ?6",
+	[R_REPORTS] = "SELECT " REPORT_COLS " FROM reports WHERE" SCOPE
+		      " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
+		      " AND date_begin < ?5 + 86400 AND date_end > ?4"
+		      " ORDER BY date_begin DESC, id DESC LIMIT ?7 OFFSET ?8",
+	[R_REPORTS_TOTAL] = "SELECT COUNT(*) FROM reports WHERE" SCOPE
+			    " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
+			    " AND date_begin < ?5 + 86400 AND date_end > ?4",
+	[R_REPORT] = "SELECT " REPORT_COLS " FROM reports WHERE id = ?3 AND" SCOPE,
+	[R_RECORDS] = "SELECT source_ip, count, disposition, dkim, spf, header_from,"
+		      " envelope_from, envelope_to, reasons, dkim_results, spf_results"
+		      " FROM records WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+	[R_EXPORT] = "SELECT " REPORT_COLS " FROM reports WHERE" SCOPE
+		     " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
+		     " AND date_begin < ?5 + 86400 AND date_end > ?4 ORDER BY date_begin, id",
+};
+
+struct sqr {
+	sqlite3 *db;
+	sqlite3_stmt *st[R_COUNT];
+	char err[256];
+	/* one record's parsed results */
+	struct dm_arena arena;
+	struct dm_reason reasons[DM_MAX_REASONS];
+	struct dm_auth_dkim dkim[DM_MAX_DKIM_RESULTS];
+	struct dm_auth_spf spf[DM_MAX_SPF_RESULTS];
+	/* a source's DKIM and SPF results, summed while its records are read */
+	struct part {
+		int kind;
+		char *name, *sub, *result;
+		uint64_t messages;
+	} *parts;
+	size_t nparts, capparts;
+};
+
+static int
+fail(struct sqr *q, int rc)
+{
+	snprintf(q->err, sizeof q->err, "%s", sqlite3_errmsg(q->db));
+	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? DM_EBUSY : DM_ESTORE;
+}
+
+static void *
+rd_open(struct store *st, char *err, size_t errlen)
+{
+	const char *path = store_sqlite_path(st);
+	struct sqr *q = xcalloc(1, sizeof *q);
+	int rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(q->db, 5000);
+		rc = sqlite3_exec(q->db, "PRAGMA query_only=1; PRAGMA cache_size=-16384;", NULL,
+				  NULL, NULL);
+	}
+	for (int i = 0; rc == SQLITE_OK && i < R_COUNT; i++)
+		rc = sqlite3_prepare_v3(q->db, rstmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&q->st[i], NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s for reading: %s", path,
+			 q->db ? sqlite3_errmsg(q->db) : "out of memory");
+		for (int i = 0; i < R_COUNT; i++)
+			sqlite3_finalize(q->st[i]);
+		sqlite3_close(q->db);
+		free(q);
+		return NULL;
+	}
+	dm_arena_init(&q->arena);
+	return q;
+}
+
+static void
+parts_clear(struct sqr *q)
+{
+	for (size_t i = 0; i < q->nparts; i++) {
+		free(q->parts[i].name);
+		free(q->parts[i].sub);
+		free(q->parts[i].result);
+	}
+	q->nparts = 0;
+}
+
+static void
+rd_close(void *impl)
+{
+	struct sqr *q = impl;
+	for (int i = 0; i < R_COUNT; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	dm_arena_free(&q->arena);
+	parts_clear(q);
+	free(q->parts);
+	free(q);
+}
+
+static const char *
+rd_error(void *impl)
+{
+	struct sqr *q = impl;
+	return q->err;
+}
+
+static int
+rd_ping(void *impl)
+{
+	struct sqr *q = impl;
+	int rc = sqlite3_exec(q->db, "SELECT 1 FROM reports LIMIT 1", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : fail(q, rc);
+}
+
+/* ---- binding ----------------------------------------------------------------- */
+
+/* The scope, the domain and the day range into ?1..?5 of s. */
+static sqlite3_stmt *
+prep(struct sqr *q, enum rstmt which, const struct store_scope *sc, const struct store_filter *f)
+{
+	sqlite3_stmt *s = q->st[which];
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	sqlite3_bind_int(s, 1, sc->admin ? 1 : 0);
+	sqlite3_bind_int64(s, 2, sc->account);
+	if (f != NULL) {
+		if (f->domain != NULL)
+			sqlite3_bind_text(s, 3, f->domain, -1, SQLITE_STATIC);
+		/* open ends: far enough that "+ 86400" cannot overflow */
+		sqlite3_bind_int64(s, 4, f->from == STORE_OPEN ? -(INT64_C(1) << 60) : f->from);
+		sqlite3_bind_int64(s, 5, f->to == STORE_OPEN ? (INT64_C(1) << 60) : f->to);
+	}
+	return s;
+}
+
+static const char *
+col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+static void
+read_counts(sqlite3_stmt *s, int first, struct store_counts *c)
+{
+	c->messages = (uint64_t)sqlite3_column_int64(s, first);
+	c->dmarc_pass = (uint64_t)sqlite3_column_int64(s, first + 1);
+	c->dmarc_fail = (uint64_t)sqlite3_column_int64(s, first + 2);
+	c->spf_aligned = (uint64_t)sqlite3_column_int64(s, first + 3);
+	c->dkim_aligned = (uint64_t)sqlite3_column_int64(s, first + 4);
+	c->quarantine = (uint64_t)sqlite3_column_int64(s, first + 5);
+	c->reject = (uint64_t)sqlite3_column_int64(s, first + 6);
+	c->none = c->messages - c->quarantine - c->reject;
+}
+
+/* Run a statement that returns one number. */
+static int
+one_number(struct sqr *q, sqlite3_stmt *s, uint64_t *out)
+{
+	int rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+/* Does f's domain have reports in scope?  Not yours looks the same as
+ * nothing there: DM_ENOTFOUND either way. */
+static int
+visible(struct sqr *q, const struct store_scope *sc, const struct store_filter *f)
+{
+	sqlite3_stmt *s = prep(q, R_VISIBLE, sc, f);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? DM_ENOTFOUND : fail(q, rc);
+}
+
+/* ---- domains, summary, time series, reporters ---------------------------------- */
+
+static int
+rd_domains(void *impl, const struct store_scope *sc,
+	   int (*fn)(void *arg, const struct store_domain_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	sqlite3_stmt *s = prep(q, R_DOMAINS, sc, NULL);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_domain_row r;
+		struct store_filter f = {.domain = col_text(s, 0)};
+		memset(&r, 0, sizeof r);
+		r.domain = f.domain;
+		read_counts(s, 1, &r.c);
+		r.first_day = sqlite3_column_int64(s, 1 + NCOUNTS);
+		r.last_day = sqlite3_column_int64(s, 2 + NCOUNTS);
+		int n = one_number(q, prep(q, R_DOMAIN_REPORTS, sc, &f), &r.reports);
+		if (n == 0)
+			n = fn(arg, &r);
+		if (n) {
+			sqlite3_reset(s);
+			return n;
+		}
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+static int
+rd_summary(void *impl, const struct store_scope *sc, const struct store_filter *f,
+	   uint64_t *reports, struct store_counts *out)
+{
+	struct sqr *q = impl;
+	int rc = visible(q, sc, f);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_SUMMARY, sc, f);
+	rc = sqlite3_step(s);
+	memset(out, 0, sizeof *out);
+	if (rc == SQLITE_ROW)
+		read_counts(s, 0, out);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(q, rc);
+	return one_number(q, prep(q, R_RANGE_REPORTS, sc, f), reports);
+}
+
+static int
+rd_timeseries(void *impl, const struct store_scope *sc, const struct store_filter *f,
+	      int (*fn)(void *arg, const struct store_day_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	int rc = visible(q, sc, f);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_TIMESERIES, sc, f);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_day_row r;
+		r.day = sqlite3_column_int64(s, 0);
+		read_counts(s, 1, &r.c);
+		int n = fn(arg, &r);
+		if (n) {
+			sqlite3_reset(s);
+			return n;
+		}
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+static int
+rd_reporters(void *impl, const struct store_scope *sc, const struct store_filter *f,
+	     int (*fn)(void *arg, const struct store_reporter_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	int rc = visible(q, sc, f);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_REPORTERS, sc, f);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_reporter_row r;
+		memset(&r, 0, sizeof r);
+		r.reporter = col_text(s, 0);
+		read_counts(s, 1, &r.c);
+		sqlite3_stmt *c = prep(q, R_REPORTER_REPORTS, sc, f);
+		sqlite3_bind_text(c, 6, r.reporter, -1, SQLITE_STATIC);
+		int n = one_number(q, c, &r.reports);
+		if (n == 0)
+			n = fn(arg, &r);
+		if (n) {
+			sqlite3_reset(s);
+			return n;
+		}
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+/* ---- sources ------------------------------------------------------------------ */
+
+static int
+has(const char *const *list, size_t n, const char *v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], v) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *f,
+	   enum store_source_sort sort, unsigned limit, unsigned offset, uint64_t *total,
+	   int (*fn)(void *arg, const struct store_source_row *r), void *arg)
+{
+	static const enum rstmt by[] = {[STORE_SORT_MESSAGES] = R_SOURCES_MESSAGES,
+					[STORE_SORT_FAIL] = R_SOURCES_FAIL,
+					[STORE_SORT_PASS] = R_SOURCES_PASS,
+					[STORE_SORT_IP] = R_SOURCES_IP};
+	struct sqr *q = impl;
+	int rc = visible(q, sc, f);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = prep(q, by[sort], sc, f);
+	sqlite3_bind_int64(s, 6, limit);
+	sqlite3_bind_int64(s, 7, offset);
+	/* the page first (its rows are few), then the lists of each row: two
+	 * statements may not step on one connection while a callback runs a
+	 * third, so the page is kept */
+	struct store_source_row *page = xcalloc(limit ? limit : 1, sizeof *page);
+	size_t n = 0;
+	*total = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < limit) {
+		struct store_source_row *r = &page[n++];
+		const void *ip = sqlite3_column_blob(s, 0);
+		if (ip != NULL && sqlite3_column_bytes(s, 0) == 16)
+			memcpy(r->ip, ip, 16);
+		read_counts(s, 1, &r->c);
+		*total = (uint64_t)sqlite3_column_int64(s, 1 + NCOUNTS);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		free(page);
+		return fail(q, rc);
+	}
+	if (n == 0 && offset > 0) {
+		/* past the end: the total from a page that has rows */
+		sqlite3_bind_int64(s, 6, 1);
+		sqlite3_bind_int64(s, 7, 0);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			*total = (uint64_t)sqlite3_column_int64(s, 1 + NCOUNTS);
+		sqlite3_reset(s);
+	}
+	rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct store_source_row *r = &page[i];
+		sqlite3_stmt *l = prep(q, R_SOURCE_LISTS, sc, f);
+		sqlite3_bind_blob(l, 6, r->ip, 16, SQLITE_STATIC);
+		int st;
+		/* a column's text lives until the next step: copied */
+		dm_arena_reset(&q->arena);
+		while ((st = sqlite3_step(l)) == SQLITE_ROW) {
+			const char *hf = col_text(l, 0), *rep = col_text(l, 1);
+			if (hf && r->nheader_from < STORE_SOURCE_LIST &&
+			    !has(r->header_from, r->nheader_from, hf))
+				r->header_from[r->nheader_from++] =
+					dm_arena_strndup(&q->arena, hf, strlen(hf));
+			if (rep && r->nreporters < STORE_SOURCE_LIST &&
+			    !has(r->reporters, r->nreporters, rep))
+				r->reporters[r->nreporters++] =
+					dm_arena_strndup(&q->arena, rep, strlen(rep));
+		}
+		if (st != SQLITE_DONE && st != SQLITE_ROW)
+			rc = fail(q, st);
+		else
+			rc = fn(arg, r);
+		sqlite3_reset(l);
+	}
+	free(page);
+	return rc;
+}
+
+/* ---- one record ------------------------------------------------------------------- */
+
+static const char *
+jstr(struct dm_arena *a, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+	return v ? dm_arena_strndup(a, v, strlen(v)) : NULL;
+}
+
+/* The JSON array of a results column (written by store_sqlite.c) as
+ * objects; NULL column: none. */
+static json_t *
+jarray(sqlite3_stmt *s, int i)
+{
+	const void *p = sqlite3_column_blob(s, i);
+	int n = sqlite3_column_bytes(s, i);
+	if (p == NULL || n <= 0)
+		return NULL;
+	json_t *a = json_loadb(p, (size_t)n, 0, NULL);
+	if (a && !json_is_array(a)) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* A records row into rec; strings in q->arena or the statement. */
+static void
+read_record(struct sqr *q, sqlite3_stmt *s, struct dm_record *rec)
+{
+	memset(rec, 0, sizeof *rec);
+	dm_arena_reset(&q->arena);
+	const void *ip = sqlite3_column_blob(s, 0);
+	if (ip != NULL && sqlite3_column_bytes(s, 0) == 16) {
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		memcpy(rec->ip, ip, 16);
+		rec->ip_family = memcmp(rec->ip, mapped, 12) == 0 ? 4 : 6;
+	}
+	rec->ip_text = "";
+	rec->count = sqlite3_column_int64(s, 1);
+	rec->disposition = col_text(s, 2);
+	rec->dkim = col_text(s, 3);
+	rec->spf = col_text(s, 4);
+	rec->header_from = col_text(s, 5);
+	rec->envelope_from = col_text(s, 6);
+	rec->envelope_to = col_text(s, 7);
+	rec->reasons = q->reasons;
+	rec->dkim_res = q->dkim;
+	rec->spf_res = q->spf;
+	json_t *a = jarray(s, 8);
+	for (size_t i = 0; a && i < json_array_size(a) && rec->nreasons < DM_MAX_REASONS; i++) {
+		json_t *o = json_array_get(a, i);
+		q->reasons[rec->nreasons].type = jstr(&q->arena, o, "type");
+		q->reasons[rec->nreasons++].comment = jstr(&q->arena, o, "comment");
+	}
+	json_decref(a);
+	a = jarray(s, 9);
+	for (size_t i = 0; a && i < json_array_size(a) && rec->ndkim < DM_MAX_DKIM_RESULTS; i++) {
+		json_t *o = json_array_get(a, i);
+		struct dm_auth_dkim *d = &q->dkim[rec->ndkim++];
+		d->domain = jstr(&q->arena, o, "domain");
+		d->selector = jstr(&q->arena, o, "selector");
+		d->result = jstr(&q->arena, o, "result");
+		d->human_result = jstr(&q->arena, o, "human_result");
+	}
+	json_decref(a);
+	a = jarray(s, 10);
+	for (size_t i = 0; a && i < json_array_size(a) && rec->nspf < DM_MAX_SPF_RESULTS; i++) {
+		json_t *o = json_array_get(a, i);
+		struct dm_auth_spf *d = &q->spf[rec->nspf++];
+		d->domain = jstr(&q->arena, o, "domain");
+		d->scope = jstr(&q->arena, o, "scope");
+		d->result = jstr(&q->arena, o, "result");
+		d->human_result = jstr(&q->arena, o, "human_result");
+	}
+	json_decref(a);
+}
+
+/* A reports row (REPORT_COLS) into r; *first, *last: its records. */
+static void
+read_report(sqlite3_stmt *s, struct store_report_row *r, int64_t *first, int64_t *last)
+{
+	memset(r, 0, sizeof *r);
+	r->id = sqlite3_column_int64(s, 0);
+	r->account_id = sqlite3_column_int64(s, 1);
+	r->org_name = col_text(s, 2);
+	r->email = col_text(s, 3);
+	r->extra_contact_info = col_text(s, 4);
+	r->report_id = col_text(s, 5);
+	r->policy_domain = col_text(s, 6);
+	r->begin = sqlite3_column_int64(s, 7);
+	r->end = sqlite3_column_int64(s, 8);
+	r->received_at = sqlite3_column_int64(s, 9);
+	r->records = (uint64_t)sqlite3_column_int64(s, 10);
+	r->messages = (uint64_t)sqlite3_column_int64(s, 11);
+	r->generator = col_text(s, 12);
+	r->version = col_text(s, 13);
+	r->schema = col_text(s, 14);
+	r->xmlns = col_text(s, 15);
+	r->report_error = col_text(s, 16);
+	r->archive_key = col_text(s, 17);
+	r->warnings_json = col_text(s, 18);
+	r->policy.domain = r->policy_domain;
+	r->policy.adkim = col_text(s, 19);
+	r->policy.aspf = col_text(s, 20);
+	r->policy.p = col_text(s, 21);
+	r->policy.sp = col_text(s, 22);
+	r->policy.np = col_text(s, 23);
+	r->policy.pct = sqlite3_column_type(s, 24) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 24);
+	r->policy.fo = col_text(s, 25);
+	r->policy.testing = col_text(s, 26);
+	r->policy.discovery_method = col_text(s, 27);
+	*first = sqlite3_column_type(s, 28) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 28);
+	*last = sqlite3_column_int64(s, 29);
+}
+
+/* Every record of one report (rowids first..last) to fn. */
+static int
+each_record(struct sqr *q, const struct store_report_row *r, int64_t first, int64_t last,
+	    int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+	    void *arg)
+{
+	if (first == 0)
+		return 0;
+	sqlite3_stmt *s = q->st[R_RECORDS];
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, first);
+	sqlite3_bind_int64(s, 2, last);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct dm_record rec;
+		read_record(q, s, &rec);
+		int n = fn(arg, r, &rec);
+		if (n) {
+			sqlite3_reset(s);
+			return n;
+		}
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+/* ---- one source ------------------------------------------------------------------- */
+
+static int
+str_eq(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static void
+part_add(struct sqr *q, int kind, const char *name, const char *sub, const char *result,
+	 uint64_t messages)
+{
+	for (size_t i = 0; i < q->nparts; i++) {
+		struct part *p = &q->parts[i];
+		if (p->kind == kind && str_eq(p->name, name) && str_eq(p->sub, sub) &&
+		    str_eq(p->result, result)) {
+			p->messages += messages;
+			return;
+		}
+	}
+	if (q->nparts >= DM_HTTP_MAX_SOURCE_PARTS)
+		return; /* a source seen with more results than anyone reads */
+	if (q->nparts == q->capparts) {
+		q->capparts = q->capparts ? 2 * q->capparts : 32;
+		q->parts = xrealloc(q->parts, q->capparts * sizeof *q->parts);
+	}
+	struct part *p = &q->parts[q->nparts++];
+	p->kind = kind;
+	p->name = xstrdup(name ? name : "");
+	p->sub = xstrdup(sub ? sub : "");
+	p->result = xstrdup(result ? result : "");
+	p->messages = messages;
+}
+
+struct source_scan {
+	struct sqr *q;
+	unsigned char ip[16];
+	int64_t from, to; /* days */
+	uint64_t scanned;
+};
+
+/* A record of the domain: count its results when it is the source's and
+ * its report's days meet the range. */
+static int
+source_record(void *arg, const struct store_report_row *r, const struct dm_record *rec)
+{
+	struct source_scan *ss = arg;
+	if (++ss->scanned > DM_HTTP_MAX_SOURCE_SCAN)
+		return 1; /* enough to describe the source: stop reading */
+	if (memcmp(rec->ip, ss->ip, 16) != 0)
+		return 0;
+	for (unsigned i = 0; i < rec->ndkim; i++)
+		part_add(ss->q, STORE_PART_DKIM, rec->dkim_res[i].domain, rec->dkim_res[i].selector,
+			 rec->dkim_res[i].result, (uint64_t)rec->count);
+	for (unsigned i = 0; i < rec->nspf; i++)
+		part_add(ss->q, STORE_PART_SPF, rec->spf_res[i].domain, rec->spf_res[i].scope,
+			 rec->spf_res[i].result, (uint64_t)rec->count);
+	return 0;
+}
+
+static int
+part_cmp(const void *a, const void *b)
+{
+	const struct part *x = a, *y = b;
+	if (x->kind != y->kind)
+		return x->kind - y->kind;
+	if (x->messages != y->messages)
+		return x->messages > y->messages ? -1 : 1;
+	int c = strcmp(x->name, y->name);
+	return c ? c : strcmp(x->sub, y->sub);
+}
+
+static int
+rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f,
+	  const unsigned char ip[16], struct store_counts *total,
+	  int (*day_fn)(void *arg, const struct store_day_row *r),
+	  int (*part_fn)(void *arg, const struct store_part_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	int rc = visible(q, sc, f), n = 0;
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_SOURCE_TOTAL, sc, f);
+	sqlite3_bind_blob(s, 6, ip, 16, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	memset(total, 0, sizeof *total);
+	if (rc == SQLITE_ROW)
+		read_counts(s, 0, total);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(q, rc);
+	if (total->messages == 0 && sqlite3_column_type(s, 0) == SQLITE_NULL) {
+		/* no row: never seen for this domain in scope and range */
+		s = prep(q, R_SOURCE_DAYS, sc, f);
+		sqlite3_bind_blob(s, 6, ip, 16, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			return DM_ENOTFOUND;
+	}
+
+	/* its days; the reports of those days are where its records are */
+	int64_t *days = NULL;
+	size_t ndays = 0, capdays = 0;
+	s = prep(q, R_SOURCE_DAYS, sc, f);
+	sqlite3_bind_blob(s, 6, ip, 16, SQLITE_STATIC);
+	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_day_row r;
+		r.day = sqlite3_column_int64(s, 0);
+		read_counts(s, 1, &r.c);
+		if (ndays == capdays) {
+			capdays = capdays ? 2 * capdays : 64;
+			days = xrealloc(days, capdays * sizeof *days);
+		}
+		days[ndays++] = r.day;
+		n = day_fn(arg, &r);
+	}
+	sqlite3_reset(s);
+	if (n == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		n = fail(q, rc);
+
+	/* reporters and header_from from the rollup */
+	s = prep(q, R_SOURCE_PARTS, sc, f);
+	sqlite3_bind_blob(s, 6, ip, 16, SQLITE_STATIC);
+	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_part_row p = {
+			.kind = sqlite3_column_int(s, 0) == 0 ? STORE_PART_REPORTER
+							      : STORE_PART_HEADER_FROM,
+			.name = col_text(s, 1),
+			.messages = (uint64_t)sqlite3_column_int64(s, 2),
+		};
+		n = part_fn(arg, &p);
+	}
+	sqlite3_reset(s);
+	if (n == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		n = fail(q, rc);
+
+	/* DKIM and SPF results from the records of the domain's reports on
+	 * each of its days (a report of several days counts once) */
+	struct source_scan ss = {.q = q};
+	memcpy(ss.ip, ip, 16);
+	parts_clear(q);
+	int64_t done_until = INT64_MIN; /* reports beginning before this are read */
+	for (size_t d = 0; n == 0 && d < ndays; d++) {
+		struct store_filter day = {.domain = f->domain, .from = days[d], .to = days[d]};
+		s = prep(q, R_EXPORT, sc, &day);
+		/* R_EXPORT lists each report once per call: a report spanning
+		 * several of the days is read on its first */
+		int64_t *ids = NULL, *firsts = NULL, *lasts = NULL;
+		size_t nids = 0, cap = 0;
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			if (sqlite3_column_int64(s, 7) < done_until)
+				continue;
+			if (nids == cap) {
+				cap = cap ? 2 * cap : 64;
+				ids = xrealloc(ids, cap * sizeof *ids);
+				firsts = xrealloc(firsts, cap * sizeof *firsts);
+				lasts = xrealloc(lasts, cap * sizeof *lasts);
+			}
+			ids[nids] = sqlite3_column_int64(s, 0);
+			firsts[nids] = sqlite3_column_type(s, 28) == SQLITE_NULL
+					       ? 0
+					       : sqlite3_column_int64(s, 28);
+			lasts[nids++] = sqlite3_column_int64(s, 29);
+		}
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE)
+			n = fail(q, rc);
+		done_until = days[d] + DAY;
+		struct store_report_row none;
+		memset(&none, 0, sizeof none);
+		for (size_t i = 0; n == 0 && i < nids; i++) {
+			int e = each_record(q, &none, firsts[i], lasts[i], source_record, &ss);
+			if (e == 1)
+				break; /* the scan limit */
+			n = e;
+		}
+		free(ids);
+		free(firsts);
+		free(lasts);
+		if (ss.scanned > DM_HTTP_MAX_SOURCE_SCAN)
+			break;
+	}
+	free(days);
+	if (n == 0) {
+		qsort(q->parts, q->nparts, sizeof *q->parts, part_cmp);
+		for (size_t i = 0; n == 0 && i < q->nparts; i++) {
+			struct part *p = &q->parts[i];
+			struct store_part_row r = {.kind = p->kind, .name = p->name, .sub = p->sub,
+						   .result = p->result, .messages = p->messages};
+			n = part_fn(arg, &r);
+		}
+	}
+	parts_clear(q);
+	return n;
+}
+
+/* ---- reports ---------------------------------------------------------------------- */
+
+static int
+rd_reports(void *impl, const struct store_scope *sc, const struct store_filter *f, unsigned limit,
+	   unsigned offset, uint64_t *total,
+	   int (*fn)(void *arg, const struct store_report_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	int rc;
+	if (f->domain != NULL && (rc = visible(q, sc, f)) != 0)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_REPORTS_TOTAL, sc, f);
+	if (f->reporter != NULL)
+		sqlite3_bind_text(s, 6, f->reporter, -1, SQLITE_STATIC);
+	if ((rc = one_number(q, s, total)) != 0)
+		return rc;
+	s = prep(q, R_REPORTS, sc, f);
+	if (f->reporter != NULL)
+		sqlite3_bind_text(s, 6, f->reporter, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, limit);
+	sqlite3_bind_int64(s, 8, offset);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_report_row r;
+		int64_t first, last;
+		read_report(s, &r, &first, &last);
+		/* a list row: the detail fields stay out */
+		r.generator = r.version = r.schema = r.xmlns = r.report_error = NULL;
+		r.archive_key = r.warnings_json = NULL;
+		int n = fn(arg, &r);
+		if (n) {
+			sqlite3_reset(s);
+			return n;
+		}
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+static int
+rd_report(void *impl, const struct store_scope *sc, int64_t id,
+	  int (*meta_fn)(void *arg, const struct store_report_row *r),
+	  int (*rec_fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+	  void *arg)
+{
+	struct sqr *q = impl;
+	sqlite3_stmt *s = prep(q, R_REPORT, sc, NULL);
+	sqlite3_bind_int64(s, 3, id);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? DM_ENOTFOUND : fail(q, rc);
+	}
+	struct store_report_row r;
+	int64_t first, last;
+	read_report(s, &r, &first, &last);
+	/* the row's strings stay valid while s is not reset: records are read
+	 * with their own statement meanwhile */
+	int n = meta_fn(arg, &r);
+	if (n == 0 && rec_fn != NULL)
+		n = each_record(q, &r, first, last, rec_fn, arg);
+	sqlite3_reset(s);
+	return n;
+}
+
+static int
+rd_export(void *impl, const struct store_scope *sc, const struct store_filter *f,
+	  int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+	  void *arg)
+{
+	struct sqr *q = impl;
+	int rc;
+	if (f->domain != NULL && (rc = visible(q, sc, f)) != 0)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_EXPORT, sc, f);
+	if (f->reporter != NULL)
+		sqlite3_bind_text(s, 6, f->reporter, -1, SQLITE_STATIC);
+	int n = 0;
+	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_report_row r;
+		int64_t first, last;
+		read_report(s, &r, &first, &last);
+		n = each_record(q, &r, first, last, fn, arg);
+	}
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+const struct store_read_ops store_sqlite_read_ops = {
+	.open = rd_open,
+	.close = rd_close,
+	.error = rd_error,
+	.ping = rd_ping,
+	.domains = rd_domains,
+	.summary = rd_summary,
+	.timeseries = rd_timeseries,
+	.sources = rd_sources,
+	.source = rd_source,
+	.reporters = rd_reporters,
+	.reports = rd_reports,
+	.report = rd_report,
+	.export = rd_export,
+};

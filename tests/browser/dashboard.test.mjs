@@ -1,0 +1,699 @@
+// dashboard.test.mjs - the dashboard in headless Chromium, against a
+// running dmarcd (tests/browser/run.sh starts one and sets the
+// environment). Plain node (18 or later) and playwright-core; one line
+// per check (ok/FAIL), a summary, exit 1 when a check failed.
+//
+// Environment:
+//   DMARCD_URL       http://127.0.0.1:PORT of `dmarcd serve --http`
+//   DMARCD_TOKEN     an admin token
+//   DMARCD_WORK      where screenshots/, downloads/ and the profile go
+//   DMARCD_EXPECTED  bench/gen's expected.json (optional)
+//   DMARCD_HOSTILE   the hostile report as ingested (for the raw download)
+//   CHROMIUM         default /usr/bin/chromium
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, request } from 'playwright-core';
+
+const BASE = (process.env.DMARCD_URL || '').replace(/\/+$/, '');
+const TOKEN = process.env.DMARCD_TOKEN || '';
+const WORK = process.env.DMARCD_WORK || '';
+const EXPECTED = process.env.DMARCD_EXPECTED || '';
+const HOSTILE = process.env.DMARCD_HOSTILE || '';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!BASE || !TOKEN || !WORK) {
+	console.error('dashboard.test.mjs: set DMARCD_URL, DMARCD_TOKEN and DMARCD_WORK (tests/browser/run.sh does)');
+	process.exit(2);
+}
+
+const CSP =
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const HOSTILE_ORG = '<img src=x onerror="window.__xss=1">';
+const HOSTILE_RID = '<script>window.__xss=2</script>';
+const TOKEN_KEY = 'dmarcd.token';
+const WAIT = 20000; // ms for any one view to render
+const SHOTS = path.join(WORK, 'screenshots');
+const DOWNLOADS = path.join(WORK, 'downloads');
+fs.mkdirSync(SHOTS, { recursive: true });
+fs.mkdirSync(DOWNLOADS, { recursive: true });
+
+// the whole run may not hang a ctest
+const watchdog = setTimeout(() => {
+	console.log('FAIL the suite took over 5 minutes');
+	process.exit(1);
+}, 300000);
+
+/* ---- checks ---------------------------------------------------------- */
+
+let checks = 0;
+let failures = 0;
+const started = Date.now();
+
+async function check(name, fn) {
+	checks++;
+	try {
+		await fn();
+		console.log('ok   ' + name);
+		return true;
+	} catch (e) {
+		failures++;
+		console.log('FAIL ' + name);
+		const msg = (e && e.message ? e.message : String(e)).split('\n').slice(0, 12);
+		for (const l of msg) console.log('     ' + l);
+		return false;
+	}
+}
+
+function addDays(day, n) {
+	return new Date(Date.parse(day + 'T00:00:00Z') + n * 86400000).toISOString().slice(0, 10);
+}
+
+/* ---- the API, straight (what the dashboard must agree with) ---------- */
+
+const api = await request.newContext({
+	baseURL: BASE,
+	extraHTTPHeaders: { Authorization: 'Bearer ' + TOKEN },
+});
+
+async function apiGet(p, params) {
+	const q = new URLSearchParams();
+	for (const [k, v] of Object.entries(params || {})) if (v !== null && v !== undefined && v !== '') q.set(k, String(v));
+	const url = '/api/v1/' + p + (q.toString() ? '?' + q : '');
+	const res = await api.get(url);
+	if (res.status() !== 200) throw new Error(`GET ${url}: ${res.status()} ${await res.text()}`);
+	return res;
+}
+async function apiJSON(p, params) {
+	return (await apiGet(p, params)).json();
+}
+
+/* ---- the browser ----------------------------------------------------- */
+
+const profile = path.join(WORK, 'profile');
+fs.rmSync(profile, { recursive: true, force: true });
+const context = await chromium.launchPersistentContext(profile, {
+	executablePath: CHROMIUM,
+	headless: true,
+	args: [
+		'--headless=new',
+		'--no-sandbox',
+		'--disable-gpu',
+		'--disable-quic',
+		'--no-first-run',
+		'--disable-background-networking',
+		'--disable-component-update',
+		'--disable-sync',
+	],
+	viewport: { width: 1280, height: 900 },
+	acceptDownloads: true,
+	timezoneId: 'America/Los_Angeles', // the dashboard must show UTC days whatever the zone
+	locale: 'de-DE', // and en-US numbers whatever the locale
+});
+
+// Everything the pages do wrong, collected from every page. While a test
+// provokes an error on purpose (a 401, a 404), `provoking` names it and
+// the 4xx answers and their console lines are expected.
+const problems = { console: [], page: [], failed: [], status: [] };
+let provoking = null;
+const apiRequests = [];
+function watch(page) {
+	page.on('console', (m) => {
+		if (m.type() !== 'error') return;
+		if (provoking && /status of 4\d\d/.test(m.text())) return;
+		problems.console.push(m.text());
+	});
+	page.on('pageerror', (e) => problems.page.push(e.message));
+	page.on('requestfailed', (r) => problems.failed.push(r.url() + ' ' + (r.failure() ? r.failure().errorText : '')));
+	page.on('request', (r) => {
+		if (new URL(r.url()).pathname.startsWith('/api/')) apiRequests.push(r.url());
+	});
+	page.on('response', (r) => {
+		if (r.status() >= 400 && !provoking) problems.status.push(r.status() + ' ' + r.url());
+	});
+}
+context.on('page', watch); // pages opened from now on
+let page = context.pages()[0];
+if (page) watch(page);
+else page = await context.newPage();
+
+// the view is rendered for the address shown
+async function ready(p = page) {
+	await p.waitForFunction(
+		() => {
+			const m = document.getElementById('main');
+			return m && m.dataset.ready === location.hash && m.getAttribute('aria-busy') !== 'true';
+		},
+		null,
+		{ timeout: WAIT }
+	);
+	const err = await p.evaluate(() => {
+		const e = document.querySelector('[data-testid=view-error]');
+		return e ? e.textContent : null;
+	});
+	if (err) throw new Error('the view shows an error: ' + err);
+}
+
+function route(p = page) {
+	const u = new URL(p.url());
+	const hash = u.hash.replace(/^#/, '');
+	const i = hash.indexOf('?');
+	return {
+		path: i >= 0 ? hash.slice(0, i) : hash,
+		params: Object.fromEntries(new URLSearchParams(i >= 0 ? hash.slice(i + 1) : '')),
+	};
+}
+
+async function attr(sel, name, p = page) {
+	return p.getAttribute(sel, name, { timeout: WAIT });
+}
+
+async function shot(name, p = page) {
+	await p.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
+}
+
+async function xss(p = page) {
+	return p.evaluate(() => [window.__xss, document.querySelectorAll('main img, main script').length]);
+}
+
+async function download(selector, p = page) {
+	const [dl] = await Promise.all([p.waitForEvent('download', { timeout: WAIT }), p.click(selector)]);
+	const name = dl.suggestedFilename();
+	const to = path.join(DOWNLOADS, name);
+	await dl.saveAs(to);
+	return { name, bytes: fs.readFileSync(to) };
+}
+
+// the overview's numbers and chart for the route's domain and range
+// against /api/v1/summary and /api/v1/timeseries
+async function overviewMatchesAPI() {
+	const { params } = route();
+	const q = { domain: params.domain, from: params.from, to: params.to };
+	const s = await apiJSON('summary', q);
+	const ts = await apiJSON('timeseries', q);
+	await page.waitForSelector('[data-testid=chart][data-drawn] canvas', { timeout: WAIT });
+	const got = await page.evaluate(() => {
+		const v = (id) => {
+			const el = document.querySelector(`[data-testid=${id}]`);
+			return el ? Number(el.getAttribute('data-value')) : null;
+		};
+		const c = document.querySelector('[data-testid=chart]');
+		const t = (k) => Number(c.getAttribute('data-total-' + k));
+		return {
+			messages: v('kpi-messages'),
+			messagesText: document.querySelector('[data-testid=kpi-messages] .kpi-value').textContent,
+			dmarc: v('kpi-dmarc'),
+			spf: v('kpi-spf'),
+			dkim: v('kpi-dkim'),
+			quarantine: v('kpi-quarantine'),
+			reject: v('kpi-reject'),
+			chart: {
+				messages: t('messages'),
+				pass: t('pass'),
+				fail: t('fail'),
+				quarantine: t('quarantine'),
+				reject: t('reject'),
+				domain: c.getAttribute('data-domain'),
+				from: c.getAttribute('data-from'),
+				to: c.getAttribute('data-to'),
+			},
+		};
+	});
+	const disp = s.disposition || {};
+	assert.deepEqual(
+		{ messages: got.messages, dmarc: got.dmarc, spf: got.spf, dkim: got.dkim, quarantine: got.quarantine, reject: got.reject },
+		{
+			messages: s.messages,
+			dmarc: s.dmarc_pass,
+			spf: s.spf_aligned,
+			dkim: s.dkim_aligned,
+			quarantine: disp.quarantine || 0,
+			reject: disp.reject || 0,
+		},
+		'the numbers shown are /api/v1/summary ' + JSON.stringify(q)
+	);
+	assert.equal(got.messagesText, s.messages.toLocaleString('en-US'), 'messages as shown');
+	assert.equal(got.chart.domain, params.domain);
+	assert.equal(got.chart.from, params.from || '');
+	assert.equal(got.chart.to, params.to || '');
+	assert.equal(got.chart.messages, s.messages, "the chart's plotted total is summary.messages");
+	const sum = (k) => (ts.points || []).reduce((a, p) => a + (p[k] || 0), 0);
+	assert.equal(sum('messages'), s.messages, 'timeseries messages add up to summary.messages');
+	assert.equal(got.chart.quarantine, sum('quarantine'), 'quarantined as plotted');
+	assert.equal(got.chart.reject, sum('reject'), 'rejected as plotted');
+	assert.equal(got.chart.pass + got.chart.fail, s.messages - sum('quarantine') - sum('reject'), 'pass + fail as plotted');
+	return s;
+}
+
+/* ---- 1. login by link, first load ------------------------------------- */
+
+const cdp = await context.newCDPSession(page);
+await cdp.send('Network.enable');
+const transfer = new Map(); // requestId -> encoded bytes (headers + body as sent)
+cdp.on('Network.loadingFinished', (e) => transfer.set(e.requestId, e.encodedDataLength));
+const bodies = []; // [url, body bytes]
+const onBody = async (r) => {
+	try {
+		bodies.push([r.url(), (await r.body()).length]);
+	} catch {
+		/* a redirect or a download has no body to read */
+	}
+};
+page.on('response', onBody);
+
+let domains = [];
+let firstResponse = null;
+const loginOK = await check('login link: the overview renders', async () => {
+	firstResponse = await page.goto(BASE + '/#token=' + encodeURIComponent(TOKEN), { waitUntil: 'load' });
+	await ready();
+	await page.waitForSelector('[data-testid=chart][data-drawn] canvas', { timeout: WAIT });
+});
+
+await check('first load: under 300 KB, chart drawn', async () => {
+	assert.ok(loginOK, 'no first load to measure');
+	await page.waitForLoadState('networkidle').catch(() => {});
+	const chartMs = await page.evaluate(() => {
+		const m = performance.getEntriesByName('dmarcd:chart-drawn')[0];
+		return m ? Math.round(m.startTime) : -1;
+	});
+	page.off('response', onBody);
+	const bytes = [...transfer.values()].reduce((a, b) => a + b, 0);
+	const staticBody = bodies.filter(([u]) => !new URL(u).pathname.startsWith('/api/')).reduce((a, [, n]) => a + n, 0);
+	const apiBody = bodies.filter(([u]) => new URL(u).pathname.startsWith('/api/')).reduce((a, [, n]) => a + n, 0);
+	console.log(`first-load: bytes=${bytes} chart_ms=${chartMs}`);
+	console.log(`     (${bodies.length} responses; bodies: static ${staticBody} B, API ${apiBody} B)`);
+	assert.ok(chartMs > 0, 'the page marks when the chart is drawn');
+	assert.ok(bytes > 0 && bytes < 300 * 1024, `transferred ${bytes} bytes`);
+	assert.ok(staticBody < 300 * 1024, `static files ${staticBody} bytes`);
+});
+await cdp.detach().catch(() => {});
+
+await check('security headers on /: the CSP of docs/API.md, nosniff, no-referrer, DENY', async () => {
+	assert.ok(firstResponse, 'no response for /');
+	const hd = firstResponse.headers();
+	assert.equal(hd['content-security-policy'], CSP);
+	assert.equal(hd['x-content-type-options'], 'nosniff');
+	assert.equal(hd['referrer-policy'], 'no-referrer');
+	assert.equal((hd['x-frame-options'] || '').toUpperCase(), 'DENY');
+	const js = await api.get('/app.js');
+	assert.equal(js.status(), 200, '/app.js');
+	assert.equal(js.headers()['x-content-type-options'], 'nosniff', '/app.js nosniff');
+});
+
+await check('login link: the token moved to sessionStorage and out of the address bar', async () => {
+	const href = page.url();
+	assert.ok(!href.includes(TOKEN), 'the token is still in ' + href);
+	assert.ok(!href.includes('token='), 'token= still in ' + href);
+	assert.equal(await page.evaluate((k) => sessionStorage.getItem(k), TOKEN_KEY), TOKEN);
+	assert.equal(route().path, '/overview');
+});
+
+await check('overview: the first domain, the 30 days ending at its last day', async () => {
+	domains = (await apiJSON('domains')).domains;
+	assert.ok(domains.length >= 1, 'the API lists no domain');
+	const { params } = route();
+	assert.equal(params.domain, domains[0].domain);
+	assert.equal(params.to, domains[0].last);
+	assert.equal(params.from, addDays(domains[0].last, -29));
+	const options = await page.$$eval('[data-testid=domain-select] option', (os) => os.map((o) => o.value));
+	assert.deepEqual(options, domains.map((d) => d.domain), 'the domain picker lists /api/v1/domains');
+});
+
+if (EXPECTED) {
+	await check('the domains are those bench/gen wrote', async () => {
+		const exp = JSON.parse(fs.readFileSync(EXPECTED, 'utf8'));
+		assert.deepEqual(domains.map((d) => d.domain).sort(), Object.keys(exp.domains).sort());
+	});
+}
+
+await check('overview: numbers and chart equal /api/v1/summary', async () => {
+	await overviewMatchesAPI();
+	const legend = await page.textContent('[data-testid=chart-legend]');
+	assert.match(legend, /DMARC pass/);
+	await shot('overview');
+});
+
+await check('overview: top sources and top reporters', async () => {
+	const { params } = route();
+	const src = await apiJSON('sources', { domain: params.domain, from: params.from, to: params.to, limit: 10 });
+	const ips = await page.$$eval('[data-testid=top-sources] tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+	assert.deepEqual(ips, src.items.map((x) => x.ip));
+	const reps = await page.$$eval('[data-testid=top-reporters] tbody tr', (trs) => trs.length);
+	assert.ok(reps > 0, 'no reporters shown');
+});
+
+await check('overview: the hostile reporter is text, nothing ran', async () => {
+	const names = await page.$$eval('[data-testid=top-reporters] tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+	const rep = await apiJSON('reporters', { domain: route().params.domain, from: route().params.from, to: route().params.to });
+	const inTop = rep.reporters
+		.slice()
+		.sort((a, b) => b.messages - a.messages)
+		.slice(0, 10)
+		.some((r) => r.reporter === HOSTILE_ORG);
+	if (inTop) assert.ok(names.includes(HOSTILE_ORG), 'the hostile name is not shown as text');
+	assert.deepEqual(await xss(), [undefined, 0]);
+});
+
+/* ---- 2. domain and range ----------------------------------------------- */
+
+const history = []; // addresses visited, for back/forward
+await check('switch domain: numbers and chart follow', async () => {
+	assert.ok(domains.length >= 2, 'needs two domains');
+	history.push(page.url());
+	await page.selectOption('[data-testid=domain-select]', domains[1].domain);
+	await page.waitForFunction((d) => location.hash.includes('domain=' + encodeURIComponent(d)), domains[1].domain, { timeout: WAIT });
+	await ready();
+	const { params } = route();
+	assert.equal(params.domain, domains[1].domain);
+	assert.equal(params.to, domains[1].last, 'the 30-day preset follows the domain');
+	await overviewMatchesAPI();
+});
+
+await check('range: last 7 days', async () => {
+	history.push(page.url());
+	await page.click('[data-testid=range-7]');
+	await page.waitForFunction(() => /[?&]from=/.test(location.hash), null, { timeout: WAIT });
+	await ready();
+	const { params } = route();
+	assert.equal(params.from, addDays(domains[1].last, -6));
+	assert.equal(params.to, domains[1].last);
+	assert.equal(await attr('[data-testid=range-7]', 'aria-pressed'), 'true');
+	await overviewMatchesAPI();
+});
+
+await check('range: custom from/to', async () => {
+	history.push(page.url());
+	const from = addDays(domains[1].last, -20);
+	const to = addDays(domains[1].last, -10);
+	await page.fill('[data-testid=range-from]', from);
+	await page.fill('[data-testid=range-to]', to);
+	await page.click('[data-testid=range-apply]');
+	await page.waitForFunction((f) => location.hash.includes('from=' + f), from, { timeout: WAIT });
+	await ready();
+	const { params } = route();
+	assert.deepEqual([params.from, params.to], [from, to]);
+	await overviewMatchesAPI();
+});
+
+await check('range: all time (matches bench/gen totals)', async () => {
+	history.push(page.url());
+	await page.click('[data-testid=range-all]');
+	await page.waitForFunction(() => /[?&]range=all/.test(location.hash), null, { timeout: WAIT });
+	await ready();
+	const { params } = route();
+	assert.equal(params.from, undefined);
+	assert.equal(params.to, undefined);
+	const s = await overviewMatchesAPI();
+	if (EXPECTED) {
+		const exp = JSON.parse(fs.readFileSync(EXPECTED, 'utf8')).domains[params.domain];
+		const hostile = await apiJSON('reports', { domain: params.domain, reporter: HOSTILE_ORG });
+		const extra = hostile.items.reduce((a, r) => a + r.messages, 0);
+		assert.equal(s.messages, exp.messages + extra, 'all-time messages vs expected.json');
+	}
+});
+
+await check('back/forward restore the previous views', async () => {
+	const allTime = page.url();
+	await page.goBack();
+	await ready();
+	assert.equal(page.url(), history[history.length - 1], 'back: the custom range');
+	await overviewMatchesAPI();
+	await page.goBack();
+	await ready();
+	assert.equal(page.url(), history[history.length - 2], 'back again: the 7 days');
+	assert.equal(await attr('[data-testid=range-7]', 'aria-pressed'), 'true');
+	await overviewMatchesAPI();
+	await page.goForward();
+	await ready();
+	await page.goForward();
+	await ready();
+	assert.equal(page.url(), allTime, 'forward twice: all time');
+	await overviewMatchesAPI();
+});
+
+/* ---- 3. sources ------------------------------------------------------------ */
+
+let sourceIP = null;
+await check('sources: every sending IP, as the API lists them', async () => {
+	// back to the first domain, last 30 days: the hostile report's
+	await page.selectOption('[data-testid=domain-select]', domains[0].domain);
+	await ready();
+	await page.click('[data-testid=range-30]');
+	await page.waitForFunction(() => /[?&]from=/.test(location.hash), null, { timeout: WAIT });
+	await ready();
+	await page.click('[data-testid=nav-sources]');
+	await page.waitForFunction(() => location.hash.startsWith('#/sources'), null, { timeout: WAIT });
+	await ready();
+	const { params } = route();
+	assert.equal(params.domain, domains[0].domain, 'the domain is kept');
+	const src = await apiJSON('sources', { domain: params.domain, from: params.from, to: params.to, limit: 50 });
+	const rows = await page.$$eval('[data-testid=sources-table] tbody tr', (trs) =>
+		trs.map((tr) => [...tr.children].map((td) => td.textContent))
+	);
+	assert.equal(rows.length, Math.min(50, src.total));
+	assert.deepEqual(rows.map((r) => r[0]), src.items.map((x) => x.ip));
+	assert.deepEqual(rows.map((r) => r[1]), src.items.map((x) => x.messages.toLocaleString('en-US')));
+	sourceIP = src.items[0].ip;
+	await shot('sources');
+});
+
+await check('sources: sort by DMARC failures', async () => {
+	await page.selectOption('[data-testid=sources-sort]', 'dmarc_fail');
+	await page.waitForFunction(() => location.hash.includes('sort=dmarc_fail'), null, { timeout: WAIT });
+	await ready();
+	const { params } = route();
+	const src = await apiJSON('sources', { domain: params.domain, from: params.from, to: params.to, sort: 'dmarc_fail', limit: 50 });
+	const ips = await page.$$eval('[data-testid=sources-table] tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+	assert.deepEqual(ips, src.items.map((x) => x.ip));
+	await page.goBack();
+	await ready();
+});
+
+await check('drill into a source', async () => {
+	assert.ok(sourceIP, 'no source listed');
+	await page.click(`[data-testid=sources-table] tbody tr:first-child td:first-child a`);
+	await page.waitForFunction(() => location.hash.startsWith('#/source/'), null, { timeout: WAIT });
+	await ready();
+	const { path: p, params } = route();
+	assert.equal(decodeURIComponent(p.slice('/source/'.length)), sourceIP);
+	assert.equal(await page.textContent('[data-testid=source-ip]'), sourceIP);
+	const s = await apiJSON('sources/' + encodeURIComponent(sourceIP), { domain: params.domain, from: params.from, to: params.to });
+	assert.equal(Number(await attr('[data-testid=kpi-messages]', 'data-value')), s.messages);
+	assert.equal(Number(await attr('[data-testid=kpi-dmarc]', 'data-value')), s.dmarc_pass);
+	await page.waitForSelector('[data-testid=chart][data-drawn] canvas', { timeout: WAIT });
+	assert.equal(Number(await attr('[data-testid=chart]', 'data-total-messages')), s.messages, 'chart total');
+	const reps = await page.$$eval('[data-testid=source-reporters] tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+	assert.deepEqual(reps, s.reporters.map((r) => r.reporter));
+	await shot('source');
+	await page.goBack();
+	await ready();
+	assert.ok(route().path.startsWith('/sources'), 'back: the sources list');
+	await page.goForward();
+	await ready();
+	assert.ok(route().path.startsWith('/source/'), 'forward: the source');
+});
+
+await check("the hostile report's source: its reporter and SPF domain as text", async () => {
+	const { params } = route();
+	const ip = '192.0.2.66';
+	const s = await apiJSON('sources/' + ip, { domain: domains[0].domain, from: params.from, to: params.to });
+	const back = page.url();
+	await page.goto(BASE + '/#/source/' + ip + '?' + new URLSearchParams({ domain: domains[0].domain, from: params.from, to: params.to }));
+	await ready();
+	const reps = await page.$$eval('[data-testid=source-reporters] tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+	assert.deepEqual(reps, s.reporters.map((r) => r.reporter));
+	assert.ok(reps.includes(HOSTILE_ORG), 'the hostile reporter');
+	const spf = await page.$$eval('[data-testid=source-spf] tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+	assert.deepEqual(spf, s.spf.map((r) => r.domain));
+	assert.deepEqual(await xss(), [undefined, 0]);
+	await page.goto(back);
+	await ready();
+});
+
+/* ---- 4. reports --------------------------------------------------------- */
+
+let hostileId = null;
+await check('reports: the list, newest first, with the hostile one as text', async () => {
+	await page.click('[data-testid=nav-reports]');
+	await page.waitForFunction(() => location.hash.startsWith('#/reports'), null, { timeout: WAIT });
+	await ready();
+	const { params } = route();
+	const lst = await apiJSON('reports', { domain: params.domain, from: params.from, to: params.to, limit: 50 });
+	const rows = await page.$$eval('[data-testid=reports-table] tbody tr', (trs) =>
+		trs.map((tr) => [...tr.children].map((td) => td.textContent))
+	);
+	assert.equal(rows.length, Math.min(50, lst.total));
+	assert.deepEqual(rows.map((r) => r[1]), lst.items.map((x) => x.org_name), 'reporters in order');
+	assert.deepEqual(rows.map((r) => r[2]), lst.items.map((x) => x.report_id), 'report ids in order');
+	const h = lst.items.find((x) => x.org_name === HOSTILE_ORG);
+	assert.ok(h, 'the hostile report is not on the first page of the API');
+	hostileId = h.id;
+	assert.ok(rows.some((r) => r[1] === HOSTILE_ORG && r[2] === HOSTILE_RID), 'hostile org_name/report_id shown as text');
+	assert.deepEqual(await xss(), [undefined, 0], 'window.__xss, img/script elements in main');
+});
+
+await check('reports: filter by the hostile reporter (URL holds it)', async () => {
+	await page.selectOption('[data-testid=reporter-select]', HOSTILE_ORG);
+	await page.waitForFunction(() => location.hash.includes('reporter='), null, { timeout: WAIT });
+	await ready();
+	assert.equal(route().params.reporter, HOSTILE_ORG);
+	const rows = await page.$$eval('[data-testid=reports-table] tbody tr', (trs) => trs.length);
+	const lst = await apiJSON('reports', { domain: route().params.domain, from: route().params.from, to: route().params.to, reporter: HOSTILE_ORG });
+	assert.equal(rows, lst.items.length);
+	assert.deepEqual(await xss(), [undefined, 0]);
+	// a shared link opens the same view
+	const again = await context.newPage();
+	await again.goto(BASE + '/#token=' + encodeURIComponent(TOKEN));
+	await ready(again);
+	await again.goto(page.url());
+	await ready(again);
+	assert.equal(await again.inputValue('[data-testid=reporter-select]'), HOSTILE_ORG);
+	await again.close();
+});
+
+await check('reports: export CSV of the current filters', async () => {
+	const { name, bytes } = await download('[data-testid=export-csv]');
+	const text = bytes.toString('utf8');
+	assert.ok(text.startsWith('xml_schema,org_name,org_email,'), 'CSV header: ' + text.slice(0, 60));
+	assert.ok(/^[A-Za-z0-9._!@+-]+$/.test(name), 'file name ' + name);
+	const { params } = route();
+	const want = await (await apiGet('export.csv', { domain: params.domain, from: params.from, to: params.to, reporter: params.reporter })).body();
+	assert.ok(bytes.equals(want), 'the file is what /api/v1/export.csv answers');
+});
+
+await check('reports: export JSON of the current filters', async () => {
+	const { bytes } = await download('[data-testid=export-json]');
+	const rows = JSON.parse(bytes.toString('utf8'));
+	assert.ok(Array.isArray(rows) && rows.length > 0, 'a JSON array of the records');
+	assert.ok(rows.every((r) => r.org_name === HOSTILE_ORG), 'only the filtered reporter');
+});
+
+await check('open the hostile report: text, nothing ran', async () => {
+	await page.click('[data-testid=reports-table] tbody tr:first-child td:first-child a');
+	await page.waitForFunction(() => location.hash.startsWith('#/report/'), null, { timeout: WAIT });
+	await ready();
+	assert.equal(route().path, '/report/' + hostileId);
+	assert.equal(await page.textContent('[data-testid=report-org-name]'), HOSTILE_ORG);
+	assert.equal(await page.textContent('[data-testid=report-id]'), HOSTILE_RID);
+	assert.equal(await page.textContent('[data-testid=report-title]'), HOSTILE_RID);
+	const d = await apiJSON('reports/' + hostileId);
+	const rows = await page.$$eval('[data-testid=report-rows] tbody tr', (trs) => trs.length);
+	assert.equal(rows, d.rows.length, 'every record');
+	assert.deepEqual(await xss(), [undefined, 0]);
+	await shot('report');
+});
+
+await check('download the hostile report raw: the bytes as ingested', async () => {
+	const { name, bytes } = await download('[data-testid=download-raw]');
+	assert.ok(/^[A-Za-z0-9._!@+-]+$/.test(name), 'file name made safe: ' + name);
+	const want = await (await apiGet(`reports/${hostileId}/raw`)).body();
+	assert.ok(bytes.equals(want), 'the file is what /raw answers');
+	if (HOSTILE) assert.ok(bytes.equals(fs.readFileSync(HOSTILE)), 'the file is the report as written');
+	assert.deepEqual(await xss(), [undefined, 0]);
+});
+
+await check('open a generated report: every record, raw download', async () => {
+	await page.goBack(); // the filtered list
+	await ready();
+	await page.selectOption('[data-testid=reporter-select]', '');
+	await page.waitForFunction(() => !location.hash.includes('reporter='), null, { timeout: WAIT });
+	await ready();
+	const { params } = route();
+	const lst = await apiJSON('reports', { domain: params.domain, from: params.from, to: params.to, limit: 50 });
+	const i = lst.items.findIndex((x) => x.org_name !== HOSTILE_ORG);
+	const item = lst.items[i];
+	await page.click(`[data-testid=reports-table] tbody tr:nth-child(${i + 1}) td:first-child a`);
+	await page.waitForFunction((id) => location.hash.startsWith('#/report/' + id + '?') || location.hash === '#/report/' + id, item.id, { timeout: WAIT });
+	await ready();
+	const d = await apiJSON('reports/' + item.id);
+	assert.equal(await page.textContent('[data-testid=report-org-name]'), d.org_name);
+	assert.equal(await page.textContent('[data-testid=report-messages]'), d.messages.toLocaleString('en-US'));
+	const rows = await page.$$eval('[data-testid=report-rows] tbody tr', (trs) => trs.length);
+	assert.equal(rows, Math.min(d.rows.length, 500), 'records shown');
+	const { bytes } = await download('[data-testid=download-raw]');
+	const want = await (await apiGet(`reports/${item.id}/raw`)).body();
+	assert.ok(bytes.equals(want), 'the file is what /raw answers');
+	assert.ok(bytes.length > 2 && ((bytes[0] === 0x1f && bytes[1] === 0x8b) || (bytes[0] === 0x50 && bytes[1] === 0x4b)), 'still compressed');
+});
+
+await check('an unknown report says so', async () => {
+	provoking = 'a 404';
+	try {
+		await page.goto(BASE + '/#/report/999999999');
+		await ready();
+		await page.waitForSelector('[data-testid=not-found]', { timeout: WAIT });
+	} finally {
+		provoking = null;
+	}
+});
+
+/* ---- 5. phone ------------------------------------------------------------ */
+
+await check('phone 390x844: no horizontal overflow, chart fits', async () => {
+	await page.setViewportSize({ width: 390, height: 844 });
+	const views = ['#/overview', '#/sources', '#/reports', '#/report/' + hostileId];
+	for (const v of views) {
+		await page.goto(BASE + '/' + v + '?domain=' + encodeURIComponent(domains[0].domain));
+		await ready();
+		const o = await page.evaluate(() => ({
+			doc: document.documentElement.scrollWidth,
+			body: document.body.scrollWidth,
+			w: window.innerWidth,
+		}));
+		assert.ok(o.doc <= o.w && o.body <= o.w, `${v}: page ${o.doc}/${o.body} px wide in a ${o.w} px window`);
+		if (v === '#/overview') {
+			await page.waitForSelector('[data-testid=chart][data-drawn] canvas', { timeout: WAIT });
+			const cw = await page.evaluate(() => document.querySelector('[data-testid=chart] canvas').getBoundingClientRect().right);
+			assert.ok(cw <= o.w, 'chart right edge at ' + cw);
+			await shot('phone');
+		}
+	}
+	await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+/* ---- 6. logged out ---------------------------------------------------------- */
+
+await check('no token: the login screen, no API request', async () => {
+	const fresh = await context.newPage(); // a new tab: empty sessionStorage
+	const before = apiRequests.length;
+	await fresh.goto(BASE + '/');
+	await fresh.waitForSelector('[data-testid=login]', { state: 'visible', timeout: WAIT });
+	const text = await fresh.textContent('[data-testid=login]');
+	assert.match(text, /make run/);
+	assert.match(text, /dmarcd token add/);
+	assert.equal(await fresh.isVisible('#app'), false, 'the app is hidden');
+	assert.equal(apiRequests.length, before, 'API requests without a token');
+	await shot('login', fresh);
+	await fresh.close();
+});
+
+await check('a 401 clears the token and shows the login screen', async () => {
+	provoking = 'a 401';
+	try {
+		await page.evaluate((k) => sessionStorage.setItem(k, 'not-a-token'), TOKEN_KEY);
+		await page.reload();
+		await page.waitForSelector('[data-testid=login]', { state: 'visible', timeout: WAIT });
+		assert.equal(await page.evaluate((k) => sessionStorage.getItem(k), TOKEN_KEY), null);
+		assert.equal(await page.isVisible('[data-testid=login-reason]'), true, 'says why');
+	} finally {
+		provoking = null;
+	}
+	// and the link logs in again
+	await page.goto(BASE + '/#token=' + encodeURIComponent(TOKEN));
+	await ready();
+});
+
+/* ---- 7. what went wrong along the way -------------------------------------- */
+
+await check('no console errors', async () => assert.deepEqual(problems.console, []));
+await check('no uncaught page errors', async () => assert.deepEqual(problems.page, []));
+await check('no failed requests', async () => assert.deepEqual(problems.failed, []));
+await check('no HTTP errors (but the provoked ones)', async () => assert.deepEqual(problems.status, []));
+
+await context.close();
+await api.dispose();
+clearTimeout(watchdog);
+const secs = ((Date.now() - started) / 1000).toFixed(1);
+console.log(`browser: ${checks - failures}/${checks} checks ok in ${secs} s (the pages made ${apiRequests.length} API requests)` + (failures ? `, ${failures} FAILED` : ''));
+console.log('browser: screenshots in ' + SHOTS);
+process.exit(failures ? 1 : 0);

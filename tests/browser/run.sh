@@ -1,0 +1,175 @@
+#!/bin/bash
+# run.sh BINARY WORK_DIR - the dashboard in headless Chromium against a
+# real `dmarcd serve` (no mocks): generated history for three domains,
+# one hostile report, an admin token; then dashboard.test.mjs drives
+# Debian's chromium through playwright-core (npm, node_modules/).
+#
+# WORK_DIR is emptied first. Afterwards it holds the data folder
+# (data/), the server's log (serve.log), the downloads and the
+# screenshots (screenshots/*.png), kept as artifacts.
+#
+# Exit status: the test script's (0 all checks ok, 1 a check failed);
+# 2 when the set-up fails, also when a tool is missing (node, chromium,
+# playwright-core or uPlot in web/vendor/): `make test` installs them, so
+# their absence is a failure, never a skip.
+# Extra environment: CHROMIUM (default /usr/bin/chromium), NODE (default node).
+set -u
+
+if [ $# -lt 2 ]; then
+	echo "usage: $0 BINARY WORK_DIR" >&2
+	exit 2
+fi
+bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+work=$2
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+gen=$(dirname "$bin")/bench/gen
+chromium=${CHROMIUM:-/usr/bin/chromium}
+node=${NODE:-node}
+
+rm -rf "$work"
+mkdir -p "$work" || exit 2
+work=$(cd "$work" && pwd)
+mkdir -p "$work/tmp" "$work/screenshots"
+export TMPDIR=$work/tmp LC_ALL=C TZ=UTC
+unset DMARCD_CONFIG
+
+skip() {
+	echo "browser: FAIL: $* (scripts/deps.sh test installs it)" >&2
+	exit 2
+}
+command -v "$node" >/dev/null 2>&1 || skip "no node (Debian package nodejs)"
+[ -x "$chromium" ] || skip "no $chromium (Debian package chromium)"
+[ -f "$repo/node_modules/playwright-core/package.json" ] || skip "no node_modules/playwright-core (scripts/deps.sh)"
+[ -f "$repo/web/vendor/uPlot.iife.min.js" ] || skip "no web/vendor/uPlot.iife.min.js (scripts/deps.sh)"
+[ -x "$bin" ] || { echo "browser: $bin: not an executable" >&2; exit 2; }
+[ -x "$gen" ] || { echo "browser: $gen: not built" >&2; exit 2; }
+
+die() {
+	echo "browser: set-up failed: $*" >&2
+	exit 2
+}
+
+D=$work/data
+G=$work/gen
+"$gen" history "$G" --records 3000 --days 30 --domains 3 >"$work/gen.out" 2>&1 ||
+	die "bench/gen history: $(cat "$work/gen.out")"
+"$bin" account add acme --catch-all --data "$D" >"$work/account.out" 2>&1 ||
+	die "account add: $(cat "$work/account.out")"
+
+# The hostile report: markup where a reporter's name and a report id go.
+# Its period is the generated history's last day, so the default view
+# (the last 30 days with data) shows it.
+cat >"$work/hostile.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <version>1.0</version>
+  <report_metadata>
+    <org_name>&lt;img src=x onerror="window.__xss=1"&gt;</org_name>
+    <email>dmarc@hostile.example</email>
+    <extra_contact_info>javascript:window.__xss=3</extra_contact_info>
+    <report_id>&lt;script&gt;window.__xss=2&lt;/script&gt;</report_id>
+    <date_range>
+      <begin>1798675200</begin>
+      <end>1798761599</end>
+    </date_range>
+  </report_metadata>
+  <policy_published>
+    <domain>acme.com</domain>
+    <adkim>r</adkim>
+    <aspf>r</aspf>
+    <p>none</p>
+    <pct>100</pct>
+  </policy_published>
+  <record>
+    <row>
+      <source_ip>192.0.2.66</source_ip>
+      <count>7</count>
+      <policy_evaluated>
+        <disposition>none</disposition>
+        <dkim>fail</dkim>
+        <spf>fail</spf>
+      </policy_evaluated>
+    </row>
+    <identifiers>
+      <header_from>acme.com</header_from>
+    </identifiers>
+    <auth_results>
+      <spf>
+        <domain>&lt;b&gt;evil&lt;/b&gt;.example</domain>
+        <result>fail</result>
+      </spf>
+    </auth_results>
+  </record>
+</feedback>
+EOF
+
+# ingest --account is new; without it the reports are stored unclaimed,
+# which the admin token sees as well
+acct=()
+if "$bin" ingest --help 2>&1 | grep -q -- '--account'; then
+	acct=(--account acme)
+fi
+"$bin" ingest --data "$D" "${acct[@]}" "$G/reports" "$work/hostile.xml" >"$work/ingest.out" 2>&1 ||
+	die "ingest: $(tail -5 "$work/ingest.out")"
+"$bin" token add --admin --name browser --data "$D" >"$work/token.out" 2>"$work/token.err" ||
+	die "token add: $(cat "$work/token.err")"
+# the token is the last word printed
+token=$(awk 'NF { t = $NF } END { print t }' "$work/token.out")
+[ -n "$token" ] || die "token add printed no token"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+	die "no free port"
+# the dashboard's files: this checkout's web/ (web_dir, when the
+# configuration has it; the server also starts in the checkout, for a
+# default relative to the working directory)
+serve_args=(serve --data "$D" --smtp none --http "127.0.0.1:$port")
+if "$bin" config help 2>/dev/null | grep -q '^ *web_dir '; then
+	printf 'web_dir = %s\n' "$repo/web" >"$work/dmarcd.conf"
+	serve_args+=(--config "$work/dmarcd.conf")
+fi
+(cd "$repo" && exec "$bin" "${serve_args[@]}") >"$work/serve.log" 2>&1 &
+pid=$!
+stop() {
+	if [ -n "${pid:-}" ]; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		pid=
+	fi
+}
+trap stop EXIT
+
+healthy() {
+	python3 - "$1" <<'PY'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen("http://127.0.0.1:%s/healthz" % sys.argv[1], timeout=1) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+up=0
+for _ in $(seq 100); do
+	if healthy "$port"; then
+		up=1
+		break
+	fi
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+[ "$up" = 1 ] || die "dmarcd serve did not answer /healthz on port $port: $(tail -5 "$work/serve.log")"
+
+DMARCD_URL=http://127.0.0.1:$port \
+	DMARCD_TOKEN=$token \
+	DMARCD_WORK=$work \
+	DMARCD_EXPECTED=$G/expected.json \
+	DMARCD_HOSTILE=$work/hostile.xml \
+	CHROMIUM=$chromium \
+	"$node" "$here/dashboard.test.mjs"
+rc=$?
+stop
+if [ "$rc" != 0 ]; then
+	echo "browser: the server's log: $work/serve.log; screenshots: $work/screenshots/"
+fi
+exit "$rc"

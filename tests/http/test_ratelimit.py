@@ -1,0 +1,112 @@
+"""Request rate limits (docs/API.md, src/common/limits.h): per token 20/s
+with a burst of 100, per client address 50/s with a burst of 200; over
+them 429 with Retry-After.  Each test has a server of its own, so that
+the buckets start full and no other module is disturbed."""
+import http.client
+import json
+import shutil
+import time
+
+import pytest
+
+from conftest import Api, finish_server, run_server, token_add
+
+TOKEN_BURST, TOKEN_RATE = 100, 20
+IP_BURST, IP_RATE = 200, 50
+
+
+@pytest.fixture
+def fresh(world, tmp_path):
+    servers = []
+
+    def make():
+        data = str(tmp_path / ("data%d" % len(servers)))
+        shutil.copytree(world.template, data)
+        s = run_server(data, tmp_path)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        finish_server(s)
+
+
+def burst(port, token, n, path="/api/v1/domains"):
+    """n requests as fast as one keep-alive connection goes; returns
+    [(status, Retry-After, body)] and the seconds it took."""
+    out = []
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    t0 = time.monotonic()
+    for _ in range(n):
+        try:
+            c.request("GET", path, headers={"Authorization": "Bearer " + token})
+            r = c.getresponse()
+        except (http.client.HTTPException, OSError):
+            c.close()
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            c.request("GET", path, headers={"Authorization": "Bearer " + token})
+            r = c.getresponse()
+        body = r.read()
+        out.append((r.status, r.getheader("Retry-After"), body, r.getheader("Content-Type")))
+        if r.will_close:
+            c.close()
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    took = time.monotonic() - t0
+    c.close()
+    return out, took
+
+
+def check_429s(res):
+    limited = [x for x in res if x[0] == 429]
+    for status, retry, body, ctype in limited:
+        assert retry is not None and retry.isdigit() and 1 <= int(retry) <= 60, "Retry-After %r" % retry
+        assert ctype and ctype.startswith("application/json")
+        d = json.loads(body)
+        assert set(d) == {"error"} and isinstance(d["error"], str)
+    return limited
+
+
+def test_token_burst(world, fresh):
+    s = fresh()
+    acme, beta = world.tokens["acme"], world.tokens["beta"]
+    res, took = burst(s.port, acme, 150)
+    statuses = [x[0] for x in res]
+    assert set(statuses) <= {200, 429}, set(statuses)
+    ok = statuses.count(200)
+    limited = check_429s(res)
+    assert limited, "150 requests in %.2f s with one token, none refused" % took
+    # the burst is served in full, and not much more than the refill on top
+    assert TOKEN_BURST <= ok <= TOKEN_BURST + TOKEN_RATE * took + 2, (ok, took)
+    assert statuses[:TOKEN_BURST] == [200] * TOKEN_BURST
+    # another token is not limited by acme's bucket (the address has room)
+    r = Api(s.port, beta, retry429=False).get("/api/v1/domains")
+    assert r.status == 200
+    # after Retry-After, acme is served again
+    time.sleep(int(limited[-1][1]))
+    r = Api(s.port, acme, retry429=False).get("/api/v1/domains")
+    assert r.status == 200
+
+
+def test_address_burst(world, fresh):
+    """Several tokens, none over its own burst, together over the address's."""
+    s = fresh()
+    toks = [token_add(s.data, account="acme", name="many-%d" % i) for i in range(4)]
+    # the server reloads the registry: wait until the last one works
+    deadline = time.monotonic() + 5
+    while Api(s.port, toks[-1], retry429=False).get("/api/v1/domains").status != 200:
+        assert time.monotonic() < deadline, "new tokens never accepted"
+        time.sleep(0.1)
+    per = 90
+    res, took = [], 0.0
+    t0 = time.monotonic()
+    for t in toks:
+        r, _ = burst(s.port, t, per)
+        res += r
+    took = time.monotonic() - t0
+    statuses = [x[0] for x in res]
+    assert set(statuses) <= {200, 429}
+    ok = statuses.count(200)
+    assert check_429s(res), "%d requests from one address in %.2f s, none refused" % (len(res), took)
+    assert ok <= IP_BURST + IP_RATE * took + 2, (ok, took)
+    assert statuses[:IP_BURST - 10] == [200] * (IP_BURST - 10)
+

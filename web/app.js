@@ -1,0 +1,1478 @@
+/*
+ * app.js - the dmarcd dashboard: one page, hash routes, the JSON API of
+ * docs/API.md, uPlot for the chart.
+ *
+ * Routes (the URL holds the whole view, so it can be bookmarked, shared,
+ * and back/forward work):
+ *   #/overview?domain=D&from=YYYY-MM-DD&to=YYYY-MM-DD
+ *   #/sources?domain=D&from=&to=&sort=messages&page=1
+ *   #/source/IP?domain=D&from=&to=
+ *   #/reports?domain=D&from=&to=&reporter=R&page=1
+ *   #/report/ID?domain=D&from=&to=
+ * `range=all` instead of from/to means all time; with neither, the range
+ * is the last 30 days that have data (ending at the domain's `last` day).
+ *
+ * Login: the link `/#token=T` puts T into sessionStorage and replaces the
+ * address (history.replaceState) so the token is in no history entry.
+ * A 401 drops the token and shows the login screen.
+ *
+ * Safety: everything that came from a report is attacker-controlled. It
+ * goes into the page through textContent, option values and attribute
+ * values only; nothing here assigns innerHTML or builds markup from
+ * strings. The page runs under a CSP without inline script or style.
+ */
+(function () {
+	'use strict';
+
+	var TOKEN_KEY = 'dmarcd.token';
+	var PAGE_SIZE = 50;
+	var ROW_CHUNK = 500; /* report rows rendered per click */
+	var PRESETS = [7, 30, 90, 365];
+	var DEFAULT_DAYS = 30;
+	var PARAM_ORDER = ['domain', 'range', 'from', 'to', 'reporter', 'sort', 'page'];
+	var SOURCE_SORTS = [
+		['messages', 'Most messages'],
+		['dmarc_fail', 'Most DMARC failures'],
+		['dmarc_pass', 'Most DMARC passes'],
+		['ip', 'IP address'],
+	];
+
+	var $ = function (id) {
+		return document.getElementById(id);
+	};
+	var els = {};
+	var domains = null; /* [{domain, first, last, ...}] once loaded */
+	var generation = 0; /* bumps on each render: late answers are dropped */
+	var chart = null; /* {u, el, height} of the chart on screen */
+	var chartMarked = false;
+
+	/* ---- small helpers ------------------------------------------------ */
+
+	/* h('td', {class: 'num', text: x}, child...) : an element; strings
+	 * become text nodes, never markup */
+	function h(tag, attrs) {
+		var el = document.createElement(tag);
+		var k, v, i;
+		if (attrs) {
+			for (k in attrs) {
+				if (!Object.prototype.hasOwnProperty.call(attrs, k)) continue;
+				v = attrs[k];
+				if (v === null || v === undefined || v === false) continue;
+				if (k === 'text') el.textContent = String(v);
+				else if (k === 'class') el.className = v;
+				else if (k === 'testid') el.setAttribute('data-testid', v);
+				else if (k.slice(0, 2) === 'on' && typeof v === 'function')
+					el.addEventListener(k.slice(2), v);
+				else if (k === 'style' || k.slice(0, 2) === 'on')
+					throw new Error('h: refusing attribute ' + k);
+				else el.setAttribute(k, v === true ? '' : String(v));
+			}
+		}
+		for (i = 2; i < arguments.length; i++) appendChild(el, arguments[i]);
+		return el;
+	}
+
+	/* a node, a string (as text), or an array of those, nested or not */
+	function appendChild(el, c) {
+		if (c === null || c === undefined || c === false) return;
+		if (Array.isArray(c)) c.forEach(function (x) {
+			appendChild(el, x);
+		});
+		else if (c instanceof Node) el.append(c);
+		else el.append(String(c));
+	}
+
+	function fmtInt(n) {
+		if (n === null || n === undefined || isNaN(n)) return '–';
+		return Number(n).toLocaleString('en-US');
+	}
+
+	function pct(part, whole) {
+		if (!whole) return '–';
+		return ((100 * part) / whole).toFixed(1) + '%';
+	}
+
+	function compact(n) {
+		if (n >= 1e9) return +(n / 1e9).toFixed(1) + 'G';
+		if (n >= 1e6) return +(n / 1e6).toFixed(1) + 'M';
+		if (n >= 1e4) return +(n / 1e3).toFixed(0) + 'k';
+		if (n >= 1e3) return +(n / 1e3).toFixed(1) + 'k';
+		return String(n);
+	}
+
+	/* Unix seconds -> 'YYYY-MM-DD HH:MM' UTC */
+	function fmtTime(s) {
+		if (s === null || s === undefined) return '–';
+		var d = new Date(s * 1000);
+		if (isNaN(d.getTime())) return String(s);
+		return d.toISOString().slice(0, 16).replace('T', ' ');
+	}
+
+	function fmtDay(s) {
+		return fmtTime(s).slice(0, 10);
+	}
+
+	var DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+	function validDay(s) {
+		if (!s || !DAY_RE.test(s)) return false;
+		var t = Date.parse(s + 'T00:00:00Z');
+		return !isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
+	}
+
+	function dayToSec(s) {
+		return Date.parse(s + 'T00:00:00Z') / 1000;
+	}
+
+	function addDays(s, n) {
+		return new Date((dayToSec(s) + n * 86400) * 1000).toISOString().slice(0, 10);
+	}
+
+	function todayUTC() {
+		return new Date().toISOString().slice(0, 10);
+	}
+
+	/* ---- token ---------------------------------------------------------- */
+
+	function getToken() {
+		try {
+			return sessionStorage.getItem(TOKEN_KEY);
+		} catch (e) {
+			return null;
+		}
+	}
+
+	function setToken(t) {
+		try {
+			if (t) sessionStorage.setItem(TOKEN_KEY, t);
+			else sessionStorage.removeItem(TOKEN_KEY);
+		} catch (e) {
+			/* storage disabled: the token lives as long as the page */
+		}
+		domains = null;
+	}
+
+	/* '#token=T' -> sessionStorage; the address becomes '#/overview'.
+	 * Returns true when a token was taken. */
+	function takeTokenFromAddress() {
+		var hash = location.hash;
+		if (hash.slice(0, 7) !== '#token=') return false;
+		var t = hash.slice(7).split('&')[0];
+		try {
+			t = decodeURIComponent(t);
+		} catch (e) {
+			t = '';
+		}
+		t = t.trim();
+		history.replaceState(null, '', location.pathname + location.search + '#/overview');
+		if (t) setToken(t);
+		return !!t;
+	}
+
+	/* ---- API ---------------------------------------------------------------- */
+
+	function ApiError(status, message) {
+		this.status = status;
+		this.message = message;
+	}
+	ApiError.prototype = Object.create(Error.prototype);
+	ApiError.prototype.name = 'ApiError';
+
+	function apiURL(path, params) {
+		var q = new URLSearchParams();
+		if (params) {
+			Object.keys(params).forEach(function (k) {
+				var v = params[k];
+				if (v !== null && v !== undefined && v !== '') q.set(k, String(v));
+			});
+		}
+		var s = q.toString();
+		return '/api/v1/' + path + (s ? '?' + s : '');
+	}
+
+	/* fetch with the token; a non-2xx answer throws ApiError, a 401 also
+	 * logs out. Returns the Response. */
+	function apiFetch(path, params) {
+		var token = getToken();
+		if (!token) {
+			showLogin(null);
+			return Promise.reject(new ApiError(401, 'no token'));
+		}
+		return fetch(apiURL(path, params), {
+			headers: {Authorization: 'Bearer ' + token},
+			cache: 'no-store',
+			credentials: 'omit',
+			referrerPolicy: 'no-referrer',
+		}).then(
+			function (res) {
+				if (res.ok) return res;
+				return res
+					.text()
+					.catch(function () {
+						return '';
+					})
+					.then(function (body) {
+						var reason = '';
+						try {
+							reason = JSON.parse(body).error || '';
+						} catch (e) {
+							reason = '';
+						}
+						if (res.status === 401) {
+							setToken(null);
+							showLogin('The server refused the token (unknown, revoked or malformed).');
+						}
+						if (res.status === 429) {
+							var after = res.headers.get('Retry-After');
+							reason = 'too many requests' + (after ? ', retry in ' + after + ' s' : '');
+						}
+						throw new ApiError(res.status, reason || 'HTTP ' + res.status);
+					});
+			},
+			function (e) {
+				throw new ApiError(0, 'the server did not answer (' + (e && e.message ? e.message : e) + ')');
+			}
+		);
+	}
+
+	function api(path, params) {
+		return apiFetch(path, params).then(function (res) {
+			return res.json();
+		});
+	}
+
+	/* fetch with the token, save the body under the server's file name
+	 * through a blob: URL (a plain link could not send the token) */
+	function saveDownload(path, params, fallbackName, button) {
+		if (button) button.disabled = true;
+		return apiFetch(path, params)
+			.then(function (res) {
+				var name = fileNameFrom(res.headers.get('Content-Disposition')) || fallbackName;
+				return res.blob().then(function (blob) {
+					var url = URL.createObjectURL(blob);
+					var a = h('a', {href: url, download: name, class: 'sr'});
+					document.body.append(a);
+					a.click();
+					a.remove();
+					setTimeout(function () {
+						URL.revokeObjectURL(url);
+					}, 60000);
+				});
+			})
+			.catch(function (e) {
+				if (!(e instanceof ApiError && e.status === 401)) notice('Download failed: ' + e.message);
+			})
+			.then(function () {
+				if (button) button.disabled = false;
+			});
+	}
+
+	/* the file name of a Content-Disposition, made safe for a file system
+	 * (the reporter chose part of it) */
+	function fileNameFrom(cd) {
+		if (!cd) return null;
+		var m = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(cd);
+		var name = null;
+		if (m) {
+			try {
+				name = decodeURIComponent(m[1]);
+			} catch (e) {
+				name = null;
+			}
+		}
+		if (!name) {
+			m = /filename\s*=\s*"((?:[^"\\]|\\.)*)"/i.exec(cd) || /filename\s*=\s*([^;\s]+)/i.exec(cd);
+			if (m) name = m[1].replace(/\\(.)/g, '$1');
+		}
+		if (!name) return null;
+		name = name.replace(/[^A-Za-z0-9._!@+-]+/g, '_').replace(/^[._]+/, '');
+		return name.slice(0, 200) || null;
+	}
+
+	/* ---- routing ---------------------------------------------------------- */
+
+	/* the current route: {view, arg, params: URLSearchParams} */
+	function route() {
+		var hash = location.hash.replace(/^#/, '');
+		var q = hash.indexOf('?');
+		var path = q >= 0 ? hash.slice(0, q) : hash;
+		var params = new URLSearchParams(q >= 0 ? hash.slice(q + 1) : '');
+		var parts = path.split('/').filter(Boolean);
+		var view = parts[0] || 'overview';
+		var arg = null;
+		if (parts.length > 1) {
+			try {
+				arg = decodeURIComponent(parts.slice(1).join('/'));
+			} catch (e) {
+				arg = parts.slice(1).join('/');
+			}
+		}
+		return {view: view, arg: arg, params: params};
+	}
+
+	/* params: an object or URLSearchParams; keys in a fixed order so one
+	 * view has one address */
+	function hashFor(view, arg, params) {
+		var src = params instanceof URLSearchParams ? params : new URLSearchParams();
+		if (!(params instanceof URLSearchParams) && params) {
+			Object.keys(params).forEach(function (k) {
+				if (params[k] !== null && params[k] !== undefined && params[k] !== '') src.set(k, String(params[k]));
+			});
+		}
+		var out = new URLSearchParams();
+		PARAM_ORDER.forEach(function (k) {
+			var v = src.get(k);
+			if (v !== null && v !== '') out.set(k, v);
+		});
+		src.forEach(function (v, k) {
+			if (PARAM_ORDER.indexOf(k) < 0 && v !== '') out.set(k, v);
+		});
+		var s = out.toString();
+		/* ':' kept as is: an IPv6 address stays readable */
+		var a = arg !== null && arg !== undefined ? '/' + encodeURIComponent(arg).replace(/%3A/gi, ':') : '';
+		return '#/' + view + a + (s ? '?' + s : '');
+	}
+
+	/* the current params with `changes` applied (null removes a key) */
+	function withParams(changes) {
+		var p = new URLSearchParams(route().params);
+		Object.keys(changes || {}).forEach(function (k) {
+			if (changes[k] === null || changes[k] === undefined || changes[k] === '') p.delete(k);
+			else p.set(k, String(changes[k]));
+		});
+		return p;
+	}
+
+	function go(view, arg, params, replace) {
+		var hash = hashFor(view, arg, params);
+		if (replace) {
+			history.replaceState(null, '', location.pathname + location.search + hash);
+			render();
+		} else if (hash !== location.hash) {
+			location.hash = hash; /* hashchange renders */
+		} else {
+			render();
+		}
+	}
+
+	/* the params every link keeps: domain and range */
+	function scopeParams(params) {
+		var out = {};
+		['domain', 'range', 'from', 'to'].forEach(function (k) {
+			var v = params.get(k);
+			if (v) out[k] = v;
+		});
+		return out;
+	}
+
+	function linkTo(view, arg, params, extra) {
+		var p = scopeParams(params);
+		Object.keys(extra || {}).forEach(function (k) {
+			p[k] = extra[k];
+		});
+		return hashFor(view, arg, p);
+	}
+
+	/* from/to of the route for the API (both null for all time) */
+	function rangeOf(params) {
+		if (params.get('range') === 'all') return {from: null, to: null};
+		return {
+			from: validDay(params.get('from')) ? params.get('from') : null,
+			to: validDay(params.get('to')) ? params.get('to') : null,
+		};
+	}
+
+	function domainInfo(name) {
+		for (var i = 0; domains && i < domains.length; i++) if (domains[i].domain === name) return domains[i];
+		return null;
+	}
+
+	function presetRange(days, info) {
+		var end = info && validDay(info.last) ? info.last : todayUTC();
+		return {from: addDays(end, -(days - 1)), to: end};
+	}
+
+	/* which preset the route's range is for this domain: 7, 30, ..., 'all' or null */
+	function activePreset(params, info) {
+		if (params.get('range') === 'all') return 'all';
+		var r = rangeOf(params);
+		for (var i = 0; i < PRESETS.length; i++) {
+			var p = presetRange(PRESETS[i], info);
+			if (p.from === r.from && p.to === r.to) return PRESETS[i];
+		}
+		return null;
+	}
+
+	/* ---- screens ----------------------------------------------------------- */
+
+	function showLogin(reason) {
+		generation++;
+		destroyChart();
+		els.app.hidden = true;
+		els.login.hidden = false;
+		els.loginReason.hidden = !reason;
+		els.loginReason.textContent = reason || '';
+		document.title = 'dmarcd · sign in';
+	}
+
+	function showApp() {
+		els.login.hidden = true;
+		els.app.hidden = false;
+	}
+
+	function notice(msg) {
+		els.notice.hidden = !msg;
+		els.notice.textContent = msg || '';
+	}
+
+	/* ---- controls (domain, range, nav) ------------------------------------ */
+
+	function fillDomainSelect(current) {
+		var sel = els.domain;
+		if (sel.options.length !== domains.length || Array.prototype.some.call(sel.options, function (o, i) {
+			return o.value !== domains[i].domain;
+		})) {
+			sel.replaceChildren();
+			domains.forEach(function (d) {
+				sel.append(h('option', {value: d.domain, text: d.domain}));
+			});
+		}
+		sel.value = current;
+		sel.disabled = domains.length === 0;
+	}
+
+	function updateControls(r) {
+		var info = domainInfo(r.params.get('domain'));
+		var preset = activePreset(r.params, info);
+		Array.prototype.forEach.call(els.presets.querySelectorAll('button'), function (b) {
+			b.setAttribute('aria-pressed', String(b.getAttribute('data-range') === String(preset)));
+		});
+		var rg = rangeOf(r.params);
+		els.from.value = rg.from || '';
+		els.to.value = rg.to || '';
+		var navView = r.view === 'source' ? 'sources' : r.view === 'report' ? 'reports' : r.view;
+		Array.prototype.forEach.call(document.querySelectorAll('.tabs a'), function (a) {
+			var v = a.getAttribute('data-view');
+			a.setAttribute('href', linkTo(v, null, r.params));
+			if (v === navView) a.setAttribute('aria-current', 'page');
+			else a.removeAttribute('aria-current');
+		});
+		els.brand.setAttribute('href', linkTo('overview', null, r.params));
+	}
+
+	function onDomainChange() {
+		var r = route();
+		var old = domainInfo(r.params.get('domain'));
+		var next = domainInfo(els.domain.value);
+		if (!next) return;
+		var preset = activePreset(r.params, old);
+		var changes = {domain: next.domain, reporter: null, page: null};
+		if (typeof preset === 'number') {
+			var p = presetRange(preset, next);
+			changes.from = p.from;
+			changes.to = p.to;
+		}
+		/* a source or a report belongs to the old domain: back to its list */
+		var view = r.view === 'source' ? 'sources' : r.view === 'report' ? 'reports' : r.view;
+		go(view, view === r.view ? r.arg : null, withParams(changes));
+	}
+
+	function onPreset(ev) {
+		var b = ev.target.closest('button[data-range]');
+		if (!b) return;
+		var r = route();
+		var which = b.getAttribute('data-range');
+		var changes = {page: null};
+		if (which === 'all') {
+			changes.range = 'all';
+			changes.from = changes.to = null;
+		} else {
+			var p = presetRange(Number(which), domainInfo(r.params.get('domain')));
+			changes.range = null;
+			changes.from = p.from;
+			changes.to = p.to;
+		}
+		rangeChanged(r, changes);
+	}
+
+	function onCustomRange(ev) {
+		ev.preventDefault();
+		var f = els.from.value;
+		var t = els.to.value;
+		if ((f && !validDay(f)) || (t && !validDay(t))) {
+			notice('Dates are YYYY-MM-DD.');
+			return;
+		}
+		if (f && t && f > t) {
+			notice('The range starts after it ends.');
+			return;
+		}
+		notice(null);
+		var changes = {page: null, from: f || null, to: t || null, range: f || t ? null : 'all'};
+		rangeChanged(route(), changes);
+	}
+
+	function rangeChanged(r, changes) {
+		/* a report has its own dates: a new range means the list */
+		if (r.view === 'report') go('reports', null, withParams(changes));
+		else go(r.view, r.arg, withParams(changes));
+	}
+
+	/* ---- the chart --------------------------------------------------------- */
+
+	function cssVar(name, fallback) {
+		var v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+		return v || fallback;
+	}
+
+	function destroyChart() {
+		if (chart) {
+			chart.u.destroy();
+			chart = null;
+		}
+	}
+
+	/*
+	 * A stacked bar chart of days. stack: [{key, label, cls}] bottom first;
+	 * days: [{date, <key>: n}] (missing days are zero). The bars are drawn
+	 * as cumulative sums, top of the stack first, each over the last.
+	 * The container gets data-total-<key> and data-total-messages: what was
+	 * plotted, so a test can hold it against the API.
+	 */
+	function drawChart(box, legend, stack, days, range) {
+		destroyChart();
+		var byDay = {};
+		days.forEach(function (d) {
+			byDay[d.date] = d;
+		});
+		var first = range.from || (days.length ? days[0].date : null);
+		var last = range.to || (days.length ? days[days.length - 1].date : null);
+		var dates = [];
+		if (first && last && validDay(first) && validDay(last) && (dayToSec(last) - dayToSec(first)) / 86400 <= 3700) {
+			for (var d = first; d <= last; d = addDays(d, 1)) dates.push(d);
+		} else {
+			dates = days.map(function (x) {
+				return x.date;
+			});
+		}
+		var xs = dates.map(dayToSec);
+		var raw = stack.map(function (s) {
+			return dates.map(function (d) {
+				return byDay[d] ? byDay[d][s.key] || 0 : 0;
+			});
+		});
+		var totals = {};
+		var all = 0;
+		stack.forEach(function (s, i) {
+			totals[s.key] = raw[i].reduce(function (a, b) {
+				return a + b;
+			}, 0);
+			all += totals[s.key];
+			box.setAttribute('data-total-' + s.key, String(totals[s.key]));
+		});
+		box.setAttribute('data-total-messages', String(all));
+		box.setAttribute('data-days', String(dates.length));
+
+		/* cumulative, top of the stack first */
+		var cum = [];
+		var run = dates.map(function () {
+			return 0;
+		});
+		stack.forEach(function (s, i) {
+			run = run.map(function (v, j) {
+				return v + raw[i][j];
+			});
+			cum.push(run.slice());
+		});
+		var order = stack.map(function (s, i) {
+			return i;
+		}).reverse();
+		var fg = cssVar('--muted', '#555');
+		var grid = cssVar('--grid', '#e5e5e5');
+		var bars = uPlot.paths.bars({size: [0.8, 48], align: 0});
+		var series = [{}];
+		order.forEach(function (i) {
+			var color = cssVar('--c-' + stack[i].key, '#888');
+			series.push({label: stack[i].label, fill: color, stroke: color, width: 0, paths: bars, points: {show: false}});
+		});
+		var data = [xs].concat(
+			order.map(function (i) {
+				return cum[i];
+			})
+		);
+
+		var legendItems = stack.map(function (s, i) {
+			var val = h('span', {class: 'lg-val'});
+			legend.append(h('span', {class: 'lg-item', 'data-key': s.key}, h('span', {class: 'sw sw-' + s.key}), h('span', {text: s.label}), val));
+			return val;
+		});
+		var legendDay = h('span', {class: 'lg-day'});
+		legend.prepend(legendDay);
+		function showLegend(idx) {
+			legendDay.textContent = idx === null || idx === undefined ? 'Range total' : dates[idx];
+			stack.forEach(function (s, i) {
+				legendItems[i].textContent = fmtInt(idx === null || idx === undefined ? totals[s.key] : raw[i][idx]);
+			});
+		}
+		showLegend(null);
+
+		var height = box.clientWidth < 500 ? 200 : 260;
+		var opts = {
+			width: Math.max(box.clientWidth, 200),
+			height: height,
+			tzDate: function (ts) {
+				return uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC');
+			},
+			legend: {show: false},
+			cursor: {drag: {x: false, y: false, setScale: false}, points: {show: false}, y: false},
+			scales: {
+				x: {
+					time: true,
+					range: function (u, min, max) {
+						return [min - 43200, max + 43200];
+					},
+				},
+				y: {
+					range: function (u, min, max) {
+						return [0, max > 0 ? max * 1.05 : 1];
+					},
+				},
+			},
+			axes: [
+				{
+					stroke: fg,
+					grid: {stroke: grid, width: 1},
+					ticks: {stroke: grid, width: 1},
+					values: dayTicks,
+				},
+				{
+					stroke: fg,
+					grid: {stroke: grid, width: 1},
+					ticks: {stroke: grid, width: 1},
+					size: 48,
+					values: function (u, splits) {
+						return splits.map(compact);
+					},
+				},
+			],
+			series: series,
+			hooks: {
+				setCursor: [
+					function (u) {
+						showLegend(u.cursor.idx);
+					},
+				],
+			},
+		};
+		var u = new uPlot(opts, data, box);
+		chart = {u: u, el: box, height: height};
+		box.setAttribute('data-drawn', '1');
+		if (!chartMarked && window.performance && performance.mark) {
+			chartMarked = true;
+			performance.mark('dmarcd:chart-drawn');
+		}
+	}
+
+	var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+	/* x-axis labels in UTC: 'Dec 2', 'Dec 2026' for month steps, '2026'
+	 * for year steps; nothing between midnights */
+	function dayTicks(u, splits, axisIdx, space, incr) {
+		return splits.map(function (s) {
+			if (s % 86400 !== 0) return null;
+			var d = new Date(s * 1000);
+			if (incr >= 365 * 86400) return String(d.getUTCFullYear());
+			if (incr >= 28 * 86400) return MONTHS[d.getUTCMonth()] + ' ' + d.getUTCFullYear();
+			return MONTHS[d.getUTCMonth()] + ' ' + d.getUTCDate();
+		});
+	}
+
+	var resizePending = false;
+	window.addEventListener('resize', function () {
+		if (resizePending) return;
+		resizePending = true;
+		requestAnimationFrame(function () {
+			resizePending = false;
+			if (chart && chart.el.isConnected) chart.u.setSize({width: Math.max(chart.el.clientWidth, 200), height: chart.height});
+		});
+	});
+
+	/* ---- building blocks ---------------------------------------------------- */
+
+	function kpi(testid, label, value, display, sub) {
+		return h(
+			'div',
+			{class: 'kpi', testid: testid, 'data-value': String(value)},
+			h('div', {class: 'kpi-label', text: label}),
+			h('div', {class: 'kpi-value', text: display}),
+			sub ? h('div', {class: 'kpi-sub', text: sub}) : null
+		);
+	}
+
+	function rateKpi(testid, label, part, whole) {
+		return kpi(testid, label, part, pct(part, whole), fmtInt(part) + ' of ' + fmtInt(whole));
+	}
+
+	/* columns: [{label, num, cell(item) -> node|string, testid}] */
+	function table(testid, columns, items, empty) {
+		if (!items.length) return h('p', {class: 'empty', testid: testid, text: empty || 'Nothing in this range.'});
+		var thead = h(
+			'thead',
+			null,
+			h(
+				'tr',
+				null,
+				columns.map(function (c) {
+					return h('th', {scope: 'col', class: c.num ? 'num' : null, text: c.label});
+				})
+			)
+		);
+		var tbody = h('tbody');
+		appendRows(tbody, columns, items);
+		return h('div', {class: 'table-wrap'}, h('table', {testid: testid}, thead, tbody));
+	}
+
+	function appendRows(tbody, columns, items) {
+		var frag = document.createDocumentFragment();
+		items.forEach(function (it) {
+			frag.append(
+				h(
+					'tr',
+					null,
+					columns.map(function (c) {
+						var v = c.cell(it);
+						return h('td', {class: c.num ? 'num' : c.cls || null}, v === null || v === undefined ? '–' : v);
+					})
+				)
+			);
+		});
+		tbody.append(frag);
+	}
+
+	/* a short list of strings (from the report) as one cell */
+	function list(values) {
+		if (!values || !values.length) return '–';
+		return h(
+			'span',
+			{class: 'list'},
+			values.map(function (v) {
+				return h('span', {class: 'chip', text: v, title: v});
+			})
+		);
+	}
+
+	function section(title, testid) {
+		var s = h('section', {class: 'card', testid: testid || null}, h('h2', {text: title}));
+		for (var i = 2; i < arguments.length; i++) appendChild(s, arguments[i]);
+		return s;
+	}
+
+	function pager(total, page, onPage, testid) {
+		var pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+		if (pages <= 1) return null;
+		return h(
+			'nav',
+			{class: 'pager', 'aria-label': 'Pages', testid: testid},
+			h('button', {type: 'button', disabled: page <= 1, onclick: function () {
+				onPage(page - 1);
+			}, text: '‹ Previous'}),
+			h('span', {text: 'page ' + fmtInt(page) + ' of ' + fmtInt(pages)}),
+			h('button', {type: 'button', disabled: page >= pages, onclick: function () {
+				onPage(page + 1);
+			}, text: 'Next ›'})
+		);
+	}
+
+	function pageOf(params) {
+		var n = parseInt(params.get('page'), 10);
+		return n > 0 && n < 1e6 ? n : 1;
+	}
+
+	/* past the last page (a stale link): go to the last page instead.
+	 * True when it did. */
+	function pastLastPage(view, res, page) {
+		if ((res.items || []).length || !res.total || page <= 1) return false;
+		var last = Math.max(1, Math.ceil(res.total / PAGE_SIZE));
+		go(view, null, withParams({page: last > 1 ? last : null}), true);
+		return true;
+	}
+
+	function rangeText(params) {
+		var rg = rangeOf(params);
+		if (!rg.from && !rg.to) return 'all time';
+		return (rg.from || '…') + ' – ' + (rg.to || '…');
+	}
+
+	/* ---- views ------------------------------------------------------------------ */
+
+	var STACK_OVERVIEW = [
+		{key: 'pass', label: 'DMARC pass'},
+		{key: 'fail', label: 'DMARC fail, delivered'},
+		{key: 'quarantine', label: 'Quarantined'},
+		{key: 'reject', label: 'Rejected'},
+	];
+
+	function viewOverview(r, gen) {
+		var dom = r.params.get('domain');
+		var rg = rangeOf(r.params);
+		var q = {domain: dom, from: rg.from, to: rg.to};
+		return Promise.all([
+			api('summary', q),
+			api('timeseries', q),
+			api('sources', {domain: dom, from: rg.from, to: rg.to, limit: 10}),
+			api('reporters', q),
+		]).then(function (res) {
+			if (gen !== generation) return null;
+			var s = res[0];
+			var ts = res[1];
+			var src = res[2];
+			var rep = res[3].reporters || [];
+			var disp = s.disposition || {};
+
+			var kpis = h(
+				'div',
+				{class: 'kpis', testid: 'kpis'},
+				kpi('kpi-messages', 'Messages', s.messages, fmtInt(s.messages), fmtInt(s.reports) + ' reports'),
+				rateKpi('kpi-dmarc', 'DMARC pass', s.dmarc_pass, s.messages),
+				rateKpi('kpi-spf', 'SPF aligned', s.spf_aligned, s.messages),
+				rateKpi('kpi-dkim', 'DKIM aligned', s.dkim_aligned, s.messages),
+				kpi('kpi-quarantine', 'Quarantined', disp.quarantine || 0, fmtInt(disp.quarantine || 0), pct(disp.quarantine || 0, s.messages)),
+				kpi('kpi-reject', 'Rejected', disp.reject || 0, fmtInt(disp.reject || 0), pct(disp.reject || 0, s.messages))
+			);
+			kpis.setAttribute('data-dmarc-fail', String(s.dmarc_fail));
+
+			/* per day: pass / fail not quarantined or rejected / quarantined /
+			 * rejected. The four add up to the day's messages. */
+			var days = (ts.points || []).map(function (p) {
+				var q = p.quarantine || 0;
+				var rj = p.reject || 0;
+				var fail = Math.max(0, (p.dmarc_fail || 0) - q - rj);
+				var pass = Math.max(0, (p.messages || 0) - fail - q - rj);
+				return {date: p.date, pass: pass, fail: fail, quarantine: q, reject: rj};
+			});
+			var chartBox = h('div', {class: 'chart', testid: 'chart', 'data-domain': dom, 'data-from': rg.from || '', 'data-to': rg.to || ''});
+			var legend = h('div', {class: 'legend', testid: 'chart-legend'});
+			var chartCard = section('Messages per day', 'chart-card', legend, chartBox);
+
+			var sourcesCard = section(
+				'Top sources',
+				'top-sources-card',
+				table(
+					'top-sources',
+					[
+						{label: 'Source IP', cls: 'nowrap', cell: function (x) {
+							return h('a', {href: linkTo('source', x.ip, r.params), text: x.ip});
+						}},
+						{label: 'Messages', num: true, cell: function (x) {
+							return fmtInt(x.messages);
+						}},
+						{label: 'DMARC pass', num: true, cell: function (x) {
+							return pct(x.dmarc_pass, x.messages);
+						}},
+						{label: 'Reporters', cell: function (x) {
+							return list(x.reporters);
+						}},
+					],
+					src.items || []
+				),
+				h('p', {class: 'more'}, h('a', {href: linkTo('sources', null, r.params), text: 'All ' + fmtInt(src.total) + ' sources ›'}))
+			);
+			var reportersCard = section(
+				'Top reporters',
+				'top-reporters-card',
+				table(
+					'top-reporters',
+					[
+						{label: 'Reporter', cell: function (x) {
+							return h('a', {href: linkTo('reports', null, r.params, {reporter: x.reporter}), text: x.reporter});
+						}},
+						{label: 'Reports', num: true, cell: function (x) {
+							return fmtInt(x.reports);
+						}},
+						{label: 'Messages', num: true, cell: function (x) {
+							return fmtInt(x.messages);
+						}},
+						{label: 'DMARC pass', num: true, cell: function (x) {
+							return pct(x.dmarc_pass, x.messages);
+						}},
+					],
+					rep
+						.slice()
+						.sort(function (a, b) {
+							return b.messages - a.messages;
+						})
+						.slice(0, 10)
+				)
+			);
+			return {
+				title: 'Overview · ' + dom,
+				nodes: [
+					h('h1', {class: 'view-title'}, 'Overview ', h('span', {class: 'sub', text: dom + ' · ' + rangeText(r.params)})),
+					kpis,
+					chartCard,
+					h('div', {class: 'two'}, sourcesCard, reportersCard),
+				],
+				after: function () {
+					drawChart(chartBox, legend, STACK_OVERVIEW, days, rg);
+				},
+			};
+		});
+	}
+
+	function viewSources(r, gen) {
+		var dom = r.params.get('domain');
+		var rg = rangeOf(r.params);
+		var page = pageOf(r.params);
+		var sort = r.params.get('sort') || 'messages';
+		if (!SOURCE_SORTS.some(function (s) {
+			return s[0] === sort;
+		}))
+			sort = 'messages';
+		return api('sources', {domain: dom, from: rg.from, to: rg.to, sort: sort === 'messages' ? null : sort, limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE}).then(function (res) {
+			if (gen !== generation) return null;
+			if (pastLastPage('sources', res, page)) return null;
+			var sel = h(
+				'select',
+				{testid: 'sources-sort', 'aria-label': 'Sort sources', onchange: function (ev) {
+					go('sources', null, withParams({sort: ev.target.value === 'messages' ? null : ev.target.value, page: null}));
+				}},
+				SOURCE_SORTS.map(function (s) {
+					return h('option', {value: s[0], text: s[1]});
+				})
+			);
+			sel.value = sort;
+			var items = res.items || [];
+			return {
+				title: 'Sources · ' + dom,
+				nodes: [
+					h('h1', {class: 'view-title'}, 'Sources ', h('span', {class: 'sub', text: dom + ' · ' + rangeText(r.params)})),
+					section(
+						fmtInt(res.total) + (res.total === 1 ? ' sending IP' : ' sending IPs'),
+						'sources-card',
+						h('div', {class: 'toolbar'}, h('label', {class: 'ctl'}, h('span', {text: 'Sort'}), sel)),
+						table(
+							'sources-table',
+							[
+								{label: 'Source IP', cls: 'nowrap', cell: function (x) {
+									return h('a', {href: linkTo('source', x.ip, r.params), text: x.ip});
+								}},
+								{label: 'Messages', num: true, cell: function (x) {
+									return fmtInt(x.messages);
+								}},
+								{label: 'DMARC pass', num: true, cell: function (x) {
+									return pct(x.dmarc_pass, x.messages);
+								}},
+								{label: 'DMARC fail', num: true, cell: function (x) {
+									return fmtInt(x.dmarc_fail);
+								}},
+								{label: 'SPF aligned', num: true, cell: function (x) {
+									return pct(x.spf_aligned, x.messages);
+								}},
+								{label: 'DKIM aligned', num: true, cell: function (x) {
+									return pct(x.dkim_aligned, x.messages);
+								}},
+								{label: 'Header From', cell: function (x) {
+									return list(x.header_from);
+								}},
+								{label: 'Reporters', cell: function (x) {
+									return list(x.reporters);
+								}},
+							],
+							items
+						),
+						pager(res.total, page, function (p) {
+							go('sources', null, withParams({page: p > 1 ? p : null}));
+						}, 'sources-pager')
+					),
+				],
+			};
+		});
+	}
+
+	var STACK_SOURCE = [
+		{key: 'pass', label: 'DMARC pass'},
+		{key: 'fail', label: 'DMARC fail'},
+	];
+
+	function viewSource(r, gen) {
+		var dom = r.params.get('domain');
+		var rg = rangeOf(r.params);
+		var ip = r.arg || '';
+		/* an IPv4 or IPv6 address: nothing else goes into the API path.
+		 * ':' stays as it is (a path may hold it; RFC 3986 pchar). */
+		var lookup = /^[0-9A-Fa-f.:]{2,45}$/.test(ip)
+			? api('sources/' + ip, {domain: dom, from: rg.from, to: rg.to})
+			: Promise.reject(new ApiError(404, 'not an IP address'));
+		return lookup.then(
+			function (s) {
+				if (gen !== generation) return null;
+				var days = (s.days || []).map(function (d) {
+					return {date: d.date, pass: d.dmarc_pass || 0, fail: d.dmarc_fail || 0};
+				});
+				var chartBox = h('div', {class: 'chart', testid: 'chart', 'data-domain': dom, 'data-from': rg.from || '', 'data-to': rg.to || ''});
+				var legend = h('div', {class: 'legend', testid: 'chart-legend'});
+				var msgs = function (x) {
+					return fmtInt(x.messages);
+				};
+				return {
+					title: 'Source ' + ip,
+					nodes: [
+						h('p', {class: 'crumbs'}, h('a', {href: linkTo('sources', null, r.params), text: '‹ Sources'})),
+						h('h1', {class: 'view-title'}, 'Source ', h('span', {class: 'mono', testid: 'source-ip', text: s.ip || ip}), ' ', h('span', {class: 'sub', text: dom + ' · ' + rangeText(r.params)})),
+						h(
+							'div',
+							{class: 'kpis', testid: 'source-kpis'},
+							kpi('kpi-messages', 'Messages', s.messages, fmtInt(s.messages)),
+							rateKpi('kpi-dmarc', 'DMARC pass', s.dmarc_pass, s.messages),
+							rateKpi('kpi-spf', 'SPF aligned', s.spf_aligned, s.messages),
+							rateKpi('kpi-dkim', 'DKIM aligned', s.dkim_aligned, s.messages)
+						),
+						section('Messages per day', 'chart-card', legend, chartBox),
+						h(
+							'div',
+							{class: 'two'},
+							section('Reporters', null, table('source-reporters', [
+								{label: 'Reporter', cell: function (x) {
+									return h('a', {href: linkTo('reports', null, r.params, {reporter: x.reporter}), text: x.reporter});
+								}},
+								{label: 'Messages', num: true, cell: msgs},
+							], s.reporters || [])),
+							section('Header From', null, table('source-header-from', [
+								{label: 'Domain', cell: function (x) {
+									return x.domain;
+								}},
+								{label: 'Messages', num: true, cell: msgs},
+							], s.header_from || []))
+						),
+						section('DKIM results', null, table('source-dkim', [
+							{label: 'Domain', cell: function (x) {
+								return x.domain;
+							}},
+							{label: 'Selector', cell: function (x) {
+								return x.selector;
+							}},
+							{label: 'Result', cell: function (x) {
+								return result(x.result);
+							}},
+							{label: 'Messages', num: true, cell: msgs},
+						], s.dkim || [], 'No DKIM results.')),
+						section('SPF results', null, table('source-spf', [
+							{label: 'Domain', cell: function (x) {
+								return x.domain;
+							}},
+							{label: 'Scope', cell: function (x) {
+								return x.scope;
+							}},
+							{label: 'Result', cell: function (x) {
+								return result(x.result);
+							}},
+							{label: 'Messages', num: true, cell: msgs},
+						], s.spf || [], 'No SPF results.')),
+					],
+					after: function () {
+						drawChart(chartBox, legend, STACK_SOURCE, days, rg);
+					},
+				};
+			},
+			function (e) {
+				if (e instanceof ApiError && e.status === 404) {
+					if (gen !== generation) return null;
+					return {
+						title: 'Source ' + ip,
+						nodes: [
+							h('p', {class: 'crumbs'}, h('a', {href: linkTo('sources', null, r.params), text: '‹ Sources'})),
+							h('p', {class: 'empty', testid: 'not-found', text: 'No reports mention ' + ip + ' for ' + dom + ' in ' + rangeText(r.params) + '.'}),
+						],
+					};
+				}
+				throw e;
+			}
+		);
+	}
+
+	/* a pass/fail word, tagged for colour (the word itself is the data) */
+	function result(v) {
+		if (v === null || v === undefined) return '–';
+		var s = String(v);
+		var cls = s === 'pass' ? 'res res-pass' : s === 'fail' || s === 'permerror' ? 'res res-fail' : 'res';
+		return h('span', {class: cls, text: s});
+	}
+
+	function viewReports(r, gen) {
+		var dom = r.params.get('domain');
+		var rg = rangeOf(r.params);
+		var page = pageOf(r.params);
+		var reporter = r.params.get('reporter') || null;
+		var filters = {domain: dom, from: rg.from, to: rg.to, reporter: reporter};
+		return Promise.all([
+			api('reports', {domain: dom, from: rg.from, to: rg.to, reporter: reporter, limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE}),
+			api('reporters', {domain: dom, from: rg.from, to: rg.to}),
+		]).then(function (res) {
+			if (gen !== generation) return null;
+			var lst = res[0];
+			if (pastLastPage('reports', lst, page)) return null;
+			var names = (res[1].reporters || [])
+				.map(function (x) {
+					return x.reporter;
+				})
+				.sort(function (a, b) {
+					return a.localeCompare(b, 'en');
+				});
+			/* the rollups may spell a reporter in lower case, the list as sent */
+			var chosen = reporter;
+			if (reporter && names.indexOf(reporter) < 0) {
+				var same = names.filter(function (n) {
+					return n.toLowerCase() === reporter.toLowerCase();
+				});
+				if (same.length) chosen = same[0];
+				else names.unshift(reporter);
+			}
+			var sel = h(
+				'select',
+				{testid: 'reporter-select', 'aria-label': 'Reporter', onchange: function (ev) {
+					go('reports', null, withParams({reporter: ev.target.value || null, page: null}));
+				}},
+				h('option', {value: '', text: 'All reporters'}),
+				names.map(function (n) {
+					return h('option', {value: n, text: n});
+				})
+			);
+			sel.value = chosen || '';
+			var csv = h('button', {type: 'button', testid: 'export-csv', text: 'Export CSV'});
+			var json = h('button', {type: 'button', testid: 'export-json', text: 'Export JSON'});
+			csv.addEventListener('click', function () {
+				saveDownload('export.csv', filters, 'dmarc-' + (dom || 'all') + '.csv', csv);
+			});
+			json.addEventListener('click', function () {
+				saveDownload('export.json', filters, 'dmarc-' + (dom || 'all') + '.json', json);
+			});
+			var items = lst.items || [];
+			return {
+				title: 'Reports · ' + dom,
+				nodes: [
+					h('h1', {class: 'view-title'}, 'Reports ', h('span', {class: 'sub', text: dom + ' · ' + rangeText(r.params)})),
+					section(
+						fmtInt(lst.total) + (lst.total === 1 ? ' report' : ' reports'),
+						'reports-card',
+						h('div', {class: 'toolbar'}, h('label', {class: 'ctl'}, h('span', {text: 'Reporter'}), sel), h('span', {class: 'grow'}), csv, json),
+						table(
+							'reports-table',
+							[
+								{label: 'Period (UTC)', cls: 'nowrap', cell: function (x) {
+									return h('a', {href: linkTo('report', String(x.id), r.params), text: fmtTime(x.begin) + ' – ' + fmtTime(x.end)});
+								}},
+								{label: 'Reporter', cell: function (x) {
+									return h('span', {class: 'reporter', text: x.org_name});
+								}},
+								{label: 'Report ID', cell: function (x) {
+									return h('span', {class: 'mono clip', text: x.report_id});
+								}},
+								{label: 'Records', num: true, cell: function (x) {
+									return fmtInt(x.records);
+								}},
+								{label: 'Messages', num: true, cell: function (x) {
+									return fmtInt(x.messages);
+								}},
+								{label: 'Received', cls: 'nowrap', cell: function (x) {
+									return fmtTime(x.received_at);
+								}},
+							],
+							items
+						),
+						pager(lst.total, page, function (p) {
+							go('reports', null, withParams({page: p > 1 ? p : null}));
+						}, 'reports-pager')
+					),
+				],
+			};
+		});
+	}
+
+	function dl(pairs, testid) {
+		return h(
+			'dl',
+			{class: 'meta', testid: testid},
+			pairs.map(function (p) {
+				var v = p[1];
+				return [h('dt', {text: p[0]}), h('dd', {testid: p[2] || null}, v === null || v === undefined || v === '' ? '–' : v)];
+			})
+		);
+	}
+
+	function viewReport(r, gen) {
+		var id = r.arg || '';
+		if (!/^\d{1,19}$/.test(id)) {
+			return Promise.resolve({title: 'Report', nodes: [h('p', {class: 'empty', testid: 'not-found', text: 'No such report.'})]});
+		}
+		return api('reports/' + id).then(
+			function (rep) {
+				if (gen !== generation) return null;
+				var pp = rep.policy_published || {};
+				var raw = h('button', {type: 'button', class: 'primary', testid: 'download-raw', text: 'Download raw report'});
+				raw.addEventListener('click', function () {
+					saveDownload('reports/' + id + '/raw', null, 'report-' + id, raw);
+				});
+				var rows = rep.rows || [];
+				var cols = [
+					{label: 'Source IP', cls: 'nowrap', cell: function (x) {
+						return h('a', {href: linkTo('source', x.ip, r.params, {domain: rep.policy_domain || r.params.get('domain')}), text: x.ip});
+					}},
+					{label: 'Count', num: true, cell: function (x) {
+						return fmtInt(x.count);
+					}},
+					{label: 'Disposition', cell: function (x) {
+						return x.disposition;
+					}},
+					{label: 'DMARC', cell: function (x) {
+						return result(x.dmarc_pass ? 'pass' : 'fail');
+					}},
+					{label: 'DKIM', cell: function (x) {
+						return result(x.dkim);
+					}},
+					{label: 'SPF', cell: function (x) {
+						return result(x.spf);
+					}},
+					{label: 'Header From', cell: function (x) {
+						return x.header_from;
+					}},
+					{label: 'Envelope From', cell: function (x) {
+						return x.envelope_from;
+					}},
+					{label: 'Envelope To', cell: function (x) {
+						return x.envelope_to;
+					}},
+					{label: 'Overrides', cell: function (x) {
+						return list((x.reasons || []).map(function (o) {
+							return typeof o === 'string' ? o : [o.type, o.comment].filter(Boolean).join(': ');
+						}));
+					}},
+					{label: 'DKIM results', cell: function (x) {
+						return list((x.dkim_results || []).map(function (d) {
+							return (d.domain || '?') + (d.selector ? ' (' + d.selector + ')' : '') + ': ' + (d.result || '?');
+						}));
+					}},
+					{label: 'SPF results', cell: function (x) {
+						return list((x.spf_results || []).map(function (d) {
+							return (d.domain || '?') + (d.scope ? ' (' + d.scope + ')' : '') + ': ' + (d.result || '?');
+						}));
+					}},
+				];
+				var rowsTable = table('report-rows', cols, rows.slice(0, ROW_CHUNK), 'This report has no records.');
+				var shown = Math.min(rows.length, ROW_CHUNK);
+				var moreBox = null;
+				if (rows.length > shown) {
+					var status = h('span', {text: 'showing ' + fmtInt(shown) + ' of ' + fmtInt(rows.length) + ' records'});
+					var more = h('button', {type: 'button', testid: 'rows-more', text: 'Show more'});
+					more.addEventListener('click', function () {
+						var tbody = rowsTable.querySelector('tbody');
+						appendRows(tbody, cols, rows.slice(shown, shown + ROW_CHUNK));
+						shown = Math.min(rows.length, shown + ROW_CHUNK);
+						status.textContent = 'showing ' + fmtInt(shown) + ' of ' + fmtInt(rows.length) + ' records';
+						if (shown >= rows.length) more.remove();
+					});
+					moreBox = h('p', {class: 'more'}, status, ' ', more);
+				}
+				var warnings = rep.warnings || [];
+				return {
+					title: 'Report ' + (rep.report_id || id),
+					nodes: [
+						h('p', {class: 'crumbs'}, h('a', {href: linkTo('reports', null, r.params), text: '‹ Reports'})),
+						h('h1', {class: 'view-title'}, 'Report ', h('span', {class: 'mono clip', testid: 'report-title', text: rep.report_id || ''})),
+						h('div', {class: 'toolbar'}, raw),
+						h(
+							'div',
+							{class: 'two'},
+							section('Report', 'report-meta-card', dl([
+								['Reporter', rep.org_name, 'report-org-name'],
+								['Email', rep.email],
+								['Extra contact', rep.extra_contact_info],
+								['Report ID', rep.report_id, 'report-id'],
+								['Policy domain', rep.policy_domain, 'report-domain'],
+								['Period (UTC)', fmtTime(rep.begin) + ' – ' + fmtTime(rep.end)],
+								['Received (UTC)', fmtTime(rep.received_at)],
+								['Records', fmtInt(rep.records), 'report-records'],
+								['Messages', fmtInt(rep.messages), 'report-messages'],
+								['Format', [rep.schema, rep.version ? 'version ' + rep.version : null, rep.xmlns].filter(Boolean).join(' · ')],
+								['Generator', rep.generator],
+								['Report error', rep.report_error],
+								['Archive key', rep.archive_key ? h('span', {class: 'mono clip', text: rep.archive_key}) : null],
+							], 'report-meta')),
+							section('Published policy', 'report-policy-card', dl([
+								['Domain', pp.domain],
+								['p', pp.p],
+								['sp', pp.sp],
+								['np', pp.np],
+								['pct', pp.pct],
+								['adkim', pp.adkim],
+								['aspf', pp.aspf],
+								['fo', pp.fo],
+								['testing', pp.testing],
+								['discovery', pp.discovery_method],
+							], 'report-policy'))
+						),
+						warnings.length
+							? section('Parser warnings', 'report-warnings', h('ul', {class: 'warnings'}, warnings.map(function (w) {
+								return h('li', {text: typeof w === 'string' ? w : JSON.stringify(w)});
+							})))
+							: null,
+						section(fmtInt(rows.length) + (rows.length === 1 ? ' record' : ' records'), 'report-rows-card', rowsTable, moreBox),
+					],
+				};
+			},
+			function (e) {
+				if (e instanceof ApiError && e.status === 404) {
+					if (gen !== generation) return null;
+					return {
+						title: 'Report',
+						nodes: [
+							h('p', {class: 'crumbs'}, h('a', {href: linkTo('reports', null, r.params), text: '‹ Reports'})),
+							h('p', {class: 'empty', testid: 'not-found', text: 'No such report.'}),
+						],
+					};
+				}
+				throw e;
+			}
+		);
+	}
+
+	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport};
+
+	/* ---- render ------------------------------------------------------------------ */
+
+	function loadDomains() {
+		if (domains) return Promise.resolve(domains);
+		return api('domains').then(function (res) {
+			domains = (res.domains || []).filter(function (d) {
+				return d && typeof d.domain === 'string';
+			});
+			return domains;
+		});
+	}
+
+	function setBusy(on) {
+		els.main.setAttribute('aria-busy', on ? 'true' : 'false');
+		if (on) els.main.removeAttribute('data-ready');
+	}
+
+	function render() {
+		takeTokenFromAddress();
+		var gen = ++generation;
+		if (!getToken()) {
+			showLogin(null);
+			return Promise.resolve();
+		}
+		showApp();
+		setBusy(true);
+		return loadDomains()
+			.then(function () {
+				if (gen !== generation) return null;
+				var r = route();
+				if (!VIEWS[r.view]) {
+					go('overview', null, r.params, true);
+					return null;
+				}
+				if (!domains.length) {
+					fillDomainSelect('');
+					updateControls(r);
+					return {title: 'No data', nodes: [h('section', {class: 'card empty', testid: 'no-data'}, h('h2', {text: 'No reports yet'}), h('p', {text: 'Nothing is stored for this token yet. Point a DMARC rua= address at dmarcd, or store files with dmarcd ingest.'}))]};
+				}
+				/* normalise the address: a known domain, a range */
+				var dom = r.params.get('domain');
+				var fix = {};
+				var info = domainInfo(dom);
+				if (!info) {
+					if (dom && r.view !== 'report') notice('No data for ' + dom + ' under this token; showing ' + domains[0].domain + '.');
+					info = domains[0];
+					fix.domain = info.domain;
+				}
+				['from', 'to'].forEach(function (k) {
+					var v = r.params.get(k);
+					if (v !== null && (!validDay(v) || r.params.get('range') === 'all')) fix[k] = null;
+				});
+				var range = r.params.get('range');
+				if (range !== null && range !== 'all') fix.range = null;
+				var hasRange = range === 'all' || validDay(r.params.get('from')) || validDay(r.params.get('to'));
+				if (!hasRange) {
+					var p = presetRange(DEFAULT_DAYS, info);
+					fix.from = p.from;
+					fix.to = p.to;
+					fix.range = null;
+				}
+				if (Object.keys(fix).length && hashFor(r.view, r.arg, withParams(fix)) !== location.hash) {
+					go(r.view, r.arg, withParams(fix), true);
+					return null;
+				}
+				fillDomainSelect(info.domain);
+				updateControls(r);
+				return VIEWS[r.view](r, gen);
+			})
+			.then(
+				function (v) {
+					if (!v || gen !== generation) return;
+					destroyChart();
+					els.main.replaceChildren.apply(els.main, v.nodes.filter(Boolean));
+					document.title = 'dmarcd · ' + v.title;
+					if (v.after) v.after();
+					setBusy(false);
+					els.main.setAttribute('data-ready', location.hash);
+				},
+				function (e) {
+					if (gen !== generation) return;
+					if (e instanceof ApiError && e.status === 401) return;
+					destroyChart();
+					setBusy(false);
+					els.main.replaceChildren(h('section', {class: 'card error', testid: 'view-error'}, h('h2', {text: 'Could not load this view'}), h('p', {text: e && e.message ? e.message : String(e)})));
+					els.main.setAttribute('data-ready', location.hash);
+					els.main.setAttribute('data-error', '1');
+				}
+			);
+	}
+
+	/* ---- start ----------------------------------------------------------------------- */
+
+	function start() {
+		els = {
+			app: $('app'),
+			login: $('login'),
+			loginReason: $('login-reason'),
+			main: $('main'),
+			notice: $('notice'),
+			domain: $('domain'),
+			presets: $('presets'),
+			from: $('from'),
+			to: $('to'),
+			brand: $('brand'),
+		};
+		if (typeof uPlot === 'undefined') {
+			els.app.hidden = false;
+			els.main.replaceChildren(h('p', {class: 'card error', text: 'The chart library (vendor/uPlot.iife.min.js) did not load: run scripts/deps.sh.'}));
+			return;
+		}
+		els.domain.addEventListener('change', onDomainChange);
+		els.presets.addEventListener('click', onPreset);
+		$('custom-range').addEventListener('submit', onCustomRange);
+		$('logout').addEventListener('click', function () {
+			setToken(null);
+			showLogin('Signed out.');
+		});
+		$('login-form').addEventListener('submit', function (ev) {
+			ev.preventDefault();
+			var input = $('login-token');
+			var t = input.value.trim();
+			input.value = '';
+			if (!t) return;
+			setToken(t);
+			notice(null);
+			render();
+		});
+		/* the main area: clearing the notice when the view changes */
+		window.addEventListener('hashchange', function () {
+			notice(null);
+			render();
+		});
+		render();
+	}
+
+	if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+	else start();
+})();
