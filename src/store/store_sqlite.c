@@ -406,8 +406,6 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 		free(q);
 		return DM_ESTORE;
 	}
-	rollup_init(&q->rollup);
-	dm_buf_init(&q->json, 4 * 1024 * 1024);
 	st->impl = q;
 	return 0;
 }
