@@ -262,6 +262,10 @@
 /* Records read to gather one source's DKIM and SPF results (the records
  * of its domain on the days it sent); past this the answer says so. */
 #define DM_HTTP_MAX_SOURCE_SCAN 2000000
+/* Sources kept while the sources of a domain are summed in one pass (a
+ * page must end within this many); a deeper page is sorted by SQLite
+ * instead, on disk if need be.  80 bytes each. */
+#define DM_HTTP_SOURCES_HEAP 10000
 /* Distinct DKIM and SPF results kept for one source. */
 #define DM_HTTP_MAX_SOURCE_PARTS 1000
 

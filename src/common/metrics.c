@@ -10,7 +10,7 @@
 
 static int64_t counters[DM_M_COUNT];
 static const double latency_le[DM_METRICS_LATENCY_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,
-							       2.5,  5,   10,   30,  60};
+                                                              2.5,  5,   10,   30,  60};
 static uint64_t latency_count[DM_METRICS_LATENCY_BUCKETS + 1];
 static uint64_t latency_n;
 static uint64_t latency_sum_ms;
@@ -31,7 +31,7 @@ dm_metric_latency(double seconds)
 	__atomic_add_fetch(&latency_count[i], 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&latency_n, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&latency_sum_ms, (uint64_t)(seconds > 0 ? seconds * 1000 : 0),
-			   __ATOMIC_RELAXED);
+	                   __ATOMIC_RELAXED);
 }
 
 void
@@ -53,8 +53,9 @@ dm_metric_reject_reason(const char *kind, const char *error)
 		return DM_M_REJECTED_STORE;
 	if (strncmp(error, "not a report", 12) == 0 || strstr(error, "root element"))
 		return DM_M_REJECTED_NOT_REPORT;
-	if (strstr(error, "larger than") || strstr(error, "too many") || strstr(error, "more than") ||
-	    strstr(error, "deeper than") || strstr(error, "too long") || strstr(error, "limit"))
+	if (strstr(error, "larger than") || strstr(error, "too many") ||
+	    strstr(error, "more than") || strstr(error, "deeper than") ||
+	    strstr(error, "too long") || strstr(error, "limit"))
 		return DM_M_REJECTED_LIMIT;
 	if (kind != NULL && strcmp(kind, "aggregate") == 0)
 		return DM_M_REJECTED_MALFORMED;
@@ -77,16 +78,16 @@ dm_metrics_write(struct dm_buf *out)
 		enum dm_metric m;
 		const char *reason;
 	} refused[] = {{DM_M_SMTP_REFUSED_SIZE, "size"},
-		       {DM_M_SMTP_REFUSED_LINE, "line"},
-		       {DM_M_SMTP_REFUSED_SPOOL, "spool"},
-		       {DM_M_SMTP_REFUSED_RCPT, "recipient"},
-		       {DM_M_SMTP_REFUSED_CONN, "connection_limit"}},
+	               {DM_M_SMTP_REFUSED_LINE, "line"},
+	               {DM_M_SMTP_REFUSED_SPOOL, "spool"},
+	               {DM_M_SMTP_REFUSED_RCPT, "recipient"},
+	               {DM_M_SMTP_REFUSED_CONN, "connection_limit"}},
 	  rejected[] = {{DM_M_REJECTED_MALFORMED, "malformed"},
-			{DM_M_REJECTED_NOT_REPORT, "not_a_report"},
-			{DM_M_REJECTED_LIMIT, "limit"},
-			{DM_M_REJECTED_UNSUPPORTED, "unsupported"},
-			{DM_M_REJECTED_STORE, "store"},
-			{DM_M_REJECTED_OTHER, "other"}};
+	                {DM_M_REJECTED_NOT_REPORT, "not_a_report"},
+	                {DM_M_REJECTED_LIMIT, "limit"},
+	                {DM_M_REJECTED_UNSUPPORTED, "unsupported"},
+	                {DM_M_REJECTED_STORE, "store"},
+	                {DM_M_REJECTED_OTHER, "other"}};
 	int rc = 0;
 #define P(...) (rc |= dm_buf_printf(out, __VA_ARGS__))
 	P("# HELP dmarcd_smtp_sessions_total SMTP and LMTP sessions accepted.\n"
@@ -136,7 +137,8 @@ dm_metrics_write(struct dm_buf *out)
 	for (int s = 100; s < 600; s++) {
 		uint64_t n = __atomic_load_n(&http_status[s], __ATOMIC_RELAXED);
 		if (n)
-			P("dmarcd_http_requests_total{status=\"%d\"} %llu\n", s, (unsigned long long)n);
+			P("dmarcd_http_requests_total{status=\"%d\"} %llu\n", s,
+			  (unsigned long long)n);
 	}
 #undef P
 	(void)rc; /* a cut-short scrape is still a scrape */

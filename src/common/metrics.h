@@ -14,22 +14,22 @@
 #include "common/buf.h"
 
 enum dm_metric {
-	DM_M_SMTP_SESSIONS,     /* sessions accepted, in all */
-	DM_M_SMTP_OPEN,         /* sessions open now (gauge) */
-	DM_M_SMTP_ACCEPTED,     /* messages answered 250 */
-	DM_M_SMTP_REFUSED_SIZE, /* messages refused: over the size limit */
-	DM_M_SMTP_REFUSED_LINE, /* a line too long */
+	DM_M_SMTP_SESSIONS,      /* sessions accepted, in all */
+	DM_M_SMTP_OPEN,          /* sessions open now (gauge) */
+	DM_M_SMTP_ACCEPTED,      /* messages answered 250 */
+	DM_M_SMTP_REFUSED_SIZE,  /* messages refused: over the size limit */
+	DM_M_SMTP_REFUSED_LINE,  /* a line too long */
 	DM_M_SMTP_REFUSED_SPOOL, /* 451: the spool could not keep it */
-	DM_M_SMTP_REFUSED_RCPT, /* recipients refused: not served (550) */
-	DM_M_SMTP_REFUSED_CONN, /* connections refused by a session limit */
+	DM_M_SMTP_REFUSED_RCPT,  /* recipients refused: not served (550) */
+	DM_M_SMTP_REFUSED_CONN,  /* connections refused by a session limit */
 	DM_M_REPORTS_STORED,
 	DM_M_REPORTS_DUPLICATE,
-	DM_M_REPORTS_EMPTY,     /* inputs without a report */
-	DM_M_REJECTED_MALFORMED, /* not well-formed XML, bad gzip/zip/MIME */
-	DM_M_REJECTED_NOT_REPORT, /* a file that is not a report */
-	DM_M_REJECTED_LIMIT,    /* over a limit of limits.h */
+	DM_M_REPORTS_EMPTY,        /* inputs without a report */
+	DM_M_REJECTED_MALFORMED,   /* not well-formed XML, bad gzip/zip/MIME */
+	DM_M_REJECTED_NOT_REPORT,  /* a file that is not a report */
+	DM_M_REJECTED_LIMIT,       /* over a limit of limits.h */
 	DM_M_REJECTED_UNSUPPORTED, /* TLS-RPT, failure reports (not yet) */
-	DM_M_REJECTED_STORE,    /* our side: store or archive failed */
+	DM_M_REJECTED_STORE,       /* our side: store or archive failed */
 	DM_M_REJECTED_OTHER,
 	DM_M_RECORDS_STORED,
 	DM_M_COUNT

@@ -228,7 +228,7 @@ read_filter(struct api_call *c, struct query *q, int need_domain)
 
 static int
 uint_param(struct api_call *c, const char *name, unsigned def, unsigned min, unsigned max,
-	   unsigned *out)
+           unsigned *out)
 {
 	const char *v = param(c, name);
 	*out = def;
@@ -480,7 +480,7 @@ h_sources(struct api_call *c)
 	jw_init(&s.w, c);
 	json_begin(&s.w);
 	int rc = store_sources(&c->scope, c->t->rd, &q.f, by, limit, offset, &s.total, source_row,
-			       &s);
+	                       &s);
 	if (rc == 0) {
 		sources_open(&s);
 		dm_json_arr_end(&s.w.j);
@@ -950,7 +950,7 @@ raw_meta(void *arg, const struct store_report_row *r)
 	name_part(dom, sizeof dom, r->policy_domain);
 	const char *dot = strrchr(m->key, '.');
 	snprintf(m->name, sizeof m->name, "%s!%s!%" PRId64 "!%" PRId64 "%s", org, dom, r->begin,
-		 r->end, dot ? dot : "");
+	         r->end, dot ? dot : "");
 	return 0;
 }
 
@@ -981,9 +981,9 @@ h_report_raw(struct api_call *c)
 	static const struct {
 		const char *ext, *type;
 	} types[] = {{".gz", "application/gzip"},
-		     {".zip", "application/zip"},
-		     {".xml", "application/xml"},
-		     {".json", "application/json"}};
+	             {".zip", "application/zip"},
+	             {".xml", "application/xml"},
+	             {".json", "application/json"}};
 	const char *type = "application/octet-stream";
 	const char *dot = strrchr(m.key, '.');
 	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
@@ -1015,14 +1015,45 @@ h_report_raw(struct api_call *c)
 
 /* ---- export ----------------------------------------------------------------------- */
 
-static const char *const csv_columns[] = {
-	"xml_schema", "org_name", "org_email", "org_extra_contact_info", "report_id", "begin_date",
-	"end_date", "normalized_timespan", "errors", "domain", "adkim", "aspf", "p", "sp", "pct",
-	"fo", "source_ip_address", "source_country", "source_reverse_dns", "source_base_domain",
-	"source_name", "source_type", "count", "spf_aligned", "dkim_aligned", "dmarc_aligned",
-	"disposition", "policy_override_reasons", "policy_override_comments", "envelope_from",
-	"header_from", "envelope_to", "dkim_domains", "dkim_selectors", "dkim_results",
-	"spf_domains", "spf_scopes", "spf_results", NULL};
+static const char *const csv_columns[] = {"xml_schema",
+                                          "org_name",
+                                          "org_email",
+                                          "org_extra_contact_info",
+                                          "report_id",
+                                          "begin_date",
+                                          "end_date",
+                                          "normalized_timespan",
+                                          "errors",
+                                          "domain",
+                                          "adkim",
+                                          "aspf",
+                                          "p",
+                                          "sp",
+                                          "pct",
+                                          "fo",
+                                          "source_ip_address",
+                                          "source_country",
+                                          "source_reverse_dns",
+                                          "source_base_domain",
+                                          "source_name",
+                                          "source_type",
+                                          "count",
+                                          "spf_aligned",
+                                          "dkim_aligned",
+                                          "dmarc_aligned",
+                                          "disposition",
+                                          "policy_override_reasons",
+                                          "policy_override_comments",
+                                          "envelope_from",
+                                          "header_from",
+                                          "envelope_to",
+                                          "dkim_domains",
+                                          "dkim_selectors",
+                                          "dkim_results",
+                                          "spf_domains",
+                                          "spf_scopes",
+                                          "spf_results",
+                                          NULL};
 
 struct export_ctx {
 	struct jw w; /* the buffer (JSON writer for export.json) */
@@ -1098,7 +1129,7 @@ export_row(void *arg, const struct store_report_row *r, const struct dm_record *
 	char ip[DM_IP_TEXT] = "", begin[20], end[20];
 	const char *v[DM_MAX_DKIM_RESULTS];
 	char reasons[2048], comments[4096], dd[4096], ds[2048], dr[1024], sd[2048], ss[512],
-		sr[512];
+	        sr[512];
 	if (rec->ip_family)
 		dm_ip_format(rec->ip, ip, sizeof ip);
 	time_text(r->begin, begin);
@@ -1149,8 +1180,8 @@ export_row(void *arg, const struct store_report_row *r, const struct dm_record *
 		dm_json_key(j, "source_ip_address");
 		dm_json_str(j, rec->ip_family ? ip : NULL);
 		static const char *const enrich[] = {"source_country", "source_reverse_dns",
-						     "source_base_domain", "source_name",
-						     "source_type"};
+		                                     "source_base_domain", "source_name",
+		                                     "source_type"};
 		for (size_t i = 0; i < sizeof enrich / sizeof enrich[0]; i++) {
 			dm_json_key(j, enrich[i]);
 			dm_json_null(j);
@@ -1187,8 +1218,8 @@ export_row(void *arg, const struct store_report_row *r, const struct dm_record *
 			dm_json_arr_begin(j);
 			for (unsigned i = 0; i < rec->ndkim; i++)
 				dm_json_str(j, k == 0   ? rec->dkim_res[i].domain
-					       : k == 1 ? rec->dkim_res[i].selector
-							: rec->dkim_res[i].result);
+				               : k == 1 ? rec->dkim_res[i].selector
+				                        : rec->dkim_res[i].result);
 			dm_json_arr_end(j);
 		}
 		static const char *const sk[] = {"spf_domains", "spf_scopes", "spf_results"};
@@ -1197,8 +1228,8 @@ export_row(void *arg, const struct store_report_row *r, const struct dm_record *
 			dm_json_arr_begin(j);
 			for (unsigned i = 0; i < rec->nspf; i++)
 				dm_json_str(j, k == 0   ? rec->spf_res[i].domain
-					       : k == 1 ? rec->spf_res[i].scope
-							: rec->spf_res[i].result);
+				               : k == 1 ? rec->spf_res[i].scope
+				                        : rec->spf_res[i].result);
 			dm_json_arr_end(j);
 		}
 		dm_json_obj_end(j);
@@ -1276,8 +1307,7 @@ export_row(void *arg, const struct store_report_row *r, const struct dm_record *
 	return jw_flush(&e->w, 0);
 }
 
-static void
-export(struct api_call *c, int csv)
+static void export(struct api_call *c, int csv)
 {
 	struct query q;
 	if (read_filter(c, &q, 0) != 0)
@@ -1286,7 +1316,7 @@ export(struct api_call *c, int csv)
 	jw_init(&e.w, c);
 	char name[128];
 	snprintf(name, sizeof name, "attachment; filename=\"dmarc-aggregate.%s\"",
-		 csv ? "csv" : "json");
+	         csv ? "csv" : "json");
 	out_status(c->out, 200, csv ? "text/csv; charset=utf-8" : "application/json");
 	out_header(c->out, "Content-Disposition", name);
 	int rc = 0;
@@ -1401,12 +1431,12 @@ h_upload(struct api_call *c)
 	}
 	if (t->job == NULL) {
 		struct ingest_env env = {
-			.store = t->cfg->store,
-			.archive = t->cfg->archive,
-			.tmp_dir = t->cfg->tmp_dir,
-			.on_result = upload_result,
-			.arg = t,
-			.account_for = upload_account_for,
+		        .store = t->cfg->store,
+		        .archive = t->cfg->archive,
+		        .tmp_dir = t->cfg->tmp_dir,
+		        .on_result = upload_result,
+		        .arg = t,
+		        .account_for = upload_account_for,
 		};
 		t->job = ingest_job_new(&env);
 	}
@@ -1458,22 +1488,22 @@ api_healthz(struct api_call *c)
 static const char *const p_none[] = {NULL};
 static const char *const p_range[] = {"domain", "from", "to", NULL};
 static const char *const p_sources[] = {"domain", "from", "to", "sort", "limit", "offset", NULL};
-static const char *const p_reports[] = {"domain", "from", "to", "reporter", "limit", "offset",
-					NULL};
+static const char *const p_reports[] = {"domain", "from",   "to", "reporter",
+                                        "limit",  "offset", NULL};
 static const char *const p_export[] = {"domain", "from", "to", "reporter", NULL};
 
 static const struct api_route routes[] = {
-	{"/api/v1/domains", NULL, API_GET, h_domains, NULL, p_none},
-	{"/api/v1/summary", NULL, API_GET, h_summary, NULL, p_range},
-	{"/api/v1/timeseries", NULL, API_GET, h_timeseries, NULL, p_range},
-	{"/api/v1/sources", NULL, API_GET, h_sources, NULL, p_sources},
-	{"/api/v1/sources/", "", API_GET, h_source, NULL, p_range},
-	{"/api/v1/reporters", NULL, API_GET, h_reporters, NULL, p_range},
-	{"/api/v1/reports", NULL, API_GET | API_POST, h_reports, h_upload, p_reports},
-	{"/api/v1/reports/", "", API_GET, h_report, NULL, p_none},
-	{"/api/v1/reports/", "/raw", API_GET, h_report_raw, NULL, p_none},
-	{"/api/v1/export.csv", NULL, API_GET, h_export_csv, NULL, p_export},
-	{"/api/v1/export.json", NULL, API_GET, h_export_json, NULL, p_export},
+        {"/api/v1/domains", NULL, API_GET, h_domains, NULL, p_none},
+        {"/api/v1/summary", NULL, API_GET, h_summary, NULL, p_range},
+        {"/api/v1/timeseries", NULL, API_GET, h_timeseries, NULL, p_range},
+        {"/api/v1/sources", NULL, API_GET, h_sources, NULL, p_sources},
+        {"/api/v1/sources/", "", API_GET, h_source, NULL, p_range},
+        {"/api/v1/reporters", NULL, API_GET, h_reporters, NULL, p_range},
+        {"/api/v1/reports", NULL, API_GET | API_POST, h_reports, h_upload, p_reports},
+        {"/api/v1/reports/", "", API_GET, h_report, NULL, p_none},
+        {"/api/v1/reports/", "/raw", API_GET, h_report_raw, NULL, p_none},
+        {"/api/v1/export.csv", NULL, API_GET, h_export_csv, NULL, p_export},
+        {"/api/v1/export.json", NULL, API_GET, h_export_json, NULL, p_export},
 };
 
 const struct api_route *
@@ -1503,8 +1533,8 @@ api_route_find(const char *path, const char **arg, size_t *arglen)
 }
 
 int
-api_thread_init(struct api_thread *t, const struct http_config *cfg,
-		const struct http_hooks *hooks, char *err, size_t errlen)
+api_thread_init(struct api_thread *t, const struct http_config *cfg, const struct http_hooks *hooks,
+                char *err, size_t errlen)
 {
 	memset(t, 0, sizeof *t);
 	t->cfg = cfg;

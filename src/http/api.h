@@ -86,7 +86,7 @@ void api_error(struct api_call *c, int code, const char *msg);
 
 /* The thread's resources (reader), made when the thread starts. */
 int api_thread_init(struct api_thread *t, const struct http_config *cfg,
-		    const struct http_hooks *hooks, char *err, size_t errlen) DM_WUR;
+                    const struct http_hooks *hooks, char *err, size_t errlen) DM_WUR;
 void api_thread_free(struct api_thread *t);
 
 /* GET /healthz on a query thread. */

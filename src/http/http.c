@@ -27,7 +27,9 @@
  */
 #include "http/http.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,8 +40,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <dirent.h>
-#include <fcntl.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -48,23 +48,23 @@
 #include <zlib.h>
 
 #include "common/fsutil.h"
-#include "common/json.h"
 #include "common/hash.h"
+#include "common/json.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
 #include "http/api.h"
 
-#define HTTP_FLUSH (64 * 1024)    /* hand output to the loop in pieces of this */
-#define HTTP_MAX_HEADERS_OUT 8    /* headers a handler sets */
-#define HTTP_MAX_STATIC 64        /* files of the dashboard */
+#define HTTP_FLUSH (64 * 1024) /* hand output to the loop in pieces of this */
+#define HTTP_MAX_HEADERS_OUT 8 /* headers a handler sets */
+#define HTTP_MAX_STATIC 64     /* files of the dashboard */
 #define HTTP_MAX_STATIC_BYTES (8 * 1024 * 1024)
 #define HTTP_CONN_BUCKETS 256
 
 static const char csp[] = "default-src 'none'; script-src 'self'; style-src 'self'; "
-			  "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
-			  "base-uri 'none'; form-action 'none'";
+                          "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+                          "base-uri 'none'; form-action 'none'";
 
 struct http_conn;
 struct http_server;
@@ -167,16 +167,26 @@ static const char *
 reason(int code)
 {
 	switch (code) {
-	case 200: return "OK";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return code < 400 ? "OK" : "Error";
+	case 200:
+		return "OK";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return code < 400 ? "OK" : "Error";
 	}
 }
 
@@ -334,7 +344,7 @@ rate_take(struct http_server *h, const char *key, double rate, double burst)
 
 static int
 limited(struct http_server *h, struct evhttp_request *req, const char *key, double rate,
-	double burst)
+        double burst)
 {
 	unsigned wait = rate_take(h, key, rate, burst);
 	if (wait == 0)
@@ -354,13 +364,13 @@ static_type(const char *name)
 	static const struct {
 		const char *ext, *type;
 	} types[] = {{".html", "text/html; charset=utf-8"},
-		     {".js", "text/javascript; charset=utf-8"},
-		     {".css", "text/css; charset=utf-8"},
-		     {".svg", "image/svg+xml"},
-		     {".png", "image/png"},
-		     {".ico", "image/x-icon"},
-		     {".json", "application/json"},
-		     {".map", "application/json"}};
+	             {".js", "text/javascript; charset=utf-8"},
+	             {".css", "text/css; charset=utf-8"},
+	             {".svg", "image/svg+xml"},
+	             {".png", "image/png"},
+	             {".ico", "image/x-icon"},
+	             {".json", "application/json"},
+	             {".map", "application/json"}};
 	const char *dot = strrchr(name, '.');
 	if (dot == NULL)
 		return NULL;
@@ -407,7 +417,7 @@ gzip_copy(struct static_file *f)
 /* Load the files of dir (web_dir or its vendor/) served under prefix. */
 static int
 static_load_dir(struct http_server *h, const char *dir, const char *prefix, size_t *total,
-		char *err, size_t errlen)
+                char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	if (d == NULL)
@@ -434,7 +444,7 @@ static_load_dir(struct http_server *h, const char *dir, const char *prefix, size
 		if ((size_t)st.st_size > HTTP_MAX_STATIC_BYTES - *total) {
 			close(fd);
 			snprintf(err, errlen, "%s: the dashboard's files are over %d bytes", dir,
-				 HTTP_MAX_STATIC_BYTES);
+			         HTTP_MAX_STATIC_BYTES);
 			rc = DM_ELIMIT;
 			break;
 		}
@@ -491,7 +501,7 @@ static int
 accepts_gzip(struct evhttp_request *req)
 {
 	const char *ae =
-		evhttp_find_header(evhttp_request_get_input_headers(req), "Accept-Encoding");
+	        evhttp_find_header(evhttp_request_get_input_headers(req), "Accept-Encoding");
 	return ae != NULL && strstr(ae, "gzip") != NULL;
 }
 
@@ -515,7 +525,7 @@ serve_static(struct http_server *h, struct evhttp_request *req, const char *path
 	if (strncmp(f->type, "text/html", 9) == 0)
 		evhttp_add_header(oh, "Content-Security-Policy", csp);
 	const char *inm =
-		evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+	        evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
 	if (inm != NULL && strcmp(inm, f->etag) == 0) {
 		dm_metric_http(304);
 		evhttp_send_reply(req, 304, reason(304), NULL);
@@ -529,7 +539,8 @@ serve_static(struct http_server *h, struct evhttp_request *req, const char *path
 		evbuffer_add_reference(b, f->data, f->len, NULL, NULL);
 	}
 	dm_metric_http(200);
-	evhttp_send_reply(req, 200, "OK", evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : b);
+	evhttp_send_reply(req, 200, "OK",
+	                  evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : b);
 	evbuffer_free(b);
 	return 1;
 }
@@ -813,7 +824,8 @@ on_request(struct evhttp_request *req, void *arg)
 
 	if (strncmp(path, "/api/", 5) != 0) {
 		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+			                  "GET, HEAD");
 			send_error(req, 405, "method not allowed");
 		} else if (strcmp(path, "/metrics") == 0) {
 			struct dm_buf b;
@@ -826,7 +838,7 @@ on_request(struct evhttp_request *req, void *arg)
 			dm_buf_free(&b);
 			common_headers(req);
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-					  "text/plain; version=0.0.4");
+			                  "text/plain; version=0.0.4");
 			dm_metric_http(200);
 			evhttp_send_reply(req, 200, "OK", eb);
 			evbuffer_free(eb);
@@ -858,14 +870,14 @@ on_request(struct evhttp_request *req, void *arg)
 			send_error(req, 404, "not found");
 			goto out;
 		}
-		unsigned m = cmd == EVHTTP_REQ_GET	? API_GET
-			     : cmd == EVHTTP_REQ_POST ? API_POST
-						      : 0;
+		unsigned m = cmd == EVHTTP_REQ_GET    ? API_GET
+		             : cmd == EVHTTP_REQ_POST ? API_POST
+		                                      : 0;
 		if (!(r->methods & m)) {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-					  r->methods == (API_GET | API_POST) ? "GET, POST"
-					  : r->methods == API_POST	   ? "POST"
-									   : "GET");
+			                  r->methods == (API_GET | API_POST) ? "GET, POST"
+			                  : r->methods == API_POST           ? "POST"
+			                                                     : "GET");
 			send_error(req, 405, "method not allowed");
 			goto out;
 		}
@@ -946,7 +958,7 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	goto out;
 
-job_healthz: {
+job_healthz : {
 	struct job *j = xcalloc(1, sizeof *j);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->cv, NULL);
@@ -1049,7 +1061,7 @@ split_listen(const char *s, char *host, size_t hostlen, unsigned *port)
 
 struct http_server *
 http_server_start(const struct http_config *cfg, const struct http_hooks *hooks, char *err,
-		  size_t errlen)
+                  size_t errlen)
 {
 	struct http_server *h = xcalloc(1, sizeof *h);
 	h->cfg = *cfg;
@@ -1071,24 +1083,27 @@ http_server_start(const struct http_config *cfg, const struct http_hooks *hooks,
 	evhttp_set_max_headers_size(h->http, DM_HTTP_MAX_HEADERS);
 	evhttp_set_max_body_size(h->http, DM_HTTP_MAX_BODY);
 	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						    EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(h->http, on_request, h);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		char host[256];
 		unsigned port;
 		if (split_listen(cfg->listen[i], host, sizeof host, &port) != 0) {
-			snprintf(err, errlen, "http %s: not ADDR:PORT or [V6]:PORT", cfg->listen[i]);
+			snprintf(err, errlen, "http %s: not ADDR:PORT or [V6]:PORT",
+			         cfg->listen[i]);
 			goto fail;
 		}
 		if (evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port) == NULL) {
 			if (errno == EADDRINUSE)
-				snprintf(err, errlen,
-					 "http %s: address already in use (another program listens "
-					 "there; pick another with --http ADDR:PORT or http_listen)",
-					 cfg->listen[i]);
+				snprintf(
+				        err, errlen,
+				        "http %s: address already in use (another program listens "
+				        "there; pick another with --http ADDR:PORT or http_listen)",
+				        cfg->listen[i]);
 			else
-				snprintf(err, errlen, "http %s: %s", cfg->listen[i], strerror(errno));
+				snprintf(err, errlen, "http %s: %s", cfg->listen[i],
+				         strerror(errno));
 			goto fail;
 		}
 	}

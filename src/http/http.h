@@ -39,19 +39,19 @@ struct http_hooks {
 struct http_config {
 	const char *const *listen; /* "ADDR:PORT" or "[V6]:PORT" */
 	size_t nlisten;
-	const char *web_dir;  /* the dashboard's files */
-	const char *tmp_dir;  /* uploads are written here before they are read */
-	unsigned threads;     /* query threads */
+	const char *web_dir; /* the dashboard's files */
+	const char *tmp_dir; /* uploads are written here before they are read */
+	unsigned threads;    /* query threads */
 	unsigned max_conns, max_per_ip;
-	unsigned timeout;     /* seconds */
-	struct store *store;  /* readers are opened on it; uploads stored in it */
+	unsigned timeout;    /* seconds */
+	struct store *store; /* readers are opened on it; uploads stored in it */
 	struct archive *archive;
 };
 
 /* Bind the listeners, load the dashboard's files, start the loop thread
  * and the query threads.  NULL with err filled when it cannot. */
-struct http_server *http_server_start(const struct http_config *cfg,
-				      const struct http_hooks *hooks, char *err, size_t errlen);
+struct http_server *http_server_start(const struct http_config *cfg, const struct http_hooks *hooks,
+                                      char *err, size_t errlen);
 /* Stop accepting, finish or cancel what runs, join the threads. */
 void http_server_stop(struct http_server *h);
 

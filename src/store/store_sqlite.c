@@ -50,8 +50,9 @@
 
 /* 1: the first schema.  2: daily keyed by domain first and by reporter,
  * the day_totals rollup, the indexes of the read side (migrated from 1 by
- * rebuilding the rollups from the records). */
-#define SCHEMA_VERSION 2
+ * rebuilding the rollups from the records).  3: src_day (migrated from 2
+ * by summing daily). */
+#define SCHEMA_VERSION 3
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
@@ -99,7 +100,25 @@ static const char schema_sql[] =
 	" reporter TEXT NOT NULL, disposition TEXT NOT NULL, dkim_pass INTEGER NOT NULL,"
 	" spf_pass INTEGER NOT NULL, messages INTEGER NOT NULL, records INTEGER NOT NULL,"
 	" PRIMARY KEY(domain, day, account_id, reporter, disposition, dkim_pass, spf_pass))"
-	" WITHOUT ROWID;";
+	" WITHOUT ROWID;"
+	/* per source and day: the sources of a domain are read in source
+	 * order, one row per day a source sent, and summed as they come */
+	"CREATE TABLE IF NOT EXISTS src_day("
+	" domain TEXT NOT NULL, source_ip BLOB NOT NULL, account_id INTEGER NOT NULL,"
+	" day INTEGER NOT NULL, messages INTEGER NOT NULL, dmarc_pass INTEGER NOT NULL,"
+	" spf_aligned INTEGER NOT NULL, dkim_aligned INTEGER NOT NULL,"
+	" quarantine INTEGER NOT NULL, reject INTEGER NOT NULL,"
+	" PRIMARY KEY(domain, source_ip, account_id, day)) WITHOUT ROWID;";
+
+/* Schema 2 to 3: src_day from daily. */
+static const char migrate_src_day_sql[] =
+	"INSERT INTO src_day SELECT domain, source_ip, account_id, day, SUM(messages),"
+	" SUM(CASE WHEN dkim_pass OR spf_pass THEN messages ELSE 0 END),"
+	" SUM(CASE WHEN spf_pass THEN messages ELSE 0 END),"
+	" SUM(CASE WHEN dkim_pass THEN messages ELSE 0 END),"
+	" SUM(CASE WHEN disposition = 'quarantine' THEN messages ELSE 0 END),"
+	" SUM(CASE WHEN disposition = 'reject' THEN messages ELSE 0 END)"
+	" FROM daily GROUP BY domain, source_ip, account_id, day;";
 
 /* A batch is committed after this many reports, records or seconds. */
 #define STORE_BATCH_REPORTS 1000
@@ -120,6 +139,7 @@ enum stmt {
 	S_RECORD_SCAN,
 	S_DAILY,
 	S_TOTALS,
+	S_SRCDAY,
 	S_LOOKUP,
 	S_STATS,
 	S_COUNT
@@ -155,6 +175,15 @@ static const char *const stmt_sql[S_COUNT] = {
 		    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
 		    " ON CONFLICT DO UPDATE SET messages = messages + excluded.messages,"
 		    " records = records + excluded.records",
+	[S_SRCDAY] = "INSERT INTO src_day(domain, source_ip, account_id, day, messages,"
+		     " dmarc_pass, spf_aligned, dkim_aligned, quarantine, reject)"
+		     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) ON CONFLICT DO UPDATE SET"
+		     " messages = messages + excluded.messages,"
+		     " dmarc_pass = dmarc_pass + excluded.dmarc_pass,"
+		     " spf_aligned = spf_aligned + excluded.spf_aligned,"
+		     " dkim_aligned = dkim_aligned + excluded.dkim_aligned,"
+		     " quarantine = quarantine + excluded.quarantine,"
+		     " reject = reject + excluded.reject",
 	[S_TOTALS] = "INSERT INTO day_totals(account_id, domain, day, reporter, disposition,"
 		     " dkim_pass, spf_pass, messages, records) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)"
 		     " ON CONFLICT DO UPDATE SET messages = messages + excluded.messages,"
@@ -386,6 +415,8 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(q->db, "DROP TABLE daily_v1", NULL, NULL, &msg);
 	}
+	if (rc == SQLITE_OK && version == 2)
+		rc = sqlite3_exec(q->db, migrate_src_day_sql, NULL, NULL, &msg);
 	if (rc == SQLITE_OK && setup) {
 		char pragma[64];
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
@@ -623,17 +654,49 @@ set_reporter(struct sq *q, const struct dm_report *rep)
 	q->have_reporter = 1;
 }
 
+/* One source's day, summed over the rollup cells of a report. */
+struct src_acc {
+	int64_t day;
+	unsigned char ip[16];
+	int ip_family;
+	uint64_t messages, pass, spf, dkim, quarantine, reject;
+};
+
+static int
+src_day_write(struct sq *q, const struct dm_report *rep, const struct src_acc *a)
+{
+	sqlite3_stmt *s = q->st[S_SRCDAY];
+	bind_text(s, 1, rep->policy.domain);
+	if (a->ip_family)
+		sqlite3_bind_blob(s, 2, a->ip, 16, SQLITE_STATIC);
+	else
+		sqlite3_bind_zeroblob(s, 2, 0);
+	sqlite3_bind_int64(s, 3, q->account_id);
+	sqlite3_bind_int64(s, 4, a->day);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)a->messages);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)a->pass);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)a->spf);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)a->dkim);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)a->quarantine);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)a->reject);
+	return step_done(q, s);
+}
+
+/* Merge the rollup into daily, src_day (one row per source and day: the
+ * cells are sorted, so a source's day is a run of cells) and the report's
+ * day_totals cells. */
 static int
 daily_flush(void *arg, struct rollup *r)
 {
 	struct sq *q = arg;
 	sqlite3_stmt *s = q->st[S_DAILY];
 	const struct dm_report *rep = q->rollup_rep;
+	struct src_acc acc;
+	int rc = 0, open = 0;
 	if (!q->have_reporter)
 		set_reporter(q, rep);
-	if (r->n > 64)
-		rollup_sort(r);
-	for (size_t i = 0; i < r->n; i++) {
+	rollup_sort(r);
+	for (size_t i = 0; i < r->n && rc == 0; i++) {
 		const struct rollup_cell *c = rollup_cell(r, i);
 		sqlite3_bind_int64(s, 1, q->account_id);
 		bind_text(s, 2, rep->policy.domain);
@@ -649,13 +712,37 @@ daily_flush(void *arg, struct rollup *r)
 		sqlite3_bind_int64(s, 9, (sqlite3_int64)c->messages);
 		sqlite3_bind_int64(s, 10, (sqlite3_int64)c->records);
 		bind_text(s, 11, q->reporter);
-		int rc = step_done(q, s);
+		rc = step_done(q, s);
 		if (rc == 0)
 			rc = totals_add(q, rep, c);
-		if (rc)
-			return rc;
+		if (rc == 0 && open &&
+		    (acc.day != c->day || acc.ip_family != c->ip_family ||
+		     memcmp(acc.ip, c->ip, sizeof acc.ip) != 0)) {
+			rc = src_day_write(q, rep, &acc);
+			open = 0;
+		}
+		if (rc == 0 && !open) {
+			memset(&acc, 0, sizeof acc);
+			acc.day = c->day;
+			memcpy(acc.ip, c->ip, sizeof acc.ip);
+			acc.ip_family = c->ip_family;
+			open = 1;
+		}
+		acc.messages += c->messages;
+		if (c->dkim_pass || c->spf_pass)
+			acc.pass += c->messages;
+		if (c->spf_pass)
+			acc.spf += c->messages;
+		if (c->dkim_pass)
+			acc.dkim += c->messages;
+		if (strcmp(c->disposition, "quarantine") == 0)
+			acc.quarantine += c->messages;
+		else if (strcmp(c->disposition, "reject") == 0)
+			acc.reject += c->messages;
 	}
-	return 0;
+	if (rc == 0 && open)
+		rc = src_day_write(q, rep, &acc);
+	return rc;
 }
 
 /* JSON arrays of a record's results, written into q->json one after the

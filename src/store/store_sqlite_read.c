@@ -15,8 +15,11 @@
  *   day_totals  (domain, day, account, reporter, disposition, dkim, spf):
  *               domains, summary, timeseries, reporters - a few rows per
  *               domain and day;
+ *   src_day     (domain, source, account, day): the sources of a domain,
+ *               read in source order and summed as they come (a bounded
+ *               heap keeps the page), so no sort of every source is needed;
  *   daily       (domain, day, account, source, header_from, reporter, ...):
- *               sources and a source's totals, days and parts;
+ *               a source's header_from and reporters, its days and parts;
  *   reports     the report lists and counts, the detail and export, whose
  *               records are read by their rowid range (first_record,
  *               last_record), so records need no index of their own;
@@ -45,22 +48,22 @@
 #define DAY 86400
 
 /* The sums every rollup query returns, in this order, after its keys. */
-#define COUNTS                                                                  \
-	" SUM(messages),"                                                       \
-	" SUM(CASE WHEN dkim_pass OR spf_pass THEN messages ELSE 0 END),"       \
-	" SUM(CASE WHEN dkim_pass OR spf_pass THEN 0 ELSE messages END),"       \
-	" SUM(CASE WHEN spf_pass THEN messages ELSE 0 END),"                    \
-	" SUM(CASE WHEN dkim_pass THEN messages ELSE 0 END),"                   \
-	" SUM(CASE WHEN disposition = 'quarantine' THEN messages ELSE 0 END),"  \
+#define COUNTS                                                                                     \
+	" SUM(messages),"                                                                          \
+	" SUM(CASE WHEN dkim_pass OR spf_pass THEN messages ELSE 0 END),"                          \
+	" SUM(CASE WHEN dkim_pass OR spf_pass THEN 0 ELSE messages END),"                          \
+	" SUM(CASE WHEN spf_pass THEN messages ELSE 0 END),"                                       \
+	" SUM(CASE WHEN dkim_pass THEN messages ELSE 0 END),"                                      \
+	" SUM(CASE WHEN disposition = 'quarantine' THEN messages ELSE 0 END),"                     \
 	" SUM(CASE WHEN disposition = 'reject' THEN messages ELSE 0 END)"
 #define NCOUNTS 7
 #define SCOPE " (?1 OR account_id = ?2)"
 
 /* The report columns every report row is read with, in this order. */
-#define REPORT_COLS                                                                    \
-	"id, account_id, org_name, email, extra_contact_info, report_id, policy_domain," \
-	" date_begin, date_end, received_at, records, messages, generator, version,"     \
-	" schema, xmlns, report_error, archive_key, warnings, adkim, aspf, p, sp, np,"   \
+#define REPORT_COLS                                                                                \
+	"id, account_id, org_name, email, extra_contact_info, report_id, policy_domain,"           \
+	" date_begin, date_end, received_at, records, messages, generator, version,"               \
+	" schema, xmlns, report_error, archive_key, warnings, adkim, aspf, p, sp, np,"             \
 	" pct, fo, testing, discovery_method, first_record, last_record"
 
 enum rstmt {
@@ -74,6 +77,7 @@ enum rstmt {
 	R_SOURCES_FAIL,
 	R_SOURCES_PASS,
 	R_SOURCES_IP,
+	R_SOURCE_ROWS,
 	R_SOURCE_LISTS,
 	R_SOURCE_TOTAL,
 	R_SOURCE_DAYS,
@@ -88,63 +92,72 @@ enum rstmt {
 	R_COUNT
 };
 
-/* The sources page: one statement per sort order (ORDER BY cannot be
- * bound); the total comes with every row. */
-#define SOURCES_SQL(order)                                                               \
-	"SELECT source_ip," COUNTS ", COUNT(*) OVER () FROM daily"                       \
-	" WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE " GROUP BY source_ip" \
+/* A deep page of sources (past DM_HTTP_SOURCES_HEAP): one statement per
+ * sort order (ORDER BY cannot be bound); the total comes with every row,
+ * SQLite's sorter spills to disk. */
+#define SRC_COUNTS                                                                                 \
+	" SUM(messages), SUM(dmarc_pass), SUM(messages) - SUM(dmarc_pass), SUM(spf_aligned),"      \
+	" SUM(dkim_aligned), SUM(quarantine), SUM(reject)"
+#define SOURCES_SQL(order)                                                                         \
+	"SELECT source_ip," SRC_COUNTS ", COUNT(*) OVER () FROM src_day"                           \
+	" WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE " GROUP BY source_ip"             \
 	" ORDER BY " order " LIMIT ?6 OFFSET ?7"
 
 static const char *const rstmt_sql[R_COUNT] = {
-	[R_VISIBLE] = "SELECT 1 FROM reports WHERE policy_domain = ?3 AND" SCOPE " LIMIT 1",
-	[R_DOMAINS] = "SELECT domain," COUNTS ", MIN(day), MAX(day) FROM day_totals"
-		      " WHERE" SCOPE " GROUP BY domain ORDER BY domain",
-	[R_DOMAIN_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE,
-	[R_SUMMARY] = "SELECT" COUNTS " FROM day_totals"
-		      " WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE,
-	/* the reports whose days meet [?4, ?5]: begin before the end of the
-	 * last day, end after the start of the first */
-	[R_RANGE_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE
-			    " AND date_begin < ?5 + 86400 AND date_end > ?4",
-	[R_TIMESERIES] = "SELECT day," COUNTS " FROM day_totals"
-			 " WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE
-			 " GROUP BY day ORDER BY day",
-	[R_SOURCES_MESSAGES] = SOURCES_SQL("2 DESC, source_ip"),
-	[R_SOURCES_FAIL] = SOURCES_SQL("4 DESC, 2 DESC, source_ip"),
-	[R_SOURCES_PASS] = SOURCES_SQL("3 DESC, 2 DESC, source_ip"),
-	[R_SOURCES_IP] = SOURCES_SQL("source_ip"),
-	[R_SOURCE_LISTS] = "SELECT DISTINCT header_from, reporter FROM daily"
-			   " WHERE domain = ?3 AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND"
-			   SCOPE " LIMIT 400",
-	[R_SOURCE_TOTAL] = "SELECT" COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
-			   " AND day BETWEEN ?4 AND ?5 AND" SCOPE,
-	[R_SOURCE_DAYS] = "SELECT day," COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
-			  " AND day BETWEEN ?4 AND ?5 AND" SCOPE " GROUP BY day ORDER BY day",
-	[R_SOURCE_PARTS] = "SELECT 0, reporter, SUM(messages) FROM daily WHERE domain = ?3"
-			   " AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
-			   " GROUP BY reporter UNION ALL"
-			   " SELECT 1, header_from, SUM(messages) FROM daily WHERE domain = ?3"
-			   " AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
-			   " GROUP BY header_from ORDER BY 1, 3 DESC, 2",
-	[R_REPORTERS] = "SELECT reporter," COUNTS " FROM day_totals"
-			" WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE
-			" GROUP BY reporter ORDER BY 2 DESC, reporter",
-	[R_REPORTER_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE
-			       " AND date_begin < ?5 + 86400 AND date_end > ?4 AND reporter = ?6",
-	[R_REPORTS] = "SELECT " REPORT_COLS " FROM reports WHERE" SCOPE
-		      " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
-		      " AND date_begin < ?5 + 86400 AND date_end > ?4"
-		      " ORDER BY date_begin DESC, id DESC LIMIT ?7 OFFSET ?8",
-	[R_REPORTS_TOTAL] = "SELECT COUNT(*) FROM reports WHERE" SCOPE
-			    " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
-			    " AND date_begin < ?5 + 86400 AND date_end > ?4",
-	[R_REPORT] = "SELECT " REPORT_COLS " FROM reports WHERE id = ?3 AND" SCOPE,
-	[R_RECORDS] = "SELECT source_ip, count, disposition, dkim, spf, header_from,"
-		      " envelope_from, envelope_to, reasons, dkim_results, spf_results"
-		      " FROM records WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
-	[R_EXPORT] = "SELECT " REPORT_COLS " FROM reports WHERE" SCOPE
-		     " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
-		     " AND date_begin < ?5 + 86400 AND date_end > ?4 ORDER BY date_begin, id",
+        [R_VISIBLE] = "SELECT 1 FROM reports WHERE policy_domain = ?3 AND" SCOPE " LIMIT 1",
+        [R_DOMAINS] = "SELECT domain," COUNTS ", MIN(day), MAX(day) FROM day_totals"
+                      " WHERE" SCOPE " GROUP BY domain ORDER BY domain",
+        [R_DOMAIN_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE,
+        [R_SUMMARY] = "SELECT" COUNTS " FROM day_totals"
+                      " WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE,
+        /* the reports whose days meet [?4, ?5]: begin before the end of the
+         * last day, end after the start of the first */
+        [R_RANGE_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE
+                            " AND date_begin < ?5 + 86400 AND date_end > ?4",
+        [R_TIMESERIES] = "SELECT day," COUNTS " FROM day_totals"
+                         " WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+                         " GROUP BY day ORDER BY day",
+        [R_SOURCES_MESSAGES] = SOURCES_SQL("2 DESC, source_ip"),
+        [R_SOURCES_FAIL] = SOURCES_SQL("4 DESC, 2 DESC, source_ip"),
+        [R_SOURCES_PASS] = SOURCES_SQL("3 DESC, 2 DESC, source_ip"),
+        [R_SOURCES_IP] = SOURCES_SQL("source_ip"),
+        [R_SOURCE_ROWS] = "SELECT source_ip, messages, dmarc_pass, spf_aligned, dkim_aligned,"
+                          " quarantine, reject FROM src_day WHERE domain = ?3 AND day BETWEEN ?4"
+                          " AND ?5 AND" SCOPE " ORDER BY source_ip",
+        [R_SOURCE_LISTS] =
+                "SELECT DISTINCT header_from, reporter FROM daily"
+                " WHERE domain = ?3 AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+                " LIMIT 400",
+        [R_SOURCE_TOTAL] = "SELECT" COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
+                           " AND day BETWEEN ?4 AND ?5 AND" SCOPE,
+        [R_SOURCE_DAYS] = "SELECT day," COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
+                          " AND day BETWEEN ?4 AND ?5 AND" SCOPE " GROUP BY day ORDER BY day",
+        [R_SOURCE_PARTS] = "SELECT 0, reporter, SUM(messages) FROM daily WHERE domain = ?3"
+                           " AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+                           " GROUP BY reporter UNION ALL"
+                           " SELECT 1, header_from, SUM(messages) FROM daily WHERE domain = ?3"
+                           " AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+                           " GROUP BY header_from ORDER BY 1, 3 DESC, 2",
+        [R_REPORTERS] = "SELECT reporter," COUNTS " FROM day_totals"
+                        " WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+                        " GROUP BY reporter ORDER BY 2 DESC, reporter",
+        [R_REPORTER_REPORTS] = "SELECT COUNT(*) FROM reports WHERE policy_domain = ?3 AND" SCOPE
+                               " AND date_begin < ?5 + 86400 AND date_end > ?4 AND reporter = ?6",
+        [R_REPORTS] = "SELECT " REPORT_COLS " FROM reports WHERE" SCOPE
+                      " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
+                      " AND date_begin < ?5 + 86400 AND date_end > ?4"
+                      " ORDER BY date_begin DESC, id DESC LIMIT ?7 OFFSET ?8",
+        [R_REPORTS_TOTAL] =
+                "SELECT COUNT(*) FROM reports WHERE" SCOPE
+                " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
+                " AND date_begin < ?5 + 86400 AND date_end > ?4",
+        [R_REPORT] = "SELECT " REPORT_COLS " FROM reports WHERE id = ?3 AND" SCOPE,
+        [R_RECORDS] = "SELECT source_ip, count, disposition, dkim, spf, header_from,"
+                      " envelope_from, envelope_to, reasons, dkim_results, spf_results"
+                      " FROM records WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        [R_EXPORT] = "SELECT " REPORT_COLS " FROM reports WHERE" SCOPE
+                     " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
+                     " AND date_begin < ?5 + 86400 AND date_end > ?4 ORDER BY date_begin, id",
 };
 
 struct sqr {
@@ -161,7 +174,7 @@ struct sqr {
 		int kind;
 		char *name, *sub, *result;
 		uint64_t messages;
-	} *parts;
+	} * parts;
 	size_t nparts, capparts;
 };
 
@@ -181,14 +194,14 @@ rd_open(struct store *st, char *err, size_t errlen)
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(q->db, 5000);
 		rc = sqlite3_exec(q->db, "PRAGMA query_only=1; PRAGMA cache_size=-16384;", NULL,
-				  NULL, NULL);
+		                  NULL, NULL);
 	}
 	for (int i = 0; rc == SQLITE_OK && i < R_COUNT; i++)
 		rc = sqlite3_prepare_v3(q->db, rstmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-					&q->st[i], NULL);
+		                        &q->st[i], NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s for reading: %s", path,
-			 q->db ? sqlite3_errmsg(q->db) : "out of memory");
+		         q->db ? sqlite3_errmsg(q->db) : "out of memory");
 		for (int i = 0; i < R_COUNT; i++)
 			sqlite3_finalize(q->st[i]);
 		sqlite3_close(q->db);
@@ -305,7 +318,7 @@ visible(struct sqr *q, const struct store_scope *sc, const struct store_filter *
 
 static int
 rd_domains(void *impl, const struct store_scope *sc,
-	   int (*fn)(void *arg, const struct store_domain_row *r), void *arg)
+           int (*fn)(void *arg, const struct store_domain_row *r), void *arg)
 {
 	struct sqr *q = impl;
 	sqlite3_stmt *s = prep(q, R_DOMAINS, sc, NULL);
@@ -332,7 +345,7 @@ rd_domains(void *impl, const struct store_scope *sc,
 
 static int
 rd_summary(void *impl, const struct store_scope *sc, const struct store_filter *f,
-	   uint64_t *reports, struct store_counts *out)
+           uint64_t *reports, struct store_counts *out)
 {
 	struct sqr *q = impl;
 	int rc = visible(q, sc, f);
@@ -351,7 +364,7 @@ rd_summary(void *impl, const struct store_scope *sc, const struct store_filter *
 
 static int
 rd_timeseries(void *impl, const struct store_scope *sc, const struct store_filter *f,
-	      int (*fn)(void *arg, const struct store_day_row *r), void *arg)
+              int (*fn)(void *arg, const struct store_day_row *r), void *arg)
 {
 	struct sqr *q = impl;
 	int rc = visible(q, sc, f);
@@ -374,7 +387,7 @@ rd_timeseries(void *impl, const struct store_scope *sc, const struct store_filte
 
 static int
 rd_reporters(void *impl, const struct store_scope *sc, const struct store_filter *f,
-	     int (*fn)(void *arg, const struct store_reporter_row *r), void *arg)
+             int (*fn)(void *arg, const struct store_reporter_row *r), void *arg)
 {
 	struct sqr *q = impl;
 	int rc = visible(q, sc, f);
@@ -411,30 +424,163 @@ has(const char *const *list, size_t n, const char *v)
 	return 0;
 }
 
+/* Is a before b in the order asked for (best first)? */
 static int
-rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *f,
-	   enum store_source_sort sort, unsigned limit, unsigned offset, uint64_t *total,
-	   int (*fn)(void *arg, const struct store_source_row *r), void *arg)
+source_before(enum store_source_sort sort, const struct store_source_row *a,
+              const struct store_source_row *b)
+{
+	uint64_t ka = 0, kb = 0;
+	switch (sort) {
+	case STORE_SORT_IP:
+		return memcmp(a->ip, b->ip, 16) < 0;
+	case STORE_SORT_FAIL:
+		ka = a->c.dmarc_fail;
+		kb = b->c.dmarc_fail;
+		break;
+	case STORE_SORT_PASS:
+		ka = a->c.dmarc_pass;
+		kb = b->c.dmarc_pass;
+		break;
+	case STORE_SORT_MESSAGES:
+		break;
+	}
+	if (ka != kb)
+		return ka > kb;
+	if (a->c.messages != b->c.messages)
+		return a->c.messages > b->c.messages;
+	return memcmp(a->ip, b->ip, 16) < 0;
+}
+
+/* The kept rows: a heap whose root is the worst kept, so a better row
+ * replaces it. */
+struct top {
+	struct store_source_row *v;
+	size_t n, cap;
+	enum store_source_sort sort;
+};
+
+static void
+top_sift(struct top *t, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, worst = i;
+		if (l < t->n && source_before(t->sort, &t->v[worst], &t->v[l]))
+			worst = l;
+		if (r < t->n && source_before(t->sort, &t->v[worst], &t->v[r]))
+			worst = r;
+		if (worst == i)
+			return;
+		struct store_source_row tmp = t->v[i];
+		t->v[i] = t->v[worst];
+		t->v[worst] = tmp;
+		i = worst;
+	}
+}
+
+static void
+top_add(struct top *t, const struct store_source_row *r)
+{
+	if (t->n < t->cap) {
+		size_t i = t->n++;
+		t->v[i] = *r;
+		while (i > 0) {
+			size_t p = (i - 1) / 2;
+			if (!source_before(t->sort, &t->v[p], &t->v[i]))
+				break;
+			struct store_source_row tmp = t->v[i];
+			t->v[i] = t->v[p];
+			t->v[p] = tmp;
+			i = p;
+		}
+		return;
+	}
+	if (t->cap == 0 || !source_before(t->sort, r, &t->v[0]))
+		return;
+	t->v[0] = *r;
+	top_sift(t, 0);
+}
+
+static int
+top_cmp(const void *a, const void *b, void *arg)
+{
+	enum store_source_sort sort = *(const enum store_source_sort *)arg;
+	return source_before(sort, a, b) ? -1 : source_before(sort, b, a) ? 1 : 0;
+}
+
+/* The page [offset, offset+limit) of every source of f, in one pass over
+ * src_day in source order. */
+static int
+sources_pass(struct sqr *q, const struct store_scope *sc, const struct store_filter *f,
+             enum store_source_sort sort, unsigned limit, unsigned offset, uint64_t *total,
+             struct store_source_row *page, size_t *npage)
+{
+	struct top t = {.sort = sort, .cap = (size_t)offset + limit};
+	t.v = xcalloc(t.cap ? t.cap : 1, sizeof *t.v);
+	struct store_source_row cur;
+	int have = 0, rc;
+	*total = 0;
+	sqlite3_stmt *s = prep(q, R_SOURCE_ROWS, sc, f);
+	for (;;) {
+		rc = sqlite3_step(s);
+		const unsigned char *ip = NULL;
+		if (rc == SQLITE_ROW) {
+			ip = sqlite3_column_blob(s, 0);
+			if (ip == NULL || sqlite3_column_bytes(s, 0) != 16)
+				ip = (const unsigned char *)"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+		}
+		if (have && (rc != SQLITE_ROW || memcmp(cur.ip, ip, 16) != 0)) {
+			cur.c.dmarc_fail = cur.c.messages - cur.c.dmarc_pass;
+			cur.c.none = cur.c.messages - cur.c.quarantine - cur.c.reject;
+			(*total)++;
+			top_add(&t, &cur);
+			have = 0;
+		}
+		if (rc != SQLITE_ROW)
+			break;
+		if (!have) {
+			memset(&cur, 0, sizeof cur);
+			memcpy(cur.ip, ip, 16);
+			have = 1;
+		}
+		cur.c.messages += (uint64_t)sqlite3_column_int64(s, 1);
+		cur.c.dmarc_pass += (uint64_t)sqlite3_column_int64(s, 2);
+		cur.c.spf_aligned += (uint64_t)sqlite3_column_int64(s, 3);
+		cur.c.dkim_aligned += (uint64_t)sqlite3_column_int64(s, 4);
+		cur.c.quarantine += (uint64_t)sqlite3_column_int64(s, 5);
+		cur.c.reject += (uint64_t)sqlite3_column_int64(s, 6);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(t.v);
+		return fail(q, rc);
+	}
+	qsort_r(t.v, t.n, sizeof *t.v, top_cmp, &sort);
+	*npage = 0;
+	for (size_t i = offset; i < t.n; i++)
+		page[(*npage)++] = t.v[i];
+	free(t.v);
+	return 0;
+}
+
+/* A deep page: SQLite sorts every source. */
+static int
+sources_sql(struct sqr *q, const struct store_scope *sc, const struct store_filter *f,
+            enum store_source_sort sort, unsigned limit, unsigned offset, uint64_t *total,
+            struct store_source_row *page, size_t *npage)
 {
 	static const enum rstmt by[] = {[STORE_SORT_MESSAGES] = R_SOURCES_MESSAGES,
-					[STORE_SORT_FAIL] = R_SOURCES_FAIL,
-					[STORE_SORT_PASS] = R_SOURCES_PASS,
-					[STORE_SORT_IP] = R_SOURCES_IP};
-	struct sqr *q = impl;
-	int rc = visible(q, sc, f);
-	if (rc)
-		return rc;
+	                                [STORE_SORT_FAIL] = R_SOURCES_FAIL,
+	                                [STORE_SORT_PASS] = R_SOURCES_PASS,
+	                                [STORE_SORT_IP] = R_SOURCES_IP};
 	sqlite3_stmt *s = prep(q, by[sort], sc, f);
+	int rc;
 	sqlite3_bind_int64(s, 6, limit);
 	sqlite3_bind_int64(s, 7, offset);
-	/* the page first (its rows are few), then the lists of each row: two
-	 * statements may not step on one connection while a callback runs a
-	 * third, so the page is kept */
-	struct store_source_row *page = xcalloc(limit ? limit : 1, sizeof *page);
-	size_t n = 0;
+	*npage = 0;
 	*total = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < limit) {
-		struct store_source_row *r = &page[n++];
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && *npage < limit) {
+		struct store_source_row *r = &page[(*npage)++];
+		memset(r, 0, sizeof *r);
 		const void *ip = sqlite3_column_blob(s, 0);
 		if (ip != NULL && sqlite3_column_bytes(s, 0) == 16)
 			memcpy(r->ip, ip, 16);
@@ -442,11 +588,9 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 		*total = (uint64_t)sqlite3_column_int64(s, 1 + NCOUNTS);
 	}
 	sqlite3_reset(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		free(page);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(q, rc);
-	}
-	if (n == 0 && offset > 0) {
+	if (*npage == 0) {
 		/* past the end: the total from a page that has rows */
 		sqlite3_bind_int64(s, 6, 1);
 		sqlite3_bind_int64(s, 7, 0);
@@ -454,7 +598,28 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 			*total = (uint64_t)sqlite3_column_int64(s, 1 + NCOUNTS);
 		sqlite3_reset(s);
 	}
-	rc = 0;
+	return 0;
+}
+
+static int
+rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *f,
+           enum store_source_sort sort, unsigned limit, unsigned offset, uint64_t *total,
+           int (*fn)(void *arg, const struct store_source_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	int rc = visible(q, sc, f);
+	if (rc)
+		return rc;
+	struct store_source_row *page = xcalloc(limit ? limit : 1, sizeof *page);
+	size_t n = 0;
+	if ((uint64_t)offset + limit <= DM_HTTP_SOURCES_HEAP)
+		rc = sources_pass(q, sc, f, sort, limit, offset, total, page, &n);
+	else
+		rc = sources_sql(q, sc, f, sort, limit, offset, total, page, &n);
+	if (rc) {
+		free(page);
+		return rc;
+	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct store_source_row *r = &page[i];
 		sqlite3_stmt *l = prep(q, R_SOURCE_LISTS, sc, f);
@@ -467,11 +632,11 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 			if (hf && r->nheader_from < STORE_SOURCE_LIST &&
 			    !has(r->header_from, r->nheader_from, hf))
 				r->header_from[r->nheader_from++] =
-					dm_arena_strndup(&q->arena, hf, strlen(hf));
+				        dm_arena_strndup(&q->arena, hf, strlen(hf));
 			if (rep && r->nreporters < STORE_SOURCE_LIST &&
 			    !has(r->reporters, r->nreporters, rep))
 				r->reporters[r->nreporters++] =
-					dm_arena_strndup(&q->arena, rep, strlen(rep));
+				        dm_arena_strndup(&q->arena, rep, strlen(rep));
 		}
 		if (st != SQLITE_DONE && st != SQLITE_ROW)
 			rc = fail(q, st);
@@ -602,8 +767,8 @@ read_report(sqlite3_stmt *s, struct store_report_row *r, int64_t *first, int64_t
 /* Every record of one report (rowids first..last) to fn. */
 static int
 each_record(struct sqr *q, const struct store_report_row *r, int64_t first, int64_t last,
-	    int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
-	    void *arg)
+            int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+            void *arg)
 {
 	if (first == 0)
 		return 0;
@@ -635,7 +800,7 @@ str_eq(const char *a, const char *b)
 
 static void
 part_add(struct sqr *q, int kind, const char *name, const char *sub, const char *result,
-	 uint64_t messages)
+         uint64_t messages)
 {
 	for (size_t i = 0; i < q->nparts; i++) {
 		struct part *p = &q->parts[i];
@@ -678,10 +843,10 @@ source_record(void *arg, const struct store_report_row *r, const struct dm_recor
 		return 0;
 	for (unsigned i = 0; i < rec->ndkim; i++)
 		part_add(ss->q, STORE_PART_DKIM, rec->dkim_res[i].domain, rec->dkim_res[i].selector,
-			 rec->dkim_res[i].result, (uint64_t)rec->count);
+		         rec->dkim_res[i].result, (uint64_t)rec->count);
 	for (unsigned i = 0; i < rec->nspf; i++)
 		part_add(ss->q, STORE_PART_SPF, rec->spf_res[i].domain, rec->spf_res[i].scope,
-			 rec->spf_res[i].result, (uint64_t)rec->count);
+		         rec->spf_res[i].result, (uint64_t)rec->count);
 	return 0;
 }
 
@@ -699,9 +864,9 @@ part_cmp(const void *a, const void *b)
 
 static int
 rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f,
-	  const unsigned char ip[16], struct store_counts *total,
-	  int (*day_fn)(void *arg, const struct store_day_row *r),
-	  int (*part_fn)(void *arg, const struct store_part_row *r), void *arg)
+          const unsigned char ip[16], struct store_counts *total,
+          int (*day_fn)(void *arg, const struct store_day_row *r),
+          int (*part_fn)(void *arg, const struct store_part_row *r), void *arg)
 {
 	struct sqr *q = impl;
 	int rc = visible(q, sc, f), n = 0;
@@ -751,10 +916,10 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 	sqlite3_bind_blob(s, 6, ip, 16, SQLITE_STATIC);
 	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_part_row p = {
-			.kind = sqlite3_column_int(s, 0) == 0 ? STORE_PART_REPORTER
-							      : STORE_PART_HEADER_FROM,
-			.name = col_text(s, 1),
-			.messages = (uint64_t)sqlite3_column_int64(s, 2),
+		        .kind = sqlite3_column_int(s, 0) == 0 ? STORE_PART_REPORTER
+		                                              : STORE_PART_HEADER_FROM,
+		        .name = col_text(s, 1),
+		        .messages = (uint64_t)sqlite3_column_int64(s, 2),
 		};
 		n = part_fn(arg, &p);
 	}
@@ -786,8 +951,8 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 			}
 			ids[nids] = sqlite3_column_int64(s, 0);
 			firsts[nids] = sqlite3_column_type(s, 28) == SQLITE_NULL
-					       ? 0
-					       : sqlite3_column_int64(s, 28);
+			                       ? 0
+			                       : sqlite3_column_int64(s, 28);
 			lasts[nids++] = sqlite3_column_int64(s, 29);
 		}
 		sqlite3_reset(s);
@@ -813,8 +978,11 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 		qsort(q->parts, q->nparts, sizeof *q->parts, part_cmp);
 		for (size_t i = 0; n == 0 && i < q->nparts; i++) {
 			struct part *p = &q->parts[i];
-			struct store_part_row r = {.kind = p->kind, .name = p->name, .sub = p->sub,
-						   .result = p->result, .messages = p->messages};
+			struct store_part_row r = {.kind = p->kind,
+			                           .name = p->name,
+			                           .sub = p->sub,
+			                           .result = p->result,
+			                           .messages = p->messages};
 			n = part_fn(arg, &r);
 		}
 	}
@@ -826,8 +994,8 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 
 static int
 rd_reports(void *impl, const struct store_scope *sc, const struct store_filter *f, unsigned limit,
-	   unsigned offset, uint64_t *total,
-	   int (*fn)(void *arg, const struct store_report_row *r), void *arg)
+           unsigned offset, uint64_t *total, int (*fn)(void *arg, const struct store_report_row *r),
+           void *arg)
 {
 	struct sqr *q = impl;
 	int rc;
@@ -862,9 +1030,9 @@ rd_reports(void *impl, const struct store_scope *sc, const struct store_filter *
 
 static int
 rd_report(void *impl, const struct store_scope *sc, int64_t id,
-	  int (*meta_fn)(void *arg, const struct store_report_row *r),
-	  int (*rec_fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
-	  void *arg)
+          int (*meta_fn)(void *arg, const struct store_report_row *r),
+          int (*rec_fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+          void *arg)
 {
 	struct sqr *q = impl;
 	sqlite3_stmt *s = prep(q, R_REPORT, sc, NULL);
@@ -888,8 +1056,8 @@ rd_report(void *impl, const struct store_scope *sc, int64_t id,
 
 static int
 rd_export(void *impl, const struct store_scope *sc, const struct store_filter *f,
-	  int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
-	  void *arg)
+          int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
+          void *arg)
 {
 	struct sqr *q = impl;
 	int rc;
@@ -912,17 +1080,17 @@ rd_export(void *impl, const struct store_scope *sc, const struct store_filter *f
 }
 
 const struct store_read_ops store_sqlite_read_ops = {
-	.open = rd_open,
-	.close = rd_close,
-	.error = rd_error,
-	.ping = rd_ping,
-	.domains = rd_domains,
-	.summary = rd_summary,
-	.timeseries = rd_timeseries,
-	.sources = rd_sources,
-	.source = rd_source,
-	.reporters = rd_reporters,
-	.reports = rd_reports,
-	.report = rd_report,
-	.export = rd_export,
+        .open = rd_open,
+        .close = rd_close,
+        .error = rd_error,
+        .ping = rd_ping,
+        .domains = rd_domains,
+        .summary = rd_summary,
+        .timeseries = rd_timeseries,
+        .sources = rd_sources,
+        .source = rd_source,
+        .reporters = rd_reporters,
+        .reports = rd_reports,
+        .report = rd_report,
+        .export = rd_export,
 };

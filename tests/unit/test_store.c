@@ -86,14 +86,23 @@ make_record(struct dm_record *rec, unsigned char last, int64_t count, const char
 	rec->header_from = "example.com";
 }
 
+static enum store_outcome write_report_for(struct store *st, struct dm_report *r, int nrec,
+				       int64_t count, int64_t account);
+
 static enum store_outcome
 write_report(struct store *st, struct dm_report *r, int nrec, int64_t count)
+{
+	return write_report_for(st, r, nrec, count, 0);
+}
+
+static enum store_outcome
+write_report_for(struct store *st, struct dm_report *r, int nrec, int64_t count, int64_t account)
 {
 	struct dm_record rec;
 	struct store_report_info info = {.archive_key = "2026/11/x.xml", .content_hash = "x",
 					 .source = "test", .received_at = 1};
 	enum store_outcome out;
-	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	assert_int_equal(store_tx_begin(st, account, NULL, 0), 0);
 	for (int i = 0; i < nrec; i++) {
 		make_record(&rec, (unsigned char)i, count, i % 2 ? "pass" : "fail");
 		assert_int_equal(store_record_add(st, r, &rec, NULL, 0), 0);
@@ -249,11 +258,73 @@ test_rollup_exact_and_bounded(void **state)
 	rollup_free(&r);
 }
 
+/* Reads see what their scope allows, decided in the store: an account
+ * its own reports, the admin all (the unclaimed too); a scope that sees
+ * nothing is refused before any query. */
+static int
+count_domains(void *arg, const struct store_domain_row *r)
+{
+	(*(int *)arg)++;
+	assert_string_equal(r->domain, "example.com");
+	return 0;
+}
+
+static void
+test_scoped_reads(void **state)
+{
+	char err[256];
+	struct store *st = store_open("sqlite", dir, err, sizeof err);
+	assert_non_null(st);
+	struct dm_report a, b, u;
+	make_report(&a, "acct-1", 1700006400, 1700092799);
+	make_report(&b, "acct-2", 1700006400, 1700092799);
+	make_report(&u, "unclaimed", 1700006400, 1700092799);
+	assert_int_equal(write_report_for(st, &a, 2, 10, 1), STORE_STORED);
+	assert_int_equal(write_report_for(st, &b, 3, 100, 2), STORE_STORED);
+	assert_int_equal(write_report_for(st, &u, 1, 1000, 0), STORE_STORED);
+	assert_int_equal(store_flush(st, NULL, 0), 0);
+
+	struct store_reader *rd = store_reader_open(st, err, sizeof err);
+	assert_non_null(rd);
+	struct store_filter f = {.domain = "example.com", .from = STORE_OPEN, .to = STORE_OPEN};
+	struct store_counts c;
+	uint64_t reports;
+	struct store_scope one = {.account = 1}, two = {.account = 2}, admin = {.admin = 1},
+			   other = {.account = 3}, none = {.account = 0};
+	assert_int_equal(store_summary(&one, rd, &f, &reports, &c), 0);
+	assert_int_equal(c.messages, 20);
+	assert_int_equal(reports, 1);
+	assert_int_equal(store_summary(&two, rd, &f, &reports, &c), 0);
+	assert_int_equal(c.messages, 300);
+	assert_int_equal(store_summary(&admin, rd, &f, &reports, &c), 0);
+	assert_int_equal(c.messages, 1320);
+	assert_int_equal(reports, 3);
+	/* an account without data there: as if the domain did not exist */
+	assert_int_equal(store_summary(&other, rd, &f, &reports, &c), DM_ENOTFOUND);
+	struct store_filter nosuch = {.domain = "nosuch.example", .from = STORE_OPEN,
+				      .to = STORE_OPEN};
+	assert_int_equal(store_summary(&admin, rd, &nosuch, &reports, &c), DM_ENOTFOUND);
+	/* account 0 is the admin's only; no scope, no query */
+	assert_int_equal(store_summary(&none, rd, &f, &reports, &c), DM_EINVAL);
+	assert_int_equal(store_summary(NULL, rd, &f, &reports, &c), DM_EINVAL);
+	int n = 0;
+	assert_int_equal(store_domains(&other, rd, count_domains, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_domains(&one, rd, count_domains, &n), 0);
+	assert_int_equal(n, 1);
+	store_reader_close(rd);
+	dm_report_free(&a);
+	dm_report_free(&b);
+	dm_report_free(&u);
+	store_close(st);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store_and_duplicate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scoped_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_metadata_and_multiday, setup, teardown),
 		cmocka_unit_test(test_rollup_exact_and_bounded),
