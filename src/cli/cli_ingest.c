@@ -93,38 +93,7 @@ print_result(struct run *run, const struct ingest_result *r)
 	if (run->json) {
 		struct dm_json j;
 		dm_json_init(&j, &b);
-		dm_json_obj_begin(&j);
-		dm_json_key(&j, "input");
-		dm_json_str(&j, r->input);
-		dm_json_key(&j, "kind");
-		dm_json_str(&j, r->kind);
-		dm_json_key(&j, "status");
-		dm_json_str(&j, r->status);
-		dm_json_key(&j, "org_name");
-		dm_json_str(&j, r->org_name);
-		dm_json_key(&j, "report_id");
-		dm_json_str(&j, r->report_id);
-		dm_json_key(&j, "policy_domain");
-		dm_json_str(&j, r->policy_domain);
-		dm_json_key(&j, "begin");
-		if (r->have_range)
-			dm_json_int(&j, r->begin);
-		else
-			dm_json_null(&j);
-		dm_json_key(&j, "end");
-		if (r->have_range)
-			dm_json_int(&j, r->end);
-		else
-			dm_json_null(&j);
-		dm_json_key(&j, "records");
-		dm_json_uint(&j, r->records);
-		dm_json_key(&j, "messages");
-		dm_json_uint(&j, r->messages);
-		dm_json_key(&j, "archive_key");
-		dm_json_str(&j, r->archive_key);
-		dm_json_key(&j, "error");
-		dm_json_str(&j, r->error);
-		dm_json_obj_end(&j);
+		ingest_result_json(&j, r);
 		if (j.rc == 0)
 			j.rc = dm_buf_addc(&b, '\n');
 	} else {

@@ -2,9 +2,12 @@
  * report.c - helpers for the report model.
  *
  * Functions: dm_report_init, dm_report_reset, dm_report_free, dm_report_warn,
- * dm_record_dmarc_pass, dm_record_copy, dm_report_reporter.
+ * dm_record_dmarc_pass, dm_record_copy, dm_report_reporter,
+ * dm_record_reasons_json, dm_record_dkim_json, dm_record_spf_json.
  */
 #include "report.h"
+
+#include "common/json.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -127,4 +130,61 @@ dm_report_reporter(struct dm_report *r)
 		out[i] = (char)tolower((unsigned char)src[i]);
 	out[n] = '\0';
 	return out;
+}
+
+void
+dm_record_reasons_json(struct dm_json *j, const struct dm_record *rec)
+{
+	dm_json_arr_begin(j);
+	for (unsigned i = 0; i < rec->nreasons; i++) {
+		dm_json_obj_begin(j);
+		dm_json_key(j, "type");
+		dm_json_str(j, rec->reasons[i].type);
+		dm_json_key(j, "comment");
+		dm_json_str(j, rec->reasons[i].comment);
+		dm_json_obj_end(j);
+	}
+	dm_json_arr_end(j);
+}
+
+/* One result: domain, selector or scope, result, and human_result when
+ * there is one. */
+static void
+result_json(struct dm_json *j, const char *domain, const char *subkey, const char *sub,
+	    const char *result, const char *human)
+{
+	dm_json_obj_begin(j);
+	dm_json_key(j, "domain");
+	dm_json_str(j, domain);
+	dm_json_key(j, subkey);
+	dm_json_str(j, sub);
+	dm_json_key(j, "result");
+	dm_json_str(j, result);
+	if (human) {
+		dm_json_key(j, "human_result");
+		dm_json_str(j, human);
+	}
+	dm_json_obj_end(j);
+}
+
+void
+dm_record_dkim_json(struct dm_json *j, const struct dm_record *rec)
+{
+	dm_json_arr_begin(j);
+	for (unsigned i = 0; i < rec->ndkim; i++) {
+		const struct dm_auth_dkim *d = &rec->dkim_res[i];
+		result_json(j, d->domain, "selector", d->selector, d->result, d->human_result);
+	}
+	dm_json_arr_end(j);
+}
+
+void
+dm_record_spf_json(struct dm_json *j, const struct dm_record *rec)
+{
+	dm_json_arr_begin(j);
+	for (unsigned i = 0; i < rec->nspf; i++) {
+		const struct dm_auth_spf *d = &rec->spf_res[i];
+		result_json(j, d->domain, "scope", d->scope, d->result, d->human_result);
+	}
+	dm_json_arr_end(j);
 }

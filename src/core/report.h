@@ -103,6 +103,12 @@ int dm_record_dmarc_pass(const struct dm_record *rec);
 /* Deep copy of src into dst, strings and arrays in arena a. */
 void dm_record_copy(struct dm_arena *a, struct dm_record *dst,
 		    const struct dm_record *src);
+struct dm_json;
+/* A record's override reasons, DKIM results and SPF results, each as one
+ * JSON array of objects: the shape the store keeps and the API answers. */
+void dm_record_reasons_json(struct dm_json *j, const struct dm_record *rec);
+void dm_record_dkim_json(struct dm_json *j, const struct dm_record *rec);
+void dm_record_spf_json(struct dm_json *j, const struct dm_record *rec);
 /* The reporter identity used in the duplicate key: the lower-cased
  * org_name, or the domain of email when org_name is empty. */
 const char *dm_report_reporter(struct dm_report *r);

@@ -847,50 +847,11 @@ json_record(struct dm_json *j, const struct dm_record *rec)
 	dm_json_key(j, "envelope_to");
 	dm_json_str(j, rec->envelope_to);
 	dm_json_key(j, "reasons");
-	dm_json_arr_begin(j);
-	for (unsigned i = 0; i < rec->nreasons; i++) {
-		dm_json_obj_begin(j);
-		dm_json_key(j, "type");
-		dm_json_str(j, rec->reasons[i].type);
-		dm_json_key(j, "comment");
-		dm_json_str(j, rec->reasons[i].comment);
-		dm_json_obj_end(j);
-	}
-	dm_json_arr_end(j);
+	dm_record_reasons_json(j, rec);
 	dm_json_key(j, "dkim_results");
-	dm_json_arr_begin(j);
-	for (unsigned i = 0; i < rec->ndkim; i++) {
-		dm_json_obj_begin(j);
-		dm_json_key(j, "domain");
-		dm_json_str(j, rec->dkim_res[i].domain);
-		dm_json_key(j, "selector");
-		dm_json_str(j, rec->dkim_res[i].selector);
-		dm_json_key(j, "result");
-		dm_json_str(j, rec->dkim_res[i].result);
-		if (rec->dkim_res[i].human_result) {
-			dm_json_key(j, "human_result");
-			dm_json_str(j, rec->dkim_res[i].human_result);
-		}
-		dm_json_obj_end(j);
-	}
-	dm_json_arr_end(j);
+	dm_record_dkim_json(j, rec);
 	dm_json_key(j, "spf_results");
-	dm_json_arr_begin(j);
-	for (unsigned i = 0; i < rec->nspf; i++) {
-		dm_json_obj_begin(j);
-		dm_json_key(j, "domain");
-		dm_json_str(j, rec->spf_res[i].domain);
-		dm_json_key(j, "scope");
-		dm_json_str(j, rec->spf_res[i].scope);
-		dm_json_key(j, "result");
-		dm_json_str(j, rec->spf_res[i].result);
-		if (rec->spf_res[i].human_result) {
-			dm_json_key(j, "human_result");
-			dm_json_str(j, rec->spf_res[i].human_result);
-		}
-		dm_json_obj_end(j);
-	}
-	dm_json_arr_end(j);
+	dm_record_spf_json(j, rec);
 	dm_json_obj_end(j);
 }
 
@@ -1367,38 +1328,7 @@ upload_result(void *arg, const struct ingest_result *r)
 	struct dm_json j;
 	dm_json_init(&j, &t->results);
 	j.need_comma = t->nresults > 0;
-	dm_json_obj_begin(&j);
-	dm_json_key(&j, "input");
-	dm_json_str(&j, r->input);
-	dm_json_key(&j, "kind");
-	dm_json_str(&j, r->kind);
-	dm_json_key(&j, "status");
-	dm_json_str(&j, r->status);
-	dm_json_key(&j, "org_name");
-	dm_json_str(&j, r->org_name);
-	dm_json_key(&j, "report_id");
-	dm_json_str(&j, r->report_id);
-	dm_json_key(&j, "policy_domain");
-	dm_json_str(&j, r->policy_domain);
-	dm_json_key(&j, "begin");
-	if (r->have_range)
-		dm_json_int(&j, r->begin);
-	else
-		dm_json_null(&j);
-	dm_json_key(&j, "end");
-	if (r->have_range)
-		dm_json_int(&j, r->end);
-	else
-		dm_json_null(&j);
-	dm_json_key(&j, "records");
-	dm_json_uint(&j, r->records);
-	dm_json_key(&j, "messages");
-	dm_json_uint(&j, r->messages);
-	dm_json_key(&j, "archive_key");
-	dm_json_str(&j, r->archive_key);
-	dm_json_key(&j, "error");
-	dm_json_str(&j, r->error);
-	dm_json_obj_end(&j);
+	ingest_result_json(&j, r);
 	t->nresults++;
 	if (strcmp(r->status, "stored") == 0) {
 		dm_metric_add(DM_M_REPORTS_STORED, 1);

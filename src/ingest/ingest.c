@@ -2,7 +2,7 @@
  * ingest.c - one input through mime -> archive -> unpack -> parse -> store.
  *
  * Functions: ingest_job_new, ingest_job_free, ingest_job_error, ingest_fd,
- * ingest_path, ingest_stream.
+ * ingest_path, ingest_stream, ingest_result_json.
  *
  * What is what is decided by content (sniff.h), never by name or label:
  *
@@ -47,6 +47,7 @@
 
 #include "common/buf.h"
 #include "common/fsutil.h"
+#include "common/json.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -101,6 +102,43 @@ struct ingest_job {
 };
 
 /* ---- results ------------------------------------------------------------ */
+
+void
+ingest_result_json(struct dm_json *j, const struct ingest_result *r)
+{
+	dm_json_obj_begin(j);
+	dm_json_key(j, "input");
+	dm_json_str(j, r->input);
+	dm_json_key(j, "kind");
+	dm_json_str(j, r->kind);
+	dm_json_key(j, "status");
+	dm_json_str(j, r->status);
+	dm_json_key(j, "org_name");
+	dm_json_str(j, r->org_name);
+	dm_json_key(j, "report_id");
+	dm_json_str(j, r->report_id);
+	dm_json_key(j, "policy_domain");
+	dm_json_str(j, r->policy_domain);
+	dm_json_key(j, "begin");
+	if (r->have_range)
+		dm_json_int(j, r->begin);
+	else
+		dm_json_null(j);
+	dm_json_key(j, "end");
+	if (r->have_range)
+		dm_json_int(j, r->end);
+	else
+		dm_json_null(j);
+	dm_json_key(j, "records");
+	dm_json_uint(j, r->records);
+	dm_json_key(j, "messages");
+	dm_json_uint(j, r->messages);
+	dm_json_key(j, "archive_key");
+	dm_json_str(j, r->archive_key);
+	dm_json_key(j, "error");
+	dm_json_str(j, r->error);
+	dm_json_obj_end(j);
+}
 
 static void
 emit(struct ingest_job *job, struct ingest_result *r)

@@ -38,6 +38,12 @@ struct ingest_result {
 
 typedef void (*ingest_result_fn)(void *arg, const struct ingest_result *r);
 
+struct dm_json;
+/* r as the JSON object of `dmarcd ingest --json` (input, kind, status,
+ * org_name, report_id, policy_domain, begin, end, records, messages,
+ * archive_key, error); the upload API answers with the same. */
+void ingest_result_json(struct dm_json *j, const struct ingest_result *r);
+
 struct ingest_env {
 	struct store *store;
 	struct archive *archive;

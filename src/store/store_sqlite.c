@@ -755,58 +755,17 @@ record_json(struct sq *q, const struct dm_record *rec, size_t off[3], size_t len
 	dm_json_init(&j, &q->json);
 
 	off[0] = q->json.len;
-	dm_json_arr_begin(&j);
-	for (unsigned i = 0; i < rec->nreasons; i++) {
-		dm_json_obj_begin(&j);
-		dm_json_key(&j, "type");
-		dm_json_str(&j, rec->reasons[i].type);
-		dm_json_key(&j, "comment");
-		dm_json_str(&j, rec->reasons[i].comment);
-		dm_json_obj_end(&j);
-	}
-	dm_json_arr_end(&j);
+	dm_record_reasons_json(&j, rec);
 	len[0] = q->json.len - off[0];
 
 	j.need_comma = 0;
 	off[1] = q->json.len;
-	dm_json_arr_begin(&j);
-	for (unsigned i = 0; i < rec->ndkim; i++) {
-		const struct dm_auth_dkim *d = &rec->dkim_res[i];
-		dm_json_obj_begin(&j);
-		dm_json_key(&j, "domain");
-		dm_json_str(&j, d->domain);
-		dm_json_key(&j, "selector");
-		dm_json_str(&j, d->selector);
-		dm_json_key(&j, "result");
-		dm_json_str(&j, d->result);
-		if (d->human_result) {
-			dm_json_key(&j, "human_result");
-			dm_json_str(&j, d->human_result);
-		}
-		dm_json_obj_end(&j);
-	}
-	dm_json_arr_end(&j);
+	dm_record_dkim_json(&j, rec);
 	len[1] = q->json.len - off[1];
 
 	j.need_comma = 0;
 	off[2] = q->json.len;
-	dm_json_arr_begin(&j);
-	for (unsigned i = 0; i < rec->nspf; i++) {
-		const struct dm_auth_spf *d = &rec->spf_res[i];
-		dm_json_obj_begin(&j);
-		dm_json_key(&j, "domain");
-		dm_json_str(&j, d->domain);
-		dm_json_key(&j, "scope");
-		dm_json_str(&j, d->scope);
-		dm_json_key(&j, "result");
-		dm_json_str(&j, d->result);
-		if (d->human_result) {
-			dm_json_key(&j, "human_result");
-			dm_json_str(&j, d->human_result);
-		}
-		dm_json_obj_end(&j);
-	}
-	dm_json_arr_end(&j);
+	dm_record_spf_json(&j, rec);
 	len[2] = q->json.len - off[2];
 	return j.rc;
 }
