@@ -21,11 +21,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
 
 #include "common/ip.h"
 #include "common/json.h"
@@ -1355,8 +1358,27 @@ static void
 h_upload(struct api_call *c)
 {
 	struct api_thread *t = c->t;
-	if (c->fd < 0 || lseek(c->fd, 0, SEEK_END) == 0) {
+	if (c->body == NULL || evbuffer_get_length(c->body) == 0) {
 		api_error(c, 400, "empty body: send the report file or mail as the body");
+		return;
+	}
+	/* into an unlinked file: the pipeline reads files (seeks, re-reads) */
+	char tmpl[PATH_MAX];
+	snprintf(tmpl, sizeof tmpl, "%s/upload-XXXXXX", t->cfg->tmp_dir);
+	int fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd >= 0) {
+		unlink(tmpl);
+		while (evbuffer_get_length(c->body) > 0)
+			if (evbuffer_write(c->body, fd) < 0) {
+				close(fd);
+				fd = -1;
+				break;
+			}
+	}
+	if (fd < 0) {
+		dm_log(DM_LOG_ERROR, "http", "cannot keep an upload in %s: %s", t->cfg->tmp_dir,
+		       strerror(errno));
+		api_error(c, 503, "cannot keep the upload");
 		return;
 	}
 	if (t->job == NULL) {
@@ -1373,7 +1395,8 @@ h_upload(struct api_call *c)
 	dm_buf_reset(&t->results);
 	t->nresults = 0;
 	t->upload_account = c->scope.admin ? 0 : c->scope.account;
-	int rc = ingest_fd(t->job, c->fd, "upload", 0);
+	int rc = ingest_fd(t->job, fd, "upload", 0);
+	close(fd);
 	char why[DM_MAX_ERROR_LEN] = "";
 	if (rc == 0 && (rc = store_sync(t->cfg->store, why, sizeof why)) == 0 &&
 	    (rc = archive_sync(t->cfg->archive)) != 0)

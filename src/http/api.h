@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+
+struct evbuffer;
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "store/store.h"
@@ -62,7 +64,7 @@ struct api_call {
 	const char *arg; /* the path's variable part: an IP or a report id */
 	struct api_param params[API_MAX_PARAMS];
 	size_t nparams;
-	int fd; /* an upload's body, in an unlinked temporary file; -1 */
+	struct evbuffer *body; /* an upload's body (owned by the call), or NULL */
 };
 
 typedef void (*api_handler)(struct api_call *c);

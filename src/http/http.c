@@ -556,8 +556,8 @@ job_free(struct job *j)
 		free(c->params[i].value);
 	}
 	free((char *)c->arg);
-	if (c->fd >= 0)
-		close(c->fd);
+	if (c->body != NULL)
+		evbuffer_free(c->body);
 	for (unsigned i = 0; i < j->nheaders; i++) {
 		free(j->hname[i]);
 		free(j->hvalue[i]);
@@ -892,7 +892,6 @@ on_request(struct evhttp_request *req, void *arg)
 		j->fn = m == API_GET ? r->get : r->post;
 		j->call.scope = scope;
 		j->call.out = (struct http_out *)j;
-		j->call.fd = -1;
 		j->call.arg = alen ? xstrndup(a, alen) : NULL;
 		/* the parameters, checked by name here, by value by the handler */
 		const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -930,29 +929,11 @@ on_request(struct evhttp_request *req, void *arg)
 			evhttp_clear_headers(&kv);
 		}
 		if (m == API_POST) {
-			/* the body into an unlinked file the thread reads */
-			struct evbuffer *body = evhttp_request_get_input_buffer(req);
-			char tmpl[PATH_MAX];
-			snprintf(tmpl, sizeof tmpl, "%s/upload-XXXXXX", h->cfg.tmp_dir);
-			int fd = mkostemp(tmpl, O_CLOEXEC);
-			if (fd < 0) {
-				send_error(req, 503, "cannot keep the upload");
-				job_free(j);
-				goto out;
-			}
-			unlink(tmpl);
-			while (evbuffer_get_length(body) > 0)
-				if (evbuffer_write(body, fd) < 0) {
-					close(fd);
-					fd = -1;
-					break;
-				}
-			if (fd < 0) {
-				send_error(req, 503, "cannot keep the upload");
-				job_free(j);
-				goto out;
-			}
-			j->call.fd = fd;
+			/* the body (at most DM_HTTP_MAX_BODY, read by evhttp) is the
+			 * job's now: the query thread writes it to a file, not the
+			 * loop */
+			j->call.body = evbuffer_new();
+			evbuffer_add_buffer(j->call.body, evhttp_request_get_input_buffer(req));
 		}
 		submit(h, conn, j);
 	}
@@ -970,7 +951,6 @@ job_healthz : {
 	j->fn = api_healthz;
 	j->call.scope.admin = 1;
 	j->call.out = (struct http_out *)j;
-	j->call.fd = -1;
 	submit(h, conn, j);
 }
 out:
