@@ -86,6 +86,17 @@ deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 EOF
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The network's own certificate authorities, as this machine trusts them
+# (a TLS-inspecting proxy in front of the npm registry, for one): part of
+# where the machine stands, not of what the README installs.
+extra_ca=
+for f in /usr/local/share/ca-certificates/*.crt; do
+	[ -f "$f" ] || continue
+	mkdir -p "$root/usr/local/share/ca-certificates"
+	cp "$f" "$root/usr/local/share/ca-certificates/"
+	cat "$f" >>"$root/etc/fresh-check-extra-ca.pem"
+	extra_ca=/etc/fresh-check-extra-ca.pem
+done
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 mkdir -p "$root/mnt/src"
@@ -95,6 +106,7 @@ cat >"$root/root/fresh-steps.sh" <<EOF
 #!/bin/bash
 set -u
 export DEBIAN_FRONTEND=noninteractive HOME=/root LANG=C.UTF-8
+${extra_ca:+export NODE_EXTRA_CA_CERTS=$extra_ca}
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 step() { printf '\n=== fresh-check: %s\n' "\$*"; }
 step "apt-get install git make"
