@@ -39,27 +39,37 @@ def test_store_failure_costs_no_message(tmp_path):
 
     os.makedirs(str(tmp_path / "limited"))
     bad = LimitedServer(data, logdir=str(tmp_path / "limited")).start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not any("stays in the spool" in ln for ln in bad.lines):
-        time.sleep(0.2)
-    time.sleep(1.5)  # at least one retry after the first back-off
-    bad.check_alive()
-    assert any("stays in the spool" in ln for ln in bad.lines), bad.stderr_tail()
-    assert any("retrying in" in ln for ln in bad.lines), bad.stderr_tail()
-    assert stats(data)["records"] < exp["records"], "the limited store cannot have taken everything"
-    entries = spool_list(data)
-    assert not [e for e in entries if e["state"] == "failed"], entries[:5]
-    # every message not yet durably stored is still in the spool
-    assert len(entries) > 0
-    rc, _ = bad.stop(timeout=20)
-    assert rc is not None, "dmarcd serve did not stop on SIGTERM while its store was failing"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any("stays in the spool" in ln for ln in bad.lines):
+            time.sleep(0.2)
+        time.sleep(1.5)  # at least one retry after the first back-off
+        bad.check_alive()
+        assert any("stays in the spool" in ln for ln in bad.lines), bad.stderr_tail()
+        assert any("retrying in" in ln for ln in bad.lines), bad.stderr_tail()
+        assert stats(data)["records"] < exp["records"], "the limited store cannot have taken everything"
+        entries = spool_list(data)
+        assert not [e for e in entries if e["state"] == "failed"], entries[:5]
+        # every message not yet durably stored is still in the spool
+        assert len(entries) > 0
+        rc, _ = bad.stop(timeout=20)
+        assert rc is not None, "dmarcd serve did not stop on SIGTERM while its store was failing"
+    finally:
+        bad.stop(timeout=20)
+        if bad.alive():
+            bad.kill()
 
     good = Server(data).start()
-    wait_totals(data, exp, server=good)
-    wait_spool_drained(data)
-    assert not [e for e in spool_list(data) if e["state"] == "failed"]
-    assert good.stop()[0] == 0
-    assert os.path.exists(os.path.join(str(data), "dmarcd.sqlite"))
+    try:
+        wait_totals(data, exp, server=good)
+        wait_spool_drained(data)
+        assert not [e for e in spool_list(data) if e["state"] == "failed"]
+        assert good.stop()[0] == 0
+        assert os.path.exists(os.path.join(str(data), "dmarcd.sqlite"))
+    finally:
+        good.stop()
+        if good.alive():
+            good.kill()
 
 
 def test_spool_write_failure_is_451_never_250(tmp_path):
