@@ -259,8 +259,9 @@
 #define DM_HTTP_MAX_PENDING_OUT (512 * 1024)
 /* A query parameter value (a domain is 253, a date 10). */
 #define DM_HTTP_MAX_PARAM 256
-/* Records read to gather one source's DKIM and SPF results (the records
- * of its domain on the days it sent); past this the answer says so. */
+/* A source's records read to gather its DKIM and SPF results (among the
+ * records of its domain on the days it sent); past this the results are
+ * those of the first ones: it bounds the time of one drill-down. */
 #define DM_HTTP_MAX_SOURCE_SCAN 2000000
 /* Sources kept while the sources of a domain are summed in one pass (a
  * page must end within this many); a deeper page is sorted by SQLite

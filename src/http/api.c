@@ -498,7 +498,19 @@ struct source_ctx {
 	struct jw w;
 	int kind; /* the array open now, -1 none */
 	int days_open;
+	const struct store_counts *total; /* known before the first row */
+	int total_done;
 };
+
+/* The source's totals, once, before its first array. */
+static void
+sd_totals(struct source_ctx *s)
+{
+	if (s->total_done)
+		return;
+	s->total_done = 1;
+	json_counts(&s->w.j, s->total, 1);
+}
 
 static const char *const part_keys[] = {"reporters", "header_from", "dkim", "spf"};
 
@@ -507,6 +519,7 @@ sd_day(void *arg, const struct store_day_row *r)
 {
 	struct source_ctx *s = arg;
 	char d[11];
+	sd_totals(s);
 	if (!s->days_open) {
 		s->days_open = 1;
 		dm_json_key(&s->w.j, "days");
@@ -524,6 +537,7 @@ sd_day(void *arg, const struct store_day_row *r)
 static void
 sd_close_days(struct source_ctx *s)
 {
+	sd_totals(s);
 	if (!s->days_open) {
 		dm_json_key(&s->w.j, "days");
 		dm_json_arr_begin(&s->w.j);
@@ -598,38 +612,18 @@ h_source(struct api_call *c)
 		return;
 	}
 	struct store_counts t;
-	struct source_ctx s = {.kind = -1};
+	struct source_ctx s = {.kind = -1, .total = &t};
 	char canon[DM_IP_TEXT];
 	dm_ip_format(ip, canon, sizeof canon);
 	jw_init(&s.w, c);
-	/* the totals come first in the answer but are known after the read
-	 * starts: the body is held until the first flush, so a 404 can still
-	 * be answered (a source has few days and parts) */
 	json_begin(&s.w);
 	dm_json_key(&s.w.j, "ip");
 	dm_json_str(&s.w.j, canon);
 	echo_filter(&s.w, &q);
-	size_t head = s.w.b.len;
 	int rc = store_source(&c->scope, c->t->rd, &q.f, ip, &t, sd_day, sd_part, &s);
 	if (rc == 0) {
 		sd_to_kind(&s, STORE_PART_SPF);
 		dm_json_arr_end(&s.w.j);
-		/* the totals, after the head (moved into place) */
-		struct dm_buf tail;
-		dm_buf_init(&tail, s.w.b.max);
-		if (dm_buf_add(&tail, s.w.b.data + head, s.w.b.len - head) == 0 &&
-		    !out_started(c->out)) {
-			s.w.b.len = head;
-			struct dm_json tj;
-			dm_json_init(&tj, &s.w.b);
-			tj.need_comma = 1;
-			json_counts(&tj, &t, 1);
-			if (dm_buf_add(&s.w.b, tail.data, tail.len) != 0)
-				s.w.j.rc = DM_ELIMIT;
-		} else {
-			s.w.j.rc = DM_ELIMIT;
-		}
-		dm_buf_free(&tail);
 	}
 	json_end(&s.w, rc);
 	jw_free(&s.w);

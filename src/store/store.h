@@ -161,7 +161,8 @@ int store_sources(const struct store_scope *sc, struct store_reader *rd,
 		  unsigned offset, uint64_t *total,
 		  int (*fn)(void *arg, const struct store_source_row *r), void *arg) DM_WUR;
 /* One source's totals, its days, and its parts (reporters, header_from,
- * DKIM and SPF results).  DM_ENOTFOUND when it has no data in scope. */
+ * DKIM and SPF results).  *total is filled before the first callback.
+ * DM_ENOTFOUND when it has no data in scope. */
 int store_source(const struct store_scope *sc, struct store_reader *rd,
 		 const struct store_filter *f, const unsigned char ip[16], struct store_counts *total,
 		 int (*day_fn)(void *arg, const struct store_day_row *r),

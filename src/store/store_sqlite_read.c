@@ -88,6 +88,7 @@ enum rstmt {
 	R_REPORTS_TOTAL,
 	R_REPORT,
 	R_RECORDS,
+	R_RECORDS_IP,
 	R_EXPORT,
 	R_COUNT
 };
@@ -155,6 +156,11 @@ static const char *const rstmt_sql[R_COUNT] = {
         [R_RECORDS] = "SELECT source_ip, count, disposition, dkim, spf, header_from,"
                       " envelope_from, envelope_to, reasons, dkim_results, spf_results"
                       " FROM records WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        /* one source's records of a report: compared here, parsed only when
+         * they are its */
+        [R_RECORDS_IP] = "SELECT source_ip, count, disposition, dkim, spf, header_from,"
+                         " envelope_from, envelope_to, reasons, dkim_results, spf_results"
+                         " FROM records WHERE id BETWEEN ?1 AND ?2 AND source_ip = ?3",
         [R_EXPORT] = "SELECT " REPORT_COLS " FROM reports WHERE" SCOPE
                      " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
                      " AND date_begin < ?5 + 86400 AND date_end > ?4 ORDER BY date_begin, id",
@@ -764,18 +770,22 @@ read_report(sqlite3_stmt *s, struct store_report_row *r, int64_t *first, int64_t
 	*last = sqlite3_column_int64(s, 29);
 }
 
-/* Every record of one report (rowids first..last) to fn. */
+/* Every record of one report (rowids first..last) to fn; with ip, only
+ * that source's. */
 static int
 each_record(struct sqr *q, const struct store_report_row *r, int64_t first, int64_t last,
+            const unsigned char *ip,
             int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
             void *arg)
 {
 	if (first == 0)
 		return 0;
-	sqlite3_stmt *s = q->st[R_RECORDS];
+	sqlite3_stmt *s = q->st[ip ? R_RECORDS_IP : R_RECORDS];
 	sqlite3_reset(s);
 	sqlite3_bind_int64(s, 1, first);
 	sqlite3_bind_int64(s, 2, last);
+	if (ip)
+		sqlite3_bind_blob(s, 3, ip, 16, SQLITE_STATIC);
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct dm_record rec;
@@ -962,7 +972,8 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 		struct store_report_row none;
 		memset(&none, 0, sizeof none);
 		for (size_t i = 0; n == 0 && i < nids; i++) {
-			int e = each_record(q, &none, firsts[i], lasts[i], source_record, &ss);
+			int e = each_record(q, &none, firsts[i], lasts[i], ss.ip, source_record,
+			                    &ss);
 			if (e == 1)
 				break; /* the scan limit */
 			n = e;
@@ -1049,7 +1060,7 @@ rd_report(void *impl, const struct store_scope *sc, int64_t id,
 	 * with their own statement meanwhile */
 	int n = meta_fn(arg, &r);
 	if (n == 0 && rec_fn != NULL)
-		n = each_record(q, &r, first, last, rec_fn, arg);
+		n = each_record(q, &r, first, last, NULL, rec_fn, arg);
 	sqlite3_reset(s);
 	return n;
 }
@@ -1071,7 +1082,7 @@ rd_export(void *impl, const struct store_scope *sc, const struct store_filter *f
 		struct store_report_row r;
 		int64_t first, last;
 		read_report(s, &r, &first, &last);
-		n = each_record(q, &r, first, last, fn, arg);
+		n = each_record(q, &r, first, last, NULL, fn, arg);
 	}
 	sqlite3_reset(s);
 	if (n)
