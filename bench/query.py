@@ -14,7 +14,7 @@ one domain:
 are each requested REQUESTS times (default 100, 16 per second: under the
 token's rate limit) over one keep-alive connection with the account's
 token, first on an idle server, then again
-while `dmarcd ingest` stores 3,000 new report mails (`gen typical`, a new
+while `dmarcd ingest` stores 8,000 new report mails (`gen typical`, a new
 seed each run, unclaimed) into the same store from another process.
 Every answer is checked against the set's expected.json (summary and the
 summed timeseries must equal the generator's totals for the domain).
@@ -154,7 +154,7 @@ def main():
     last = time.strftime("%Y-%m-%d", time.gmtime(t))
     load = os.path.join(data, "load")
     shutil.rmtree(load, ignore_errors=True)
-    subprocess.run([gen, "typical", load, "--mails", "3000", "--seed", str(int(time.time()))],
+    subprocess.run([gen, "typical", load, "--mails", "8000", "--seed", str(int(time.time()))],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     token = subprocess.run([dmarcd, "token", "add", "--account", "bench", "--name", "bench", "--replace",
                             "--data", data], capture_output=True, text=True, check=True).stdout.strip()
