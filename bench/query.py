@@ -9,7 +9,8 @@ DATA_DIR holds (or gets) a store filled with HISTORY_SET (`gen history`:
 (DATA_DIR/.key).  Then `dmarcd serve` answers on a loopback port and for
 one domain:
 
-  summary, timeseries (the 90 days) and sources (top 100)
+  summary, timeseries (the 90 days), sources (top 100 of all time) and
+  sources-30d (top 100 of the last 30 days, the dashboard's default)
 
 are each requested REQUESTS times (default 100, 16 per second: under the
 token's rate limit) over one keep-alive connection with the account's
@@ -110,18 +111,19 @@ def check(name, got, exp):
     elif name == "timeseries":
         ok = (sum(p["messages"] for p in got["points"]) == exp["messages"] and
               sum(p["dmarc_pass"] for p in got["points"]) == exp["dmarc_pass"])
-    else:
+    else:  # sources, sources-30d
         ok = len(got["items"]) == 100 and got["total"] > 100
     if not ok:
         raise SystemExit("query: %s answered numbers that differ from the generator's" % name)
 
 
-def run(port, token, domain, exp, first, last, n, load):
+def run(port, token, domain, exp, first, last, last30, n, load):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     paths = {
         "summary": "/api/v1/summary?domain=%s" % domain,
         "timeseries": "/api/v1/timeseries?domain=%s&from=%s&to=%s" % (domain, first, last),
         "sources": "/api/v1/sources?domain=%s&limit=100" % domain,
+        "sources-30d": "/api/v1/sources?domain=%s&limit=100&from=%s&to=%s" % (domain, last30, last),
     }
     out = []
     for name, path in paths.items():
@@ -152,6 +154,7 @@ def main():
     first = exp_all["first_day"]
     t = time.mktime(time.strptime(first, "%Y-%m-%d")) + (ndays - 1) * 86400 + 43200
     last = time.strftime("%Y-%m-%d", time.gmtime(t))
+    last30 = time.strftime("%Y-%m-%d", time.gmtime(t - 29 * 86400))
     load = os.path.join(data, "load")
     shutil.rmtree(load, ignore_errors=True)
     subprocess.run([gen, "typical", load, "--mails", "8000", "--seed", str(int(time.time()))],
@@ -161,13 +164,13 @@ def main():
     srv = Server(dmarcd, data)
     try:
         time.sleep(2)  # the registry reload picks the token up
-        rows = run(srv.port, token, domain, exp, first, last, n, "idle")
+        rows = run(srv.port, token, domain, exp, first, last, last30, n, "idle")
         # the same while another process stores the typical set into the store
         ing = subprocess.Popen([dmarcd, "ingest", "--jobs", "1", "--data", data, load],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         t0 = time.monotonic()
         time.sleep(1)
-        rows += run(srv.port, token, domain, exp, first, last, n, "ingest running")
+        rows += run(srv.port, token, domain, exp, first, last, last30, n, "ingest running")
         still = ing.poll() is None
         _, err = ing.communicate()
         if not still:
