@@ -718,6 +718,12 @@ job_deliver(evutil_socket_t fd, short what, void *arg)
 		evhttp_send_reply_start(req, code, reason(code));
 		j->started = 1;
 	}
+	if (aborted && !finished) {
+		/* the rest is dropped; the job is freed when its thread is done
+		 * with it (the event fires again then) */
+		evbuffer_free(out);
+		return;
+	}
 	if (aborted) {
 		/* cut it: the client sees a chunked answer without its end.
 		 * Freeing the connection frees the request with it (and calls
