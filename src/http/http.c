@@ -464,7 +464,7 @@ static_load_dir(struct http_server *h, const char *dir, const char *prefix, size
 			free(f->data);
 			continue;
 		}
-		snprintf(f->path, sizeof f->path, "%s%s", prefix, e->d_name);
+		snprintf(f->path, sizeof f->path, "%s%.64s", prefix, e->d_name); /* names: <= 64 */
 		f->type = static_type(e->d_name);
 		struct dm_sha256 *hs = dm_sha256_new();
 		char hex[DM_SHA256_HEX];
