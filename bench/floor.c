@@ -8,10 +8,14 @@
  * page cache), loads every `records` row of SRC into memory, and then times
  * only the writes the schema demands for them, with nothing else around:
  *
- *   - one INSERT INTO records per record (the store's column list), and
+ *   - one INSERT INTO records per record (the store's column list),
  *   - one upsert INTO daily per record (the rollup key of DESIGN.md §5:
- *     account, domain, day, source, header_from, disposition, dkim/spf pass),
- *     sorted by key within the transaction as the store does,
+ *     domain, source, day, account, header_from, reporter, disposition,
+ *     dkim/spf pass), sorted by key within the transaction as the store does,
+ *   - one upsert INTO src_day per record (domain, source, account, day), and
+ *   - one upsert INTO day_totals per distinct key of a transaction (domain,
+ *     day, account, reporter, disposition, dkim/spf pass: fewer than the
+ *     store, which merges them per report),
  *
  * in transactions of 1,000 reports, with prepared statements and no
  * parsing, MIME, archive, hashing or output.  It prints one JSON line:
@@ -40,7 +44,8 @@
 struct row {
 	sqlite3_value *v[FLOOR_COLS];
 	/* daily key parts */
-	const unsigned char *domain, *header_from, *disposition;
+	const unsigned char *domain, *header_from, *disposition, *reporter;
+	sqlite3_value *reporter_v;
 	const void *ip;
 	int ip_len;
 	int64_t day, count;
@@ -92,11 +97,33 @@ row_cmp(const void *pa, const void *pb)
 
 	if ((c = strcmp((const char *)a->domain, (const char *)b->domain)) != 0)
 		return c;
-	if (a->day != b->day)
-		return a->day < b->day ? -1 : 1;
 	if ((c = bytes_cmp(a->ip, a->ip_len, b->ip, b->ip_len)) != 0)
 		return c;
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
 	if ((c = strcmp((const char *)a->header_from, (const char *)b->header_from)) != 0)
+		return c;
+	if ((c = strcmp((const char *)a->reporter, (const char *)b->reporter)) != 0)
+		return c;
+	if ((c = strcmp((const char *)a->disposition, (const char *)b->disposition)) != 0)
+		return c;
+	if (a->dkim_pass != b->dkim_pass)
+		return a->dkim_pass - b->dkim_pass;
+	return a->spf_pass - b->spf_pass;
+}
+
+/* The day_totals key: domain, day, reporter, disposition, dkim, spf. */
+static int
+totals_cmp(const void *pa, const void *pb)
+{
+	const struct row *a = *(struct row *const *)pa, *b = *(struct row *const *)pb;
+	int c;
+
+	if ((c = strcmp((const char *)a->domain, (const char *)b->domain)) != 0)
+		return c;
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
+	if ((c = strcmp((const char *)a->reporter, (const char *)b->reporter)) != 0)
 		return c;
 	if ((c = strcmp((const char *)a->disposition, (const char *)b->disposition)) != 0)
 		return c;
@@ -109,7 +136,7 @@ int
 main(int argc, char **argv)
 {
 	sqlite3 *src, *dst;
-	sqlite3_stmt *st, *ins, *up;
+	sqlite3_stmt *st, *ins, *up, *sd, *tot;
 	struct row *rows = NULL, **order;
 	size_t n = 0, cap = 0, i, j, start;
 	int64_t daily = 0;
@@ -144,7 +171,10 @@ main(int argc, char **argv)
 	sqlite3_finalize(st);
 
 	/* Every record, in the order ingest wrote them. */
-	snprintf(sql, sizeof sql, "SELECT %s FROM records ORDER BY id", cols);
+	snprintf(sql, sizeof sql,
+	         "SELECT %s, (SELECT reporter FROM reports WHERE reports.id = records.report)"
+	         " FROM records ORDER BY id",
+	         cols);
 	if (sqlite3_prepare_v2(src, sql, -1, &st, NULL) != SQLITE_OK)
 		die(src, "select");
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -171,6 +201,9 @@ main(int argc, char **argv)
 		r->dkim_pass = strcmp((const char *)text_or_empty(r->v[8]), "pass") == 0;
 		r->spf_pass = strcmp((const char *)text_or_empty(r->v[9]), "pass") == 0;
 		r->header_from = text_or_empty(r->v[11]);
+		if ((r->reporter_v = sqlite3_value_dup(sqlite3_column_value(st, FLOOR_COLS))) == NULL)
+			die(NULL, "out of memory");
+		r->reporter = text_or_empty(r->reporter_v);
 	}
 	sqlite3_finalize(st);
 	if ((order = malloc((n + 1) * sizeof *order)) == NULL)
@@ -184,12 +217,32 @@ main(int argc, char **argv)
 		die(dst, "prepare records");
 	if (sqlite3_prepare_v2(dst,
 	                       "INSERT INTO daily(account_id, domain, day, source_ip, header_from,"
-	                       " disposition, dkim_pass, spf_pass, messages, records)"
-	                       " VALUES(0,?1,?2,?3,?4,?5,?6,?7,?8,1)"
+	                       " disposition, dkim_pass, spf_pass, messages, records, reporter)"
+	                       " VALUES(0,?1,?2,?3,?4,?5,?6,?7,?8,1,?9)"
 	                       " ON CONFLICT DO UPDATE SET messages = messages + excluded.messages,"
 	                       " records = records + excluded.records",
 	                       -1, &up, NULL) != SQLITE_OK)
 		die(dst, "prepare daily");
+	if (sqlite3_prepare_v2(dst,
+	                       "INSERT INTO src_day(domain, source_ip, account_id, day, messages,"
+	                       " dmarc_pass, spf_aligned, dkim_aligned, quarantine, reject)"
+	                       " VALUES(?1,?2,0,?3,?4,?5,?6,?7,?8,?9) ON CONFLICT DO UPDATE SET"
+	                       " messages = messages + excluded.messages,"
+	                       " dmarc_pass = dmarc_pass + excluded.dmarc_pass,"
+	                       " spf_aligned = spf_aligned + excluded.spf_aligned,"
+	                       " dkim_aligned = dkim_aligned + excluded.dkim_aligned,"
+	                       " quarantine = quarantine + excluded.quarantine,"
+	                       " reject = reject + excluded.reject",
+	                       -1, &sd, NULL) != SQLITE_OK)
+		die(dst, "prepare src_day");
+	if (sqlite3_prepare_v2(dst,
+	                       "INSERT INTO day_totals(account_id, domain, day, reporter,"
+	                       " disposition, dkim_pass, spf_pass, messages, records)"
+	                       " VALUES(0,?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT DO UPDATE SET"
+	                       " messages = messages + excluded.messages,"
+	                       " records = records + excluded.records",
+	                       -1, &tot, NULL) != SQLITE_OK)
+		die(dst, "prepare day_totals");
 
 	t0 = now();
 	for (start = 0; start < n; start = i) {
@@ -222,15 +275,57 @@ main(int argc, char **argv)
 			sqlite3_bind_int(up, 6, r->dkim_pass);
 			sqlite3_bind_int(up, 7, r->spf_pass);
 			sqlite3_bind_int64(up, 8, r->count);
+			sqlite3_bind_text(up, 9, (const char *)r->reporter, -1, SQLITE_STATIC);
 			if (sqlite3_step(up) != SQLITE_DONE)
 				die(dst, "upsert daily");
 			sqlite3_reset(up);
+			int pass = r->dkim_pass || r->spf_pass;
+			sqlite3_bind_text(sd, 1, (const char *)r->domain, -1, SQLITE_STATIC);
+			sqlite3_bind_blob(sd, 2, r->ip, r->ip_len, SQLITE_STATIC);
+			sqlite3_bind_int64(sd, 3, r->day);
+			sqlite3_bind_int64(sd, 4, r->count);
+			sqlite3_bind_int64(sd, 5, pass ? r->count : 0);
+			sqlite3_bind_int64(sd, 6, r->spf_pass ? r->count : 0);
+			sqlite3_bind_int64(sd, 7, r->dkim_pass ? r->count : 0);
+			sqlite3_bind_int64(sd, 8,
+			                   strcmp((const char *)r->disposition, "quarantine") == 0 ? r->count : 0);
+			sqlite3_bind_int64(sd, 9,
+			                   strcmp((const char *)r->disposition, "reject") == 0 ? r->count : 0);
+			if (sqlite3_step(sd) != SQLITE_DONE)
+				die(dst, "upsert src_day");
+			sqlite3_reset(sd);
+		}
+		/* day_totals: one upsert per distinct key of the transaction */
+		qsort(order, i - start, sizeof *order, totals_cmp);
+		for (j = 0; j < i - start;) {
+			const struct row *r = order[j];
+			int64_t messages = 0, records = 0;
+			size_t k = j;
+
+			for (; k < i - start && totals_cmp(&order[j], &order[k]) == 0; k++) {
+				messages += order[k]->count;
+				records++;
+			}
+			sqlite3_bind_text(tot, 1, (const char *)r->domain, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(tot, 2, r->day);
+			sqlite3_bind_text(tot, 3, (const char *)r->reporter, -1, SQLITE_STATIC);
+			sqlite3_bind_text(tot, 4, (const char *)r->disposition, -1, SQLITE_STATIC);
+			sqlite3_bind_int(tot, 5, r->dkim_pass);
+			sqlite3_bind_int(tot, 6, r->spf_pass);
+			sqlite3_bind_int64(tot, 7, messages);
+			sqlite3_bind_int64(tot, 8, records);
+			if (sqlite3_step(tot) != SQLITE_DONE)
+				die(dst, "upsert day_totals");
+			sqlite3_reset(tot);
+			j = k;
 		}
 		if (sqlite3_exec(dst, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 			die(dst, "commit");
 	}
 	sqlite3_finalize(ins);
 	sqlite3_finalize(up);
+	sqlite3_finalize(sd);
+	sqlite3_finalize(tot);
 	if (sqlite3_close(dst) != SQLITE_OK)
 		die(dst, "close");
 	secs = now() - t0;
@@ -243,9 +338,11 @@ main(int argc, char **argv)
 	sqlite3_finalize(st);
 	sqlite3_close(dst);
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		for (int c = 0; c < FLOOR_COLS; c++)
 			sqlite3_value_free(rows[i].v[c]);
+		sqlite3_value_free(rows[i].reporter_v);
+	}
 	free(rows);
 	free(order);
 	sqlite3_close(src);

@@ -315,7 +315,7 @@ floor_typical() {
 	s=$(median "${secs[@]}")
 	bare_s=$(awk -v n="$records" -v r="${BARE_RPS[typical]}" 'BEGIN { printf "%.3f", n / r }')
 	FLOOR_CEIL=$(awk -v b="$bare_s" -v f="$s" 'BEGIN { printf "%.2f", b / (b + f) }')
-	FLOOR_LINE="SQLite write floor for the typical set's rows (bench/floor.c: records inserts + daily upserts only): $(printf '%.2f' "$s") s; with everything else free, ingest --jobs 1 could reach at most ${FLOOR_CEIL}x the bare pass."
+	FLOOR_LINE="SQLite write floor for the typical set's rows (bench/floor.c: the records inserts and the daily, src_day and day_totals upserts only): $(printf '%.2f' "$s") s; with everything else free, ingest --jobs 1 could reach at most ${FLOOR_CEIL}x the bare pass."
 	log "typical-floor: $s s; ceiling ${FLOOR_CEIL}x"
 }
 

@@ -136,11 +136,11 @@ add_cell(struct rollup *r, int64_t day, const struct dm_record *rec, uint64_t me
 static int
 cell_cmp(const struct rollup_cell *a, const struct rollup_cell *b)
 {
-	if (a->day != b->day)
-		return a->day < b->day ? -1 : 1;
 	int c = memcmp(a->ip, b->ip, sizeof a->ip);
 	if (c)
 		return c;
+	if (a->day != b->day)
+		return a->day < b->day ? -1 : 1;
 	c = strcmp(a->header_from, b->header_from);
 	if (c)
 		return c;

@@ -56,9 +56,9 @@ void rollup_clear(struct rollup *r);
 int rollup_add(struct rollup *r, int64_t begin, int64_t end, const struct dm_record *rec,
 	       rollup_flush_fn flush, void *arg) DM_WUR;
 
-/* Put the used cells in key order (day, source, header_from, result), the
- * order of the store's daily table, so a flush walks its B-tree once
- * instead of jumping around it. */
+/* Put the used cells in key order (source, day, header_from, result), the
+ * order of the store's daily and src_day tables, so a flush walks their
+ * B-trees once instead of jumping around them. */
 void rollup_sort(struct rollup *r);
 
 /* Days covered by [begin, end] as used by rollup_add: first day and count. */

@@ -51,8 +51,9 @@
 /* 1: the first schema.  2: daily keyed by domain first and by reporter,
  * the day_totals rollup, the indexes of the read side (migrated from 1 by
  * rebuilding the rollups from the records).  3: src_day (migrated from 2
- * by summing daily). */
-#define SCHEMA_VERSION 3
+ * by summing daily).  4: daily keyed by source first, without an index
+ * of its own (it is only ever read per source; migrated by copying). */
+#define SCHEMA_VERSION 4
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
@@ -83,16 +84,15 @@ static const char schema_sql[] =
 	" header_from TEXT, envelope_from TEXT, envelope_to TEXT,"
 	" reasons TEXT, dkim_results TEXT, spf_results TEXT,"
 	" ptr TEXT, base_domain TEXT, asn INTEGER, as_name TEXT, country TEXT, service TEXT);"
-	/* the rollup by source, read for the sources of a domain; domain and
-	 * day first: every query is one domain over a range of days */
+	/* the rollup with every dimension, read for one source at a time (its
+	 * days, reporters, header_from): keyed by source first */
 	"CREATE TABLE IF NOT EXISTS daily("
-	" domain TEXT NOT NULL, day INTEGER NOT NULL, account_id INTEGER NOT NULL,"
-	" source_ip BLOB NOT NULL, header_from TEXT NOT NULL, reporter TEXT NOT NULL,"
+	" domain TEXT NOT NULL, source_ip BLOB NOT NULL, day INTEGER NOT NULL,"
+	" account_id INTEGER NOT NULL, header_from TEXT NOT NULL, reporter TEXT NOT NULL,"
 	" disposition TEXT NOT NULL, dkim_pass INTEGER NOT NULL, spf_pass INTEGER NOT NULL,"
 	" messages INTEGER NOT NULL, records INTEGER NOT NULL,"
-	" PRIMARY KEY(domain, day, account_id, source_ip, header_from, reporter, disposition,"
+	" PRIMARY KEY(domain, source_ip, day, account_id, header_from, reporter, disposition,"
 	"  dkim_pass, spf_pass)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS daily_source ON daily(domain, source_ip, day);"
 	/* the same without the source: a few rows per domain and day, for
 	 * summaries, time series and reporters */
 	"CREATE TABLE IF NOT EXISTS day_totals("
@@ -110,7 +110,7 @@ static const char schema_sql[] =
 	" quarantine INTEGER NOT NULL, reject INTEGER NOT NULL,"
 	" PRIMARY KEY(domain, source_ip, account_id, day)) WITHOUT ROWID;";
 
-/* Schema 2 to 3: src_day from daily. */
+/* Schema 2 to 3: src_day from daily (daily_old: the table before 4). */
 static const char migrate_src_day_sql[] =
 	"INSERT INTO src_day SELECT domain, source_ip, account_id, day, SUM(messages),"
 	" SUM(CASE WHEN dkim_pass OR spf_pass THEN messages ELSE 0 END),"
@@ -118,7 +118,15 @@ static const char migrate_src_day_sql[] =
 	" SUM(CASE WHEN dkim_pass THEN messages ELSE 0 END),"
 	" SUM(CASE WHEN disposition = 'quarantine' THEN messages ELSE 0 END),"
 	" SUM(CASE WHEN disposition = 'reject' THEN messages ELSE 0 END)"
-	" FROM daily GROUP BY domain, source_ip, account_id, day;";
+	" FROM daily_old GROUP BY domain, source_ip, account_id, day;";
+
+/* Schema 2 or 3 to 4: daily keyed by source first. */
+static const char migrate_daily_sql[] =
+	"INSERT INTO daily(domain, source_ip, day, account_id, header_from, reporter,"
+	" disposition, dkim_pass, spf_pass, messages, records)"
+	" SELECT domain, source_ip, day, account_id, header_from, reporter, disposition,"
+	" dkim_pass, spf_pass, messages, records FROM daily_old;"
+	"DROP TABLE daily_old;";
 
 /* A batch is committed after this many reports, records or seconds. */
 #define STORE_BATCH_REPORTS 1000
@@ -399,6 +407,11 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 	}
 	if (rc == SQLITE_OK && version == 1)
 		rc = sqlite3_exec(q->db, "ALTER TABLE daily RENAME TO daily_v1", NULL, NULL, &msg);
+	if (rc == SQLITE_OK && (version == 2 || version == 3))
+		rc = sqlite3_exec(q->db,
+				  "DROP INDEX IF EXISTS daily_source;"
+				  " ALTER TABLE daily RENAME TO daily_old;",
+				  NULL, NULL, &msg);
 	if (rc == SQLITE_OK && setup)
 		rc = sqlite3_exec(q->db, schema_sql, NULL, NULL, &msg);
 	for (int i = 0; rc == SQLITE_OK && i < S_COUNT; i++) {
@@ -417,6 +430,8 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 	}
 	if (rc == SQLITE_OK && version == 2)
 		rc = sqlite3_exec(q->db, migrate_src_day_sql, NULL, NULL, &msg);
+	if (rc == SQLITE_OK && (version == 2 || version == 3))
+		rc = sqlite3_exec(q->db, migrate_daily_sql, NULL, NULL, &msg);
 	if (rc == SQLITE_OK && setup) {
 		char pragma[64];
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
