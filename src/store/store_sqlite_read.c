@@ -18,7 +18,7 @@
  *   src_day     (domain, source, account, day): the sources of a domain,
  *               read in source order and summed as they come (a bounded
  *               heap keeps the page), so no sort of every source is needed;
- *   daily       (domain, day, account, source, header_from, reporter, ...):
+ *   daily       (domain, source, day, account, header_from, reporter, ...):
  *               a source's header_from and reporters, its days and parts;
  *   reports     the report lists and counts, the detail and export, whose
  *               records are read by their rowid range (first_record,
