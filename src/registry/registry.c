@@ -1138,13 +1138,44 @@ exec_insert(sqlite3 *db, const char *sql, const char *text, int64_t account, int
 	return rc;
 }
 
+/* Opens the registry to write on behalf of an existing account and finds its
+ * id. An unknown account is DM_ENOTFOUND, and no registry is created for it.
+ * The caller closes *db, also on failure. */
+static int
+open_for_account(const char *data_dir, const char *account, sqlite3 **db, int64_t *account_id,
+                 char *err, size_t errlen)
+{
+	char show[80], path[PATH_MAX];
+	int found = 0, rc;
+	if (!account || !valid_name(account)) {
+		seterr(err, errlen, "no such account '%s'", shown(account, show, sizeof show));
+		return DM_ENOTFOUND;
+	}
+	/* no registry yet: no account either, and nothing to create */
+	path_of(path, sizeof path, data_dir, "");
+	if (access(path, F_OK) != 0 && errno == ENOENT) {
+		seterr(err, errlen, "no such account '%s'", account);
+		return DM_ENOTFOUND;
+	}
+	rc = open_write(data_dir, db, err, errlen);
+	if (rc)
+		return rc;
+	rc = query_id(*db, "SELECT id FROM accounts WHERE name = ?1", account, account_id, &found,
+	              err, errlen);
+	if (rc == 0 && !found) {
+		seterr(err, errlen, "no such account '%s'", account);
+		rc = DM_ENOTFOUND;
+	}
+	return rc;
+}
+
 int
 registry_domain_add(const char *data_dir, const char *domain, const char *account,
                     const char *address, const char *report_host, char *addr_out, size_t addr_len,
                     char *err, size_t errlen)
 {
 	char dom[DM_MAX_DOMAIN_LEN + 1], host[DM_MAX_DOMAIN_LEN + 1];
-	char addr[DM_REGISTRY_MAX_ADDRESS + 1], show[80], path[PATH_MAX];
+	char addr[DM_REGISTRY_MAX_ADDRESS + 1], show[80];
 	const char *why = "";
 	sqlite3 *db = NULL;
 	int64_t account_id = 0, domain_id = 0, v = 0;
@@ -1173,30 +1204,9 @@ registry_domain_add(const char *data_dir, const char *domain, const char *accoun
 		rc = DM_EINVAL;
 		goto out;
 	}
-	if (!account || !valid_name(account)) {
-		seterr(err, errlen, "no such account '%s'", shown(account, show, sizeof show));
-		rc = DM_ENOTFOUND;
-		goto out;
-	}
-	/* no registry yet: no account either, and nothing to create */
-	path_of(path, sizeof path, data_dir, "");
-	if (access(path, F_OK) != 0 && errno == ENOENT) {
-		seterr(err, errlen, "no such account '%s'", account);
-		rc = DM_ENOTFOUND;
-		goto out;
-	}
-	rc = open_write(data_dir, &db, err, errlen);
+	rc = open_for_account(data_dir, account, &db, &account_id, err, errlen);
 	if (rc)
 		goto out;
-	rc = query_id(db, "SELECT id FROM accounts WHERE name = ?1", account, &account_id, &found,
-	              err, errlen);
-	if (rc)
-		goto out;
-	if (!found) {
-		seterr(err, errlen, "no such account '%s'", account);
-		rc = DM_ENOTFOUND;
-		goto out;
-	}
 	rc = query_id(db, "SELECT account_id FROM domains WHERE domain = ?1", dom, &v, &found, err,
 	              errlen);
 	if (rc)
@@ -1269,11 +1279,11 @@ registry_token_add(const char *data_dir, const char *account, int admin, const c
                    size_t errlen)
 {
 	unsigned char raw[DM_REG_SECRET_BYTES], h[DM_REG_HASH_LEN];
-	char secret[REGISTRY_TOKEN_SECRET + 1], show[80], path[PATH_MAX];
+	char secret[REGISTRY_TOKEN_SECRET + 1], show[80];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int64_t account_id = 0;
-	int found = 0, rc;
+	int rc;
 	clearerr_buf(err, errlen);
 	if (token_out && token_len)
 		token_out[0] = '\0';
@@ -1299,35 +1309,12 @@ registry_token_add(const char *data_dir, const char *account, int admin, const c
 		rc = DM_EINVAL;
 		goto out;
 	}
-	if (!admin) {
-		if (!valid_name(account)) {
-			seterr(err, errlen, "no such account '%s'",
-			       shown(account, show, sizeof show));
-			rc = DM_ENOTFOUND;
-			goto out;
-		}
-		/* no registry yet: no account either, and nothing to create */
-		path_of(path, sizeof path, data_dir, "");
-		if (access(path, F_OK) != 0 && errno == ENOENT) {
-			seterr(err, errlen, "no such account '%s'", account);
-			rc = DM_ENOTFOUND;
-			goto out;
-		}
-	}
-	rc = open_write(data_dir, &db, err, errlen);
+	if (admin)
+		rc = open_write(data_dir, &db, err, errlen);
+	else
+		rc = open_for_account(data_dir, account, &db, &account_id, err, errlen);
 	if (rc)
 		goto out;
-	if (!admin) {
-		rc = query_id(db, "SELECT id FROM accounts WHERE name = ?1", account, &account_id,
-		              &found, err, errlen);
-		if (rc)
-			goto out;
-		if (!found) {
-			seterr(err, errlen, "no such account '%s'", account);
-			rc = DM_ENOTFOUND;
-			goto out;
-		}
-	}
 	rc = random_bytes(raw, sizeof raw, err, errlen);
 	if (rc)
 		goto out;
