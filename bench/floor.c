@@ -11,11 +11,13 @@
  *   - one INSERT INTO records per record (the store's column list),
  *   - one upsert INTO daily per record (the rollup key of DESIGN.md §5:
  *     domain, source, day, account, header_from, reporter, disposition,
- *     dkim/spf pass), sorted by key within the transaction as the store does,
+ *     dkim/spf pass), sorted by key within the transaction as the store does
+ *     (the store sums a batch's cells first, but in the typical set every
+ *     record is a key of its own, so that saves none of these upserts),
  *   - one upsert INTO src_day per record (domain, source, account, day), and
  *   - one upsert INTO day_totals per distinct key of a transaction (domain,
- *     day, account, reporter, disposition, dkim/spf pass: fewer than the
- *     store, which merges them per report),
+ *     day, account, reporter, disposition, dkim/spf pass), as the store,
+ *     which sums its rollups per batch,
  *
  * in transactions of 1,000 reports, with prepared statements and no
  * parsing, MIME, archive, hashing or output.  It prints one JSON line:

@@ -144,6 +144,14 @@
  * into the store; bounds memory for reports with millions of sources. */
 #define DM_MAX_ROLLUP_CELLS 16384
 
+/* Rollup cells a store's write batch sums in memory before it upserts them
+ * (the batch's reports together: DESIGN.md 5).  A full table is written
+ * out and started again, so this bounds memory, not correctness; 32768
+ * cells (about 4 MiB) hold a batch of 1,000 typical reports. */
+#define DM_MAX_BATCH_ROLLUP_CELLS 32768
+/* The same for the batch's day_totals cells (no source). */
+#define DM_MAX_BATCH_TOTAL_CELLS 4096
+
 /* Days one report's counts are spread over in the daily rollup.  A
  * report covers one day, sometimes a week (Trustwave); a range of years
  * is an error in the report: its counts go to the day of <begin>. */

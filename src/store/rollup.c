@@ -1,8 +1,8 @@
 /*
  * rollup.c - in-memory daily rollup with a bounded open-addressing table.
  *
- * Functions: rollup_init, rollup_free, rollup_clear, rollup_add, rollup_sort,
- * rollup_days.
+ * Functions: rollup_init, rollup_free, rollup_clear, rollup_add, rollup_merge,
+ * rollup_sort, rollup_days.
  */
 #include "rollup.h"
 
@@ -16,13 +16,14 @@
 #define DAY 86400
 
 void
-rollup_init(struct rollup *r)
+rollup_init(struct rollup *r, size_t max_cells)
 {
 	r->cap = 1;
-	while (r->cap < 2 * (size_t)DM_MAX_ROLLUP_CELLS)
+	while (r->cap < 2 * max_cells)
 		r->cap <<= 1;
+	r->max = max_cells;
 	r->cells = xcalloc(r->cap, sizeof *r->cells);
-	r->used = xcalloc(DM_MAX_ROLLUP_CELLS, sizeof *r->used);
+	r->used = xcalloc(max_cells, sizeof *r->used);
 	r->n = 0;
 	dm_arena_init(&r->arena);
 }
@@ -83,65 +84,133 @@ streq(const char *a, const char *b)
 	return (a == b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* The key of a cell and what it adds. */
+struct cell_add {
+	const char *domain, *reporter;
+	int64_t account, day;
+	const unsigned char *ip;
+	int ip_family;
+	const char *header_from, *disposition;
+	int dkim_pass, spf_pass;
+	uint64_t messages, records;
+};
+
 static int
-add_cell(struct rollup *r, int64_t day, const struct dm_record *rec, uint64_t messages,
-	 rollup_flush_fn flush, void *arg)
+add_cell(struct rollup *r, const struct cell_add *k, rollup_flush_fn flush, void *arg)
 {
-	int dkim = rec->dkim && strcmp(rec->dkim, "pass") == 0;
-	int spf = rec->spf && strcmp(rec->spf, "pass") == 0;
-	const char *hf = rec->header_from ? rec->header_from : "";
-	const char *disp = rec->disposition ? rec->disposition : "";
 	uint32_t h = 2166136261u;
-	h = fnv(h, &day, sizeof day);
-	h = fnv(h, rec->ip, sizeof rec->ip);
-	h = fnv(h, hf, strlen(hf));
-	h = fnv(h, disp, strlen(disp));
-	h = fnv(h, &dkim, sizeof dkim);
-	h = fnv(h, &spf, sizeof spf);
+	h = fnv(h, k->domain, strlen(k->domain));
+	h = fnv(h, k->reporter, strlen(k->reporter));
+	h = fnv(h, &k->account, sizeof k->account);
+	h = fnv(h, &k->day, sizeof k->day);
+	h = fnv(h, k->ip, 16);
+	h = fnv(h, k->header_from, strlen(k->header_from));
+	h = fnv(h, k->disposition, strlen(k->disposition));
+	h = fnv(h, &k->dkim_pass, sizeof k->dkim_pass);
+	h = fnv(h, &k->spf_pass, sizeof k->spf_pass);
 	size_t mask = r->cap - 1;
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
 		struct rollup_cell *c = &r->cells[i];
 		if (!c->used) {
-			if (r->n >= DM_MAX_ROLLUP_CELLS) {
+			if (r->n >= r->max) {
 				int rc = flush(arg, r);
 				if (rc)
 					return rc;
 				rollup_clear(r);
-				return add_cell(r, day, rec, messages, flush, arg);
+				return add_cell(r, k, flush, arg);
 			}
 			c->used = 1;
 			c->hash = h;
-			c->day = day;
-			memcpy(c->ip, rec->ip, sizeof c->ip);
-			c->ip_family = rec->ip_family;
-			c->header_from = dm_arena_strndup(&r->arena, hf, strlen(hf));
-			c->disposition = dm_arena_strndup(&r->arena, disp, strlen(disp));
-			c->dkim_pass = dkim;
-			c->spf_pass = spf;
-			c->messages = messages;
-			c->records = 1;
+			c->domain = dm_arena_strndup(&r->arena, k->domain, strlen(k->domain));
+			c->reporter = dm_arena_strndup(&r->arena, k->reporter, strlen(k->reporter));
+			c->account = k->account;
+			c->day = k->day;
+			memcpy(c->ip, k->ip, sizeof c->ip);
+			c->ip_family = k->ip_family;
+			c->header_from =
+			        dm_arena_strndup(&r->arena, k->header_from, strlen(k->header_from));
+			c->disposition =
+			        dm_arena_strndup(&r->arena, k->disposition, strlen(k->disposition));
+			c->dkim_pass = k->dkim_pass;
+			c->spf_pass = k->spf_pass;
+			c->messages = k->messages;
+			c->records = k->records;
 			r->used[r->n++] = i;
 			return 0;
 		}
-		if (c->hash == h && c->day == day && c->dkim_pass == dkim && c->spf_pass == spf &&
-		    c->ip_family == rec->ip_family && memcmp(c->ip, rec->ip, sizeof c->ip) == 0 &&
-		    streq(c->header_from, hf) && streq(c->disposition, disp)) {
-			c->messages += messages;
-			c->records++;
+		if (c->hash == h && c->day == k->day && c->dkim_pass == k->dkim_pass &&
+		    c->spf_pass == k->spf_pass && c->account == k->account &&
+		    c->ip_family == k->ip_family && memcmp(c->ip, k->ip, sizeof c->ip) == 0 &&
+		    streq(c->header_from, k->header_from) &&
+		    streq(c->disposition, k->disposition) && streq(c->domain, k->domain) &&
+		    streq(c->reporter, k->reporter)) {
+			c->messages += k->messages;
+			c->records += k->records;
 			return 0;
 		}
 	}
 }
 
+/* Add rec's part of one day to a report's table. */
+static int
+add_record(struct rollup *r, int64_t day, const struct dm_record *rec, uint64_t messages,
+           rollup_flush_fn flush, void *arg)
+{
+	struct cell_add k = {
+	        .domain = "",
+	        .reporter = "",
+	        .day = day,
+	        .ip = rec->ip,
+	        .ip_family = rec->ip_family,
+	        .header_from = rec->header_from ? rec->header_from : "",
+	        .disposition = rec->disposition ? rec->disposition : "",
+	        .dkim_pass = rec->dkim && strcmp(rec->dkim, "pass") == 0,
+	        .spf_pass = rec->spf && strcmp(rec->spf, "pass") == 0,
+	        .messages = messages,
+	        .records = 1,
+	};
+	return add_cell(r, &k, flush, arg);
+}
+
+int
+rollup_merge(struct rollup *dst, const struct rollup_cell *c, const char *domain,
+             const char *reporter, int64_t account, int no_source, rollup_flush_fn flush, void *arg)
+{
+	static const unsigned char none[16];
+	struct cell_add k = {
+	        .domain = domain ? domain : "",
+	        .reporter = reporter ? reporter : "",
+	        .account = account,
+	        .day = c->day,
+	        .ip = no_source ? none : c->ip,
+	        .ip_family = no_source ? 0 : c->ip_family,
+	        .header_from = no_source ? "" : c->header_from,
+	        .disposition = c->disposition,
+	        .dkim_pass = c->dkim_pass,
+	        .spf_pass = c->spf_pass,
+	        .messages = c->messages,
+	        .records = c->records,
+	};
+	return add_cell(dst, &k, flush, arg);
+}
+
 static int
 cell_cmp(const struct rollup_cell *a, const struct rollup_cell *b)
 {
-	int c = memcmp(a->ip, b->ip, sizeof a->ip);
+	int c = strcmp(a->domain, b->domain);
+	if (c)
+		return c;
+	c = memcmp(a->ip, b->ip, sizeof a->ip);
 	if (c)
 		return c;
 	if (a->day != b->day)
 		return a->day < b->day ? -1 : 1;
+	if (a->account != b->account)
+		return a->account < b->account ? -1 : 1;
 	c = strcmp(a->header_from, b->header_from);
+	if (c)
+		return c;
+	c = strcmp(a->reporter, b->reporter);
 	if (c)
 		return c;
 	c = strcmp(a->disposition, b->disposition);
@@ -167,13 +236,13 @@ rollup_sort(struct rollup *r)
 
 int
 rollup_add(struct rollup *r, int64_t begin, int64_t end, const struct dm_record *rec,
-	   rollup_flush_fn flush, void *arg)
+           rollup_flush_fn flush, void *arg)
 {
 	int64_t first, nd;
 	rollup_days(begin, end, &first, &nd);
 	uint64_t count = (uint64_t)rec->count;
 	if (nd == 1 || end <= begin)
-		return add_cell(r, first, rec, count, flush, arg);
+		return add_record(r, first, rec, count, flush, arg);
 	/* spread by seconds covered, with cumulative rounding so the parts
 	 * add up to count exactly */
 	unsigned __int128 total = (unsigned __int128)(end - begin);
@@ -192,7 +261,7 @@ rollup_add(struct rollup *r, int64_t begin, int64_t end, const struct dm_record 
 		given = upto;
 		if (part == 0)
 			continue;
-		int rc = add_cell(r, ds, rec, part, flush, arg);
+		int rc = add_record(r, ds, rec, part, flush, arg);
 		if (rc)
 			return rc;
 	}

@@ -9,23 +9,35 @@
  * enrichment columns empty until the enrichment stage exists), daily (the
  * rollup, maintained in the report's transaction) and accounts.
  *
- * One report is one transaction, nested in a batch: the connection keeps
- * one write transaction open across up to STORE_BATCH_REPORTS reports (or
- * STORE_BATCH_SECONDS), and each report is a SAVEPOINT inside it,
- * released when it is stored and rolled back when it is not.  A report
- * is all or nothing as before; what the batch saves is the page writes of
- * thousands of tiny commits (each commit appends every touched page to
- * the WAL again).  store_flush() commits the batch; callers that must
- * know a report is durable (the spool) call it before they forget the
- * input.
+ * Reports are written in batches: the connection keeps one write
+ * transaction open across up to STORE_BATCH_REPORTS reports (or
+ * STORE_BATCH_SECONDS), which saves the page writes of thousands of tiny
+ * commits (each commit appends every touched page to the WAL again).
+ * store_flush() commits the batch; callers that must know a report is
+ * durable (the spool) call it before they forget the input.
  *
- * tx_begin inserts a placeholder report
- * row (its identity columns NULL, which UNIQUE allows) so records can
- * reference it; tx_commit fills in the identity.  If the UPDATE violates
- * the UNIQUE identity, the report is a duplicate and the whole transaction
- * is rolled back.  Records whose report metadata came after them (rare:
- * <record> before <report_metadata>) are fixed up at commit and their
- * rollup is rebuilt from the rows.
+ * A report is all or nothing without a savepoint of its own (a savepoint
+ * copies every page the report touches into a statement journal first,
+ * which cost more than the writes themselves):
+ *  - tx_begin inserts a placeholder report row (identity columns NULL,
+ *    which UNIQUE allows) so records can reference it;
+ *  - the report is claimed as soon as its identity is known (usually at
+ *    its first record, else at commit) by setting the identity columns:
+ *    a UNIQUE violation means it is a duplicate, and its later records
+ *    are not written at all;
+ *  - its records have consecutive rowids (one connection writes them
+ *    under the store's lock), so a duplicate or an aborted report is
+ *    undone by deleting that range and the placeholder;
+ *  - its rollup stays in memory until commit, where it is merged into
+ *    the batch's rollup (one cell per domain, source, day, reporter and
+ *    result across the batch's reports), written in key order when the
+ *    batch commits.  Only a report whose own rollup outgrows memory
+ *    (DM_MAX_ROLLUP_CELLS: hundreds of thousands of sources) writes
+ *    cells before its commit, and opens a savepoint first, so an abort
+ *    can still undo them.
+ * Records whose report metadata came after them (rare: <record> before
+ * <report_metadata>) are fixed up at commit and their rollup is made from
+ * the rows.
  *
  * Logs nothing itself; errors are returned with sqlite3_errmsg() text.
  */
@@ -142,6 +154,9 @@ enum stmt {
 	S_ROLLBACK_TO,
 	S_REPORT_NEW,
 	S_REPORT_SET,
+	S_REPORT_CLAIM,
+	S_REPORT_DEL,
+	S_RECORD_DEL,
 	S_RECORD,
 	S_RECORD_FIX,
 	S_RECORD_SCAN,
@@ -169,6 +184,10 @@ static const char *const stmt_sql[S_COUNT] = {
 		" schema=?22, report_error=?23, archive_key=?24, content_hash=?25, source=?26,"
 		" records=?27, messages=?28, skipped=?29, received_at=?30, warnings=?31,"
 		" first_record=?33, last_record=?34 WHERE id=?32",
+	[S_REPORT_CLAIM] = "UPDATE reports SET reporter=?1, policy_domain=?2, report_id=?3,"
+			   " date_begin=?4, date_end=?5 WHERE id=?6",
+	[S_REPORT_DEL] = "DELETE FROM reports WHERE id=?1",
+	[S_RECORD_DEL] = "DELETE FROM records WHERE id BETWEEN ?1 AND ?2",
 	[S_RECORD] = "INSERT INTO records(report, account_id, policy_domain, date_begin,"
 		     " date_end, source_ip, count, disposition, dkim, spf, dmarc_pass,"
 		     " header_from, envelope_from, envelope_to, reasons, dkim_results,"
@@ -223,21 +242,19 @@ struct sq {
 	char path[4096]; /* the database file, for readers */
 	int late;		/* records written before the metadata */
 	sqlite3_int64 last_late; /* the last of them */
+	int in_report; /* between tx_begin and commit/abort */
+	int claimed;   /* the identity columns are set */
+	int dup;       /* the claim found the report stored: write nothing */
+	int sp_open;   /* the report's savepoint (only once it wrote cells) */
+	/* the report's rollup, merged into the batch's at commit */
 	struct rollup rollup;
-	/* the report's reporter (lower case), set at its first rollup flush */
+	/* the report's reporter (lower case), set when first needed */
 	char reporter[DM_MAX_ID_LEN + 1];
 	int have_reporter;
-	/* the report's day_totals cells, summed from the rollup as it is
-	 * flushed; written at commit (or when the table is full) */
-	struct total_cell {
-		int64_t day;
-		char disposition[16];
-		int dkim_pass, spf_pass;
-		uint64_t messages, records;
-	} totals[64];
-	unsigned ntotals;
 	const struct dm_report *rollup_rep; /* for the flush callback */
 	int64_t account_id;
+	/* the batch's rollup cells: daily (and src_day from it), day_totals */
+	struct rollup bdaily, btotals;
 	struct dm_buf json;
 	/* the batch */
 	int batch_open;
@@ -288,8 +305,9 @@ bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-static int daily_flush(void *arg, struct rollup *r);
-static int totals_flush(struct sq *q, const struct dm_report *rep);
+static int report_flush(void *arg, struct rollup *r);
+static int report_merge(struct sq *q, const struct dm_report *rep);
+static int batch_write(void *arg, struct rollup *unused);
 static int fix_late(struct sq *q, const struct dm_report *rep);
 
 static int
@@ -330,13 +348,10 @@ rebuild_rollups(struct sq *q)
 		q->first_record = sqlite3_column_int64(s, 6);
 		q->last_late = q->last_record = sqlite3_column_int64(s, 7);
 		q->have_reporter = 0;
-		q->ntotals = 0;
 		rollup_clear(&q->rollup);
 		int r = fix_late(q, &rep);
 		if (r == 0)
-			r = daily_flush(q, &q->rollup);
-		if (r == 0)
-			r = totals_flush(q, &rep);
+			r = report_merge(q, &rep);
 		rollup_clear(&q->rollup);
 		if (r) {
 			sqlite3_finalize(s);
@@ -344,7 +359,9 @@ rebuild_rollups(struct sq *q)
 		}
 	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : map_rc(q, rc);
+	if (rc != SQLITE_DONE)
+		return map_rc(q, rc);
+	return batch_write(q, NULL);
 }
 
 static int
@@ -419,7 +436,9 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 					&q->st[i], NULL);
 		prepared = i + 1;
 	}
-	rollup_init(&q->rollup);
+	rollup_init(&q->rollup, DM_MAX_ROLLUP_CELLS);
+	rollup_init(&q->bdaily, DM_MAX_BATCH_ROLLUP_CELLS);
+	rollup_init(&q->btotals, DM_MAX_BATCH_TOTAL_CELLS);
 	dm_buf_init(&q->json, 4 * 1024 * 1024);
 	if (rc == SQLITE_OK && version == 1) {
 		/* the rollups of schema 1 had no reporter: made again from the
@@ -448,6 +467,8 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		sqlite3_close(q->db);
 		rollup_free(&q->rollup);
+		rollup_free(&q->bdaily);
+		rollup_free(&q->btotals);
 		dm_buf_free(&q->json);
 		free(q);
 		return DM_ESTORE;
@@ -464,6 +485,8 @@ sq_close_impl(struct sq *q)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close(q->db);
 	rollup_free(&q->rollup);
+	rollup_free(&q->bdaily);
+	rollup_free(&q->btotals);
 	dm_buf_free(&q->json);
 	free(q);
 }
@@ -498,6 +521,8 @@ batch_fail(struct sq *q)
 	q->batch_reports = 0;
 	q->batch_records = 0;
 	q->broken = 0;
+	rollup_clear(&q->bdaily);
+	rollup_clear(&q->btotals);
 }
 
 static int
@@ -505,6 +530,8 @@ batch_commit(struct sq *q)
 {
 	if (!q->batch_open)
 		return 0;
+	if (!q->broken && !sqlite3_get_autocommit(q->db))
+		(void)batch_write(q, NULL); /* a failure sets q->broken */
 	if (q->broken || sqlite3_get_autocommit(q->db)) {
 		/* an error rolled the transaction back (or may have) */
 		if (!q->err[0])
@@ -543,13 +570,9 @@ sq_tx_begin(struct store *st, int64_t account_id)
 		q->batch_id++;
 		clock_gettime(CLOCK_MONOTONIC, &q->batch_start);
 	}
-	rc = step_done(q, q->st[S_SAVEPOINT]);
-	if (rc)
-		return rc;
 	rc = step_done(q, q->st[S_REPORT_NEW]);
 	if (rc) {
-		(void)step_done(q, q->st[S_ROLLBACK_TO]);
-		(void)step_done(q, q->st[S_RELEASE]);
+		batch_fail(q);
 		return rc;
 	}
 	q->report_rowid = sqlite3_last_insert_rowid(q->db);
@@ -557,27 +580,58 @@ sq_tx_begin(struct store *st, int64_t account_id)
 	q->late = 0;
 	q->last_late = 0;
 	q->have_reporter = 0;
-	q->ntotals = 0;
+	q->claimed = q->dup = q->sp_open = 0;
+	q->in_report = 1;
 	q->account_id = account_id;
 	rollup_clear(&q->rollup);
 	return 0;
 }
 
-/* End the report's savepoint: keep it (ok) or undo it. */
+/* Undo what the open report wrote: its cells (the savepoint), its records
+ * (a range of rowids) and its placeholder row. */
+static int
+report_undo(struct sq *q)
+{
+	int rc = 0;
+	if (q->sp_open) {
+		rc = step_done(q, q->st[S_ROLLBACK_TO]);
+		if (rc == 0)
+			rc = step_done(q, q->st[S_RELEASE]);
+		q->sp_open = 0;
+	}
+	if (rc == 0 && q->first_record) {
+		sqlite3_stmt *s = q->st[S_RECORD_DEL];
+		sqlite3_bind_int64(s, 1, q->first_record);
+		sqlite3_bind_int64(s, 2, q->last_record);
+		rc = step_done(q, s);
+	}
+	if (rc == 0) {
+		sqlite3_bind_int64(q->st[S_REPORT_DEL], 1, q->report_rowid);
+		rc = step_done(q, q->st[S_REPORT_DEL]);
+	}
+	return rc;
+}
+
+/* End the open report: keep it or undo it. */
 static int
 report_end(struct sq *q, int keep)
 {
 	int rc = 0;
+	if (!q->in_report)
+		return 0;
+	q->in_report = 0;
 	if (!keep)
-		rc = step_done(q, q->st[S_ROLLBACK_TO]);
-	int rc2 = step_done(q, q->st[S_RELEASE]);
+		rc = report_undo(q);
+	else if (q->sp_open)
+		rc = step_done(q, q->st[S_RELEASE]);
+	q->sp_open = 0;
 	rollup_clear(&q->rollup);
 	if (q->broken) {
 		batch_fail(q);
-		return rc ? rc : rc2 ? rc2 : DM_EIO;
+		return rc ? rc : DM_EIO;
 	}
-	if (rc || rc2)
-		return rc ? rc : rc2;
+	if (rc)
+		return rc;
 	if (!keep)
 		return 0;
 	q->batch_reports++;
@@ -598,60 +652,6 @@ rep_dates_known(const struct dm_report *rep)
 	       (rep->have & DM_HAVE_DOMAIN);
 }
 
-/* Write the report's day_totals cells. */
-static int
-totals_flush(struct sq *q, const struct dm_report *rep)
-{
-	sqlite3_stmt *s = q->st[S_TOTALS];
-	for (unsigned i = 0; i < q->ntotals; i++) {
-		const struct total_cell *t = &q->totals[i];
-		sqlite3_bind_int64(s, 1, q->account_id);
-		bind_text(s, 2, rep->policy.domain);
-		sqlite3_bind_int64(s, 3, t->day);
-		bind_text(s, 4, q->reporter);
-		bind_text(s, 5, t->disposition);
-		sqlite3_bind_int(s, 6, t->dkim_pass);
-		sqlite3_bind_int(s, 7, t->spf_pass);
-		sqlite3_bind_int64(s, 8, (sqlite3_int64)t->messages);
-		sqlite3_bind_int64(s, 9, (sqlite3_int64)t->records);
-		int rc = step_done(q, s);
-		if (rc)
-			return rc;
-	}
-	q->ntotals = 0;
-	return 0;
-}
-
-/* Add a rollup cell to the report's day_totals cells. */
-static int
-totals_add(struct sq *q, const struct dm_report *rep, const struct rollup_cell *c)
-{
-	unsigned i;
-	for (i = 0; i < q->ntotals; i++) {
-		struct total_cell *t = &q->totals[i];
-		if (t->day == c->day && t->dkim_pass == c->dkim_pass && t->spf_pass == c->spf_pass &&
-		    strncmp(t->disposition, c->disposition, sizeof t->disposition) == 0)
-			break;
-	}
-	if (i == q->ntotals) {
-		if (q->ntotals == sizeof q->totals / sizeof q->totals[0]) {
-			int rc = totals_flush(q, rep);
-			if (rc)
-				return rc;
-			i = 0;
-		}
-		struct total_cell *t = &q->totals[q->ntotals++];
-		memset(t, 0, sizeof *t);
-		t->day = c->day;
-		snprintf(t->disposition, sizeof t->disposition, "%s", c->disposition);
-		t->dkim_pass = c->dkim_pass;
-		t->spf_pass = c->spf_pass;
-	}
-	q->totals[i].messages += c->messages;
-	q->totals[i].records += c->records;
-	return 0;
-}
-
 /* The reporter of the report, lower case (dm_report_reporter without the
  * arena copy: the report is const here). */
 static void
@@ -669,24 +669,25 @@ set_reporter(struct sq *q, const struct dm_report *rep)
 	q->have_reporter = 1;
 }
 
-/* One source's day, summed over the rollup cells of a report. */
+/* One source's day, summed over a run of sorted rollup cells. */
 struct src_acc {
-	int64_t day;
+	const char *domain;
+	int64_t account, day;
 	unsigned char ip[16];
 	int ip_family;
 	uint64_t messages, pass, spf, dkim, quarantine, reject;
 };
 
 static int
-src_day_write(struct sq *q, const struct dm_report *rep, const struct src_acc *a)
+src_day_write(struct sq *q, const struct src_acc *a)
 {
 	sqlite3_stmt *s = q->st[S_SRCDAY];
-	bind_text(s, 1, rep->policy.domain);
+	bind_text(s, 1, a->domain);
 	if (a->ip_family)
 		sqlite3_bind_blob(s, 2, a->ip, 16, SQLITE_STATIC);
 	else
 		sqlite3_bind_zeroblob(s, 2, 0);
-	sqlite3_bind_int64(s, 3, q->account_id);
+	sqlite3_bind_int64(s, 3, a->account);
 	sqlite3_bind_int64(s, 4, a->day);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)a->messages);
 	sqlite3_bind_int64(s, 6, (sqlite3_int64)a->pass);
@@ -697,24 +698,26 @@ src_day_write(struct sq *q, const struct dm_report *rep, const struct src_acc *a
 	return step_done(q, s);
 }
 
-/* Merge the rollup into daily, src_day (one row per source and day: the
- * cells are sorted, so a source's day is a run of cells) and the report's
- * day_totals cells. */
 static int
-daily_flush(void *arg, struct rollup *r)
+same_source_day(const struct src_acc *a, const struct rollup_cell *c)
 {
-	struct sq *q = arg;
+	return a->day == c->day && a->account == c->account && a->ip_family == c->ip_family &&
+	       memcmp(a->ip, c->ip, sizeof a->ip) == 0 && strcmp(a->domain, c->domain) == 0;
+}
+
+/* Upsert the batch's daily cells, and src_day from them (the cells are
+ * sorted, so a source's day is a run of cells). */
+static int
+daily_write(struct sq *q, struct rollup *r)
+{
 	sqlite3_stmt *s = q->st[S_DAILY];
-	const struct dm_report *rep = q->rollup_rep;
 	struct src_acc acc;
 	int rc = 0, open = 0;
-	if (!q->have_reporter)
-		set_reporter(q, rep);
 	rollup_sort(r);
 	for (size_t i = 0; i < r->n && rc == 0; i++) {
 		const struct rollup_cell *c = rollup_cell(r, i);
-		sqlite3_bind_int64(s, 1, q->account_id);
-		bind_text(s, 2, rep->policy.domain);
+		sqlite3_bind_int64(s, 1, c->account);
+		bind_text(s, 2, c->domain);
 		sqlite3_bind_int64(s, 3, c->day);
 		if (c->ip_family)
 			sqlite3_bind_blob(s, 4, c->ip, 16, SQLITE_STATIC);
@@ -726,18 +729,16 @@ daily_flush(void *arg, struct rollup *r)
 		sqlite3_bind_int(s, 8, c->spf_pass);
 		sqlite3_bind_int64(s, 9, (sqlite3_int64)c->messages);
 		sqlite3_bind_int64(s, 10, (sqlite3_int64)c->records);
-		bind_text(s, 11, q->reporter);
+		bind_text(s, 11, c->reporter);
 		rc = step_done(q, s);
-		if (rc == 0)
-			rc = totals_add(q, rep, c);
-		if (rc == 0 && open &&
-		    (acc.day != c->day || acc.ip_family != c->ip_family ||
-		     memcmp(acc.ip, c->ip, sizeof acc.ip) != 0)) {
-			rc = src_day_write(q, rep, &acc);
+		if (rc == 0 && open && !same_source_day(&acc, c)) {
+			rc = src_day_write(q, &acc);
 			open = 0;
 		}
 		if (rc == 0 && !open) {
 			memset(&acc, 0, sizeof acc);
+			acc.domain = c->domain;
+			acc.account = c->account;
 			acc.day = c->day;
 			memcpy(acc.ip, c->ip, sizeof acc.ip);
 			acc.ip_family = c->ip_family;
@@ -756,8 +757,114 @@ daily_flush(void *arg, struct rollup *r)
 			acc.reject += c->messages;
 	}
 	if (rc == 0 && open)
-		rc = src_day_write(q, rep, &acc);
+		rc = src_day_write(q, &acc);
 	return rc;
+}
+
+/* Upsert the batch's day_totals cells. */
+static int
+totals_write(struct sq *q, struct rollup *r)
+{
+	sqlite3_stmt *s = q->st[S_TOTALS];
+	int rc = 0;
+	rollup_sort(r);
+	for (size_t i = 0; i < r->n && rc == 0; i++) {
+		const struct rollup_cell *c = rollup_cell(r, i);
+		sqlite3_bind_int64(s, 1, c->account);
+		bind_text(s, 2, c->domain);
+		sqlite3_bind_int64(s, 3, c->day);
+		bind_text(s, 4, c->reporter);
+		bind_text(s, 5, c->disposition);
+		sqlite3_bind_int(s, 6, c->dkim_pass);
+		sqlite3_bind_int(s, 7, c->spf_pass);
+		sqlite3_bind_int64(s, 8, (sqlite3_int64)c->messages);
+		sqlite3_bind_int64(s, 9, (sqlite3_int64)c->records);
+		rc = step_done(q, s);
+	}
+	return rc;
+}
+
+/* Write the batch's rollup cells out and empty its tables (when the batch
+ * commits, or when a table is full: the callback of rollup_merge). */
+static int
+batch_write(void *arg, struct rollup *unused)
+{
+	struct sq *q = arg;
+	(void)unused;
+	int rc = daily_write(q, &q->bdaily);
+	if (rc == 0)
+		rc = totals_write(q, &q->btotals);
+	rollup_clear(&q->bdaily);
+	rollup_clear(&q->btotals);
+	return rc;
+}
+
+/* Merge the report's rollup cells into the batch's. */
+static int
+report_merge(struct sq *q, const struct dm_report *rep)
+{
+	struct rollup *r = &q->rollup;
+	int rc = 0;
+	if (!q->have_reporter)
+		set_reporter(q, rep);
+	for (size_t i = 0; i < r->n && rc == 0; i++) {
+		const struct rollup_cell *c = rollup_cell(r, i);
+		rc = rollup_merge(&q->bdaily, c, rep->policy.domain, q->reporter, q->account_id, 0,
+				  batch_write, q);
+		if (rc == 0)
+			rc = rollup_merge(&q->btotals, c, rep->policy.domain, q->reporter,
+					  q->account_id, 1, batch_write, q);
+	}
+	return rc;
+}
+
+/* The report's own rollup is full (a report with a huge number of
+ * sources): its cells are written now, after a savepoint so an abort or a
+ * duplicate can still undo them.  The batch's cells so far belong to
+ * reports already stored and are written before the savepoint. */
+static int
+report_flush(void *arg, struct rollup *r)
+{
+	struct sq *q = arg;
+	int rc;
+	(void)r;
+	if (q->in_report && !q->sp_open) {
+		rc = batch_write(q, NULL);
+		if (rc == 0)
+			rc = step_done(q, q->st[S_SAVEPOINT]);
+		if (rc)
+			return rc;
+		q->sp_open = 1;
+	}
+	rc = report_merge(q, q->rollup_rep);
+	if (rc == 0)
+		rc = batch_write(q, NULL);
+	return rc;
+}
+
+/* Claim the report's identity (it must be known): set the identity
+ * columns of its row.  A UNIQUE violation means it is stored already
+ * (q->dup). */
+static int
+claim(struct sq *q, const struct dm_report *rep)
+{
+	sqlite3_stmt *s = q->st[S_REPORT_CLAIM];
+	if (!q->have_reporter)
+		set_reporter(q, rep);
+	bind_text(s, 1, q->reporter);
+	bind_text(s, 2, rep->policy.domain);
+	bind_text(s, 3, rep->report_id);
+	sqlite3_bind_int64(s, 4, rep->begin);
+	sqlite3_bind_int64(s, 5, rep->end);
+	sqlite3_bind_int64(s, 6, q->report_rowid);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	q->claimed = 1;
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		q->dup = 1;
+		return 0;
+	}
+	return rc == SQLITE_DONE ? 0 : map_rc(q, rc);
 }
 
 /* JSON arrays of a record's results, written into q->json one after the
@@ -793,7 +900,15 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	size_t off[3], len[3];
 	/* the rollup needs the report's days, domain and reporter */
 	int known = rep_dates_known(rep) && (rep->have & DM_HAVE_ORG || rep->email != NULL);
-	int rc = record_json(q, rec, off, len);
+	int rc;
+	if (known && !q->claimed && rep->report_id && *rep->report_id) {
+		rc = claim(q, rep);
+		if (rc)
+			return rc;
+	}
+	if (q->dup)
+		return 0; /* stored already: nothing of it is written */
+	rc = record_json(q, rec, off, len);
 	if (rc) {
 		snprintf(q->err, sizeof q->err, "record results too large");
 		return DM_ELIMIT;
@@ -841,7 +956,7 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	}
 	q->batch_records++;
 	q->rollup_rep = rep;
-	return rollup_add(&q->rollup, rep->begin, rep->end, rec, daily_flush, q);
+	return rollup_add(&q->rollup, rep->begin, rep->end, rec, report_flush, q);
 }
 
 /* Records written before the metadata was known (first_record ..
@@ -880,7 +995,7 @@ fix_late(struct sq *q, const struct dm_report *rep)
 		rec.dkim = (const char *)sqlite3_column_text(s, 3);
 		rec.spf = (const char *)sqlite3_column_text(s, 4);
 		rec.header_from = (const char *)sqlite3_column_text(s, 5);
-		int arc = rollup_add(&q->rollup, rep->begin, rep->end, &rec, daily_flush, q);
+		int arc = rollup_add(&q->rollup, rep->begin, rep->end, &rec, report_flush, q);
 		if (arc) {
 			sqlite3_reset(s);
 			return arc;
@@ -965,9 +1080,19 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 		sqlite3_bind_null(s, 33);
 		sqlite3_bind_null(s, 34);
 	}
+	rc = q->claimed ? 0 : claim(q, rep);
+	if (rc)
+		goto fail;
+	if (q->dup) {
+		sqlite3_clear_bindings(s);
+		*out = STORE_DUPLICATE;
+		return report_end(q, 0);
+	}
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		/* the identity changed after the claim (a report that says
+		 * it twice) and is taken */
 		*out = STORE_DUPLICATE;
 		return report_end(q, 0);
 	}
@@ -980,10 +1105,9 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 		if (rc)
 			goto fail;
 	}
-	q->rollup_rep = rep;
-	rc = daily_flush(q, &q->rollup);
-	if (rc == 0)
-		rc = totals_flush(q, rep);
+	/* last: once merged, the cells are the batch's (a failure from here
+	 * on fails the whole batch, which forgets them) */
+	rc = report_merge(q, rep);
 	if (rc)
 		goto fail;
 	*out = STORE_STORED;

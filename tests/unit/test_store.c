@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/limits.h"
 #include "store/rollup.h"
 #include "store/store.h"
 
@@ -213,6 +214,104 @@ test_late_metadata_and_multiday(void **state)
 	store_close(st);
 }
 
+/* Add n records with distinct sources (192.0.x.y from base) to the open
+ * report, each of count messages. */
+static void
+add_sources(struct store *st, struct dm_report *r, int base, int n, int64_t count)
+{
+	struct dm_record rec;
+	for (int i = 0; i < n; i++) {
+		make_record(&rec, (unsigned char)((base + i) & 255), count, "pass");
+		rec.ip[13] = (unsigned char)((base + i) >> 8);
+		assert_int_equal(store_record_add(st, r, &rec, NULL, 0), 0);
+		r->records++;
+		r->messages += (uint64_t)count;
+	}
+}
+
+/* Every rollup sums to what the kept records say. */
+static void
+assert_rollups_match(int64_t messages)
+{
+	assert_int_equal(query_int("SELECT SUM(count) FROM records"), messages);
+	assert_int_equal(query_int("SELECT SUM(messages) FROM daily"), messages);
+	assert_int_equal(query_int("SELECT SUM(messages) FROM src_day"), messages);
+	assert_int_equal(query_int("SELECT SUM(messages) FROM day_totals"), messages);
+	assert_int_equal(query_int("SELECT SUM(messages) FROM reports"), messages);
+}
+
+/* No report has a savepoint of its own: a duplicate or an aborted report
+ * is undone by its range of records, and a report whose own rollup
+ * overflows (more sources than DM_MAX_ROLLUP_CELLS) writes its cells
+ * after a savepoint.  All of it inside one batch, next to stored reports
+ * whose cells wait in the batch's rollup. */
+static void
+test_batch_rollup_and_undo(void **state)
+{
+	char err[256];
+	struct store *st = store_open("sqlite", dir, err, sizeof err);
+	assert_non_null(st);
+	struct store_report_info info = {.archive_key = "k", .content_hash = "h", .source = "s"};
+	enum store_outcome out;
+	struct dm_report r;
+	int huge = DM_MAX_ROLLUP_CELLS + 100;
+
+	/* two reports of one reporter, same sources and day: their cells
+	 * are summed in the batch, one daily and src_day row per source */
+	make_report(&r, "b-1", 1700006400, 1700092799);
+	assert_int_equal(write_report(st, &r, 4, 10), STORE_STORED);
+	dm_report_free(&r);
+	make_report(&r, "b-2", 1700006400, 1700092799);
+	assert_int_equal(write_report(st, &r, 4, 5), STORE_STORED);
+	dm_report_free(&r);
+
+	/* a huge report aborted half way: its overflowed cells were
+	 * written after a savepoint and go with it */
+	make_report(&r, "b-huge-aborted", 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_sources(st, &r, 1000, huge, 7);
+	store_tx_abort(st);
+	dm_report_free(&r);
+
+	/* a huge report whose identity is known only at commit, and is
+	 * stored already (b-1): a duplicate, undone the same way */
+	make_report(&r, NULL, 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_sources(st, &r, 1000, huge, 7);
+	r.report_id = "b-1";
+	assert_int_equal(store_tx_commit(st, &r, &info, &out, NULL, 0), 0);
+	assert_int_equal(out, STORE_DUPLICATE);
+	dm_report_free(&r);
+
+	/* records before the metadata, then a duplicate of b-2 */
+	dm_report_init(&r);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_sources(st, &r, 5, 3, 11);
+	make_report(&r, "b-2", 1700006400, 1700092799);
+	assert_int_equal(store_tx_commit(st, &r, &info, &out, NULL, 0), 0);
+	assert_int_equal(out, STORE_DUPLICATE);
+	dm_report_free(&r);
+
+	/* a huge report that is stored: overflowed cells and the rest */
+	make_report(&r, "b-huge", 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_sources(st, &r, 1000, huge, 2);
+	assert_int_equal(store_tx_commit(st, &r, &info, &out, NULL, 0), 0);
+	assert_int_equal(out, STORE_STORED);
+	dm_report_free(&r);
+
+	assert_int_equal(store_flush(st, NULL, 0), 0);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM reports"), 3);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM records"), 8 + huge);
+	assert_rollups_match(60 + 2 * (int64_t)huge);
+	/* b-1 and b-2 share their 4 sources: 4 daily rows for them */
+	assert_int_equal(query_int("SELECT COUNT(*) FROM daily"), 4 + huge);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM src_day"), 4 + huge);
+	assert_int_equal(query_int("SELECT messages FROM daily WHERE records = 2 LIMIT 1"), 15);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM day_totals"), 2); /* dkim pass, fail */
+	store_close(st);
+}
+
 static int
 flush_count(void *arg, struct rollup *r)
 {
@@ -228,7 +327,7 @@ test_rollup_exact_and_bounded(void **state)
 	struct rollup r;
 	struct dm_record rec;
 	uint64_t flushed = 0;
-	rollup_init(&r);
+	rollup_init(&r, DM_MAX_ROLLUP_CELLS);
 	/* 50,000 distinct sources: the table flushes instead of growing */
 	for (int i = 0; i < 50000; i++) {
 		make_record(&rec, (unsigned char)(i & 255), 3, "pass");
@@ -327,6 +426,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_scoped_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_metadata_and_multiday, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_rollup_and_undo, setup, teardown),
 		cmocka_unit_test(test_rollup_exact_and_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
