@@ -12,7 +12,8 @@ what=${1:-build}
 # the code uses so far; Node.js and npm for the dashboard's charting
 # package (uPlot, from npm, copied into web/vendor/).
 pkgs="build-essential cmake pkg-config libgmime-3.0-dev libexpat1-dev zlib1g-dev
-libarchive-dev libsqlite3-dev libssl-dev libevent-dev libjansson-dev nodejs"
+libarchive-dev libsqlite3-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev
+nodejs"
 # npm: Debian's package, unless an npm is there already (NodeSource's
 # nodejs carries its own and conflicts with Debian's npm)
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
@@ -24,9 +25,11 @@ test)
 	# python3-pytest, swaks (+ Net::SSLeay for its --tls), openssl and
 	# postfix for the tests of
 	# `dmarcd serve` against real clients and a real MTA; chromium for the
-	# dashboard's browser tests (driven by playwright-core from npm).
+	# dashboard's browser tests (driven by playwright-core from npm);
+	# awscli, the independent S3 client that checks what the S3 archive
+	# stored in s3rver (from npm).
 	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
-python3-pytest swaks libnet-ssleay-perl openssl postfix chromium"
+python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli"
 	;;
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare

@@ -3,7 +3,8 @@
  *
  * Functions: archive_open, archive_close, archive_put_begin,
  * archive_put_write, archive_put_commit, archive_put_abort,
- * archive_blob_open, archive_blob_reader, archive_blob_close, archive_sync.
+ * archive_blob_open, archive_blob_reader, archive_blob_close, archive_sync,
+ * archive_key_parse.
  * Writers and blobs remember their archive through their first member,
  * so the front end can dispatch without a back pointer argument.
  */
@@ -15,7 +16,7 @@
 
 #include "common/xalloc.h"
 
-static const struct archive_ops *const backends[] = {&archive_fs_ops};
+static const struct archive_ops *const backends[] = {&archive_fs_ops, &archive_s3_ops};
 
 /* Every backend's writer and blob structs start with this. */
 struct archive_handle {
@@ -23,8 +24,9 @@ struct archive_handle {
 };
 
 struct archive *
-archive_open(const char *backend, const char *data_dir, int durable, char *err, size_t errlen)
+archive_open(const struct dm_config *cfg, int durable, char *err, size_t errlen)
 {
+	const char *backend = cfg->archive;
 	const struct archive_ops *ops = NULL;
 	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
 		if (strcmp(backends[i]->name, backend) == 0)
@@ -36,7 +38,7 @@ archive_open(const char *backend, const char *data_dir, int durable, char *err, 
 	struct archive *a = xcalloc(1, sizeof *a);
 	a->ops = ops;
 	a->durable = durable;
-	if (ops->open(a, data_dir, err, errlen) != 0) {
+	if (ops->open(a, cfg, err, errlen) != 0) {
 		free(a);
 		return NULL;
 	}
@@ -72,9 +74,15 @@ archive_put_write(struct archive_writer *w, const void *p, size_t len)
 
 int
 archive_put_commit(struct archive_writer *w, const char *ext, char *key, size_t keylen,
-		   char hash[DM_SHA256_HEX])
+		   char hash[DM_SHA256_HEX], char *err, size_t errlen)
 {
-	return owner(w)->ops->put_commit(w, ext, key, keylen, hash);
+	char none[8];
+	if (err == NULL) {
+		err = none;
+		errlen = sizeof none;
+	}
+	err[0] = '\0';
+	return owner(w)->ops->put_commit(w, ext, key, keylen, hash, err, errlen);
 }
 
 void
@@ -107,4 +115,24 @@ int
 archive_sync(struct archive *a)
 {
 	return a->ops->sync(a);
+}
+
+int
+archive_key_parse(const char *key, int *y, int *m)
+{
+	for (int i = 0; i < 7; i++) {
+		if (i == 4 ? key[i] != '/' : (key[i] < '0' || key[i] > '9'))
+			return -1;
+	}
+	if (key[7] != '/')
+		return -1;
+	*y = (key[0] - '0') * 1000 + (key[1] - '0') * 100 + (key[2] - '0') * 10 + (key[3] - '0');
+	*m = (key[5] - '0') * 10 + (key[6] - '0');
+	const char *p = key + 8;
+	size_t hex = strspn(p, "0123456789abcdef");
+	if (hex != DM_SHA256_HEX - 1 || p[hex] != '.')
+		return -1;
+	p += hex + 1;
+	size_t ext = strspn(p, "abcdefghijklmnopqrstuvwxyz");
+	return ext > 0 && ext <= 8 && p[ext] == '\0' && *m >= 1 && *m <= 12 ? 0 : -1;
 }

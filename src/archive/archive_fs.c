@@ -96,15 +96,16 @@ struct archive_writer {
 struct archive_blob {
 	struct archive *a; /* first: see archive.c */
 	int fd;
-	uint64_t off, left;
+	struct dm_pread_reader pr;
 	struct dm_reader r;
 };
 
 static void month_dir(const struct fs *fs, int month, char *out, size_t outlen);
 
 static int
-fs_open(struct archive *a, const char *data_dir, char *err, size_t errlen)
+fs_open(struct archive *a, const struct dm_config *cfg, char *err, size_t errlen)
 {
+	const char *data_dir = cfg->data_dir;
 	struct fs *fs = xcalloc(1, sizeof *fs);
 	int n = snprintf(fs->root, sizeof fs->root, "%s/archive", data_dir);
 	if (n < 0 || (size_t)n >= sizeof fs->root) {
@@ -353,7 +354,7 @@ keyset_load(struct fs *fs, int month)
 
 static int
 fs_put_commit(struct archive_writer *w, const char *ext, char *key, size_t keylen,
-	      char hash[DM_SHA256_HEX])
+	      char hash[DM_SHA256_HEX], char *err, size_t errlen)
 {
 	struct fs *fs = w->a->impl;
 	struct pack *p = w->pack;
@@ -417,52 +418,12 @@ fs_put_commit(struct archive_writer *w, const char *ext, char *key, size_t keyle
 		rc = dm_errno_code(errno);
 	pthread_mutex_unlock(&fs->lock);
 out:
+	if (rc)
+		snprintf(err, errlen, "%s: %s", fs->root, dm_strerror(rc));
 	pack_give(fs, p);
 	dm_sha256_free(w->h);
 	free(w);
 	return rc;
-}
-
-static ssize_t
-blob_read(void *ctx, void *buf, size_t len)
-{
-	struct archive_blob *b = ctx;
-	if (len > b->left)
-		len = (size_t)b->left;
-	if (len == 0)
-		return 0;
-	ssize_t n;
-	do
-		n = pread(b->fd, buf, len, (off_t)b->off);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return DM_EIO;
-	if (n == 0)
-		return DM_ETRUNC; /* the pack is shorter than its index says */
-	b->off += (uint64_t)n;
-	b->left -= (uint64_t)n;
-	return n;
-}
-
-/* "YYYY/MM/<hex>.<ext>" with nothing else in it; 0 and the month, or -1. */
-static int
-key_month(const char *key, int *y, int *m)
-{
-	for (int i = 0; i < 7; i++) {
-		if (i == 4 ? key[i] != '/' : (key[i] < '0' || key[i] > '9'))
-			return -1;
-	}
-	if (key[7] != '/')
-		return -1;
-	*y = (key[0] - '0') * 1000 + (key[1] - '0') * 100 + (key[2] - '0') * 10 + (key[3] - '0');
-	*m = (key[5] - '0') * 10 + (key[6] - '0');
-	const char *p = key + 8;
-	size_t hex = strspn(p, "0123456789abcdef");
-	if (hex != DM_SHA256_HEX - 1 || p[hex] != '.')
-		return -1;
-	p += hex + 1;
-	size_t ext = strspn(p, "abcdefghijklmnopqrstuvwxyz");
-	return ext > 0 && p[ext] == '\0' && *m >= 1 && *m <= 12 ? 0 : -1;
 }
 
 static int
@@ -472,7 +433,7 @@ fs_blob_open(struct archive *a, const char *key, struct archive_blob **out)
 	char path[PATH_MAX], line[INDEX_LINE];
 	int y, m;
 	/* keys are "YYYY/MM/<hex>.<ext>": nothing else may reach a path */
-	if (strlen(key) >= PACK_KEY_MAX || key_month(key, &y, &m) != 0)
+	if (strlen(key) >= PACK_KEY_MAX || archive_key_parse(key, &y, &m) != 0)
 		return DM_EINVAL;
 	snprintf(path, sizeof path, "%s/%04d/%02d/index", fs->root, y, m);
 	FILE *f = fopen(path, "re");
@@ -506,10 +467,7 @@ fs_blob_open(struct archive *a, const char *key, struct archive_blob **out)
 	struct archive_blob *b = xcalloc(1, sizeof *b);
 	b->a = a;
 	b->fd = fd;
-	b->off = off;
-	b->left = len;
-	b->r.read = blob_read;
-	b->r.ctx = b;
+	dm_reader_pread(&b->r, &b->pr, fd, off, len);
 	*out = b;
 	return 0;
 }

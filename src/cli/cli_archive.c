@@ -28,7 +28,7 @@ cli_archive(const struct cli_cmd *cmd, int argc, char **argv)
 		cli_usage(cmd, stderr);
 		return CLI_FAILED;
 	}
-	struct archive *ar = archive_open(cfg.archive, cfg.data_dir, 0, err, sizeof err);
+	struct archive *ar = archive_open(&cfg, 0, err, sizeof err);
 	if (!ar) {
 		fprintf(stderr, "dmarcd: archive: %s\n", err);
 		return CLI_FAILED;

@@ -503,7 +503,7 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 		fprintf(stderr, "dmarcd: store: %s\n", err);
 		return CLI_FAILED;
 	}
-	struct archive *ar = archive_open(cfg.archive, cfg.data_dir, 0, err, sizeof err);
+	struct archive *ar = archive_open(&cfg, 0, err, sizeof err);
 	if (!ar) {
 		fprintf(stderr, "dmarcd: archive: %s\n", err);
 		store_close(st);

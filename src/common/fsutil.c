@@ -53,6 +53,26 @@ dm_fsync_dir(const char *path)
 }
 
 int
+dm_pread_all(int fd, void *p, size_t len, long long off)
+{
+	char *s = p;
+	while (len > 0) {
+		ssize_t n = pread(fd, s, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return dm_errno_code(errno);
+		}
+		if (n == 0)
+			return DM_ETRUNC;
+		s += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
 dm_write_all(int fd, const void *p, size_t len)
 {
 	const char *s = p;

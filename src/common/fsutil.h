@@ -14,6 +14,9 @@ int dm_mkdir_p(const char *path, unsigned mode) DM_WUR;
 int dm_fsync_dir(const char *path) DM_WUR;
 /* Write all len bytes (EINTR and short writes handled). */
 int dm_write_all(int fd, const void *p, size_t len) DM_WUR;
+/* Read exactly len bytes at off (EINTR and short reads handled); a file
+ * that ends before is DM_ETRUNC. */
+int dm_pread_all(int fd, void *p, size_t len, long long off) DM_WUR;
 /* errno after a failed write/fsync as a DM_E* code. */
 int dm_errno_code(int err);
 

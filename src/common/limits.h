@@ -140,6 +140,22 @@
  * transaction; bounds memory per ingest job. */
 #define DM_MAX_BATCH_RECORDS 4096
 
+/* ---- S3-compatible archive (archive_s3.c) ------------------------------- */
+
+/* An attachment up to this size is kept in memory until its key (its
+ * SHA-256) is known and sent in one PUT; a bigger one waits in a
+ * temporary file and goes as a multipart upload in parts of this size
+ * (S3's parts are 5 MiB at least, 10,000 at most: 8 MiB parts carry up to
+ * 78 GiB, far above DM_MAX_ATTACHMENT_BYTES). */
+#define DM_S3_PART_BYTES (8u * 1024 * 1024)
+/* Temporary files of big attachments kept after their upload, so ingest
+ * reads them back locally instead of fetching what it just sent. */
+#define DM_S3_KEEP 16
+/* Seconds to connect, and seconds without a byte moving before a request
+ * is given up (the input stays in the spool and is tried again). */
+#define DM_S3_CONNECT_TIMEOUT 10
+#define DM_S3_STALL_TIMEOUT 60
+
 /* Daily rollup cells kept in memory per report before they are merged
  * into the store; bounds memory for reports with millions of sources. */
 #define DM_MAX_ROLLUP_CELLS 16384

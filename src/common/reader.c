@@ -1,7 +1,7 @@
 /*
  * reader.c - readers over memory and file descriptors.
  *
- * Functions: dm_reader_mem, dm_reader_fd.
+ * Functions: dm_reader_mem, dm_reader_fd, dm_reader_pread.
  */
 #include "reader.h"
 
@@ -50,5 +50,37 @@ dm_reader_fd(struct dm_reader *r, struct dm_fd_reader *f, int fd)
 {
 	f->fd = fd;
 	r->read = fd_read;
+	r->ctx = f;
+}
+
+static ssize_t
+pread_read(void *ctx, void *buf, size_t len)
+{
+	struct dm_pread_reader *f = ctx;
+	if (len > f->left)
+		len = (size_t)f->left;
+	if (len == 0)
+		return 0;
+	ssize_t n;
+	do
+		n = pread(f->fd, buf, len, (off_t)f->off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return DM_EIO;
+	if (n == 0)
+		return DM_ETRUNC;
+	f->off += (unsigned long long)n;
+	f->left -= (unsigned long long)n;
+	return n;
+}
+
+void
+dm_reader_pread(struct dm_reader *r, struct dm_pread_reader *f, int fd, unsigned long long off,
+		unsigned long long len)
+{
+	f->fd = fd;
+	f->off = off;
+	f->left = len;
+	r->read = pread_read;
 	r->ctx = f;
 }

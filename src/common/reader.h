@@ -9,8 +9,8 @@
  *                     end, or a negative DM_E* code.  Short reads are
  *                     normal.
  *
- * dm_reader_mem() and dm_reader_fd() build readers over borrowed memory
- * and a borrowed file descriptor.
+ * dm_reader_mem(), dm_reader_fd() and dm_reader_pread() build readers over
+ * borrowed memory, a borrowed file descriptor and a range of one.
  */
 #ifndef DM_READER_H
 #define DM_READER_H
@@ -45,5 +45,14 @@ struct dm_fd_reader {
 	int fd;
 };
 void dm_reader_fd(struct dm_reader *r, struct dm_fd_reader *f, int fd);
+
+/* A reader over bytes [off, off + len) of a borrowed file descriptor
+ * (pread(2), EINTR retried); a file shorter than that is DM_ETRUNC. */
+struct dm_pread_reader {
+	int fd;
+	unsigned long long off, left;
+};
+void dm_reader_pread(struct dm_reader *r, struct dm_pread_reader *f, int fd,
+		     unsigned long long off, unsigned long long len);
 
 #endif

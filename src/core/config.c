@@ -23,8 +23,23 @@ const struct dm_config_opt dm_config_table[] = {
 	 "folder holding the store, the archive and the spool"},
 	{"store", DM_CFG_ENUM, "sqlite", "sqlite", OPT(store),
 	 "analytics store backend (sqlite: <data_dir>/dmarcd.sqlite)"},
-	{"archive", DM_CFG_ENUM, "fs", "fs", OPT(archive),
-	 "raw report archive backend (fs: <data_dir>/archive/)"},
+	{"archive", DM_CFG_ENUM, "fs", "fs|s3", OPT(archive),
+	 "raw report archive backend (fs: <data_dir>/archive/; s3: the s3_* bucket)"},
+	{"s3_endpoint", DM_CFG_STR, "", NULL, OPT(s3_endpoint),
+	 "archive = s3: the service's URL, https://HOST[:PORT] (or http://, unencrypted)"},
+	{"s3_region", DM_CFG_STR, "us-east-1", NULL, OPT(s3_region),
+	 "archive = s3: the region requests are signed for (R2: auto)"},
+	{"s3_bucket", DM_CFG_STR, "", NULL, OPT(s3_bucket), "archive = s3: the bucket"},
+	{"s3_prefix", DM_CFG_STR, "", NULL, OPT(s3_prefix),
+	 "archive = s3: put before every key (letters, digits, . _ - /)"},
+	{"s3_path_style", DM_CFG_ENUM, "no", "yes|no", OPT(s3_path_style),
+	 "archive = s3: yes = HOST/BUCKET/KEY (MinIO, Ceph RGW), no = BUCKET.HOST/KEY"},
+	{"s3_access_key", DM_CFG_STR, "", NULL, OPT(s3_access_key),
+	 "archive = s3: the access key id"},
+	{"s3_secret_key", DM_CFG_SECRET, "", NULL, OPT(s3_secret_key),
+	 "archive = s3: the secret key (config file only; or s3_secret_key_file)"},
+	{"s3_secret_key_file", DM_CFG_STR, "", NULL, OPT(s3_secret_key_file),
+	 "archive = s3: a file whose first line is the secret key"},
 	{"log_level", DM_CFG_ENUM, "warn", "error|warn|info|debug", OPT(log_level),
 	 "how much dmarcd logs on stderr"},
 	{"log_file", DM_CFG_STR, "", NULL, OPT(log_file),
@@ -202,8 +217,13 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 void
 dm_config_write(const struct dm_config *c, FILE *out)
 {
-	for (const struct dm_config_opt *o = dm_config_table; o->name; o++)
-		fprintf(out, "%s = %s\n", o->name, (const char *)c + o->off);
+	for (const struct dm_config_opt *o = dm_config_table; o->name; o++) {
+		const char *v = (const char *)c + o->off;
+		if (o->type == DM_CFG_SECRET)
+			fprintf(out, "# %s is %s\n", o->name, *v ? "set" : "not set");
+		else
+			fprintf(out, "%s = %s\n", o->name, v);
+	}
 }
 
 long

@@ -19,6 +19,15 @@ struct dm_config {
 	char data_dir[PATH_MAX - 256];
 	char store[32];
 	char archive[32];
+	/* archive = s3: an S3-compatible bucket (docs/CONFIG.md) */
+	char s3_endpoint[512]; /* "https://HOST[:PORT]" */
+	char s3_region[64];
+	char s3_bucket[64];
+	char s3_prefix[256]; /* put before every key */
+	char s3_path_style[8];
+	char s3_access_key[256];
+	char s3_secret_key[256];		/* never printed */
+	char s3_secret_key_file[PATH_MAX - 256]; /* or the key read from here */
 	char log_level[16];
 	char log_file[PATH_MAX - 256]; /* "" = stderr */
 	/* dmarcd serve */
@@ -47,8 +56,9 @@ struct dm_config {
 };
 
 /* DM_CFG_INT: decimal, choices is "MIN..MAX"; the value stays a string
- * (dm_config_int() reads it). */
-enum dm_config_type { DM_CFG_STR, DM_CFG_ENUM, DM_CFG_INT };
+ * (dm_config_int() reads it).  DM_CFG_SECRET: a string that is never
+ * printed (dm_config_write shows whether it is set). */
+enum dm_config_type { DM_CFG_STR, DM_CFG_ENUM, DM_CFG_INT, DM_CFG_SECRET };
 
 struct dm_config_opt {
 	const char *name;

@@ -577,10 +577,10 @@ attachment(struct ingest_job *job, struct dm_reader *in)
 		emit_simple(job, "none", "rejected", NULL, "empty attachment");
 		return 0;
 	}
-	rc = archive_put_commit(w, ext, job->key, sizeof job->key, job->hash);
+	rc = archive_put_commit(w, ext, job->key, sizeof job->key, job->hash, err, sizeof err);
 	if (rc) {
 		job->key[0] = '\0';
-		snprintf(job->err, sizeof job->err, "archive error: %s", dm_strerror(rc));
+		snprintf(job->err, sizeof job->err, "archive error: %s", *err ? err : dm_strerror(rc));
 		emit_simple(job, "none", "rejected", NULL, job->err);
 		return job->fatal = rc;
 	}

@@ -667,7 +667,7 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		rc = DM_ESTORE;
 		goto out;
 	}
-	sv.archive = archive_open(sv.cfg->archive, sv.cfg->data_dir, 0, err, errlen);
+	sv.archive = archive_open(sv.cfg, 0, err, errlen);
 	if (sv.archive == NULL) {
 		rc = DM_EIO;
 		goto out;
