@@ -27,7 +27,15 @@
  * and records stream into it, so parsing small reports never holds the
  * store's lock and memory never grows with a big one.  A report whose
  * identity is already stored is detected at its first record (no more rows
- * are written) or, at the latest, by the UNIQUE constraint at commit.
+ * are written) or, at the latest, by the store's claim.
+ *
+ * The store is given records only once the report's identity (reporter,
+ * policy domain, report id, dates) is known, so every backend can claim
+ * the report before its first row.  Records that come before the metadata
+ * (rare, and for a report without <report_id>, all of them) wait in the
+ * memory buffer and, past it, in an unlinked file under tmp_dir, and are
+ * handed over in order once the identity is known: the fix-up happens
+ * here, once, not in each backend.
  *
  * Logs nothing itself: every outcome is an ingest_result.
  */
@@ -71,6 +79,8 @@ struct doc {
 	struct dm_sha256 *hash; /* of the document's bytes, until report_id is seen */
 	int dup;     /* identity already stored (found at the first record) */
 	int tx_open; /* the store transaction is open: streaming */
+	FILE *spill; /* records waiting for the report's identity, past the buffer */
+	uint64_t nspill;
 	int store_rc;
 };
 
@@ -194,6 +204,169 @@ emit_report(struct ingest_job *job, struct dm_report *rep, const char *status, c
 
 /* ---- the store side of a report ------------------------------------------ */
 
+/* Is the report's identity known, so the store can claim it? */
+static int
+identity_known(const struct dm_report *rep)
+{
+	return (rep->have & DM_HAVE_BEGIN) && (rep->have & DM_HAVE_END) &&
+	       (rep->have & DM_HAVE_DOMAIN) && rep->policy.domain &&
+	       ((rep->org_name && *rep->org_name) || rep->email) && rep->report_id &&
+	       *rep->report_id;
+}
+
+/* A spilled record: the fixed fields, then every string as a 32-bit
+ * length (NONE for NULL) and its bytes. */
+#define SPILL_NONE 0xffffffffu
+
+static void
+spill_str(FILE *f, const char *s)
+{
+	uint32_t n = s ? (uint32_t)strlen(s) : SPILL_NONE;
+	fwrite(&n, sizeof n, 1, f);
+	if (s)
+		fwrite(s, 1, n, f);
+}
+
+static int
+spill_add(struct ingest_job *job, const struct dm_record *rec)
+{
+	struct doc *d = &job->doc;
+	if (!d->spill) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/records-XXXXXX",
+			 job->env.tmp_dir ? job->env.tmp_dir : "/tmp");
+		int fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0 || (d->spill = fdopen(fd, "w+")) == NULL) {
+			snprintf(job->err, sizeof job->err,
+				 "cannot keep records in tmp/ until the report's metadata: %s",
+				 strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return DM_EIO;
+		}
+		unlink(path);
+		for (unsigned i = 0; i < job->nbatch; i++) /* in order: the buffer first */
+			(void)spill_add(job, &job->batch[i]);
+		job->nbatch = 0;
+		dm_arena_reset(&job->batch_arena);
+	}
+	FILE *f = d->spill;
+	uint32_t fixed[5] = {(uint32_t)rec->ip_family, rec->nreasons, rec->ndkim, rec->nspf, 0};
+	fwrite(rec->ip, sizeof rec->ip, 1, f);
+	fwrite(fixed, sizeof fixed, 1, f);
+	fwrite(&rec->count, sizeof rec->count, 1, f);
+	const char *str[] = {rec->ip_text,	 rec->disposition,   rec->dkim,	     rec->spf,
+			     rec->header_from, rec->envelope_from, rec->envelope_to};
+	for (size_t i = 0; i < sizeof str / sizeof str[0]; i++)
+		spill_str(f, str[i]);
+	for (unsigned i = 0; i < rec->nreasons; i++) {
+		spill_str(f, rec->reasons[i].type);
+		spill_str(f, rec->reasons[i].comment);
+	}
+	for (unsigned i = 0; i < rec->ndkim; i++) {
+		const struct dm_auth_dkim *k = &rec->dkim_res[i];
+		spill_str(f, k->domain);
+		spill_str(f, k->selector);
+		spill_str(f, k->result);
+		spill_str(f, k->human_result);
+	}
+	for (unsigned i = 0; i < rec->nspf; i++) {
+		const struct dm_auth_spf *k = &rec->spf_res[i];
+		spill_str(f, k->domain);
+		spill_str(f, k->scope);
+		spill_str(f, k->result);
+		spill_str(f, k->human_result);
+	}
+	d->nspill++;
+	if (ferror(f)) {
+		snprintf(job->err, sizeof job->err, "cannot keep records until the report's metadata: %s",
+			 strerror(errno));
+		return DM_EIO;
+	}
+	return 0;
+}
+
+/* One string back; 0, or -1 when the file is short. */
+static int
+unspill_str(struct ingest_job *job, const char **out)
+{
+	uint32_t n;
+	*out = NULL;
+	if (fread(&n, sizeof n, 1, job->doc.spill) != 1)
+		return -1;
+	if (n == SPILL_NONE)
+		return 0;
+	if (n > DM_MAX_TEXT_LEN)
+		return -1;
+	char *s = dm_arena_alloc(&job->batch_arena, (size_t)n + 1);
+	if (n && fread(s, 1, n, job->doc.spill) != n)
+		return -1;
+	s[n] = '\0';
+	*out = s;
+	return 0;
+}
+
+/* Hand the spilled records to the open transaction, in order. */
+static int
+spill_replay(struct ingest_job *job, const struct dm_report *rep)
+{
+	struct doc *d = &job->doc;
+	FILE *f = d->spill;
+	int rc = fflush(f) == 0 && fseeko(f, 0, SEEK_SET) == 0 ? 0 : -1;
+	for (uint64_t k = 0; rc == 0 && k < d->nspill; k++) {
+		struct dm_record rec;
+		uint32_t fixed[5];
+		memset(&rec, 0, sizeof rec);
+		dm_arena_reset(&job->batch_arena);
+		if (fread(rec.ip, sizeof rec.ip, 1, f) != 1 || fread(fixed, sizeof fixed, 1, f) != 1 ||
+		    fread(&rec.count, sizeof rec.count, 1, f) != 1 ||
+		    fixed[1] > DM_MAX_REASONS || fixed[2] > DM_MAX_DKIM_RESULTS ||
+		    fixed[3] > DM_MAX_SPF_RESULTS) {
+			rc = -1;
+			break;
+		}
+		rec.ip_family = (int)fixed[0];
+		rec.nreasons = fixed[1];
+		rec.ndkim = fixed[2];
+		rec.nspf = fixed[3];
+		const char **str[] = {&rec.ip_text,	&rec.disposition,   &rec.dkim,	      &rec.spf,
+				      &rec.header_from, &rec.envelope_from, &rec.envelope_to};
+		for (size_t i = 0; rc == 0 && i < sizeof str / sizeof str[0]; i++)
+			rc = unspill_str(job, str[i]);
+		rec.reasons = dm_arena_alloc(&job->batch_arena, (rec.nreasons + 1) * sizeof *rec.reasons);
+		for (unsigned i = 0; rc == 0 && i < rec.nreasons; i++)
+			rc = unspill_str(job, &rec.reasons[i].type) ||
+			     unspill_str(job, &rec.reasons[i].comment);
+		rec.dkim_res = dm_arena_alloc(&job->batch_arena, (rec.ndkim + 1) * sizeof *rec.dkim_res);
+		for (unsigned i = 0; rc == 0 && i < rec.ndkim; i++) {
+			struct dm_auth_dkim *x = &rec.dkim_res[i];
+			rc = unspill_str(job, &x->domain) || unspill_str(job, &x->selector) ||
+			     unspill_str(job, &x->result) || unspill_str(job, &x->human_result);
+		}
+		rec.spf_res = dm_arena_alloc(&job->batch_arena, (rec.nspf + 1) * sizeof *rec.spf_res);
+		for (unsigned i = 0; rc == 0 && i < rec.nspf; i++) {
+			struct dm_auth_spf *x = &rec.spf_res[i];
+			rc = unspill_str(job, &x->domain) || unspill_str(job, &x->scope) ||
+			     unspill_str(job, &x->result) || unspill_str(job, &x->human_result);
+		}
+		if (rc == 0) {
+			rc = store_record_add(job->env.store, rep, &rec, job->err, sizeof job->err);
+			if (rc)
+				goto out;
+		}
+	}
+	if (rc)
+		snprintf(job->err, sizeof job->err, "cannot read back the records kept in tmp/: %s",
+			 ferror(f) ? strerror(errno) : "the file is short");
+	rc = rc ? DM_EIO : 0;
+out:
+	fclose(f);
+	d->spill = NULL;
+	d->nspill = 0;
+	dm_arena_reset(&job->batch_arena);
+	return rc;
+}
+
 static int
 open_tx(struct ingest_job *job, struct dm_report *rep)
 {
@@ -205,6 +378,8 @@ open_tx(struct ingest_job *job, struct dm_report *rep)
 	if (rc)
 		return rc;
 	d->tx_open = 1;
+	if (d->spill)
+		rc = spill_replay(job, rep);
 	for (unsigned i = 0; i < job->nbatch && rc == 0; i++)
 		rc = store_record_add(job->env.store, rep, &job->batch[i], job->err,
 				      sizeof job->err);
@@ -220,6 +395,10 @@ drop_report(struct ingest_job *job)
 	if (d->tx_open)
 		store_tx_abort(job->env.store);
 	d->tx_open = 0;
+	if (d->spill)
+		fclose(d->spill);
+	d->spill = NULL;
+	d->nspill = 0;
 	job->nbatch = 0;
 	dm_arena_reset(&job->batch_arena);
 }
@@ -243,7 +422,18 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 			return DM_ESTOP; /* the parser goes on counting */
 		}
 	}
-	if (!d->tx_open && !job->env.direct && job->nbatch < DM_MAX_BATCH_RECORDS) {
+	if (!d->tx_open && !identity_known(rep)) {
+		/* the store gets records only once it can claim the report */
+		if (!d->spill && job->nbatch < DM_MAX_BATCH_RECORDS) {
+			dm_record_copy(&job->batch_arena, &job->batch[job->nbatch++], rec);
+			return 0;
+		}
+		rc = spill_add(job, rec);
+		if (rc)
+			d->store_rc = rc;
+		return rc;
+	}
+	if (!d->tx_open && !d->spill && !job->env.direct && job->nbatch < DM_MAX_BATCH_RECORDS) {
 		dm_record_copy(&job->batch_arena, &job->batch[job->nbatch++], rec);
 		return 0;
 	}
@@ -328,6 +518,8 @@ static void
 doc_reset(struct ingest_job *job)
 {
 	dm_sha256_free(job->doc.hash);
+	if (job->doc.spill)
+		fclose(job->doc.spill);
 	memset(&job->doc, 0, sizeof job->doc);
 }
 

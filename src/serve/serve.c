@@ -729,11 +729,18 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		fprintf(stderr, "dmarcd: serve: lmtp listening on %s\n", o->lmtp);
 	}
 
-	/* workers */
+	/* workers; tmp/ holds what a worker keeps aside (records that came
+	 * before their report's metadata) and the API's uploads */
+	snprintf(sv.tmp_dir, sizeof sv.tmp_dir, "%s/tmp", sv.cfg->data_dir);
+	if (dm_mkdir_p(sv.tmp_dir, 0750) != 0) {
+		snprintf(err, errlen, "cannot create %s: %s", sv.tmp_dir, strerror(errno));
+		rc = DM_EIO;
+		goto out;
+	}
 	memset(&env, 0, sizeof env);
 	env.store = sv.store;
 	env.archive = sv.archive;
-	env.tmp_dir = NULL;
+	env.tmp_dir = sv.tmp_dir;
 	env.direct = o->workers == 1;
 	env.on_result = worker_result;
 	env.account_for = worker_account;
@@ -776,12 +783,6 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 			.metrics = hook_metrics,
 			.arg = &sv,
 		};
-		snprintf(sv.tmp_dir, sizeof sv.tmp_dir, "%s/tmp", sv.cfg->data_dir);
-		if (dm_mkdir_p(sv.tmp_dir, 0750) != 0) {
-			snprintf(err, errlen, "cannot create %s: %s", sv.tmp_dir, strerror(errno));
-			rc = DM_EIO;
-			goto out;
-		}
 		sv.http = http_server_start(&hc, &hh, err, errlen);
 		if (sv.http == NULL) {
 			rc = DM_EUSAGE;

@@ -4,8 +4,9 @@
  * A backend is a table of functions chosen by name ("sqlite" today;
  * "postgres", "clickhouse" later).  One report is written in one
  * transaction: store_tx_begin(), store_record_add() per record,
- * store_tx_commit() with the final metadata (which decides stored or
- * duplicate) or store_tx_abort() (nothing of the report remains).
+ * store_tx_commit() with the final metadata (stored, or duplicate when
+ * the claim found the identity taken) or store_tx_abort() (nothing of
+ * the report remains).
  *
  * Backends may group several reports into one commit (store_flush()).
  *
@@ -278,7 +279,13 @@ struct store *store_open(const char *backend, const char *data_dir, char *err, s
 void store_close(struct store *st);
 
 /* account_id: the account the report is stored for (0: none/unclaimed);
- * it must be known before the first record so the rollup is right. */
+ * it must be known before the first record so the rollup is right.
+ * store_record_add takes records only once rep's identity (reporter,
+ * policy domain, report id, begin, end) is known: the backend claims the
+ * report by it before its first row, so a duplicate writes nothing
+ * (docs/ARCHITECTURE.md, "Counting each report once").  Records that
+ * come before the metadata wait in ingest; a record without the identity
+ * is refused (DM_EINVAL). */
 int store_tx_begin(struct store *st, int64_t account_id, char *err, size_t errlen) DM_WUR;
 int store_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec,
 		     char *err, size_t errlen) DM_WUR;

@@ -21,13 +21,13 @@
  * which cost more than the writes themselves):
  *  - tx_begin inserts a placeholder report row (identity columns NULL,
  *    which UNIQUE allows) so records can reference it;
- *  - the report is claimed as soon as its identity is known (usually at
- *    its first record, else at commit) by setting the identity columns:
- *    a UNIQUE violation means it is a duplicate, and its later records
- *    are not written at all;
+ *  - the report is claimed at its first record (at commit when it has
+ *    none) by setting the identity columns: a UNIQUE violation means it
+ *    is a duplicate, and none of its records is written (ingest hands
+ *    records over only once the identity is known, store.h);
  *  - its records have consecutive rowids (one connection writes them
- *    under the store's lock), so a duplicate or an aborted report is
- *    undone by deleting that range and the placeholder;
+ *    under the store's lock), so an aborted report is undone by deleting
+ *    that range and the placeholder;
  *  - its rollup stays in memory until commit, where it is merged into
  *    the batch's rollup (one cell per domain, source, day, reporter and
  *    result across the batch's reports), written in key order when the
@@ -35,9 +35,6 @@
  *    (DM_MAX_ROLLUP_CELLS: hundreds of thousands of sources) writes
  *    cells before its commit, and opens a savepoint first, so an abort
  *    can still undo them.
- * Records whose report metadata came after them (rare: <record> before
- * <report_metadata>) are fixed up at commit and their rollup is made from
- * the rows.
  *
  * Logs nothing itself; errors are returned with sqlite3_errmsg() text.
  */
@@ -158,7 +155,6 @@ enum stmt {
 	S_REPORT_DEL,
 	S_RECORD_DEL,
 	S_RECORD,
-	S_RECORD_FIX,
 	S_RECORD_SCAN,
 	S_DAILY,
 	S_TOTALS,
@@ -193,8 +189,6 @@ static const char *const stmt_sql[S_COUNT] = {
 		     " header_from, envelope_from, envelope_to, reasons, dkim_results,"
 		     " spf_results) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
 		     "?16,?17)",
-	[S_RECORD_FIX] = "UPDATE records SET account_id=?1, policy_domain=?2, date_begin=?3,"
-			 " date_end=?4 WHERE id BETWEEN ?5 AND ?6",
 	[S_RECORD_SCAN] = "SELECT source_ip, count, disposition, dkim, spf, header_from"
 			  " FROM records WHERE id BETWEEN ?1 AND ?2",
 	[S_DAILY] = "INSERT INTO daily(account_id, domain, day, source_ip, header_from,"
@@ -240,8 +234,6 @@ struct sq {
 	 * them under the store's lock, so a range replaces an index */
 	sqlite3_int64 first_record, last_record;
 	char path[4096]; /* the database file, for readers */
-	int late;		/* records written before the metadata */
-	sqlite3_int64 last_late; /* the last of them */
 	int in_report; /* between tx_begin and commit/abort */
 	int claimed;   /* the identity columns are set */
 	int dup;       /* the claim found the report stored: write nothing */
@@ -308,7 +300,7 @@ bind_text(sqlite3_stmt *s, int i, const char *v)
 static int report_flush(void *arg, struct rollup *r);
 static int report_merge(struct sq *q, const struct dm_report *rep);
 static int batch_write(void *arg, struct rollup *unused);
-static int fix_late(struct sq *q, const struct dm_report *rep);
+static int rows_rollup(struct sq *q, const struct dm_report *rep);
 
 static int
 user_version(sqlite3 *db)
@@ -346,10 +338,10 @@ rebuild_rollups(struct sq *q)
 		rep.email = (const char *)sqlite3_column_text(s, 5);
 		q->account_id = sqlite3_column_int64(s, 0);
 		q->first_record = sqlite3_column_int64(s, 6);
-		q->last_late = q->last_record = sqlite3_column_int64(s, 7);
+		q->last_record = sqlite3_column_int64(s, 7);
 		q->have_reporter = 0;
 		rollup_clear(&q->rollup);
-		int r = fix_late(q, &rep);
+		int r = rows_rollup(q, &rep);
 		if (r == 0)
 			r = report_merge(q, &rep);
 		rollup_clear(&q->rollup);
@@ -577,8 +569,6 @@ sq_tx_begin(struct store *st, int64_t account_id)
 	}
 	q->report_rowid = sqlite3_last_insert_rowid(q->db);
 	q->first_record = q->last_record = 0;
-	q->late = 0;
-	q->last_late = 0;
 	q->have_reporter = 0;
 	q->claimed = q->dup = q->sp_open = 0;
 	q->in_report = 1;
@@ -898,10 +888,16 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	struct sq *q = st->impl;
 	sqlite3_stmt *s = q->st[S_RECORD];
 	size_t off[3], len[3];
-	/* the rollup needs the report's days, domain and reporter */
-	int known = rep_dates_known(rep) && (rep->have & DM_HAVE_ORG || rep->email != NULL);
 	int rc;
-	if (known && !q->claimed && rep->report_id && *rep->report_id) {
+	/* ingest hands records over only once the report can be claimed
+	 * (its identity known): records that came before the metadata are
+	 * fixed up there, once, for every backend */
+	if (!rep_dates_known(rep) || !(rep->have & DM_HAVE_ORG || rep->email != NULL) ||
+	    !rep->report_id || !*rep->report_id) {
+		snprintf(q->err, sizeof q->err, "a record before the report's identity is known");
+		return DM_EINVAL;
+	}
+	if (!q->claimed) {
 		rc = claim(q, rep);
 		if (rc)
 			return rc;
@@ -915,16 +911,9 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	}
 	sqlite3_bind_int64(s, 1, q->report_rowid);
 	sqlite3_bind_int64(s, 2, q->account_id);
-	if (known) {
-		bind_text(s, 3, rep->policy.domain);
-		sqlite3_bind_int64(s, 4, rep->begin);
-		sqlite3_bind_int64(s, 5, rep->end);
-	} else {
-		sqlite3_bind_null(s, 3);
-		sqlite3_bind_null(s, 4);
-		sqlite3_bind_null(s, 5);
-		q->late = 1;
-	}
+	bind_text(s, 3, rep->policy.domain);
+	sqlite3_bind_int64(s, 4, rep->begin);
+	sqlite3_bind_int64(s, 5, rep->end);
 	if (rec->ip_family)
 		sqlite3_bind_blob(s, 6, rec->ip, 16, SQLITE_STATIC);
 	else
@@ -950,38 +939,21 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	q->last_record = sqlite3_last_insert_rowid(q->db);
 	if (!q->first_record)
 		q->first_record = q->last_record;
-	if (!known) {
-		q->last_late = q->last_record;
-		return 0;
-	}
 	q->batch_records++;
 	q->rollup_rep = rep;
 	return rollup_add(&q->rollup, rep->begin, rep->end, rec, report_flush, q);
 }
 
-/* Records written before the metadata was known (first_record ..
- * last_late): set their report columns and add their rollup from the
- * rows. */
+/* The rollup of a stored report made again from its rows (first_record ..
+ * last_record): the migration from schema 1. */
 static int
-fix_late(struct sq *q, const struct dm_report *rep)
+rows_rollup(struct sq *q, const struct dm_report *rep)
 {
-	sqlite3_stmt *s = q->st[S_RECORD_FIX];
-	sqlite3_bind_int64(s, 1, q->account_id);
-	bind_text(s, 2, rep->policy.domain);
-	sqlite3_bind_int64(s, 3, rep->begin);
-	sqlite3_bind_int64(s, 4, rep->end);
-	sqlite3_bind_int64(s, 5, q->first_record);
-	sqlite3_bind_int64(s, 6, q->last_late);
-	int rc = step_done(q, s);
-	if (rc)
-		return rc;
-	/* the records after last_late are in the rollup (or already merged
-	 * into daily) with the metadata they were written with: add only the
-	 * late ones */
+	int rc;
 	q->rollup_rep = rep;
-	s = q->st[S_RECORD_SCAN];
+	sqlite3_stmt *s = q->st[S_RECORD_SCAN];
 	sqlite3_bind_int64(s, 1, q->first_record);
-	sqlite3_bind_int64(s, 2, q->last_late);
+	sqlite3_bind_int64(s, 2, q->last_record);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct dm_record rec;
 		memset(&rec, 0, sizeof rec);
@@ -1099,11 +1071,6 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	if (rc != SQLITE_DONE) {
 		rc = map_rc(q, rc);
 		goto fail;
-	}
-	if (q->late) {
-		rc = fix_late(q, rep);
-		if (rc)
-			goto fail;
 	}
 	/* last: once merged, the cells are the batch's (a failure from here
 	 * on fails the whole batch, which forgets them) */

@@ -739,6 +739,49 @@ t = t.replace("  <report_metadata>", t_recs + "\n  <report_metadata>", 1)
 s = Summary("Example Receiver", "record-first-1", "example.com", T0, T0 + DAY - 1, rs)
 xml_case("record-first", t, s)
 
+# more records before the metadata than ingest keeps in memory
+# (DM_MAX_BATCH_RECORDS, 4096): they wait in a file under tmp/ and reach
+# the store in order, every field intact, once the report's identity is
+# known; the second ingest finds it stored (a "twice-" case)
+def spill_rec(i):
+    kw = {}
+    if i % 3 == 0:
+        kw.update(reasons=(("forwarded", "list %d" % i),), et="rcpt.example")
+    if i % 2:
+        kw.update(dkim_auth=(("example.com", "s%d" % (i % 5), "pass", None),
+                             ("esp.example", "k1", "fail", "bad sig %d" % i)))
+    return Rec(ip="198.18.%d.%d" % (i // 256, i % 256), count=i % 7 + 1, **kw)
+
+
+def spill_row(r):
+    j = lambda v: json.dumps(v, separators=(",", ":")) if v else ""
+    dk = [dict([("domain", d), ("selector", k), ("result", x)] + ([("human_result", h)] if h else []))
+          for d, k, x, h in r.dkim_auth]
+    sp = [dict([("domain", d), ("scope", k), ("result", x)] + ([("human_result", h)] if h else []))
+          for d, k, x, h in r.spf_auth]
+    return "%s|%s|%s|%s|%s" % (r.count, r.et or "", j([{"type": t, "comment": c} for t, c in r.reasons]),
+                               j(dk), j(sp))
+
+
+rs = [spill_rec(i) for i in range(5000)]
+t, s = feedback(rid="record-first-spilled-1", recs=[])
+t = t.replace("  <report_metadata>", recs_xml(rs) + "\n  <report_metadata>", 1)
+s = Summary("Example Receiver", "record-first-spilled-1", "example.com", T0, T0 + DAY - 1, rs)
+data = gz(t.encode(), name="spilled.xml")
+sql = ("SELECT COUNT(*), SUM(count), COUNT(reasons), COUNT(envelope_to) FROM records;\n"
+       "SELECT SUM(messages), SUM(records) FROM daily;\n"
+       "SELECT count, envelope_to, reasons, dkim_results, spf_results FROM records ORDER BY id"
+       " LIMIT 4 OFFSET 4094;\n"
+       "SELECT count, envelope_to, reasons, dkim_results, spf_results FROM records ORDER BY id"
+       " LIMIT 2 OFFSET 4998;\n")
+out = ["%d|%d|%d|%d" % (len(rs), sum(r.n for r in rs), sum(1 for r in rs if r.reasons),
+                        sum(1 for r in rs if r.et)),
+       "%d|%d" % (sum(r.n for r in rs), len(rs))]
+out += [spill_row(r) for r in rs[4094:4098]] + [spill_row(r) for r in rs[4998:]]
+case("twice-record-first-spilled", {"twice-record-first-spilled.xml.gz": data},
+     [agg_line("twice-record-first-spilled.xml.gz", s, att=data)], sql=(sql, "\n".join(out) + "\n"),
+     twice=True)
+
 # no <report_id>: the id is made from the attachment's hash
 t, s = feedback(
     md=(f"    <org_name>No Id Corp</org_name>\n    <email>dmarc@noid.example</email>\n"

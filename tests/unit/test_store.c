@@ -178,7 +178,7 @@ test_abort_leaves_nothing(void **state)
 }
 
 static void
-test_late_metadata_and_multiday(void **state)
+test_multiday(void **state)
 {
 	char err[256];
 	struct store *st = store_open("sqlite", dir, err, sizeof err);
@@ -186,27 +186,19 @@ test_late_metadata_and_multiday(void **state)
 	struct dm_record rec;
 	struct store_report_info info = {.archive_key = "k", .content_hash = "h", .source = "s"};
 	enum store_outcome out;
-	dm_report_init(&r); /* nothing known yet: the records come first */
+	/* a range of 3 days starting mid-day */
+	make_report(&r, "multi-1", 1700000000, 1700000000 + 3 * 86400); /* 2023-11-14 22:13:20 */
 	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
 	make_record(&rec, 1, 1000, "pass");
 	assert_int_equal(store_record_add(st, &r, &rec, NULL, 0), 0);
 	make_record(&rec, 1, 700, "pass");
 	assert_int_equal(store_record_add(st, &r, &rec, NULL, 0), 0);
-	/* metadata arrives: a range of 3 days starting mid-day */
-	r.org_name = "Late";
-	r.report_id = "late-1";
-	r.policy.domain = "example.com";
-	r.begin = 1700000000; /* 2023-11-14 22:13:20 */
-	r.end = r.begin + 3 * 86400;
-	r.have = DM_HAVE_METADATA | DM_HAVE_POLICY | DM_HAVE_BEGIN | DM_HAVE_END |
-		 DM_HAVE_DOMAIN | DM_HAVE_REPORT_ID;
 	r.records = 2;
 	r.messages = 1700;
 	assert_int_equal(store_tx_commit(st, &r, &info, &out, NULL, 0), 0);
 	assert_int_equal(out, STORE_STORED);
 	dm_report_free(&r);
 	assert_int_equal(store_flush(st, NULL, 0), 0);
-	assert_int_equal(query_int("SELECT COUNT(*) FROM records WHERE date_begin IS NULL"), 0);
 	assert_int_equal(query_int("SELECT SUM(messages) FROM daily"), 1700);
 	/* 6400 s of 259200 fall on the first day: 1700 * 6400 / 259200 = 41 */
 	assert_int_equal(query_int("SELECT messages FROM daily ORDER BY day LIMIT 1"), 41);
@@ -273,23 +265,23 @@ test_batch_rollup_and_undo(void **state)
 	store_tx_abort(st);
 	dm_report_free(&r);
 
-	/* a huge report whose identity is known only at commit, and is
-	 * stored already (b-1): a duplicate, undone the same way */
-	make_report(&r, NULL, 1700006400, 1700092799);
+	/* a huge report that is stored already (b-1): claimed at its first
+	 * record, a duplicate, none of its rows written */
+	make_report(&r, "b-1", 1700006400, 1700092799);
 	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
 	add_sources(st, &r, 1000, huge, 7);
-	r.report_id = "b-1";
 	assert_int_equal(store_tx_commit(st, &r, &info, &out, NULL, 0), 0);
 	assert_int_equal(out, STORE_DUPLICATE);
 	dm_report_free(&r);
 
-	/* records before the metadata, then a duplicate of b-2 */
-	dm_report_init(&r);
+	/* a record before the identity is known is refused (ingest keeps
+	 * such records until it is) */
+	struct dm_record rec;
+	make_report(&r, NULL, 1700006400, 1700092799);
 	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
-	add_sources(st, &r, 5, 3, 11);
-	make_report(&r, "b-2", 1700006400, 1700092799);
-	assert_int_equal(store_tx_commit(st, &r, &info, &out, NULL, 0), 0);
-	assert_int_equal(out, STORE_DUPLICATE);
+	make_record(&rec, 1, 5, "pass");
+	assert_int_equal(store_record_add(st, &r, &rec, NULL, 0), DM_EINVAL);
+	store_tx_abort(st);
 	dm_report_free(&r);
 
 	/* a huge report that is stored: overflowed cells and the rest */
@@ -425,7 +417,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_store_and_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scoped_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_late_metadata_and_multiday, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_multiday, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_rollup_and_undo, setup, teardown),
 		cmocka_unit_test(test_rollup_exact_and_bounded),
 	};
