@@ -12,7 +12,7 @@ what=${1:-build}
 # the code uses so far; Node.js and npm for the dashboard's charting
 # package (uPlot, from npm, copied into web/vendor/).
 pkgs="build-essential cmake pkg-config libgmime-3.0-dev libexpat1-dev zlib1g-dev
-libarchive-dev libsqlite3-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev
+libarchive-dev libsqlite3-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev libpq-dev
 nodejs"
 # npm: Debian's package, unless an npm is there already (NodeSource's
 # nodejs carries its own and conflicts with Debian's npm)
@@ -27,9 +27,10 @@ test)
 	# `dmarcd serve` against real clients and a real MTA; chromium for the
 	# dashboard's browser tests (driven by playwright-core from npm);
 	# awscli, the independent S3 client that checks what the S3 archive
-	# stored in s3rver (from npm).
+	# stored in s3rver (from npm); PostgreSQL 15's server for the tests of
+	# the postgres store (each test starts its own in a temporary folder).
 	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
-python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli"
+python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli postgresql-15"
 	;;
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare

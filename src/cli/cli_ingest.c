@@ -498,7 +498,7 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 	int64_t account_id = 0;
 	if (run.account != NULL && account_by_name(cfg.data_dir, run.account, &account_id) != 0)
 		return CLI_FAILED;
-	struct store *st = store_open(cfg.store, cfg.data_dir, err, sizeof err);
+	struct store *st = store_open_config(&cfg, err, sizeof err);
 	if (!st) {
 		fprintf(stderr, "dmarcd: store: %s\n", err);
 		return CLI_FAILED;

@@ -91,11 +91,12 @@ cli_stats(const struct cli_cmd *cmd, int argc, char **argv)
 	}
 	struct stat sb;
 	snprintf(path, sizeof path, "%s", cfg.data_dir);
-	if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+	/* SQLite's store is a file in the data folder: none, nothing stored */
+	if (strcmp(cfg.store, "sqlite") == 0 && (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
 		fprintf(stderr, "dmarcd: no data folder at %s (nothing ingested yet?)\n", path);
 		return CLI_FAILED;
 	}
-	struct store *st = store_open(cfg.store, cfg.data_dir, err, sizeof err);
+	struct store *st = store_open_config(&cfg, err, sizeof err);
 	if (!st) {
 		fprintf(stderr, "dmarcd: store: %s\n", err);
 		return CLI_FAILED;

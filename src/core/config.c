@@ -21,8 +21,12 @@ _Static_assert(DM_SMTP_MAX_SIZE == 33554432, "smtp_max_size default below must m
 const struct dm_config_opt dm_config_table[] = {
 	{"data_dir", DM_CFG_STR, "./var", NULL, OPT(data_dir),
 	 "folder holding the store, the archive and the spool"},
-	{"store", DM_CFG_ENUM, "sqlite", "sqlite", OPT(store),
-	 "analytics store backend (sqlite: <data_dir>/dmarcd.sqlite)"},
+	{"store", DM_CFG_STR, "sqlite", NULL, OPT(store),
+	 "analytics store: sqlite (<data_dir>/dmarcd.sqlite) or postgres://USER@HOST:PORT/DB"},
+	{"store_password", DM_CFG_SECRET, "", NULL, OPT(store_password),
+	 "store = postgres://...: the password (config file only; or store_password_file)"},
+	{"store_password_file", DM_CFG_STR, "", NULL, OPT(store_password_file),
+	 "store = postgres://...: a file whose first line is the password"},
 	{"archive", DM_CFG_ENUM, "fs", "fs|s3", OPT(archive),
 	 "raw report archive backend (fs: <data_dir>/archive/; s3: the s3_* bucket)"},
 	{"s3_endpoint", DM_CFG_STR, "", NULL, OPT(s3_endpoint),
@@ -103,12 +107,37 @@ choice_ok(const char *choices, const char *v)
 	return 0;
 }
 
+/* store: "sqlite" or a postgres:// URL without a password in it. */
+static int
+store_value_bad(const char *v, char *err, size_t errlen)
+{
+	const char *rest = NULL;
+	if (strcmp(v, "sqlite") == 0)
+		return 0;
+	if (strncmp(v, "postgres://", 11) == 0)
+		rest = v + 11;
+	else if (strncmp(v, "postgresql://", 13) == 0)
+		rest = v + 13;
+	if (!rest) {
+		snprintf(err, errlen, "store: '%s' is not sqlite or a postgres:// URL", v);
+		return 1;
+	}
+	const char *at = strchr(rest, '@'), *slash = strchr(rest, '/');
+	if (at && (!slash || at < slash) && memchr(rest, ':', (size_t)(at - rest))) {
+		snprintf(err, errlen, "store: no password in the URL: put it in store_password_file");
+		return 1;
+	}
+	return 0;
+}
+
 int
 dm_config_set(struct dm_config *c, const char *name, const char *value, char *err, size_t errlen)
 {
 	for (const struct dm_config_opt *o = dm_config_table; o->name; o++) {
 		if (strcmp(o->name, name) != 0)
 			continue;
+		if (strcmp(name, "store") == 0 && store_value_bad(value, err, errlen))
+			return DM_EUSAGE;
 		if (o->type == DM_CFG_ENUM && !choice_ok(o->choices, value)) {
 			snprintf(err, errlen, "%s: '%s' is not one of %s", name, value, o->choices);
 			return DM_EUSAGE;

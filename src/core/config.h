@@ -17,7 +17,9 @@
 
 struct dm_config {
 	char data_dir[PATH_MAX - 256];
-	char store[32];
+	char store[512]; /* "sqlite" or "postgres://USER@HOST:PORT/DB" */
+	char store_password[256];		/* never printed */
+	char store_password_file[PATH_MAX - 256]; /* or read from here */
 	char archive[32];
 	/* archive = s3: an S3-compatible bucket (docs/CONFIG.md) */
 	char s3_endpoint[512]; /* "https://HOST[:PORT]" */

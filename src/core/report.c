@@ -2,7 +2,8 @@
  * report.c - helpers for the report model.
  *
  * Functions: dm_report_init, dm_report_reset, dm_report_free, dm_report_warn,
- * dm_record_dmarc_pass, dm_record_copy, dm_report_reporter,
+ * dm_record_dmarc_pass, dm_record_copy, dm_report_reporter, dm_report_claimable,
+ * dm_report_identity_known,
  * dm_record_reasons_json, dm_record_dkim_json, dm_record_spf_json.
  */
 #include "report.h"
@@ -187,4 +188,17 @@ dm_record_spf_json(struct dm_json *j, const struct dm_record *rec)
 		result_json(j, d->domain, "scope", d->scope, d->result, d->human_result);
 	}
 	dm_json_arr_end(j);
+}
+
+int
+dm_report_claimable(const struct dm_report *r)
+{
+	return (r->have & DM_HAVE_BEGIN) && (r->have & DM_HAVE_END) &&
+	       (r->have & DM_HAVE_DOMAIN) && r->policy.domain && r->report_id && *r->report_id;
+}
+
+int
+dm_report_identity_known(const struct dm_report *r)
+{
+	return dm_report_claimable(r) && ((r->org_name && *r->org_name) || r->email);
 }

@@ -109,6 +109,12 @@ struct dm_json;
 void dm_record_reasons_json(struct dm_json *j, const struct dm_record *rec);
 void dm_record_dkim_json(struct dm_json *j, const struct dm_record *rec);
 void dm_record_spf_json(struct dm_json *j, const struct dm_record *rec);
+/* Can a store claim the report: are its policy domain, report id, begin
+ * and end known?  (The reporter may still be empty.) */
+int dm_report_claimable(const struct dm_report *r);
+/* That, and the reporter (org_name or email) known too: ingest hands
+ * records to the store before the report's end only then. */
+int dm_report_identity_known(const struct dm_report *r);
 /* The reporter identity used in the duplicate key: the lower-cased
  * org_name, or the domain of email when org_name is empty. */
 const char *dm_report_reporter(struct dm_report *r);

@@ -204,16 +204,6 @@ emit_report(struct ingest_job *job, struct dm_report *rep, const char *status, c
 
 /* ---- the store side of a report ------------------------------------------ */
 
-/* Is the report's identity known, so the store can claim it? */
-static int
-identity_known(const struct dm_report *rep)
-{
-	return (rep->have & DM_HAVE_BEGIN) && (rep->have & DM_HAVE_END) &&
-	       (rep->have & DM_HAVE_DOMAIN) && rep->policy.domain &&
-	       ((rep->org_name && *rep->org_name) || rep->email) && rep->report_id &&
-	       *rep->report_id;
-}
-
 /* A spilled record: the fixed fields, then every string as a 32-bit
  * length (NONE for NULL) and its bytes. */
 #define SPILL_NONE 0xffffffffu
@@ -422,7 +412,7 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 			return DM_ESTOP; /* the parser goes on counting */
 		}
 	}
-	if (!d->tx_open && !identity_known(rep)) {
+	if (!d->tx_open && !dm_report_identity_known(rep)) {
 		/* the store gets records only once it can claim the report */
 		if (!d->spill && job->nbatch < DM_MAX_BATCH_RECORDS) {
 			dm_record_copy(&job->batch_arena, &job->batch[job->nbatch++], rec);

@@ -662,7 +662,7 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		snprintf(err, errlen, "spool: cannot recover claimed entries: %s", dm_strerror(rc));
 		goto out;
 	}
-	sv.store = store_open(sv.cfg->store, sv.cfg->data_dir, err, errlen);
+	sv.store = store_open_config(sv.cfg, err, errlen);
 	if (sv.store == NULL) {
 		rc = DM_ESTORE;
 		goto out;

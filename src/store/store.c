@@ -1,7 +1,7 @@
 /*
  * store.c - backend selection and the store's lock.
  *
- * Functions: store_open, store_close, store_tx_begin, store_record_add,
+ * Functions: store_open, store_open_config, store_close, store_tx_begin, store_record_add,
  * store_tx_commit, store_tx_abort, store_flush, store_sync, store_last_batch,
  * store_durable, store_lookup, store_stats.  A transaction holds
  * st->lock from begin to commit or abort; store_lookup takes it only when
@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "core/config.h"
+#include "store/store_pg.h"
 
 static const struct {
 	const struct store_ops *ops;
@@ -45,6 +47,45 @@ store_open(const char *backend, const char *data_dir, char *err, size_t errlen)
 	st->read_ops = read_ops;
 	pthread_mutex_init(&st->lock, NULL);
 	if (ops->open(st, data_dir, err, errlen) != 0) {
+		pthread_mutex_destroy(&st->lock);
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* The first line of path into out (the file's other lines ignored). */
+static int
+first_line(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "cannot read %s", path);
+		return DM_EUSAGE;
+	}
+	int ok = fgets(out, (int)outlen, f) != NULL;
+	fclose(f);
+	out[ok ? strcspn(out, "\r\n") : 0] = '\0';
+	return 0;
+}
+
+struct store *
+store_open_config(const struct dm_config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(cfg->store, "sqlite") == 0)
+		return store_open("sqlite", cfg->data_dir, err, errlen);
+	char password[256];
+	snprintf(password, sizeof password, "%s", cfg->store_password);
+	if (!password[0] && cfg->store_password_file[0] &&
+	    first_line(cfg->store_password_file, password, sizeof password, err, errlen) != 0)
+		return NULL;
+	struct store *st = xcalloc(1, sizeof *st);
+	st->ops = &store_pg_ops;
+	st->read_ops = NULL; /* not yet: store_reader_open says so */
+	pthread_mutex_init(&st->lock, NULL);
+	int rc = store_pg_open(st, cfg->store, password, err, errlen);
+	explicit_bzero(password, sizeof password);
+	if (rc != 0) {
 		pthread_mutex_destroy(&st->lock);
 		free(st);
 		return NULL;

@@ -1,8 +1,9 @@
 /*
  * store.h - where analytics rows go: the one interface callers see.
  *
- * A backend is a table of functions chosen by name ("sqlite" today;
- * "postgres", "clickhouse" later).  One report is written in one
+ * A backend is a table of functions chosen by the `store` setting:
+ * "sqlite" (store_sqlite.c, store_sqlite_read.c) or a postgres:// URL
+ * (store_pg.c: writes and stats; the API's reads are SQLite's only so far).  One report is written in one
  * transaction: store_tx_begin(), store_record_add() per record,
  * store_tx_commit() with the final metadata (stored, or duplicate when
  * the claim found the identity taken) or store_tx_abort() (nothing of
@@ -276,6 +277,10 @@ struct store {
 
 /* Open the named backend over data_dir (creating the schema). */
 struct store *store_open(const char *backend, const char *data_dir, char *err, size_t errlen);
+struct dm_config;
+/* Open the store the configuration names: `store = sqlite` (in data_dir)
+ * or a postgres:// URL with store_password or store_password_file. */
+struct store *store_open_config(const struct dm_config *cfg, char *err, size_t errlen);
 void store_close(struct store *st);
 
 /* account_id: the account the report is stored for (0: none/unclaimed);

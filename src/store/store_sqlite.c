@@ -53,6 +53,7 @@
 #include "common/json.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
+#include "store/backend.h"
 #include "store/rollup.h"
 #include "store/store.h"
 #include "store/store_sqlite.h"
@@ -635,42 +636,19 @@ report_end(struct sq *q, int keep)
 	return 0;
 }
 
-static int
-rep_dates_known(const struct dm_report *rep)
-{
-	return (rep->have & DM_HAVE_BEGIN) && (rep->have & DM_HAVE_END) &&
-	       (rep->have & DM_HAVE_DOMAIN);
-}
-
-/* The reporter of the report, lower case (dm_report_reporter without the
- * arena copy: the report is const here). */
+/* The reporter of the report, lower case. */
 static void
 set_reporter(struct sq *q, const struct dm_report *rep)
 {
-	const char *src = rep->org_name;
-	if (src == NULL || !*src) {
-		const char *at = rep->email ? strrchr(rep->email, '@') : NULL;
-		src = at ? at + 1 : (rep->email ? rep->email : "");
-	}
-	size_t n = 0;
-	for (; src[n] && n < sizeof q->reporter - 1; n++)
-		q->reporter[n] = (char)tolower((unsigned char)src[n]);
-	q->reporter[n] = '\0';
+	backend_reporter(rep, q->reporter, sizeof q->reporter);
 	q->have_reporter = 1;
 }
 
-/* One source's day, summed over a run of sorted rollup cells. */
-struct src_acc {
-	const char *domain;
-	int64_t account, day;
-	unsigned char ip[16];
-	int ip_family;
-	uint64_t messages, pass, spf, dkim, quarantine, reject;
-};
-
+/* One src_day row (backend_src_days' callback). */
 static int
-src_day_write(struct sq *q, const struct src_acc *a)
+src_day_write(void *arg, const struct backend_src_day *a)
 {
+	struct sq *q = arg;
 	sqlite3_stmt *s = q->st[S_SRCDAY];
 	bind_text(s, 1, a->domain);
 	if (a->ip_family)
@@ -688,21 +666,12 @@ src_day_write(struct sq *q, const struct src_acc *a)
 	return step_done(q, s);
 }
 
-static int
-same_source_day(const struct src_acc *a, const struct rollup_cell *c)
-{
-	return a->day == c->day && a->account == c->account && a->ip_family == c->ip_family &&
-	       memcmp(a->ip, c->ip, sizeof a->ip) == 0 && strcmp(a->domain, c->domain) == 0;
-}
-
-/* Upsert the batch's daily cells, and src_day from them (the cells are
- * sorted, so a source's day is a run of cells). */
+/* Upsert the batch's daily cells in key order, then src_day from them. */
 static int
 daily_write(struct sq *q, struct rollup *r)
 {
 	sqlite3_stmt *s = q->st[S_DAILY];
-	struct src_acc acc;
-	int rc = 0, open = 0;
+	int rc = 0;
 	rollup_sort(r);
 	for (size_t i = 0; i < r->n && rc == 0; i++) {
 		const struct rollup_cell *c = rollup_cell(r, i);
@@ -721,34 +690,8 @@ daily_write(struct sq *q, struct rollup *r)
 		sqlite3_bind_int64(s, 10, (sqlite3_int64)c->records);
 		bind_text(s, 11, c->reporter);
 		rc = step_done(q, s);
-		if (rc == 0 && open && !same_source_day(&acc, c)) {
-			rc = src_day_write(q, &acc);
-			open = 0;
-		}
-		if (rc == 0 && !open) {
-			memset(&acc, 0, sizeof acc);
-			acc.domain = c->domain;
-			acc.account = c->account;
-			acc.day = c->day;
-			memcpy(acc.ip, c->ip, sizeof acc.ip);
-			acc.ip_family = c->ip_family;
-			open = 1;
-		}
-		acc.messages += c->messages;
-		if (c->dkim_pass || c->spf_pass)
-			acc.pass += c->messages;
-		if (c->spf_pass)
-			acc.spf += c->messages;
-		if (c->dkim_pass)
-			acc.dkim += c->messages;
-		if (strcmp(c->disposition, "quarantine") == 0)
-			acc.quarantine += c->messages;
-		else if (strcmp(c->disposition, "reject") == 0)
-			acc.reject += c->messages;
 	}
-	if (rc == 0 && open)
-		rc = src_day_write(q, &acc);
-	return rc;
+	return rc ? rc : backend_src_days(r, src_day_write, q);
 }
 
 /* Upsert the batch's day_totals cells. */
@@ -793,19 +736,10 @@ batch_write(void *arg, struct rollup *unused)
 static int
 report_merge(struct sq *q, const struct dm_report *rep)
 {
-	struct rollup *r = &q->rollup;
-	int rc = 0;
 	if (!q->have_reporter)
 		set_reporter(q, rep);
-	for (size_t i = 0; i < r->n && rc == 0; i++) {
-		const struct rollup_cell *c = rollup_cell(r, i);
-		rc = rollup_merge(&q->bdaily, c, rep->policy.domain, q->reporter, q->account_id, 0,
-				  batch_write, q);
-		if (rc == 0)
-			rc = rollup_merge(&q->btotals, c, rep->policy.domain, q->reporter,
-					  q->account_id, 1, batch_write, q);
-	}
-	return rc;
+	return backend_merge(&q->rollup, &q->bdaily, &q->btotals, rep->policy.domain, q->reporter,
+			     q->account_id, batch_write, q);
 }
 
 /* The report's own rollup is full (a report with a huge number of
@@ -857,31 +791,6 @@ claim(struct sq *q, const struct dm_report *rep)
 	return rc == SQLITE_DONE ? 0 : map_rc(q, rc);
 }
 
-/* JSON arrays of a record's results, written into q->json one after the
- * other; offsets returned so the three columns can be bound at once. */
-static int
-record_json(struct sq *q, const struct dm_record *rec, size_t off[3], size_t len[3])
-{
-	struct dm_json j;
-	dm_buf_reset(&q->json);
-	dm_json_init(&j, &q->json);
-
-	off[0] = q->json.len;
-	dm_record_reasons_json(&j, rec);
-	len[0] = q->json.len - off[0];
-
-	j.need_comma = 0;
-	off[1] = q->json.len;
-	dm_record_dkim_json(&j, rec);
-	len[1] = q->json.len - off[1];
-
-	j.need_comma = 0;
-	off[2] = q->json.len;
-	dm_record_spf_json(&j, rec);
-	len[2] = q->json.len - off[2];
-	return j.rc;
-}
-
 static int
 sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec)
 {
@@ -892,8 +801,7 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	/* ingest hands records over only once the report can be claimed
 	 * (its identity known): records that came before the metadata are
 	 * fixed up there, once, for every backend */
-	if (!rep_dates_known(rep) || !(rep->have & DM_HAVE_ORG || rep->email != NULL) ||
-	    !rep->report_id || !*rep->report_id) {
+	if (!dm_report_claimable(rep)) {
 		snprintf(q->err, sizeof q->err, "a record before the report's identity is known");
 		return DM_EINVAL;
 	}
@@ -904,7 +812,7 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	}
 	if (q->dup)
 		return 0; /* stored already: nothing of it is written */
-	rc = record_json(q, rec, off, len);
+	rc = backend_record_json(&q->json, rec, off, len);
 	if (rc) {
 		snprintf(q->err, sizeof q->err, "record results too large");
 		return DM_ELIMIT;
@@ -980,24 +888,6 @@ rows_rollup(struct sq *q, const struct dm_report *rep)
 }
 
 static int
-warnings_json(struct sq *q, const struct dm_report *rep)
-{
-	struct dm_json j;
-	dm_buf_reset(&q->json);
-	dm_json_init(&j, &q->json);
-	dm_json_arr_begin(&j);
-	for (unsigned i = 0; i < rep->nwarnings; i++)
-		dm_json_str(&j, rep->warnings[i]);
-	if (rep->warnings_dropped) {
-		char more[64];
-		snprintf(more, sizeof more, "%u more warnings", rep->warnings_dropped);
-		dm_json_str(&j, more);
-	}
-	dm_json_arr_end(&j);
-	return j.rc;
-}
-
-static int
 sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_info *info,
 	     enum store_outcome *out)
 {
@@ -1005,7 +895,7 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	sqlite3_stmt *s = q->st[S_REPORT_SET];
 	const struct dm_policy_published *pol = &rep->policy;
 	int rc;
-	if (warnings_json(q, rep) != 0) {
+	if (backend_warnings_json(&q->json, rep) != 0) {
 		rc = DM_ELIMIT;
 		goto fail;
 	}
@@ -1043,7 +933,7 @@ sq_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	sqlite3_bind_int64(s, 28, (sqlite3_int64)rep->messages);
 	sqlite3_bind_int64(s, 29, (sqlite3_int64)rep->skipped);
 	sqlite3_bind_int64(s, 30, info->received_at);
-	sqlite3_bind_text(s, 31, q->json.data, (int)q->json.len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 31, q->json.data, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 32, q->report_rowid);
 	if (q->first_record) {
 		sqlite3_bind_int64(s, 33, q->first_record);
@@ -1152,7 +1042,7 @@ sq_lookup(struct store *st, struct dm_report *rep, int *exists)
 	struct sq *q = st->impl;
 	*exists = 0;
 	q->err[0] = '\0';
-	if (!rep_dates_known(rep) || !rep->report_id)
+	if (!dm_report_claimable(rep))
 		return 0;
 	sqlite3_stmt *s = q->st[S_LOOKUP];
 	bind_text(s, 1, dm_report_reporter(rep));

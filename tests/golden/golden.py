@@ -15,6 +15,11 @@ For every case in GOLDEN_DIR/cases (see make_fixtures.py for the layout):
      written into cases/, `dmarcd stats --json` against <case>.stats.json
      and, when present, <case>.sql against <case>.sql.out.
 
+With GOLDEN_PG=postgres://USER@HOST:PORT in the environment every case is
+stored in a fresh PostgreSQL database of that server instead (store =
+postgres://.../golden_<case>, created with psql), and everything above is
+compared the same way but the .sql sidecars, which query SQLite's file.
+
 --update rewrites <case>.expected.json, .stats.json and .sql.out from what
 the binary prints.  Those files were computed by make_fixtures.py from the
 fixtures' content; review every changed line before keeping it.
@@ -171,10 +176,25 @@ def expected_exit(lines):
     return 1 if any(json.loads(l)["status"] == "rejected" for l in lines) else 0
 
 
+def store_args(work, name, data):
+    """--data DATA, or --config FILE naming a fresh PostgreSQL database."""
+    base = os.environ.get("GOLDEN_PG")
+    if not base:
+        return ["--data", data]
+    db = "golden_" + re.sub(r"[^a-z0-9]", "_", name.lower())
+    subprocess.run(["psql", "-q", "-d", base + "/postgres", "-c", f"DROP DATABASE IF EXISTS {db}",
+                    "-c", f"CREATE DATABASE {db}"], check=True, capture_output=True)
+    cfg = os.path.join(work, name, "dmarcd.conf")
+    with open(cfg, "w") as f:
+        f.write(f"data_dir = {data}\nstore = {base}/{db}\n")
+    return ["--config", cfg]
+
+
 def run_case(binary, cases_dir, work, name, entry, env, update):
     problems = []
     data = os.path.join(work, name, "data")
     os.makedirs(os.path.dirname(data))
+    where = store_args(work, name, data)
     runs = 2 if name.startswith("twice-") else 1
     exp = read_lines(os.path.join(cases_dir, name + ".expected.json"))
     if exp is None and not update:
@@ -183,7 +203,7 @@ def run_case(binary, cases_dir, work, name, entry, env, update):
     exit_file = os.path.join(cases_dir, name + ".exit")
     got_all, keys = [], []
     for r in range(runs):
-        rc, out, err = run([binary, "ingest", "--json", "--data", data, entry], cases_dir, env)
+        rc, out, err = run([binary, "ingest", "--json"] + where + [entry], cases_dir, env)
         got, k = normalise(out, problems)
         got_all += got
         keys += k
@@ -215,7 +235,7 @@ def run_case(binary, cases_dir, work, name, entry, env, update):
 
     # every archive key gives back bytes whose SHA-256 is the key
     for k in sorted(set(keys)):
-        rc, out, err = run([binary, "archive", "--data", data, "get", k], cases_dir, env)
+        rc, out, err = run([binary, "archive"] + where + ["get", k], cases_dir, env)
         if rc != 0:
             problems.append(f"archive get {k}: exit {rc}: {err.decode(errors='replace').strip()[:200]}")
             continue
@@ -224,7 +244,7 @@ def run_case(binary, cases_dir, work, name, entry, env, update):
             problems.append(f"archive get {k}: {len(out)} bytes that hash to {h}")
 
     # stats
-    rc, out, err = run([binary, "stats", "--json", "--data", data], cases_dir, env)
+    rc, out, err = run([binary, "stats", "--json"] + where, cases_dir, env)
     stats_path = os.path.join(cases_dir, name + ".stats.json")
     if rc != 0:
         problems.append(f"stats: exit {rc}: {err.decode(errors='replace').strip()[:300]}")
@@ -243,7 +263,7 @@ def run_case(binary, cases_dir, work, name, entry, env, update):
 
     # SQL check
     sql = os.path.join(cases_dir, name + ".sql")
-    if os.path.exists(sql):
+    if os.path.exists(sql) and not os.environ.get("GOLDEN_PG"):
         with open(sql, "rb") as f:
             q = f.read()
         try:

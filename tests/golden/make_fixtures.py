@@ -782,6 +782,14 @@ case("twice-record-first-spilled", {"twice-record-first-spilled.xml.gz": data},
      [agg_line("twice-record-first-spilled.xml.gz", s, att=data)], sql=(sql, "\n".join(out) + "\n"),
      twice=True)
 
+# no <org_name> and no <email>: the reporter is empty; its records wait in
+# ingest until the report's end, and it is stored once all the same
+t, s = feedback(rid="no-reporter-1", exp_org="",
+                md="    <report_id>no-reporter-1</report_id>\n"
+                   "    <date_range><begin>%d</begin><end>%d</end></date_range>" % (T0, T0 + DAY - 1))
+case("twice-no-reporter", {"twice-no-reporter.xml": t.encode()},
+     [agg_line("twice-no-reporter.xml", s, att=t.encode())], twice=True)
+
 # no <report_id>: the id is made from the attachment's hash
 t, s = feedback(
     md=(f"    <org_name>No Id Corp</org_name>\n    <email>dmarc@noid.example</email>\n"

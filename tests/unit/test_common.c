@@ -106,7 +106,7 @@ test_config_file(void **state)
 	fclose(f);
 	assert_int_equal(dm_config_load(&c, path, err, sizeof err), DM_EUSAGE);
 	char want[300];
-	snprintf(want, sizeof want, "%s:2: store: 'oracle' is not one of sqlite", path);
+	snprintf(want, sizeof want, "%s:2: store: 'oracle' is not sqlite or a postgres:// URL", path);
 	assert_string_equal(err, want);
 
 	f = fopen(path, "w");

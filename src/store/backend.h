@@ -1,0 +1,52 @@
+/*
+ * backend.h - what the store backends' write sides share (store_sqlite.c,
+ * store_pg.c): the reporter key, the JSON columns of a record and of a
+ * report's warnings, and the rollup steps that do not depend on the
+ * engine.  Private to src/store/.
+ */
+#ifndef DM_STORE_BACKEND_H
+#define DM_STORE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "core/report.h"
+#include "store/rollup.h"
+
+/* The reporter of the duplicate key, lower case, into out (the same as
+ * dm_report_reporter, without its arena copy: rep is const here). */
+void backend_reporter(const struct dm_report *rep, char *out, size_t outlen);
+
+/* A record's reasons, DKIM and SPF results as three JSON arrays, one after
+ * the other in json (reset first) and NUL-terminated as a whole: where
+ * each starts and how long it is.  DM_ELIMIT when they do not fit. */
+int backend_record_json(struct dm_buf *json, const struct dm_record *rec, size_t off[3],
+                        size_t len[3]) DM_WUR;
+
+/* The report's warnings as a JSON array of strings, NUL-terminated, in
+ * json (reset first). */
+int backend_warnings_json(struct dm_buf *json, const struct dm_report *rep) DM_WUR;
+
+/* Merge one report's rollup cells into the batch's tables (daily cells,
+ * and day_totals cells without the source), flush called when one is
+ * full. */
+int backend_merge(const struct rollup *report, struct rollup *daily, struct rollup *totals,
+                  const char *domain, const char *reporter, int64_t account, rollup_flush_fn flush,
+                  void *arg) DM_WUR;
+
+/* One source's day, summed over a run of sorted daily cells: a src_day row. */
+struct backend_src_day {
+	const char *domain;
+	int64_t account, day;
+	const unsigned char *ip;
+	int ip_family;
+	uint64_t messages, pass, spf, dkim, quarantine, reject;
+};
+
+/* Call fn once per source and day of daily (sorted by rollup_sort); stops
+ * at fn's first non-zero return and returns it. */
+int backend_src_days(struct rollup *daily, int (*fn)(void *arg, const struct backend_src_day *d),
+                     void *arg) DM_WUR;
+
+#endif

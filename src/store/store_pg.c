@@ -1,0 +1,1052 @@
+/*
+ * store_pg.c - the store in PostgreSQL (libpq), for several intake nodes
+ * writing into one database.  The only file that uses libpq.
+ *
+ * Functions: the store_pg_ops table (write side, lookup, stats).  The API's
+ * reads are not implemented for PostgreSQL yet: store_reader_open() says
+ * so (store.c), and `dmarcd serve` with this store answers no queries.
+ *
+ * The same logical schema as SQLite (store_sqlite.c), created on first
+ * use under an advisory lock, so nodes that start together do not race.
+ * Writes come in batches as there: one transaction of up to
+ * STORE_BATCH_REPORTS reports or STORE_BATCH_SECONDS, made durable by its
+ * COMMIT (synchronous_commit on).
+ *
+ * Counting each report once (docs/ARCHITECTURE.md): the report is claimed
+ * at its first record (at commit when it has none) by
+ *
+ *   INSERT INTO reports(id, <identity>) ... ON CONFLICT DO NOTHING RETURNING id
+ *
+ * in the batch's transaction.  No row back: a duplicate (stored before, or
+ * claimed by a writer whose transaction then committed; PostgreSQL makes
+ * the second claim wait for the first transaction to end), and none of
+ * its records is written.  Records go out by COPY (buffered, several
+ * reports per COPY); the rollup cells of the batch's reports are summed in
+ * memory (rollup.c) and upserted at the batch's end from temporary tables
+ * filled by COPY, in key order, so concurrent writers take row locks in
+ * the same order.  An aborted report is undone by DELETE on its id (or by
+ * dropping its rows from the COPY buffer before they are sent); a report
+ * whose own rollup outgrows memory writes its cells after a savepoint.
+ * Any failure fails the whole batch (PostgreSQL aborts the transaction),
+ * and its reports are reported as not stored, to be tried again.
+ *
+ * Text from reports is valid UTF-8 (expat's output); other strings (an
+ * input's name) are made valid before they reach the server, which would
+ * refuse the whole batch otherwise.  Logs nothing; errors are returned.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "store/backend.h"
+#include "store/rollup.h"
+#include "store/store.h"
+#include "store/store_pg.h"
+
+#define PG_SCHEMA_VERSION 1
+#define STORE_BATCH_REPORTS 1000
+#define STORE_BATCH_SECONDS 1.0
+#define PG_COPY_FLUSH (4 * 1024 * 1024) /* send buffered records beyond this */
+#define PG_LOCK_KEY "4242001"           /* advisory lock around schema set-up */
+
+static const char schema_sql[] =
+        "CREATE TABLE IF NOT EXISTS dmarcd_schema(version integer NOT NULL);"
+        "CREATE SEQUENCE IF NOT EXISTS reports_id_seq;"
+        "CREATE TABLE IF NOT EXISTS accounts("
+        " id bigint PRIMARY KEY, name text NOT NULL UNIQUE, created_at bigint NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS reports("
+        " id bigint PRIMARY KEY, kind text NOT NULL DEFAULT 'aggregate',"
+        " account_id bigint NOT NULL DEFAULT 0,"
+        " reporter text, org_name text, email text, extra_contact_info text,"
+        " report_id text, policy_domain text, date_begin bigint, date_end bigint,"
+        " adkim text, aspf text, p text, sp text, np text, pct integer, fo text,"
+        " testing text, discovery_method text,"
+        " generator text, version text, xmlns text, schema text, report_error text,"
+        " archive_key text, content_hash text, source text,"
+        " records bigint NOT NULL DEFAULT 0, messages bigint NOT NULL DEFAULT 0,"
+        " skipped bigint NOT NULL DEFAULT 0, received_at bigint NOT NULL, warnings text,"
+        " UNIQUE(reporter, policy_domain, report_id, date_begin, date_end));"
+        "CREATE INDEX IF NOT EXISTS reports_hash ON reports(content_hash);"
+        "CREATE INDEX IF NOT EXISTS reports_domain ON reports(policy_domain, date_begin);"
+        "CREATE TABLE IF NOT EXISTS records("
+        " report bigint NOT NULL, account_id bigint NOT NULL DEFAULT 0,"
+        " policy_domain text, date_begin bigint, date_end bigint,"
+        " source_ip bytea, count bigint NOT NULL, disposition text,"
+        " dkim text, spf text, dmarc_pass smallint NOT NULL,"
+        " header_from text, envelope_from text, envelope_to text,"
+        " reasons text, dkim_results text, spf_results text,"
+        " ptr text, base_domain text, asn integer, as_name text, country text, service text);"
+        "CREATE INDEX IF NOT EXISTS records_report ON records(report);"
+        "CREATE TABLE IF NOT EXISTS daily("
+        " domain text NOT NULL, source_ip bytea NOT NULL, day bigint NOT NULL,"
+        " account_id bigint NOT NULL, header_from text NOT NULL, reporter text NOT NULL,"
+        " disposition text NOT NULL, dkim_pass smallint NOT NULL, spf_pass smallint NOT NULL,"
+        " messages bigint NOT NULL, records bigint NOT NULL,"
+        " PRIMARY KEY(domain, source_ip, day, account_id, header_from, reporter, disposition,"
+        "  dkim_pass, spf_pass));"
+        "CREATE TABLE IF NOT EXISTS day_totals("
+        " domain text NOT NULL, day bigint NOT NULL, account_id bigint NOT NULL,"
+        " reporter text NOT NULL, disposition text NOT NULL, dkim_pass smallint NOT NULL,"
+        " spf_pass smallint NOT NULL, messages bigint NOT NULL, records bigint NOT NULL,"
+        " PRIMARY KEY(domain, day, account_id, reporter, disposition, dkim_pass, spf_pass));"
+        "CREATE TABLE IF NOT EXISTS src_day("
+        " domain text NOT NULL, source_ip bytea NOT NULL, account_id bigint NOT NULL,"
+        " day bigint NOT NULL, messages bigint NOT NULL, dmarc_pass bigint NOT NULL,"
+        " spf_aligned bigint NOT NULL, dkim_aligned bigint NOT NULL,"
+        " quarantine bigint NOT NULL, reject bigint NOT NULL,"
+        " PRIMARY KEY(domain, source_ip, account_id, day));";
+
+/* Per connection: where a batch's rollup cells wait for their upsert. */
+static const char temp_sql[] =
+        "CREATE TEMP TABLE daily_in (LIKE daily) ON COMMIT DELETE ROWS;"
+        "CREATE TEMP TABLE day_totals_in (LIKE day_totals) ON COMMIT DELETE ROWS;"
+        "CREATE TEMP TABLE src_day_in (LIKE src_day) ON COMMIT DELETE ROWS;";
+
+static const char upsert_sql[] =
+        "INSERT INTO daily SELECT * FROM daily_in ORDER BY domain, source_ip, day, account_id,"
+        " header_from, reporter, disposition, dkim_pass, spf_pass"
+        " ON CONFLICT (domain, source_ip, day, account_id, header_from, reporter, disposition,"
+        " dkim_pass, spf_pass) DO UPDATE SET messages = daily.messages + excluded.messages,"
+        " records = daily.records + excluded.records;"
+        "INSERT INTO src_day SELECT * FROM src_day_in ORDER BY domain, source_ip, account_id, day"
+        " ON CONFLICT (domain, source_ip, account_id, day) DO UPDATE SET"
+        " messages = src_day.messages + excluded.messages,"
+        " dmarc_pass = src_day.dmarc_pass + excluded.dmarc_pass,"
+        " spf_aligned = src_day.spf_aligned + excluded.spf_aligned,"
+        " dkim_aligned = src_day.dkim_aligned + excluded.dkim_aligned,"
+        " quarantine = src_day.quarantine + excluded.quarantine,"
+        " reject = src_day.reject + excluded.reject;"
+        "INSERT INTO day_totals SELECT * FROM day_totals_in ORDER BY domain, day, account_id,"
+        " reporter, disposition, dkim_pass, spf_pass"
+        " ON CONFLICT (domain, day, account_id, reporter, disposition, dkim_pass, spf_pass)"
+        " DO UPDATE SET messages = day_totals.messages + excluded.messages,"
+        " records = day_totals.records + excluded.records;"
+        "TRUNCATE daily_in, src_day_in, day_totals_in;";
+
+static const char claim_sql[] =
+        "INSERT INTO reports(id, reporter, policy_domain, report_id, date_begin, date_end,"
+        " account_id, received_at) VALUES(nextval('reports_id_seq'), $1, $2, $3, $4, $5, $6, 0)"
+        " ON CONFLICT (reporter, policy_domain, report_id, date_begin, date_end) DO NOTHING"
+        " RETURNING id";
+
+static const char set_sql[] =
+        "UPDATE reports SET org_name=$2, email=$3, extra_contact_info=$4, adkim=$5, aspf=$6,"
+        " p=$7, sp=$8, np=$9, pct=$10, fo=$11, testing=$12, discovery_method=$13,"
+        " generator=$14, version=$15, xmlns=$16, schema=$17, report_error=$18, archive_key=$19,"
+        " content_hash=$20, source=$21, records=$22, messages=$23, skipped=$24,"
+        " received_at=$25, warnings=$26 WHERE id=$1";
+
+static const char records_copy_sql[] =
+        "COPY records(report, account_id, policy_domain, date_begin, date_end, source_ip, count,"
+        " disposition, dkim, spf, dmarc_pass, header_from, envelope_from, envelope_to, reasons,"
+        " dkim_results, spf_results) FROM STDIN";
+
+static const char stats_sql[] =
+        "SELECT r.policy_domain, r.n, r.rec, r.msg, COALESCE(d.pass, 0), COALESCE(d.fail, 0) FROM"
+        " (SELECT policy_domain, COUNT(*) AS n, SUM(records) AS rec, SUM(messages) AS msg"
+        "  FROM reports WHERE policy_domain IS NOT NULL GROUP BY policy_domain) AS r"
+        " LEFT JOIN (SELECT domain,"
+        "  SUM(CASE WHEN dkim_pass <> 0 OR spf_pass <> 0 THEN messages ELSE 0 END) AS pass,"
+        "  SUM(CASE WHEN dkim_pass <> 0 OR spf_pass <> 0 THEN 0 ELSE messages END) AS fail"
+        "  FROM day_totals GROUP BY domain) AS d ON d.domain = r.policy_domain"
+        " WHERE $1::text IS NULL OR r.policy_domain = $1 ORDER BY r.policy_domain";
+
+struct pg {
+	PGconn *c;
+	char err[512];
+	/* the open report */
+	int in_report, claimed, dup, sp_open;
+	long long report_id;
+	size_t report_copy_start; /* its first row in copy, while none was sent */
+	int report_rows_sent;
+	struct rollup rollup;
+	char reporter[DM_MAX_ID_LEN + 1];
+	int have_reporter;
+	const struct dm_report *rollup_rep;
+	int64_t account_id;
+	struct rollup bdaily, btotals;
+	struct dm_buf copy; /* records rows not sent yet (COPY text format) */
+	struct dm_buf rows; /* rollup rows of one flush */
+	struct dm_buf json;
+	/* the batch */
+	int batch_open, broken;
+	uint64_t batch_id, durable_id, failed_id;
+	unsigned batch_reports;
+	struct timespec batch_start;
+};
+
+/* ---- talking to the server ------------------------------------------------ */
+
+/* The server's words, on one line. */
+static void
+set_err(struct pg *p, const char *what, const char *msg)
+{
+	snprintf(p->err, sizeof p->err, "postgres: %s: %s", what, msg && *msg ? msg : "failed");
+	for (char *s = p->err; *s; s++)
+		if (*s == '\n' || *s == '\r' || *s == '\t')
+			*s = ' ';
+	size_t n = strlen(p->err);
+	while (n > 0 && p->err[n - 1] == ' ')
+		p->err[--n] = '\0';
+}
+
+static int
+fail(struct pg *p, PGresult *r, const char *what)
+{
+	p->broken = 1;
+	if (!p->err[0])
+		set_err(p, what, r ? PQresultErrorMessage(r) : PQerrorMessage(p->c));
+	/* another writer's transaction was in the way (deadlock, serialization):
+	 * the batch can simply be tried again */
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	int busy = state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0);
+	if (r)
+		PQclear(r);
+	if (busy)
+		return DM_EBUSY;
+	return PQstatus(p->c) == CONNECTION_OK ? DM_ESTORE : DM_EIO;
+}
+
+/* Run sql (one or more statements, no parameters). */
+static int
+ex(struct pg *p, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(p->c, sql);
+	ExecStatusType s = PQresultStatus(r);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+		return fail(p, r, what);
+	PQclear(r);
+	return 0;
+}
+
+/* Send data with a COPY ... FROM STDIN. */
+static int
+copy_in(struct pg *p, const char *sql, const char *data, size_t len, const char *what)
+{
+	PGresult *r = PQexec(p->c, sql);
+	if (PQresultStatus(r) != PGRES_COPY_IN)
+		return fail(p, r, what);
+	PQclear(r);
+	int ok = 1;
+	for (size_t off = 0; ok && off < len;) {
+		size_t n = len - off > (1u << 20) ? (1u << 20) : len - off;
+		ok = PQputCopyData(p->c, data + off, (int)n) == 1;
+		off += n;
+	}
+	if (PQputCopyEnd(p->c, ok ? NULL : "client failed") != 1)
+		ok = 0;
+	int rc = 0;
+	while ((r = PQgetResult(p->c)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0) {
+			rc = fail(p, r, what);
+			continue;
+		}
+		PQclear(r);
+	}
+	if (rc == 0 && !ok)
+		rc = fail(p, NULL, what);
+	return rc;
+}
+
+/* ---- text as the server takes it ------------------------------------------ */
+
+/* Valid UTF-8 of s (invalid bytes become U+FFFD) into b, with COPY's
+ * text-format escapes when copy is set. */
+static int
+put_text(struct dm_buf *b, const char *s, int copy)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	int bad = 0;
+	while (*u) {
+		unsigned char c = *u;
+		size_t n = c < 0x80             ? 1
+		           : (c & 0xe0) == 0xc0 ? 2
+		           : (c & 0xf0) == 0xe0 ? 3
+		           : (c & 0xf8) == 0xf0 ? 4
+		                                : 0;
+		for (size_t i = 1; i < n; i++)
+			if ((u[i] & 0xc0) != 0x80)
+				n = 0;
+		if (n == 2 && c < 0xc2)
+			n = 0;
+		if (n == 0) {
+			bad |= dm_buf_add(b, "\xef\xbf\xbd", 3);
+			u++;
+			continue;
+		}
+		if (copy && n == 1 && (c == '\\' || c == '\t' || c == '\n' || c == '\r')) {
+			char e[2] = {'\\', c == '\\'   ? '\\'
+			                   : c == '\t' ? 't'
+			                   : c == '\n' ? 'n'
+			                               : 'r'};
+			bad |= dm_buf_add(b, e, 2);
+		} else {
+			bad |= dm_buf_add(b, u, n);
+		}
+		u += n;
+	}
+	return bad ? DM_ELIMIT : 0;
+}
+
+/* One COPY field: text, or \N for NULL; then a tab or the end of line. */
+static int
+field(struct dm_buf *b, const char *s, int last)
+{
+	int bad = s ? put_text(b, s, 1) : dm_buf_add(b, "\\N", 2);
+	bad |= dm_buf_addc(b, last ? '\n' : '\t');
+	return bad ? DM_ELIMIT : 0;
+}
+
+static int
+field_int(struct dm_buf *b, long long v, int last)
+{
+	return dm_buf_printf(b, "%lld%c", v, last ? '\n' : '\t') ? DM_ELIMIT : 0;
+}
+
+static int
+field_ip(struct dm_buf *b, const unsigned char ip[16], int family, int nul_if_none, int last)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (!family && nul_if_none)
+		return field(b, NULL, last);
+	int bad = dm_buf_add(b, "\\\\x", 3); /* bytea hex, its backslash escaped for COPY */
+	for (int i = 0; family && i < 16; i++) {
+		char h[2] = {hex[ip[i] >> 4], hex[ip[i] & 15]};
+		bad |= dm_buf_add(b, h, 2);
+	}
+	bad |= dm_buf_addc(b, last ? '\n' : '\t');
+	return bad ? DM_ELIMIT : 0;
+}
+
+/* ---- opening ---------------------------------------------------------------- */
+
+static int
+pg_setup(struct pg *p)
+{
+	int rc = ex(p, "SELECT pg_advisory_lock(" PG_LOCK_KEY ")", "lock for set-up");
+	if (rc)
+		return rc;
+	PGresult *r = PQexec(p->c, "SELECT to_regclass('dmarcd_schema') IS NOT NULL");
+	int have = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	           strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (have) {
+		r = PQexec(p->c, "SELECT max(version) FROM dmarcd_schema");
+		int v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+		                ? atoi(PQgetvalue(r, 0, 0))
+		                : -1;
+		PQclear(r);
+		if (v > PG_SCHEMA_VERSION)
+			snprintf(p->err, sizeof p->err,
+			         "postgres: schema %d is newer than this dmarcd's %d", v,
+			         PG_SCHEMA_VERSION);
+		else if (v != PG_SCHEMA_VERSION)
+			snprintf(p->err, sizeof p->err, "postgres: unknown schema version %d", v);
+		rc = p->err[0] ? DM_ESTORE : 0;
+	} else {
+		rc = ex(p, "BEGIN", "set-up");
+		if (rc == 0)
+			rc = ex(p, schema_sql, "create the schema");
+		if (rc == 0)
+			rc = ex(p, "INSERT INTO dmarcd_schema VALUES(1); COMMIT",
+			        "create the schema");
+		if (rc)
+			(void)PQexec(p->c, "ROLLBACK");
+	}
+	PGresult *u = PQexec(p->c, "SELECT pg_advisory_unlock(" PG_LOCK_KEY ")");
+	PQclear(u);
+	if (rc == 0)
+		rc = ex(p, temp_sql, "create the temporary tables");
+	p->broken = 0;
+	return rc;
+}
+
+int
+store_pg_open(struct store *st, const char *url, const char *password, char *err, size_t errlen)
+{
+	const char *const keys[] = {"dbname",           "password",        "connect_timeout",
+	                            "application_name", "client_encoding", NULL};
+	const char *const vals[] = {
+	        url, password && *password ? password : NULL, "10", "dmarcd", "UTF8", NULL};
+	struct pg *p = xcalloc(1, sizeof *p);
+	/* keys after a NULL value are not read: the password goes last */
+	const char *k2[6], *v2[6];
+	int n = 0;
+	for (int i = 0; keys[i]; i++)
+		if (vals[i]) {
+			k2[n] = keys[i];
+			v2[n++] = vals[i];
+		}
+	k2[n] = v2[n] = NULL;
+	p->c = PQconnectdbParams(k2, v2, 1);
+	int rc = 0;
+	if (PQstatus(p->c) != CONNECTION_OK) {
+		set_err(p, "cannot connect", PQerrorMessage(p->c));
+		rc = DM_EIO;
+	}
+	if (rc == 0)
+		rc = pg_setup(p);
+	if (rc) {
+		snprintf(err, errlen, "%s", p->err);
+		PQfinish(p->c);
+		free(p);
+		return rc;
+	}
+	rollup_init(&p->rollup, DM_MAX_ROLLUP_CELLS);
+	rollup_init(&p->bdaily, DM_MAX_BATCH_ROLLUP_CELLS);
+	rollup_init(&p->btotals, DM_MAX_BATCH_TOTAL_CELLS);
+	dm_buf_init(&p->copy, 2 * PG_COPY_FLUSH);
+	dm_buf_init(&p->rows, 64 * 1024 * 1024);
+	dm_buf_init(&p->json, 4 * 1024 * 1024);
+	st->impl = p;
+	return 0;
+}
+
+static int
+pg_open(struct store *st, const char *data_dir, char *err, size_t errlen)
+{
+	(void)st;
+	(void)data_dir;
+	snprintf(err, errlen, "the postgres store is opened by its URL (store = postgres://...)");
+	return DM_EUSAGE;
+}
+
+static int batch_commit(struct pg *p);
+
+static void
+pg_close(struct store *st)
+{
+	struct pg *p = st->impl;
+	if (!p)
+		return;
+	(void)batch_commit(p);
+	PQfinish(p->c);
+	rollup_free(&p->rollup);
+	rollup_free(&p->bdaily);
+	rollup_free(&p->btotals);
+	dm_buf_free(&p->copy);
+	dm_buf_free(&p->rows);
+	dm_buf_free(&p->json);
+	free(p);
+	st->impl = NULL;
+}
+
+/* ---- batches ----------------------------------------------------------------- */
+
+static void
+batch_fail(struct pg *p)
+{
+	if (p->batch_open) {
+		PGresult *r = PQexec(p->c, "ROLLBACK");
+		PQclear(r);
+		__atomic_store_n(&p->failed_id, p->batch_id, __ATOMIC_RELEASE);
+	}
+	p->batch_open = 0;
+	p->batch_reports = 0;
+	p->broken = 0;
+	dm_buf_reset(&p->copy);
+	rollup_clear(&p->bdaily);
+	rollup_clear(&p->btotals);
+}
+
+static int
+copy_flush(struct pg *p)
+{
+	if (p->copy.len == 0)
+		return 0;
+	int rc = copy_in(p, records_copy_sql, p->copy.data, p->copy.len, "COPY records");
+	dm_buf_reset(&p->copy);
+	if (p->in_report)
+		p->report_rows_sent = 1;
+	return rc;
+}
+
+/* One src_day row in COPY's text format (backend_src_days' callback). */
+static int
+src_row(void *arg, const struct backend_src_day *a)
+{
+	struct dm_buf *b = arg;
+	int bad = 0;
+	bad |= field(b, a->domain, 0);
+	bad |= field_ip(b, a->ip, a->ip_family, 0, 0);
+	bad |= field_int(b, a->account, 0);
+	bad |= field_int(b, a->day, 0);
+	bad |= field_int(b, (long long)a->messages, 0);
+	bad |= field_int(b, (long long)a->pass, 0);
+	bad |= field_int(b, (long long)a->spf, 0);
+	bad |= field_int(b, (long long)a->dkim, 0);
+	bad |= field_int(b, (long long)a->quarantine, 0);
+	bad |= field_int(b, (long long)a->reject, 1);
+	return bad;
+}
+
+/* Upsert the batch's cells (daily, src_day from daily's runs, day_totals)
+ * and empty the tables: at the batch's end, or when a table is full. */
+static int
+batch_write(void *arg, struct rollup *unused)
+{
+	struct pg *p = arg;
+	(void)unused;
+	int rc = 0, bad = 0;
+	struct rollup *r = &p->bdaily;
+	if (r->n == 0 && p->btotals.n == 0)
+		return 0;
+	rollup_sort(r);
+	dm_buf_reset(&p->rows);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct rollup_cell *c = rollup_cell(r, i);
+		bad |= field(&p->rows, c->domain, 0);
+		bad |= field_ip(&p->rows, c->ip, c->ip_family, 0, 0);
+		bad |= field_int(&p->rows, c->day, 0);
+		bad |= field_int(&p->rows, c->account, 0);
+		bad |= field(&p->rows, c->header_from, 0);
+		bad |= field(&p->rows, c->reporter, 0);
+		bad |= field(&p->rows, c->disposition, 0);
+		bad |= field_int(&p->rows, c->dkim_pass, 0);
+		bad |= field_int(&p->rows, c->spf_pass, 0);
+		bad |= field_int(&p->rows, (long long)c->messages, 0);
+		bad |= field_int(&p->rows, (long long)c->records, 1);
+	}
+	rc = bad ? DM_ELIMIT
+	         : copy_in(p, "COPY daily_in FROM STDIN", p->rows.data, p->rows.len, "COPY daily");
+	dm_buf_reset(&p->rows);
+	if (rc == 0 && backend_src_days(r, src_row, &p->rows) != 0)
+		bad = 1;
+	if (rc == 0 && bad)
+		rc = DM_ELIMIT;
+	if (rc == 0)
+		rc = copy_in(p, "COPY src_day_in FROM STDIN", p->rows.data, p->rows.len,
+		             "COPY src_day");
+	r = &p->btotals;
+	dm_buf_reset(&p->rows);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct rollup_cell *c = rollup_cell(r, i);
+		bad |= field(&p->rows, c->domain, 0);
+		bad |= field_int(&p->rows, c->day, 0);
+		bad |= field_int(&p->rows, c->account, 0);
+		bad |= field(&p->rows, c->reporter, 0);
+		bad |= field(&p->rows, c->disposition, 0);
+		bad |= field_int(&p->rows, c->dkim_pass, 0);
+		bad |= field_int(&p->rows, c->spf_pass, 0);
+		bad |= field_int(&p->rows, (long long)c->messages, 0);
+		bad |= field_int(&p->rows, (long long)c->records, 1);
+	}
+	if (rc == 0 && bad)
+		rc = DM_ELIMIT;
+	if (rc == 0)
+		rc = copy_in(p, "COPY day_totals_in FROM STDIN", p->rows.data, p->rows.len,
+		             "COPY day_totals");
+	if (rc == 0)
+		rc = ex(p, upsert_sql, "upsert the rollups");
+	rollup_clear(&p->bdaily);
+	rollup_clear(&p->btotals);
+	return rc;
+}
+
+static int
+batch_commit(struct pg *p)
+{
+	if (!p->batch_open)
+		return 0;
+	int rc = p->broken ? DM_ESTORE : copy_flush(p);
+	if (rc == 0)
+		rc = batch_write(p, NULL);
+	if (rc == 0)
+		rc = ex(p, "COMMIT", "commit");
+	if (rc) {
+		if (!p->err[0])
+			snprintf(p->err, sizeof p->err, "postgres: the batch failed earlier");
+		batch_fail(p);
+		return rc;
+	}
+	p->batch_open = 0;
+	p->batch_reports = 0;
+	__atomic_store_n(&p->durable_id, p->batch_id, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int
+pg_tx_begin(struct store *st, int64_t account_id)
+{
+	struct pg *p = st->impl;
+	p->err[0] = '\0';
+	if (p->batch_open && p->broken)
+		batch_fail(p);
+	if (!p->batch_open) {
+		if (PQstatus(p->c) != CONNECTION_OK) {
+			PQreset(p->c); /* the server came back, or not */
+			if (PQstatus(p->c) != CONNECTION_OK) {
+				set_err(p, "cannot connect", PQerrorMessage(p->c));
+				return DM_EIO;
+			}
+			int rc = ex(p, temp_sql, "create the temporary tables");
+			if (rc) {
+				p->broken = 0;
+				return rc;
+			}
+		}
+		int rc = ex(p, "BEGIN", "begin");
+		if (rc) {
+			p->broken = 0;
+			return rc;
+		}
+		p->batch_open = 1;
+		p->batch_id++;
+		clock_gettime(CLOCK_MONOTONIC, &p->batch_start);
+	}
+	p->in_report = 1;
+	p->claimed = p->dup = p->sp_open = 0;
+	p->report_id = 0;
+	p->report_copy_start = p->copy.len;
+	p->report_rows_sent = 0;
+	p->have_reporter = 0;
+	p->account_id = account_id;
+	rollup_clear(&p->rollup);
+	return 0;
+}
+
+/* ---- one report ----------------------------------------------------------------- */
+
+static void
+set_reporter(struct pg *p, const struct dm_report *rep)
+{
+	backend_reporter(rep, p->reporter, sizeof p->reporter);
+	p->have_reporter = 1;
+}
+
+static int
+report_merge(struct pg *p, const struct dm_report *rep)
+{
+	if (!p->have_reporter)
+		set_reporter(p, rep);
+	return backend_merge(&p->rollup, &p->bdaily, &p->btotals, rep->policy.domain, p->reporter,
+	                     p->account_id, batch_write, p);
+}
+
+/* The report's own rollup is full: its cells go out now, after a
+ * savepoint, so an abort can still undo them (see the top). */
+static int
+report_flush(void *arg, struct rollup *r)
+{
+	struct pg *p = arg;
+	int rc;
+	(void)r;
+	if (!p->sp_open) {
+		rc = batch_write(p, NULL);
+		if (rc == 0)
+			rc = copy_flush(p);
+		if (rc == 0)
+			rc = ex(p, "SAVEPOINT report", "savepoint");
+		if (rc)
+			return rc;
+		p->sp_open = 1;
+	}
+	rc = report_merge(p, p->rollup_rep);
+	if (rc == 0)
+		rc = batch_write(p, NULL);
+	return rc;
+}
+
+/* Claim the report: its row with the identity, or nothing (p->dup). */
+static int
+claim(struct pg *p, const struct dm_report *rep)
+{
+	char begin[24], end[24], account[24];
+	if (!p->have_reporter)
+		set_reporter(p, rep);
+	snprintf(begin, sizeof begin, "%lld", (long long)rep->begin);
+	snprintf(end, sizeof end, "%lld", (long long)rep->end);
+	snprintf(account, sizeof account, "%lld", (long long)p->account_id);
+	struct dm_buf ids[3];
+	const char *v[6];
+	int bad = 0;
+	const char *src[3] = {p->reporter, rep->policy.domain, rep->report_id};
+	for (int i = 0; i < 3; i++) {
+		dm_buf_init(&ids[i], 4 * DM_MAX_ID_LEN);
+		bad |= put_text(&ids[i], src[i] ? src[i] : "", 0);
+		bad |= dm_buf_addc(&ids[i], '\0');
+		v[i] = ids[i].data;
+	}
+	v[3] = begin;
+	v[4] = end;
+	v[5] = account;
+	PGresult *r = bad ? NULL : PQexecParams(p->c, claim_sql, 6, NULL, v, NULL, NULL, 0);
+	for (int i = 0; i < 3; i++)
+		dm_buf_free(&ids[i]);
+	if (bad) {
+		snprintf(p->err, sizeof p->err, "report identity too long");
+		return DM_ELIMIT;
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		return fail(p, r, "claim the report");
+	p->claimed = 1;
+	if (PQntuples(r) == 0)
+		p->dup = 1;
+	else
+		p->report_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+static int
+pg_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec)
+{
+	struct pg *p = st->impl;
+	int rc;
+	if (!dm_report_claimable(rep)) {
+		snprintf(p->err, sizeof p->err, "a record before the report's identity is known");
+		return DM_EINVAL;
+	}
+	if (!p->claimed && (rc = claim(p, rep)) != 0)
+		return rc;
+	if (p->dup)
+		return 0;
+	size_t off[3], len[3];
+	if (backend_record_json(&p->json, rec, off, len) != 0) {
+		snprintf(p->err, sizeof p->err, "record results too large");
+		return DM_ELIMIT;
+	}
+	struct dm_buf *b = &p->copy;
+	size_t row = b->len;
+	int bad = 0;
+	bad |= field_int(b, p->report_id, 0);
+	bad |= field_int(b, p->account_id, 0);
+	bad |= field(b, rep->policy.domain, 0);
+	bad |= field_int(b, rep->begin, 0);
+	bad |= field_int(b, rep->end, 0);
+	bad |= field_ip(b, rec->ip, rec->ip_family, 1, 0);
+	bad |= field_int(b, rec->count, 0);
+	bad |= field(b, rec->disposition, 0);
+	bad |= field(b, rec->dkim, 0);
+	bad |= field(b, rec->spf, 0);
+	bad |= field_int(b, dm_record_dmarc_pass(rec), 0);
+	bad |= field(b, rec->header_from, 0);
+	bad |= field(b, rec->envelope_from, 0);
+	bad |= field(b, rec->envelope_to, 0);
+	for (int i = 0; i < 3; i++) {
+		if (len[i] <= 2) {
+			bad |= field(b, NULL, i == 2);
+		} else {
+			char save = p->json.data[off[i] + len[i]];
+			p->json.data[off[i] + len[i]] = '\0';
+			bad |= field(b, p->json.data + off[i], i == 2);
+			p->json.data[off[i] + len[i]] = save;
+		}
+	}
+	if (bad) {
+		b->len = row; /* the row is not sent half */
+		snprintf(p->err, sizeof p->err, "record too large to send");
+		return DM_ELIMIT;
+	}
+	if (b->len >= PG_COPY_FLUSH && (rc = copy_flush(p)) != 0)
+		return rc;
+	p->rollup_rep = rep;
+	return rollup_add(&p->rollup, rep->begin, rep->end, rec, report_flush, p);
+}
+
+/* Undo the open report: its cells (savepoint), its rows, its claim. */
+static int
+report_undo(struct pg *p)
+{
+	int rc = 0;
+	if (p->sp_open) {
+		rc = ex(p, "ROLLBACK TO SAVEPOINT report; RELEASE SAVEPOINT report", "undo");
+		p->sp_open = 0;
+	}
+	if (!p->report_rows_sent && p->copy.len >= p->report_copy_start)
+		p->copy.len = p->report_copy_start; /* its rows were never sent */
+	if (rc == 0 && p->claimed && !p->dup) {
+		char id[24];
+		const char *v[1] = {id};
+		snprintf(id, sizeof id, "%lld", p->report_id);
+		if (p->report_rows_sent)
+			rc = copy_flush(p);
+		PGresult *r = rc ? NULL
+		                 : PQexecParams(p->c, "DELETE FROM records WHERE report = $1;", 1,
+		                                NULL, v, NULL, NULL, 0);
+		if (r && PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = fail(p, r, "undo the report's records");
+		else if (r)
+			PQclear(r);
+		if (rc == 0) {
+			r = PQexecParams(p->c, "DELETE FROM reports WHERE id = $1", 1, NULL, v,
+			                 NULL, NULL, 0);
+			if (PQresultStatus(r) != PGRES_COMMAND_OK)
+				rc = fail(p, r, "undo the claim");
+			else
+				PQclear(r);
+		}
+	}
+	return rc;
+}
+
+static int
+report_end(struct pg *p, int keep)
+{
+	int rc = 0;
+	if (!p->in_report)
+		return 0;
+	if (!keep)
+		rc = report_undo(p);
+	else if (p->sp_open)
+		rc = ex(p, "RELEASE SAVEPOINT report", "release");
+	p->in_report = 0;
+	p->sp_open = 0;
+	rollup_clear(&p->rollup);
+	if (p->broken) {
+		batch_fail(p);
+		return rc ? rc : DM_ESTORE;
+	}
+	if (rc || !keep)
+		return rc;
+	p->batch_reports++;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double age = (double)(now.tv_sec - p->batch_start.tv_sec) +
+	             (double)(now.tv_nsec - p->batch_start.tv_nsec) / 1e9;
+	if (p->batch_reports >= STORE_BATCH_REPORTS || age >= STORE_BATCH_SECONDS)
+		return batch_commit(p);
+	return 0;
+}
+
+static int
+pg_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_info *info,
+             enum store_outcome *out)
+{
+	struct pg *p = st->impl;
+	const struct dm_policy_published *pol = &rep->policy;
+	int rc = p->claimed ? 0 : claim(p, rep);
+	if (rc)
+		goto fail;
+	if (p->dup) {
+		*out = STORE_DUPLICATE;
+		return report_end(p, 0);
+	}
+	if (backend_warnings_json(&p->json, rep) != 0) {
+		rc = DM_ELIMIT;
+		goto fail;
+	}
+	char id[24], pct[16], recs[24], msgs[24], skipped[24], received[24];
+	snprintf(id, sizeof id, "%lld", p->report_id);
+	snprintf(pct, sizeof pct, "%d", pol->pct);
+	snprintf(recs, sizeof recs, "%llu", (unsigned long long)rep->records);
+	snprintf(msgs, sizeof msgs, "%llu", (unsigned long long)rep->messages);
+	snprintf(skipped, sizeof skipped, "%llu", (unsigned long long)rep->skipped);
+	snprintf(received, sizeof received, "%lld", (long long)info->received_at);
+	const char *src[26] = {
+	        id,
+	        rep->org_name,
+	        rep->email,
+	        rep->extra_contact_info,
+	        pol->adkim,
+	        pol->aspf,
+	        pol->p,
+	        pol->sp,
+	        pol->np,
+	        pol->pct >= 0 ? pct : NULL,
+	        pol->fo,
+	        pol->testing,
+	        pol->discovery_method,
+	        rep->generator,
+	        rep->version,
+	        rep->xmlns,
+	        rep->bis ? "rfc9990" : "rfc7489",
+	        rep->error,
+	        info->archive_key,
+	        info->content_hash,
+	        info->source,
+	        recs,
+	        msgs,
+	        skipped,
+	        received,
+	        p->json.data,
+	};
+	/* every text made valid UTF-8 (an input's name may not be) */
+	struct dm_buf vals;
+	size_t offs[26];
+	const char *v[26];
+	int bad = 0;
+	dm_buf_init(&vals, 1024 * 1024);
+	for (int i = 0; i < 26; i++) {
+		offs[i] = (size_t)-1;
+		if (src[i]) {
+			offs[i] = vals.len;
+			bad |= put_text(&vals, src[i], 0);
+			bad |= dm_buf_addc(&vals, '\0');
+		}
+	}
+	for (int i = 0; i < 26; i++)
+		v[i] = offs[i] == (size_t)-1 ? NULL : vals.data + offs[i];
+	PGresult *r = bad ? NULL : PQexecParams(p->c, set_sql, 26, NULL, v, NULL, NULL, 0);
+	dm_buf_free(&vals);
+	if (bad) {
+		snprintf(p->err, sizeof p->err, "report metadata too large");
+		rc = DM_ELIMIT;
+		goto fail;
+	}
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		rc = fail(p, r, "store the report");
+		goto fail;
+	}
+	PQclear(r);
+	/* last: once merged, the cells are the batch's */
+	rc = report_merge(p, rep);
+	if (rc)
+		goto fail;
+	*out = STORE_STORED;
+	return report_end(p, 1);
+fail:
+	(void)report_end(p, 0);
+	return rc;
+}
+
+static void
+pg_tx_abort(struct store *st)
+{
+	(void)report_end(st->impl, 0);
+}
+
+static int
+pg_flush(struct store *st)
+{
+	struct pg *p = st->impl;
+	p->err[0] = '\0';
+	return batch_commit(p);
+}
+
+static uint64_t
+pg_batch(struct store *st)
+{
+	return ((struct pg *)st->impl)->batch_id;
+}
+
+static uint64_t
+pg_durable(struct store *st)
+{
+	return __atomic_load_n(&((struct pg *)st->impl)->durable_id, __ATOMIC_ACQUIRE);
+}
+
+static uint64_t
+pg_failed(struct store *st)
+{
+	return __atomic_load_n(&((struct pg *)st->impl)->failed_id, __ATOMIC_ACQUIRE);
+}
+
+static int
+pg_lookup(struct store *st, struct dm_report *rep, int *exists)
+{
+	struct pg *p = st->impl;
+	*exists = 0;
+	p->err[0] = '\0';
+	if (!dm_report_claimable(rep))
+		return 0;
+	if (PQstatus(p->c) != CONNECTION_OK)
+		return 0; /* the claim decides once the server is back */
+	char begin[24], end[24];
+	snprintf(begin, sizeof begin, "%lld", (long long)rep->begin);
+	snprintf(end, sizeof end, "%lld", (long long)rep->end);
+	struct dm_buf b;
+	dm_buf_init(&b, 16 * DM_MAX_ID_LEN);
+	const char *src[3] = {dm_report_reporter(rep), rep->policy.domain, rep->report_id};
+	size_t offs[3];
+	int bad = 0;
+	for (int i = 0; i < 3; i++) {
+		offs[i] = b.len;
+		bad |= put_text(&b, src[i] ? src[i] : "", 0);
+		bad |= dm_buf_addc(&b, '\0');
+	}
+	if (bad) {
+		dm_buf_free(&b);
+		return 0; /* too long to be stored: the claim says the same */
+	}
+	const char *v[5] = {b.data + offs[0], b.data + offs[1], b.data + offs[2], begin, end};
+	PGresult *r = PQexecParams(p->c,
+	                           "SELECT 1 FROM reports WHERE reporter=$1 AND policy_domain=$2"
+	                           " AND report_id=$3 AND date_begin=$4 AND date_end=$5",
+	                           5, NULL, v, NULL, NULL, 0);
+	dm_buf_free(&b);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		int rc = fail(p, r, "look up the report");
+		if (!p->batch_open)
+			p->broken = 0;
+		return rc;
+	}
+	*exists = PQntuples(r) > 0;
+	PQclear(r);
+	return 0;
+}
+
+static int
+pg_stats(struct store *st, const char *domain, struct store_stats *total,
+         int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg)
+{
+	struct pg *p = st->impl;
+	p->err[0] = '\0';
+	memset(total, 0, sizeof *total);
+	const char *v[1] = {domain};
+	PGresult *r = PQexecParams(p->c, stats_sql, 1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		int rc = fail(p, r, "stats");
+		if (!p->batch_open)
+			p->broken = 0;
+		return rc;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct store_domain_stats d;
+		d.domain = PQgetvalue(r, i, 0);
+		d.reports = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+		d.records = strtoull(PQgetvalue(r, i, 2), NULL, 10);
+		d.messages = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+		d.dmarc_pass = strtoull(PQgetvalue(r, i, 4), NULL, 10);
+		d.dmarc_fail = strtoull(PQgetvalue(r, i, 5), NULL, 10);
+		total->reports += d.reports;
+		total->records += d.records;
+		total->messages += d.messages;
+		total->dmarc_pass += d.dmarc_pass;
+		total->dmarc_fail += d.dmarc_fail;
+		if (per_domain && per_domain(arg, &d) != 0)
+			break;
+	}
+	PQclear(r);
+	return 0;
+}
+
+static const char *
+pg_errmsg(struct store *st)
+{
+	struct pg *p = st->impl;
+	return p ? p->err : "";
+}
+
+/* COMMIT returned: durable (synchronous_commit on). */
+static int
+pg_sync(struct store *st)
+{
+	return pg_flush(st);
+}
+
+const struct store_ops store_pg_ops = {
+        .name = "postgres",
+        .open = pg_open,
+        .close = pg_close,
+        .tx_begin = pg_tx_begin,
+        .record_add = pg_record_add,
+        .tx_commit = pg_tx_commit,
+        .tx_abort = pg_tx_abort,
+        .flush = pg_flush,
+        .sync = pg_sync,
+        .batch = pg_batch,
+        .durable = pg_durable,
+        .failed = pg_failed,
+        .lookup = pg_lookup,
+        .stats = pg_stats,
+        .errmsg = pg_errmsg,
+};
