@@ -12,6 +12,11 @@
 #   huge     1 report of 2,000,000 records, ~1.5 GB of XML (.xml.gz)
 #            bare pass, dmarcd ingest --jobs 1
 #
+# and the typical and big sets stored into PostgreSQL (store =
+# postgres://...): a PostgreSQL 15 of its own, started in bench/out/pg on a
+# loopback port (as the user postgres when run as root), a fresh database per
+# run, on the same machine (its server's CPU counts against the ingest).
+#
 # Every dmarcd run goes into a fresh data directory and is then checked:
 # `dmarcd stats --json` must report exactly the records and messages in the
 # set's expected.json, and no report may be rejected; otherwise the script
@@ -38,6 +43,7 @@
 #                           BENCH_QUERY_RECORDS=10000000 records over 90 days
 #                           and 20 domains, idle and while an ingest runs;
 #                           the dashboard's first load in headless chromium)
+#   BENCH_SKIP_PG=0         1 skips the PostgreSQL figures
 #   BENCH_SKIP_INTAKE=0     1 skips the `dmarcd serve` figures (bench/intake.py:
 #                           durable intake beside Postfix, intake to queryable,
 #                           1,000 idle connections); BENCH_INTAKE_MAILS=10000
@@ -63,6 +69,7 @@ REPS=${BENCH_REPS:-1}
 SKIP_HUGE=${BENCH_SKIP_HUGE:-0}
 SKIP_INTAKE=${BENCH_SKIP_INTAKE:-0}
 SKIP_QUERY=${BENCH_SKIP_QUERY:-0}
+SKIP_PG=${BENCH_SKIP_PG:-0}
 QUERY_RECORDS=${BENCH_QUERY_RECORDS:-10000000}
 BARE_ONLY=${BENCH_BARE_ONLY:-0}
 KEEP_DATA=${BENCH_KEEP_DATA:-0}
@@ -170,12 +177,49 @@ if bad:
 EOF
 }
 
+# ---- PostgreSQL ----------------------------------------------------------
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PG_URL=
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_stop() {
+	[[ -n $PG_URL ]] && as_pg "$PG_BIN/pg_ctl" -D "$OUT/pg/data" -m fast -w stop >/dev/null 2>&1
+	PG_URL=
+}
+# pg_start: a PostgreSQL 15 of our own in $OUT/pg on a free loopback port.
+pg_start() {
+	local dir=$OUT/pg port
+	[[ -x $PG_BIN/initdb ]] || die "PostgreSQL 15 is missing ($PG_BIN; BENCH_SKIP_PG=1 skips it)"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	[[ $(id -u) == 0 ]] && chown postgres:postgres "$dir"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	as_pg "$PG_BIN/initdb" -D "$dir/data" -U dmarcd --auth=trust -E UTF8 --locale=C.UTF-8 \
+		>"$LOGS/pg-initdb.log" 2>&1 || die "initdb failed: $(tail -n 3 "$LOGS/pg-initdb.log")"
+	as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir" start >/dev/null ||
+		die "PostgreSQL did not start: $(tail -n 3 "$dir/log")"
+	PG_URL=postgres://dmarcd@127.0.0.1:$port
+	trap pg_stop EXIT
+	log "postgres: $("$PG_BIN/postgres" --version) on 127.0.0.1:$port"
+}
+# pg_conf DATA: a fresh database and DATA/dmarcd.conf naming it (printed).
+pg_conf() {
+	local data=$1 db
+	db=bench_$(basename "$data" | tr -c 'a-z0-9\n' '_')
+	psql -q -d "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
+		>/dev/null || die "cannot create the database $db"
+	printf 'data_dir = %s\nstore = %s/%s\n' "$data" "$PG_URL" "$db" >"$data/dmarcd.conf"
+	echo "$data/dmarcd.conf"
+}
+
 # check_ingest SET LABEL DATA: `dmarcd stats --json` must hold exactly the
 # set's records and messages (and reports, if stats prints them); the
 # per-report JSON lines must show no rejected or duplicate report.
 check_ingest() {
-	local set=$1 label=$2 data=$3
-	"$DMARCD" stats --json --data "$data" >"$LOGS/$label.stats" 2>"$LOGS/$label.stats.err" ||
+	local set=$1 label=$2 data=$3 where=(--data "$3")
+	[[ -f $data/dmarcd.conf ]] && where=(--config "$data/dmarcd.conf")
+	"$DMARCD" stats --json "${where[@]}" >"$LOGS/$label.stats" 2>"$LOGS/$label.stats.err" ||
 		die "$label: dmarcd stats --json failed: $(tail -n 3 "$LOGS/$label.stats.err")"
 	python3 - "$OUT/$set/expected.json" "$LOGS/$label.stats" "$LOGS/$label.out" "$label" <<'EOF' ||
 import json, sys
@@ -246,7 +290,8 @@ median() {
 
 # measure SET TOOL LABEL UNITS -- CMD...
 # UNITS: mails (typical) or files (big, huge) for the per-second column.
-# A CMD argument "@DATA@" is replaced by a fresh data directory per run.
+# A CMD argument "@DATA@" is replaced by a fresh data directory per run,
+# "@PGCONF@" by a configuration naming a fresh PostgreSQL database.
 # Sets M_RATIO (ratio to bare) and appends a table row.
 declare -A BARE_RPS
 measure() {
@@ -257,13 +302,14 @@ measure() {
 	if [[ $units == mails ]]; then nunits=$(expected "$set" mails); else nunits=$(expected "$set" reports); fi
 
 	for ((rep = 1; rep <= REPS; rep++)); do
+		rm -rf "$data"
+		[[ $tool == bare ]] || mkdir -p "$data"
 		args=()
 		for a in "$@"; do
 			[[ $a == @DATA@ ]] && a=$data
+			[[ $a == @PGCONF@ ]] && a=$(pg_conf "$data")
 			args+=("$a")
 		done
-		rm -rf "$data"
-		[[ $tool == bare ]] || mkdir -p "$data"
 		log "$label: run $rep/$REPS: ${args[*]}"
 		run_timed "$label" "${args[@]}"
 		if [[ $tool == bare ]]; then
@@ -366,6 +412,16 @@ if [[ $SKIP_HUGE != 1 ]]; then
 		measure huge "ingest --jobs 1" huge-ingest-j1 files -- \
 			"$DMARCD" ingest --json --jobs 1 --data @DATA@ "$HUGE_FILE"
 	fi
+fi
+if [[ $BARE_ONLY != 1 && $SKIP_PG != 1 ]]; then
+	pg_start
+	measure typical "ingest --jobs 1 (postgres)" typical-pg-j1 mails -- \
+		"$DMARCD" ingest --json --jobs 1 --config @PGCONF@ "$TYP_MAILS"
+	measure typical "ingest --jobs 2 (postgres)" typical-pg-j2 mails -- \
+		"$DMARCD" ingest --json --jobs 2 --config @PGCONF@ "$TYP_MAILS"
+	measure big "ingest --jobs 1 (postgres)" big-pg-j1 files -- \
+		"$DMARCD" ingest --json --jobs 1 --config @PGCONF@ "$BIG_DIR"
+	pg_stop
 fi
 INTAKE_ROWS=()
 if [[ $BARE_ONLY != 1 && $SKIP_INTAKE != 1 ]]; then

@@ -34,8 +34,9 @@ python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli postgres
 	;;
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare
-	# with) for the intake figures; chromium for the dashboard's first load.
-	pkgs="$pkgs time python3 postfix chromium"
+	# with) for the intake figures; chromium for the dashboard's first load;
+	# PostgreSQL 15 for the figures of the postgres store.
+	pkgs="$pkgs time python3 postfix chromium postgresql-15"
 	;;
 esac
 

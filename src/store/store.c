@@ -238,7 +238,9 @@ struct store_reader *
 store_reader_open(struct store *st, char *err, size_t errlen)
 {
 	if (st->read_ops == NULL) {
-		snprintf(err, errlen, "the %s store cannot be queried", st->ops->name);
+		snprintf(err, errlen,
+			 "the %s store answers no API queries yet (serve it with --http none)",
+			 st->ops->name);
 		return NULL;
 	}
 	void *impl = st->read_ops->open(st, err, errlen);

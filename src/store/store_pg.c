@@ -108,7 +108,8 @@ static const char schema_sql[] =
 static const char temp_sql[] =
         "CREATE TEMP TABLE daily_in (LIKE daily) ON COMMIT DELETE ROWS;"
         "CREATE TEMP TABLE day_totals_in (LIKE day_totals) ON COMMIT DELETE ROWS;"
-        "CREATE TEMP TABLE src_day_in (LIKE src_day) ON COMMIT DELETE ROWS;";
+        "CREATE TEMP TABLE src_day_in (LIKE src_day) ON COMMIT DELETE ROWS;"
+        "CREATE TEMP TABLE reports_in (LIKE reports INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;";
 
 static const char upsert_sql[] =
         "INSERT INTO daily SELECT * FROM daily_in ORDER BY domain, source_ip, day, account_id,"
@@ -137,12 +138,22 @@ static const char claim_sql[] =
         " ON CONFLICT (reporter, policy_domain, report_id, date_begin, date_end) DO NOTHING"
         " RETURNING id";
 
-static const char set_sql[] =
-        "UPDATE reports SET org_name=$2, email=$3, extra_contact_info=$4, adkim=$5, aspf=$6,"
-        " p=$7, sp=$8, np=$9, pct=$10, fo=$11, testing=$12, discovery_method=$13,"
-        " generator=$14, version=$15, xmlns=$16, schema=$17, report_error=$18, archive_key=$19,"
-        " content_hash=$20, source=$21, records=$22, messages=$23, skipped=$24,"
-        " received_at=$25, warnings=$26 WHERE id=$1";
+/* The metadata of the batch's stored reports, sent with one COPY and one
+ * UPDATE when the batch ends (not a round trip per report). */
+static const char meta_copy_sql[] =
+        "COPY reports_in(id, org_name, email, extra_contact_info, adkim, aspf, p, sp, np, pct,"
+        " fo, testing, discovery_method, generator, version, xmlns, schema, report_error,"
+        " archive_key, content_hash, source, records, messages, skipped, received_at, warnings)"
+        " FROM STDIN";
+static const char meta_update_sql[] =
+        "UPDATE reports r SET org_name=i.org_name, email=i.email,"
+        " extra_contact_info=i.extra_contact_info, adkim=i.adkim, aspf=i.aspf, p=i.p, sp=i.sp,"
+        " np=i.np, pct=i.pct, fo=i.fo, testing=i.testing, discovery_method=i.discovery_method,"
+        " generator=i.generator, version=i.version, xmlns=i.xmlns, schema=i.schema,"
+        " report_error=i.report_error, archive_key=i.archive_key, content_hash=i.content_hash,"
+        " source=i.source, records=i.records, messages=i.messages, skipped=i.skipped,"
+        " received_at=i.received_at, warnings=i.warnings FROM reports_in i WHERE r.id = i.id;"
+        "TRUNCATE reports_in;";
 
 static const char records_copy_sql[] =
         "COPY records(report, account_id, policy_domain, date_begin, date_end, source_ip, count,"
@@ -175,6 +186,7 @@ struct pg {
 	struct rollup bdaily, btotals;
 	struct dm_buf copy; /* records rows not sent yet (COPY text format) */
 	struct dm_buf rows; /* rollup rows of one flush */
+	struct dm_buf meta; /* the metadata rows of the batch's stored reports */
 	struct dm_buf json;
 	/* the batch */
 	int batch_open, broken;
@@ -405,6 +417,7 @@ store_pg_open(struct store *st, const char *url, const char *password, char *err
 	rollup_init(&p->btotals, DM_MAX_BATCH_TOTAL_CELLS);
 	dm_buf_init(&p->copy, 2 * PG_COPY_FLUSH);
 	dm_buf_init(&p->rows, 64 * 1024 * 1024);
+	dm_buf_init(&p->meta, 64 * 1024 * 1024);
 	dm_buf_init(&p->json, 4 * 1024 * 1024);
 	st->impl = p;
 	return 0;
@@ -434,6 +447,7 @@ pg_close(struct store *st)
 	rollup_free(&p->btotals);
 	dm_buf_free(&p->copy);
 	dm_buf_free(&p->rows);
+	dm_buf_free(&p->meta);
 	dm_buf_free(&p->json);
 	free(p);
 	st->impl = NULL;
@@ -453,8 +467,20 @@ batch_fail(struct pg *p)
 	p->batch_reports = 0;
 	p->broken = 0;
 	dm_buf_reset(&p->copy);
+	dm_buf_reset(&p->meta);
 	rollup_clear(&p->bdaily);
 	rollup_clear(&p->btotals);
+}
+
+/* Send the batch's report metadata (see meta_copy_sql). */
+static int
+meta_flush(struct pg *p)
+{
+	if (p->meta.len == 0)
+		return 0;
+	int rc = copy_in(p, meta_copy_sql, p->meta.data, p->meta.len, "COPY the reports");
+	dm_buf_reset(&p->meta);
+	return rc ? rc : ex(p, meta_update_sql, "store the reports");
 }
 
 static int
@@ -557,6 +583,8 @@ batch_commit(struct pg *p)
 	if (!p->batch_open)
 		return 0;
 	int rc = p->broken ? DM_ESTORE : copy_flush(p);
+	if (rc == 0)
+		rc = meta_flush(p);
 	if (rc == 0)
 		rc = batch_write(p, NULL);
 	if (rc == 0)
@@ -869,34 +897,20 @@ pg_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	        received,
 	        p->json.data,
 	};
-	/* every text made valid UTF-8 (an input's name may not be) */
-	struct dm_buf vals;
-	size_t offs[26];
-	const char *v[26];
+	/* a COPY row, sent when the batch ends; every text made valid UTF-8
+	 * (an input's name may not be) */
+	size_t row = p->meta.len;
 	int bad = 0;
-	dm_buf_init(&vals, 1024 * 1024);
-	for (int i = 0; i < 26; i++) {
-		offs[i] = (size_t)-1;
-		if (src[i]) {
-			offs[i] = vals.len;
-			bad |= put_text(&vals, src[i], 0);
-			bad |= dm_buf_addc(&vals, '\0');
-		}
-	}
 	for (int i = 0; i < 26; i++)
-		v[i] = offs[i] == (size_t)-1 ? NULL : vals.data + offs[i];
-	PGresult *r = bad ? NULL : PQexecParams(p->c, set_sql, 26, NULL, v, NULL, NULL, 0);
-	dm_buf_free(&vals);
+		bad |= field(&p->meta, src[i], i == 25);
 	if (bad) {
+		p->meta.len = row;
 		snprintf(p->err, sizeof p->err, "report metadata too large");
 		rc = DM_ELIMIT;
 		goto fail;
 	}
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		rc = fail(p, r, "store the report");
+	if (p->meta.len >= PG_COPY_FLUSH && (rc = meta_flush(p)) != 0)
 		goto fail;
-	}
-	PQclear(r);
 	/* last: once merged, the cells are the batch's */
 	rc = report_merge(p, rep);
 	if (rc)

@@ -61,7 +61,7 @@ def pgconf(tmp_path):
 def pg_ctl(*args):
     argv = [os.path.join(PGBIN, "pg_ctl"), "-D", os.environ["DMARCD_PG_DATA"]] + list(args)
     if os.getuid() == 0:
-        argv = ["runuser", "-u", "nobody", "--"] + argv
+        argv = ["runuser", "-u", "postgres", "--"] + argv
     subprocess.run(argv, check=True, capture_output=True, timeout=120)
 
 

@@ -1,11 +1,12 @@
 #!/bin/bash
 # run.sh BINARY WORK_DIR - the PostgreSQL store: the golden cases stored in
 # PostgreSQL (tests/golden/golden.py with GOLDEN_PG), then pytest (same
-# answers as SQLite on generated sets, two writers at once, kill -9, the
+# answers as SQLite on generated sets, two intake nodes, kill -9, the
 # server going away).  One PostgreSQL 15 server from Debian runs for the
 # whole suite: initdb and pg_ctl in WORK_DIR, listening on 127.0.0.1 on a
-# free port, run as the user nobody (initdb refuses root), stopped at the
-# end by its pid file.
+# free port, run as the user postgres that Debian's package creates
+# (initdb refuses root; not nobody, whose processes tests/cli counts under
+# a limit), stopped at the end by its pid file.
 #
 # WORK_DIR is emptied first.  Exit status: the first failure's.
 set -u
@@ -19,10 +20,10 @@ work=$(cd "$work" && pwd)
 pgbin=/usr/lib/postgresql/15/bin
 [ -x "$pgbin/initdb" ] || { echo "pg: $pgbin/initdb missing (postgresql-15; make test installs it)" >&2; exit 1; }
 
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi; }
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pgdir=$work/pg
 mkdir -p "$pgdir"
-[ "$(id -u)" = 0 ] && chown nobody:nogroup "$pgdir"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$pgdir"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg "$pgbin/initdb" -D "$pgdir/data" -U dmarcd --auth=trust -E UTF8 --locale=C.UTF-8 >"$work/initdb.log" 2>&1 ||
 	{ cat "$work/initdb.log"; exit 1; }

@@ -167,3 +167,16 @@ def test_server_down_at_start_says_so(tmp_path):
                    % (tmp_path / "var", free_port()))
     p = dm("ingest", "--config", cfg, os.devnull, check=False)
     assert p.returncode != 0 and b"postgres: cannot connect" in p.stderr, p.stderr
+
+
+def test_serve_with_the_api_says_it_has_no_queries_yet(pgconf):
+    """The API's reads are SQLite's only so far: a server asked to answer
+    them on this store refuses to start, and says why, rather than serve
+    errors."""
+    cfg, _, _ = pgconf
+    p = subprocess.run([BIN, "serve", "--config", cfg, "--smtp", "127.0.0.1:%d" % free_port(),
+                        "--http", "127.0.0.1:%d" % free_port()], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode != 0
+    assert b"the postgres store answers no API queries yet (serve it with --http none)" in p.stderr, \
+        p.stderr
