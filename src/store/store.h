@@ -222,6 +222,7 @@ struct store_ops {
 	uint64_t (*durable)(struct store *st);
 	/* the newest batch whose commit failed (0: none) */
 	uint64_t (*failed)(struct store *st);
+	/* may be NULL: see store_lookup */
 	int (*lookup)(struct store *st, struct dm_report *rep, int *exists);
 	int (*stats)(struct store *st, const char *domain, struct store_stats *total,
 		     int (*per_domain)(void *arg, const struct store_domain_stats *d),
@@ -316,7 +317,9 @@ uint64_t store_durable(struct store *st);
 uint64_t store_failed(struct store *st);
 
 /* Is a report with rep's identity (reporter, policy domain, report id,
- * begin, end) already stored? */
+ * begin, end) already stored?  An early answer that saves storing work;
+ * the claim at the report's first record decides in any case, so a
+ * backend where asking costs a round trip has no lookup (*exists = 0). */
 int store_lookup(struct store *st, struct dm_report *rep, int *exists, char *err,
 		 size_t errlen) DM_WUR;
 int store_stats(struct store *st, const char *domain, struct store_stats *total,

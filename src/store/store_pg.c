@@ -2,7 +2,8 @@
  * store_pg.c - the store in PostgreSQL (libpq), for several intake nodes
  * writing into one database.  The only file that uses libpq.
  *
- * Functions: the store_pg_ops table (write side, lookup, stats).  The API's
+ * Functions: the store_pg_ops table (write side and stats; no lookup: the
+ * claim decides, see store_lookup).  The API's
  * reads are not implemented for PostgreSQL yet: store_reader_open() says
  * so (store.c), and `dmarcd serve` with this store answers no queries.
  *
@@ -955,50 +956,6 @@ pg_failed(struct store *st)
 }
 
 static int
-pg_lookup(struct store *st, struct dm_report *rep, int *exists)
-{
-	struct pg *p = st->impl;
-	*exists = 0;
-	p->err[0] = '\0';
-	if (!dm_report_claimable(rep))
-		return 0;
-	if (PQstatus(p->c) != CONNECTION_OK)
-		return 0; /* the claim decides once the server is back */
-	char begin[24], end[24];
-	snprintf(begin, sizeof begin, "%lld", (long long)rep->begin);
-	snprintf(end, sizeof end, "%lld", (long long)rep->end);
-	struct dm_buf b;
-	dm_buf_init(&b, 16 * DM_MAX_ID_LEN);
-	const char *src[3] = {dm_report_reporter(rep), rep->policy.domain, rep->report_id};
-	size_t offs[3];
-	int bad = 0;
-	for (int i = 0; i < 3; i++) {
-		offs[i] = b.len;
-		bad |= put_text(&b, src[i] ? src[i] : "", 0);
-		bad |= dm_buf_addc(&b, '\0');
-	}
-	if (bad) {
-		dm_buf_free(&b);
-		return 0; /* too long to be stored: the claim says the same */
-	}
-	const char *v[5] = {b.data + offs[0], b.data + offs[1], b.data + offs[2], begin, end};
-	PGresult *r = PQexecParams(p->c,
-	                           "SELECT 1 FROM reports WHERE reporter=$1 AND policy_domain=$2"
-	                           " AND report_id=$3 AND date_begin=$4 AND date_end=$5",
-	                           5, NULL, v, NULL, NULL, 0);
-	dm_buf_free(&b);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		int rc = fail(p, r, "look up the report");
-		if (!p->batch_open)
-			p->broken = 0;
-		return rc;
-	}
-	*exists = PQntuples(r) > 0;
-	PQclear(r);
-	return 0;
-}
-
-static int
 pg_stats(struct store *st, const char *domain, struct store_stats *total,
          int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg)
 {
@@ -1060,7 +1017,7 @@ const struct store_ops store_pg_ops = {
         .batch = pg_batch,
         .durable = pg_durable,
         .failed = pg_failed,
-        .lookup = pg_lookup,
+        .lookup = NULL, /* a round trip per report: the claim decides alone */
         .stats = pg_stats,
         .errmsg = pg_errmsg,
 };
