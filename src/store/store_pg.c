@@ -35,7 +35,6 @@
  * input's name) are made valid before they reach the server, which would
  * refuse the whole batch otherwise.  Logs nothing; errors are returned.
  */
-#include <ctype.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>

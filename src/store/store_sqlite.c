@@ -38,7 +38,6 @@
  *
  * Logs nothing itself; errors are returned with sqlite3_errmsg() text.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
