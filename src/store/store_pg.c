@@ -35,6 +35,7 @@
  * input's name) are made valid before they reach the server, which would
  * refuse the whole batch otherwise.  Logs nothing; errors are returned.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -352,16 +353,22 @@ pg_setup(struct pg *p)
 	PQclear(r);
 	if (have) {
 		r = PQexec(p->c, "SELECT max(version) FROM dmarcd_schema");
-		int v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
-		                ? atoi(PQgetvalue(r, 0, 0))
-		                : -1;
+		long v = -1;
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		    !PQgetisnull(r, 0, 0)) {
+			char *end;
+			errno = 0;
+			v = strtol(PQgetvalue(r, 0, 0), &end, 10);
+			if (errno || *end || v < 0 || v > 1000000)
+				v = -1;
+		}
 		PQclear(r);
 		if (v > PG_SCHEMA_VERSION)
 			snprintf(p->err, sizeof p->err,
-			         "postgres: schema %d is newer than this dmarcd's %d", v,
+			         "postgres: schema %ld is newer than this dmarcd's %d", v,
 			         PG_SCHEMA_VERSION);
 		else if (v != PG_SCHEMA_VERSION)
-			snprintf(p->err, sizeof p->err, "postgres: unknown schema version %d", v);
+			snprintf(p->err, sizeof p->err, "postgres: unknown schema version %ld", v);
 		rc = p->err[0] ? DM_ESTORE : 0;
 	} else {
 		rc = ex(p, "BEGIN", "set-up");
