@@ -81,7 +81,7 @@ store_open_config(const struct dm_config *cfg, char *err, size_t errlen)
 		return NULL;
 	struct store *st = xcalloc(1, sizeof *st);
 	st->ops = &store_pg_ops;
-	st->read_ops = NULL; /* not yet: store_reader_open says so */
+	st->read_ops = &store_pg_read_ops;
 	pthread_mutex_init(&st->lock, NULL);
 	int rc = store_pg_open(st, cfg->store, password, err, errlen);
 	explicit_bzero(password, sizeof password);

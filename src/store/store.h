@@ -3,7 +3,7 @@
  *
  * A backend is a table of functions chosen by the `store` setting:
  * "sqlite" (store_sqlite.c, store_sqlite_read.c) or a postgres:// URL
- * (store_pg.c: writes and stats; the API's reads are SQLite's only so far).  One report is written in one
+ * (store_pg.c, store_pg_read.c).  One report is written in one
  * transaction: store_tx_begin(), store_record_add() per record,
  * store_tx_commit() with the final metadata (stored, or duplicate when
  * the claim found the identity taken) or store_tx_abort() (nothing of

@@ -1,11 +1,12 @@
 /*
  * store_pg.c - the store in PostgreSQL (libpq), for several intake nodes
- * writing into one database.  The only file that uses libpq.
+ * writing into one database.  With store_pg_read.c the only files that
+ * use libpq.
  *
  * Functions: the store_pg_ops table (write side and stats; no lookup: the
- * claim decides, see store_lookup).  The API's
- * reads are not implemented for PostgreSQL yet: store_reader_open() says
- * so (store.c), and `dmarcd serve` with this store answers no queries.
+ * claim decides, see store_lookup), store_pg_open, store_pg_connect and
+ * store_pg_text for the read side (store_pg_read.c).  Records carry their
+ * number n within their report, the order the API gives them in.
  *
  * The same logical schema as SQLite (store_sqlite.c), created on first
  * use under an advisory lock, so nodes that start together do not race.
@@ -52,7 +53,9 @@
 #include "store/store.h"
 #include "store/store_pg.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
+#define PG_STR_(x) #x
+#define PG_STR(x) PG_STR_(x)
 #define STORE_BATCH_REPORTS 1000
 #define STORE_BATCH_SECONDS 1.0
 #define PG_COPY_FLUSH (4 * 1024 * 1024) /* send buffered records beyond this */
@@ -78,14 +81,14 @@ static const char schema_sql[] =
         "CREATE INDEX IF NOT EXISTS reports_hash ON reports(content_hash);"
         "CREATE INDEX IF NOT EXISTS reports_domain ON reports(policy_domain, date_begin);"
         "CREATE TABLE IF NOT EXISTS records("
-        " report bigint NOT NULL, account_id bigint NOT NULL DEFAULT 0,"
+        " report bigint NOT NULL, n integer NOT NULL, account_id bigint NOT NULL DEFAULT 0,"
         " policy_domain text, date_begin bigint, date_end bigint,"
         " source_ip bytea, count bigint NOT NULL, disposition text,"
         " dkim text, spf text, dmarc_pass smallint NOT NULL,"
         " header_from text, envelope_from text, envelope_to text,"
         " reasons text, dkim_results text, spf_results text,"
         " ptr text, base_domain text, asn integer, as_name text, country text, service text);"
-        "CREATE INDEX IF NOT EXISTS records_report ON records(report);"
+        "CREATE INDEX IF NOT EXISTS records_report_n ON records(report, n);"
         "CREATE TABLE IF NOT EXISTS daily("
         " domain text NOT NULL, source_ip bytea NOT NULL, day bigint NOT NULL,"
         " account_id bigint NOT NULL, header_from text NOT NULL, reporter text NOT NULL,"
@@ -104,6 +107,13 @@ static const char schema_sql[] =
         " spf_aligned bigint NOT NULL, dkim_aligned bigint NOT NULL,"
         " quarantine bigint NOT NULL, reject bigint NOT NULL,"
         " PRIMARY KEY(domain, source_ip, account_id, day));";
+
+/* From version 1 (records without their order within the report). */
+static const char upgrade1_sql[] =
+        "ALTER TABLE records ADD COLUMN IF NOT EXISTS n integer NOT NULL DEFAULT 0;"
+        "DROP INDEX IF EXISTS records_report;"
+        "CREATE INDEX IF NOT EXISTS records_report_n ON records(report, n);"
+        "UPDATE dmarcd_schema SET version = 2;";
 
 /* Per connection: where a batch's rollup cells wait for their upsert. */
 static const char temp_sql[] =
@@ -157,7 +167,7 @@ static const char meta_update_sql[] =
         "TRUNCATE reports_in;";
 
 static const char records_copy_sql[] =
-        "COPY records(report, account_id, policy_domain, date_begin, date_end, source_ip, count,"
+        "COPY records(report, n, account_id, policy_domain, date_begin, date_end, source_ip, count,"
         " disposition, dkim, spf, dmarc_pass, header_from, envelope_from, envelope_to, reasons,"
         " dkim_results, spf_results) FROM STDIN";
 
@@ -174,6 +184,7 @@ static const char stats_sql[] =
 struct pg {
 	PGconn *c;
 	char err[512];
+	char *url, password[256]; /* for the readers' connections */
 	/* the open report */
 	int in_report, claimed, dup, sp_open;
 	long long report_id;
@@ -184,6 +195,7 @@ struct pg {
 	int have_reporter;
 	const struct dm_report *rollup_rep;
 	int64_t account_id;
+	long long rec_n; /* the open report's records so far: their order */
 	struct rollup bdaily, btotals;
 	struct dm_buf copy; /* records rows not sent yet (COPY text format) */
 	struct dm_buf rows; /* rollup rows of one flush */
@@ -309,6 +321,14 @@ put_text(struct dm_buf *b, const char *s, int copy)
 	return bad ? DM_ELIMIT : 0;
 }
 
+int
+store_pg_text(struct dm_buf *b, const char *s)
+{
+	int bad = put_text(b, s, 0);
+	bad |= dm_buf_addc(b, '\0');
+	return bad ? DM_ELIMIT : 0;
+}
+
 /* One COPY field: text, or \N for NULL; then a tab or the end of line. */
 static int
 field(struct dm_buf *b, const char *s, int last)
@@ -363,19 +383,31 @@ pg_setup(struct pg *p)
 				v = -1;
 		}
 		PQclear(r);
-		if (v > PG_SCHEMA_VERSION)
+		if (v == 1) {
+			rc = ex(p, "BEGIN", "upgrade the schema");
+			if (rc == 0)
+				rc = ex(p, upgrade1_sql, "upgrade the schema from version 1");
+			if (rc == 0)
+				rc = ex(p, "COMMIT", "upgrade the schema");
+			if (rc)
+				PQclear(PQexec(p->c, "ROLLBACK"));
+			else
+				v = PG_SCHEMA_VERSION;
+		}
+		if (rc == 0 && v > PG_SCHEMA_VERSION)
 			snprintf(p->err, sizeof p->err,
 			         "postgres: schema %ld is newer than this dmarcd's %d", v,
 			         PG_SCHEMA_VERSION);
-		else if (v != PG_SCHEMA_VERSION)
+		else if (rc == 0 && v != PG_SCHEMA_VERSION)
 			snprintf(p->err, sizeof p->err, "postgres: unknown schema version %ld", v);
-		rc = p->err[0] ? DM_ESTORE : 0;
+		if (rc == 0)
+			rc = p->err[0] ? DM_ESTORE : 0;
 	} else {
 		rc = ex(p, "BEGIN", "set-up");
 		if (rc == 0)
 			rc = ex(p, schema_sql, "create the schema");
 		if (rc == 0)
-			rc = ex(p, "INSERT INTO dmarcd_schema VALUES(1); COMMIT",
+			rc = ex(p, "INSERT INTO dmarcd_schema VALUES(" PG_STR(PG_SCHEMA_VERSION) "); COMMIT",
 			        "create the schema");
 		if (rc)
 			(void)PQexec(p->c, "ROLLBACK");
@@ -388,14 +420,14 @@ pg_setup(struct pg *p)
 	return rc;
 }
 
-int
-store_pg_open(struct store *st, const char *url, const char *password, char *err, size_t errlen)
+/* A connection to url (its password apart, never in the URL). */
+static PGconn *
+connect_url(const char *url, const char *password)
 {
 	const char *const keys[] = {"dbname",           "password",        "connect_timeout",
 	                            "application_name", "client_encoding", NULL};
 	const char *const vals[] = {
 	        url, password && *password ? password : NULL, "10", "dmarcd", "UTF8", NULL};
-	struct pg *p = xcalloc(1, sizeof *p);
 	/* keys after a NULL value are not read: the password goes last */
 	const char *k2[6], *v2[6];
 	int n = 0;
@@ -405,7 +437,30 @@ store_pg_open(struct store *st, const char *url, const char *password, char *err
 			v2[n++] = vals[i];
 		}
 	k2[n] = v2[n] = NULL;
-	p->c = PQconnectdbParams(k2, v2, 1);
+	return PQconnectdbParams(k2, v2, 1);
+}
+
+struct pg_conn *
+store_pg_connect(struct store *st, char *err, size_t errlen)
+{
+	struct pg *p = st->impl;
+	PGconn *c = connect_url(p->url, p->password);
+	if (PQstatus(c) != CONNECTION_OK) {
+		struct pg e;
+		e.err[0] = '\0';
+		set_err(&e, "cannot connect", PQerrorMessage(c));
+		snprintf(err, errlen, "%s", e.err);
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+store_pg_open(struct store *st, const char *url, const char *password, char *err, size_t errlen)
+{
+	struct pg *p = xcalloc(1, sizeof *p);
+	p->c = connect_url(url, password);
 	int rc = 0;
 	if (PQstatus(p->c) != CONNECTION_OK) {
 		set_err(p, "cannot connect", PQerrorMessage(p->c));
@@ -419,6 +474,8 @@ store_pg_open(struct store *st, const char *url, const char *password, char *err
 		free(p);
 		return rc;
 	}
+	p->url = xstrdup(url);
+	snprintf(p->password, sizeof p->password, "%s", password ? password : "");
 	rollup_init(&p->rollup, DM_MAX_ROLLUP_CELLS);
 	rollup_init(&p->bdaily, DM_MAX_BATCH_ROLLUP_CELLS);
 	rollup_init(&p->btotals, DM_MAX_BATCH_TOTAL_CELLS);
@@ -449,6 +506,8 @@ pg_close(struct store *st)
 		return;
 	(void)batch_commit(p);
 	PQfinish(p->c);
+	free(p->url);
+	explicit_bzero(p->password, sizeof p->password);
 	rollup_free(&p->rollup);
 	rollup_free(&p->bdaily);
 	rollup_free(&p->btotals);
@@ -639,6 +698,7 @@ pg_tx_begin(struct store *st, int64_t account_id)
 	}
 	p->in_report = 1;
 	p->claimed = p->dup = p->sp_open = 0;
+	p->rec_n = 0;
 	p->report_id = 0;
 	p->report_copy_start = p->copy.len;
 	p->report_rows_sent = 0;
@@ -753,6 +813,7 @@ pg_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	size_t row = b->len;
 	int bad = 0;
 	bad |= field_int(b, p->report_id, 0);
+	bad |= field_int(b, p->rec_n + 1, 0);
 	bad |= field_int(b, p->account_id, 0);
 	bad |= field(b, rep->policy.domain, 0);
 	bad |= field_int(b, rep->begin, 0);
@@ -781,6 +842,7 @@ pg_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 		snprintf(p->err, sizeof p->err, "record too large to send");
 		return DM_ELIMIT;
 	}
+	p->rec_n++;
 	if (b->len >= PG_COPY_FLUSH && (rc = copy_flush(p)) != 0)
 		return rc;
 	p->rollup_rep = rep;

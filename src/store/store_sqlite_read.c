@@ -33,7 +33,6 @@
  * reader's error text.
  */
 #include <inttypes.h>
-#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@
 #include "common/limits.h"
 #include "common/xalloc.h"
 #include "core/arena.h"
+#include "store/read.h"
 #include "store/store.h"
 #include "store/store_sqlite.h"
 
@@ -125,10 +125,12 @@ static const char *const rstmt_sql[R_COUNT] = {
         [R_SOURCE_ROWS] = "SELECT source_ip, messages, dmarc_pass, spf_aligned, dkim_aligned,"
                           " quarantine, reject FROM src_day WHERE domain = ?3 AND day BETWEEN ?4"
                           " AND ?5 AND" SCOPE " ORDER BY source_ip",
+        /* its busiest header_from and reporter pairs first */
         [R_SOURCE_LISTS] =
-                "SELECT DISTINCT header_from, reporter FROM daily"
+                "SELECT header_from, reporter FROM daily"
                 " WHERE domain = ?3 AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
-                " LIMIT 400",
+                " GROUP BY header_from, reporter"
+                " ORDER BY SUM(messages) DESC, header_from, reporter LIMIT 400",
         [R_SOURCE_TOTAL] = "SELECT" COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
                            " AND day BETWEEN ?4 AND ?5 AND" SCOPE,
         [R_SOURCE_DAYS] = "SELECT day," COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
@@ -170,18 +172,9 @@ struct sqr {
 	sqlite3 *db;
 	sqlite3_stmt *st[R_COUNT];
 	char err[256];
-	/* one record's parsed results */
-	struct dm_arena arena;
-	struct dm_reason reasons[DM_MAX_REASONS];
-	struct dm_auth_dkim dkim[DM_MAX_DKIM_RESULTS];
-	struct dm_auth_spf spf[DM_MAX_SPF_RESULTS];
+	struct read_record rec; /* one record's parsed results */
 	/* a source's DKIM and SPF results, summed while its records are read */
-	struct part {
-		int kind;
-		char *name, *sub, *result;
-		uint64_t messages;
-	} * parts;
-	size_t nparts, capparts;
+	struct read_parts parts;
 };
 
 static int
@@ -214,19 +207,8 @@ rd_open(struct store *st, char *err, size_t errlen)
 		free(q);
 		return NULL;
 	}
-	dm_arena_init(&q->arena);
+	read_record_init(&q->rec);
 	return q;
-}
-
-static void
-parts_clear(struct sqr *q)
-{
-	for (size_t i = 0; i < q->nparts; i++) {
-		free(q->parts[i].name);
-		free(q->parts[i].sub);
-		free(q->parts[i].result);
-	}
-	q->nparts = 0;
 }
 
 static void
@@ -236,9 +218,8 @@ rd_close(void *impl)
 	for (int i = 0; i < R_COUNT; i++)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close(q->db);
-	dm_arena_free(&q->arena);
-	parts_clear(q);
-	free(q->parts);
+	read_record_free(&q->rec);
+	read_parts_free(&q->parts);
 	free(q);
 }
 
@@ -420,15 +401,6 @@ rd_reporters(void *impl, const struct store_scope *sc, const struct store_filter
 }
 
 /* ---- sources ------------------------------------------------------------------ */
-
-static int
-has(const char *const *list, size_t n, const char *v)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(list[i], v) == 0)
-			return 1;
-	return 0;
-}
 
 /* Is a before b in the order asked for (best first)? */
 static int
@@ -632,17 +604,11 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 		sqlite3_bind_blob(l, 6, r->ip, 16, SQLITE_STATIC);
 		int st;
 		/* a column's text lives until the next step: copied */
-		dm_arena_reset(&q->arena);
+		dm_arena_reset(&q->rec.arena);
 		while ((st = sqlite3_step(l)) == SQLITE_ROW) {
-			const char *hf = col_text(l, 0), *rep = col_text(l, 1);
-			if (hf && r->nheader_from < STORE_SOURCE_LIST &&
-			    !has(r->header_from, r->nheader_from, hf))
-				r->header_from[r->nheader_from++] =
-				        dm_arena_strndup(&q->arena, hf, strlen(hf));
-			if (rep && r->nreporters < STORE_SOURCE_LIST &&
-			    !has(r->reporters, r->nreporters, rep))
-				r->reporters[r->nreporters++] =
-				        dm_arena_strndup(&q->arena, rep, strlen(rep));
+			read_list_add(r->header_from, &r->nheader_from, col_text(l, 0),
+			              &q->rec.arena);
+			read_list_add(r->reporters, &r->nreporters, col_text(l, 1), &q->rec.arena);
 		}
 		if (st != SQLITE_DONE && st != SQLITE_ROW)
 			rc = fail(q, st);
@@ -656,43 +622,12 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 
 /* ---- one record ------------------------------------------------------------------- */
 
-static const char *
-jstr(struct dm_arena *a, json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-	return v ? dm_arena_strndup(a, v, strlen(v)) : NULL;
-}
-
-/* The JSON array of a results column (written by store_sqlite.c) as
- * objects; NULL column: none. */
-static json_t *
-jarray(sqlite3_stmt *s, int i)
-{
-	const void *p = sqlite3_column_blob(s, i);
-	int n = sqlite3_column_bytes(s, i);
-	if (p == NULL || n <= 0)
-		return NULL;
-	json_t *a = json_loadb(p, (size_t)n, 0, NULL);
-	if (a && !json_is_array(a)) {
-		json_decref(a);
-		return NULL;
-	}
-	return a;
-}
-
-/* A records row into rec; strings in q->arena or the statement. */
+/* A records row into rec; strings in q->rec or the statement. */
 static void
 read_record(struct sqr *q, sqlite3_stmt *s, struct dm_record *rec)
 {
-	memset(rec, 0, sizeof *rec);
-	dm_arena_reset(&q->arena);
 	const void *ip = sqlite3_column_blob(s, 0);
-	if (ip != NULL && sqlite3_column_bytes(s, 0) == 16) {
-		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-		memcpy(rec->ip, ip, 16);
-		rec->ip_family = memcmp(rec->ip, mapped, 12) == 0 ? 4 : 6;
-	}
-	rec->ip_text = "";
+	read_record_start(&q->rec, rec, ip != NULL && sqlite3_column_bytes(s, 0) == 16 ? ip : NULL);
 	rec->count = sqlite3_column_int64(s, 1);
 	rec->disposition = col_text(s, 2);
 	rec->dkim = col_text(s, 3);
@@ -700,36 +635,13 @@ read_record(struct sqr *q, sqlite3_stmt *s, struct dm_record *rec)
 	rec->header_from = col_text(s, 5);
 	rec->envelope_from = col_text(s, 6);
 	rec->envelope_to = col_text(s, 7);
-	rec->reasons = q->reasons;
-	rec->dkim_res = q->dkim;
-	rec->spf_res = q->spf;
-	json_t *a = jarray(s, 8);
-	for (size_t i = 0; a && i < json_array_size(a) && rec->nreasons < DM_MAX_REASONS; i++) {
-		json_t *o = json_array_get(a, i);
-		q->reasons[rec->nreasons].type = jstr(&q->arena, o, "type");
-		q->reasons[rec->nreasons++].comment = jstr(&q->arena, o, "comment");
+	const char *j[3];
+	size_t n[3];
+	for (int i = 0; i < 3; i++) {
+		j[i] = sqlite3_column_blob(s, 8 + i);
+		n[i] = j[i] ? (size_t)sqlite3_column_bytes(s, 8 + i) : 0;
 	}
-	json_decref(a);
-	a = jarray(s, 9);
-	for (size_t i = 0; a && i < json_array_size(a) && rec->ndkim < DM_MAX_DKIM_RESULTS; i++) {
-		json_t *o = json_array_get(a, i);
-		struct dm_auth_dkim *d = &q->dkim[rec->ndkim++];
-		d->domain = jstr(&q->arena, o, "domain");
-		d->selector = jstr(&q->arena, o, "selector");
-		d->result = jstr(&q->arena, o, "result");
-		d->human_result = jstr(&q->arena, o, "human_result");
-	}
-	json_decref(a);
-	a = jarray(s, 10);
-	for (size_t i = 0; a && i < json_array_size(a) && rec->nspf < DM_MAX_SPF_RESULTS; i++) {
-		json_t *o = json_array_get(a, i);
-		struct dm_auth_spf *d = &q->spf[rec->nspf++];
-		d->domain = jstr(&q->arena, o, "domain");
-		d->scope = jstr(&q->arena, o, "scope");
-		d->result = jstr(&q->arena, o, "result");
-		d->human_result = jstr(&q->arena, o, "human_result");
-	}
-	json_decref(a);
+	read_record_results(&q->rec, rec, j[0], n[0], j[1], n[1], j[2], n[2]);
 }
 
 /* A reports row (REPORT_COLS) into r; *first, *last: its records. */
@@ -802,38 +714,6 @@ each_record(struct sqr *q, const struct store_report_row *r, int64_t first, int6
 
 /* ---- one source ------------------------------------------------------------------- */
 
-static int
-str_eq(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
-static void
-part_add(struct sqr *q, int kind, const char *name, const char *sub, const char *result,
-         uint64_t messages)
-{
-	for (size_t i = 0; i < q->nparts; i++) {
-		struct part *p = &q->parts[i];
-		if (p->kind == kind && str_eq(p->name, name) && str_eq(p->sub, sub) &&
-		    str_eq(p->result, result)) {
-			p->messages += messages;
-			return;
-		}
-	}
-	if (q->nparts >= DM_HTTP_MAX_SOURCE_PARTS)
-		return; /* a source seen with more results than anyone reads */
-	if (q->nparts == q->capparts) {
-		q->capparts = q->capparts ? 2 * q->capparts : 32;
-		q->parts = xrealloc(q->parts, q->capparts * sizeof *q->parts);
-	}
-	struct part *p = &q->parts[q->nparts++];
-	p->kind = kind;
-	p->name = xstrdup(name ? name : "");
-	p->sub = xstrdup(sub ? sub : "");
-	p->result = xstrdup(result ? result : "");
-	p->messages = messages;
-}
-
 struct source_scan {
 	struct sqr *q;
 	unsigned char ip[16];
@@ -849,27 +729,9 @@ source_record(void *arg, const struct store_report_row *r, const struct dm_recor
 	struct source_scan *ss = arg;
 	if (++ss->scanned > DM_HTTP_MAX_SOURCE_SCAN)
 		return 1; /* enough to describe the source: stop reading */
-	if (memcmp(rec->ip, ss->ip, 16) != 0)
-		return 0;
-	for (unsigned i = 0; i < rec->ndkim; i++)
-		part_add(ss->q, STORE_PART_DKIM, rec->dkim_res[i].domain, rec->dkim_res[i].selector,
-		         rec->dkim_res[i].result, (uint64_t)rec->count);
-	for (unsigned i = 0; i < rec->nspf; i++)
-		part_add(ss->q, STORE_PART_SPF, rec->spf_res[i].domain, rec->spf_res[i].scope,
-		         rec->spf_res[i].result, (uint64_t)rec->count);
+	if (memcmp(rec->ip, ss->ip, 16) == 0)
+		read_parts_record(&ss->q->parts, rec);
 	return 0;
-}
-
-static int
-part_cmp(const void *a, const void *b)
-{
-	const struct part *x = a, *y = b;
-	if (x->kind != y->kind)
-		return x->kind - y->kind;
-	if (x->messages != y->messages)
-		return x->messages > y->messages ? -1 : 1;
-	int c = strcmp(x->name, y->name);
-	return c ? c : strcmp(x->sub, y->sub);
 }
 
 static int
@@ -941,7 +803,7 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 	 * each of its days (a report of several days counts once) */
 	struct source_scan ss = {.q = q};
 	memcpy(ss.ip, ip, 16);
-	parts_clear(q);
+	read_parts_clear(&q->parts);
 	int64_t done_until = INT64_MIN; /* reports beginning before this are read */
 	for (size_t d = 0; n == 0 && d < ndays; d++) {
 		struct store_filter day = {.domain = f->domain, .from = days[d], .to = days[d]};
@@ -985,19 +847,9 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 			break;
 	}
 	free(days);
-	if (n == 0) {
-		qsort(q->parts, q->nparts, sizeof *q->parts, part_cmp);
-		for (size_t i = 0; n == 0 && i < q->nparts; i++) {
-			struct part *p = &q->parts[i];
-			struct store_part_row r = {.kind = p->kind,
-			                           .name = p->name,
-			                           .sub = p->sub,
-			                           .result = p->result,
-			                           .messages = p->messages};
-			n = part_fn(arg, &r);
-		}
-	}
-	parts_clear(q);
+	if (n == 0)
+		n = read_parts_emit(&q->parts, part_fn, arg);
+	read_parts_clear(&q->parts);
 	return n;
 }
 

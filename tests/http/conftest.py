@@ -4,6 +4,12 @@ Environment (set by tests/http/run.sh):
   DMARCD_BIN   the dmarcd binary under test
   DMARCD_WORK  a scratch folder (generated report sets are cached here)
   DMARCD_GEN   the report generator (bench/gen)
+  DMARCD_PG    (set with DMARCD_HTTP_STORE=postgres) a PostgreSQL server,
+               postgres://dmarcd@127.0.0.1:PORT: every data folder then
+               stores its reports in a database of its own there (a config
+               file beside the folder names it), and a copied folder gets
+               a copy of its database, so each test sees the same data as
+               with SQLite
 
 The data comes through the real pipeline: bench/gen writes report files
 and expected.json (the source of truth), `dmarcd ingest` stores them, and
@@ -25,6 +31,7 @@ so acme's numbers for acme.com are set A's alone, beta's are B's day 0
 alone, and the admin's are the sum of all three.
 """
 import gzip
+import hashlib
 import http.client
 import io
 import json
@@ -44,6 +51,7 @@ import pytest
 BIN = os.environ.get("DMARCD_BIN", "")
 WORK = os.environ.get("DMARCD_WORK", "")
 GEN = os.environ.get("DMARCD_GEN", "")
+PG = os.environ.get("DMARCD_PG", "")
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0
@@ -73,12 +81,58 @@ def pytest_configure(config):
         raise pytest.UsageError("set %s (tests/http/run.sh does)" % ", ".join(missing))
 
 
+# ---------------------------------------------------------------- the store
+
+
+_pg_lock = threading.Lock()
+_pg_dbs = set()
+
+
+def psql(sql):
+    p = subprocess.run(["psql", "-qAt", "-d", PG + "/postgres", "-c", sql], capture_output=True,
+                       text=True, timeout=120)
+    if p.returncode != 0:
+        raise AssertionError("psql %s: %s" % (sql, p.stderr))
+    return p.stdout
+
+
+def pg_db(data):
+    return "h" + hashlib.sha1(os.path.abspath(str(data)).encode()).hexdigest()[:20]
+
+
+def store_conf(data, template=None):
+    """With PostgreSQL: the config file of data's store (its database made
+    now, empty or as a copy of template's); None with SQLite."""
+    if not PG:
+        return None
+    data = os.path.abspath(str(data))
+    db = pg_db(data)
+    conf = data.rstrip("/") + ".store.conf"
+    with _pg_lock:
+        if db not in _pg_dbs:
+            psql("CREATE DATABASE %s%s" % (db, " TEMPLATE " + pg_db(template) if template else ""))
+            _pg_dbs.add(db)
+            with open(conf, "w") as f:
+                f.write("store = %s/%s\n" % (PG, db))
+    return conf
+
+
+def copy_data(src, dst):
+    """A copy of a data folder (and, with PostgreSQL, of its database)."""
+    shutil.copytree(src, dst)
+    store_conf(dst, template=src)
+
+
 # ---------------------------------------------------------------- commands
 
 
 def dm(*args, check=True, timeout=120):
-    """Run `dmarcd ARGS...`; returns CompletedProcess (text)."""
-    p = subprocess.run([BIN] + [str(a) for a in args], capture_output=True, text=True,
+    """Run `dmarcd ARGS...`; returns CompletedProcess (text).  With
+    PostgreSQL, --data D also names D's store (--config)."""
+    args = [str(a) for a in args]
+    if PG and "--data" in args:
+        args += ["--config", store_conf(args[args.index("--data") + 1])]
+    p = subprocess.run([BIN] + args, capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
     if check and p.returncode != 0:
         raise AssertionError("dmarcd %s exited %d\nstdout: %s\nstderr: %s"
@@ -312,8 +366,11 @@ class Server:
         return "http://127.0.0.1:%d" % self.port
 
     def argv(self):
-        return [BIN, "serve", "--data", self.data, "--smtp", "none", "--http",
+        argv = [BIN, "serve", "--data", self.data, "--smtp", "none", "--http",
                 "127.0.0.1:%d" % self.port, "--workers", "1"]
+        if PG:
+            argv += ["--config", store_conf(self.data)]
+        return argv
 
     def start(self):
         log = open(os.path.join(self.logdir, "serve-%d.log" % self.port), "w")
@@ -502,7 +559,7 @@ def world(tmp_path_factory):
 def world_server(world, module_tmp):
     """A server of its own (for this module) on a copy of the world's store."""
     data = os.path.join(str(module_tmp), "data")
-    shutil.copytree(world.template, data)
+    copy_data(world.template, data)
     s = run_server(data, module_tmp)
     yield s
     finish_server(s)

@@ -4,12 +4,11 @@ them 429 with Retry-After.  Each test has a server of its own, so that
 the buckets start full and no other module is disturbed."""
 import http.client
 import json
-import shutil
 import time
 
 import pytest
 
-from conftest import Api, finish_server, run_server, token_add
+from conftest import Api, copy_data, finish_server, run_server, token_add
 
 TOKEN_BURST, TOKEN_RATE = 100, 20
 IP_BURST, IP_RATE = 200, 50
@@ -21,7 +20,7 @@ def fresh(world, tmp_path):
 
     def make():
         data = str(tmp_path / ("data%d" % len(servers)))
-        shutil.copytree(world.template, data)
+        copy_data(world.template, data)
         s = run_server(data, tmp_path)
         servers.append(s)
         return s

@@ -71,7 +71,7 @@ def pg_stop():
 
 def pg_start():
     pg_ctl("-l", os.path.join(os.environ["DMARCD_PG_SOCK"], "log"), "-w", "-t", "60", "-o",
-           "-c listen_addresses=127.0.0.1 -p %s -k %s -c max_connections=50"
+           "-c listen_addresses=127.0.0.1 -p %s -k %s -c max_connections=100"
            % (os.environ["DMARCD_PG_PORT"], os.environ["DMARCD_PG_SOCK"]), "start")
 
 
