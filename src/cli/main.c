@@ -11,6 +11,8 @@
 #include "cli/cli.h"
 #include "common/log.h"
 #include "parse/mime.h"
+#include "registry/registry.h"
+#include "store/store.h"
 
 static const struct cli_cmd commands[] = {
 	{"ingest", "[--json] [--jobs N] [--account NAME] PATH...",
@@ -130,6 +132,19 @@ cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cf
 	if (data && dm_config_set(cfg, "data_dir", data, err, sizeof err) != 0) {
 		fprintf(stderr, "dmarcd: --data: %s\n", err);
 		return CLI_FAILED;
+	}
+	/* a shared store shares its registry: every node serves the same
+	 * tenants */
+	if (strncmp(cfg->store, "postgres://", 11) == 0) {
+		char password[256];
+		int rc = store_config_password(cfg, password, sizeof password, err, sizeof err);
+		if (rc == 0)
+			rc = registry_use_postgres(cfg->store, password);
+		explicit_bzero(password, sizeof password);
+		if (rc != 0) {
+			fprintf(stderr, "dmarcd: %s\n", err);
+			return CLI_FAILED;
+		}
 	}
 	static const struct {
 		const char *name;

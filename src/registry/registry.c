@@ -41,7 +41,6 @@
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,13 +53,8 @@
 #include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
+#include "registry/regdb.h"
 
-/* 2: the tokens table */
-#define SCHEMA_VERSION 2
-
-/* Management commands wait this long for another writer (the CLI run
- * twice at once); the server only reads. */
-#define DM_REG_BUSY_MS 5000
 /* Files modified this close to a load may have changed again within the
  * same timestamp tick (coarse kernel clock; 1-2 s on some filesystems). */
 #define DM_REG_RACY_NS (2LL * 1000 * 1000 * 1000)
@@ -74,24 +68,6 @@ static const char RAND_ALPHABET[] = "abcdefghijkmnpqrstuvwxyz23456789";
 #define DM_REG_SECRET_BYTES 32
 #define DM_REG_HASH_LEN 32 /* SHA-256 */
 static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static const char schema_sql[] =
-        "CREATE TABLE IF NOT EXISTS accounts("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " name TEXT NOT NULL COLLATE NOCASE UNIQUE,"
-        " catch_all INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS domains("
-        " id INTEGER PRIMARY KEY, domain TEXT NOT NULL UNIQUE,"
-        " account_id INTEGER NOT NULL REFERENCES accounts(id), created_at INTEGER NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS addresses("
-        " id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE,"
-        " account_id INTEGER NOT NULL REFERENCES accounts(id),"
-        " domain_id INTEGER REFERENCES domains(id), created_at INTEGER NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS tokens("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " account_id INTEGER NOT NULL, admin INTEGER NOT NULL, name TEXT NOT NULL,"
-        " hash BLOB NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);"
-        "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
 struct reg_account {
 	int64_t id;
@@ -497,183 +473,33 @@ token_parse(const char *token, int64_t *id, const char **secret)
 	return 1;
 }
 
-/* ---- SQLite -------------------------------------------------------------- */
-
+/* A failed step: why into err, and the code (a constraint is a store
+ * failure where none was expected). */
 static int
-map_rc(sqlite3 *db, int rc, char *err, size_t errlen)
+fail(struct regdb *db, int s, char *err, size_t errlen)
 {
-	seterr(err, errlen, "%s: %s", REGISTRY_FILE, db ? sqlite3_errmsg(db) : "out of memory");
-	switch (rc & 0xff) {
-	case SQLITE_FULL:
-		return DM_ENOSPC;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return DM_EBUSY;
-	case SQLITE_IOERR:
-		return DM_EIO;
-	default:
-		return DM_ESTORE;
-	}
+	seterr(err, errlen, "%s", regdb_error(db));
+	return s < 0 ? s : DM_ESTORE;
 }
 
 static int
-prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
-{
-	int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
-	return rc == SQLITE_OK ? 0 : map_rc(db, rc, err, errlen);
-}
-
-static int
-has_table(sqlite3 *db, const char *name, int *yes, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = prepare(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", &st, err,
-	                 errlen);
-	if (rc)
-		return rc;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int s = sqlite3_step(st);
-	*yes = s == SQLITE_ROW;
-	if (s != SQLITE_ROW && s != SQLITE_DONE)
-		rc = map_rc(db, s, err, errlen);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Open an existing registry for reading.  *db is NULL (and 0 returned)
- * when the file does not exist or holds no schema yet.  The connection
- * neither creates the file nor checkpoints on close (a reader must not
- * change the files whose identity it records). */
-static int
-open_read(const char *data_dir, sqlite3 **db, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-	*db = NULL;
-	path_of(path, sizeof path, data_dir, "");
-	if (access(path, F_OK) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return DM_EIO;
-	}
-	sqlite3 *d = NULL;
-	int rc = sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		if (rc == SQLITE_CANTOPEN && access(path, F_OK) != 0) {
-			sqlite3_close(d);
-			return 0; /* removed meanwhile */
-		}
-		rc = map_rc(d, rc, err, errlen);
-		sqlite3_close(d);
-		return rc;
-	}
-	sqlite3_busy_timeout(d, DM_REG_BUSY_MS);
-	sqlite3_db_config(d, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
-	int yes = 0;
-	rc = has_table(d, "addresses", &yes, err, errlen);
-	if (rc || !yes) {
-		sqlite3_close(d);
-		return rc;
-	}
-	*db = d;
-	return 0;
-}
-
-/* Open (creating) the registry and begin a write transaction with the
- * schema in place. */
-static int
-open_write(const char *data_dir, sqlite3 **db, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-	char *msg = NULL;
-	int rc;
-	*db = NULL;
-	if (dm_mkdir_p(data_dir, 0750) != 0) {
-		seterr(err, errlen, "cannot create %s: %s", data_dir, strerror(errno));
-		return DM_EIO;
-	}
-	path_of(path, sizeof path, data_dir, "");
-	sqlite3 *d = NULL;
-	rc = sqlite3_open_v2(
-	        path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		rc = map_rc(d, rc, err, errlen);
-		sqlite3_close(d);
-		return rc;
-	}
-	sqlite3_busy_timeout(d, DM_REG_BUSY_MS);
-	/* switching to WAL can answer BUSY without calling the busy handler
-	 * when two processes create the file at once: retry */
-	for (int tries = 0;; tries++) {
-		rc = sqlite3_exec(d, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries * 50 >= DM_REG_BUSY_MS)
-			break;
-		usleep(50 * 1000);
-	}
-	/* FULL: the registry is configuration, small, and written rarely */
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(d, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(d, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(d, schema_sql, NULL, NULL, &msg);
-	if (rc == SQLITE_OK) {
-		char pragma[64];
-		snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
-		rc = sqlite3_exec(d, pragma, NULL, NULL, NULL);
-	}
-	sqlite3_free(msg);
-	if (rc != SQLITE_OK) {
-		rc = map_rc(d, rc, err, errlen);
-		if (!sqlite3_get_autocommit(d))
-			sqlite3_exec(d, "ROLLBACK", NULL, NULL, NULL);
-		sqlite3_close(d);
-		return rc;
-	}
-	*db = d;
-	return 0;
-}
-
-/* Bump the generation and commit. */
-static int
-commit_write(sqlite3 *db, char *err, size_t errlen)
-{
-	int rc = sqlite3_exec(db,
-	                      "INSERT INTO meta(key, value) VALUES('generation', 1)"
-	                      " ON CONFLICT(key) DO UPDATE SET value = value + 1;"
-	                      "COMMIT",
-	                      NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : map_rc(db, rc, err, errlen);
-}
-
-static void
-close_db(sqlite3 *db)
-{
-	if (!db)
-		return;
-	if (!sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close(db);
-}
-
-static int
-read_generation(sqlite3 *db, int64_t *gen, char *err, size_t errlen)
+read_generation(struct regdb *db, int64_t *gen, char *err, size_t errlen)
 {
 	int yes = 0;
-	int rc = has_table(db, "meta", &yes, err, errlen);
+	int rc = regdb_has_table(db, "meta", &yes, err, errlen);
 	*gen = 0;
 	if (rc || !yes)
 		return rc;
-	sqlite3_stmt *st = NULL;
-	rc = prepare(db, "SELECT value FROM meta WHERE key='generation'", &st, err, errlen);
+	struct regdb_stmt *st = NULL;
+	rc = regdb_prepare(db, "SELECT value FROM meta WHERE key='generation'", &st, err, errlen);
 	if (rc)
 		return rc;
-	int s = sqlite3_step(st);
-	if (s == SQLITE_ROW)
-		*gen = sqlite3_column_int64(st, 0);
-	else if (s != SQLITE_DONE)
-		rc = map_rc(db, s, err, errlen);
-	sqlite3_finalize(st);
+	int s = regdb_step(st);
+	if (s == REGDB_ROW)
+		*gen = regdb_int64(st, 0);
+	else if (s != REGDB_DONE)
+		rc = fail(db, s, err, errlen);
+	regdb_finalize(st);
 	return rc;
 }
 
@@ -701,18 +527,18 @@ registry_free(struct registry *reg)
 
 /* Read rows of (text, account) into a sorted array. */
 static int
-load_names(sqlite3 *db, const char *sql, struct reg_name **out, size_t *nout, char *err,
+load_names(struct regdb *db, const char *sql, struct reg_name **out, size_t *nout, char *err,
            size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	struct regdb_stmt *st = NULL;
 	size_t n = 0, cap = 0;
 	struct reg_name *v = NULL;
-	int rc = prepare(db, sql, &st, err, errlen);
+	int rc = regdb_prepare(db, sql, &st, err, errlen);
 	if (rc)
 		goto out;
 	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
+	while ((s = regdb_step(st)) == REGDB_ROW) {
+		const char *t = regdb_text(st, 0);
 		char name[DM_REGISTRY_MAX_ADDRESS + 1];
 		if (!norm_lookup(t, name, sizeof name))
 			continue; /* a hand-made row no lookup could match */
@@ -721,13 +547,13 @@ load_names(sqlite3 *db, const char *sql, struct reg_name **out, size_t *nout, ch
 			v = xrealloc(v, cap * sizeof *v);
 		}
 		v[n].name = xstrdup(name);
-		v[n].account = sqlite3_column_int64(st, 1);
+		v[n].account = regdb_int64(st, 1);
 		n++;
 	}
-	if (s != SQLITE_DONE)
-		rc = map_rc(db, s, err, errlen);
+	if (s != REGDB_DONE)
+		rc = fail(db, s, err, errlen);
 out:
-	sqlite3_finalize(st);
+	regdb_finalize(st);
 	if (rc) {
 		free_names(v, n);
 		return rc;
@@ -740,28 +566,28 @@ out:
 }
 
 static int
-load_accounts(sqlite3 *db, struct registry *reg, char *err, size_t errlen)
+load_accounts(struct regdb *db, struct registry *reg, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	struct regdb_stmt *st = NULL;
 	size_t cap = 0;
-	int rc = prepare(db, "SELECT id, catch_all FROM accounts ORDER BY id", &st, err, errlen);
+	int rc = regdb_prepare(db, "SELECT id, catch_all FROM accounts ORDER BY id", &st, err, errlen);
 	if (rc)
 		return rc;
 	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((s = regdb_step(st)) == REGDB_ROW) {
 		if (reg->naccounts == cap) {
 			cap = cap ? cap * 2 : 16;
 			reg->accounts = xrealloc(reg->accounts, cap * sizeof *reg->accounts);
 		}
 		struct reg_account *a = &reg->accounts[reg->naccounts++];
-		a->id = sqlite3_column_int64(st, 0);
-		a->catch_all = sqlite3_column_int(st, 1) != 0;
+		a->id = regdb_int64(st, 0);
+		a->catch_all = (int)regdb_int64(st, 1) != 0;
 		if (a->catch_all && a->id > 0 && (reg->catch_all == 0 || a->id < reg->catch_all))
 			reg->catch_all = a->id;
 	}
-	if (s != SQLITE_DONE)
-		rc = map_rc(db, s, err, errlen);
-	sqlite3_finalize(st);
+	if (s != REGDB_DONE)
+		rc = fail(db, s, err, errlen);
+	regdb_finalize(st);
 	return rc;
 }
 
@@ -769,53 +595,49 @@ load_accounts(sqlite3 *db, struct registry *reg, char *err, size_t errlen)
  * existed has no table: no tokens.  A row whose hash is not a SHA-256
  * (made by hand) could never match, so it is left out. */
 static int
-load_tokens(sqlite3 *db, struct registry *reg, char *err, size_t errlen)
+load_tokens(struct regdb *db, struct registry *reg, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	struct regdb_stmt *st = NULL;
 	size_t cap = 0;
 	int yes = 0;
-	int rc = has_table(db, "tokens", &yes, err, errlen);
+	int rc = regdb_has_table(db, "tokens", &yes, err, errlen);
 	if (rc || !yes)
 		return rc;
-	rc = prepare(db,
+	rc = regdb_prepare(db,
 	             "SELECT id, account_id, admin, hash FROM tokens"
 	             " WHERE revoked_at IS NULL ORDER BY id",
 	             &st, err, errlen);
 	if (rc)
 		return rc;
 	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const void *h = sqlite3_column_blob(st, 3);
-		if (!h || sqlite3_column_bytes(st, 3) != DM_REG_HASH_LEN)
+	while ((s = regdb_step(st)) == REGDB_ROW) {
+		size_t hn = 0;
+		const void *h = regdb_blob(st, 3, &hn);
+		if (!h || hn != DM_REG_HASH_LEN)
 			continue;
 		if (reg->ntokens == cap) {
 			cap = cap ? cap * 2 : 16;
 			reg->tokens = xrealloc(reg->tokens, cap * sizeof *reg->tokens);
 		}
 		struct reg_token *t = &reg->tokens[reg->ntokens++];
-		t->id = sqlite3_column_int64(st, 0);
-		t->account_id = sqlite3_column_int64(st, 1);
-		t->admin = sqlite3_column_int(st, 2) != 0;
+		t->id = regdb_int64(st, 0);
+		t->account_id = regdb_int64(st, 1);
+		t->admin = (int)regdb_int64(st, 2) != 0;
 		memcpy(t->hash, h, DM_REG_HASH_LEN);
 	}
-	if (s != SQLITE_DONE)
-		rc = map_rc(db, s, err, errlen);
-	sqlite3_finalize(st);
+	if (s != REGDB_DONE)
+		rc = fail(db, s, err, errlen);
+	regdb_finalize(st);
 	return rc;
 }
 
 static int
 load_once(const char *data_dir, struct registry *reg, char *err, size_t errlen)
 {
-	sqlite3 *db = NULL;
-	int rc = open_read(data_dir, &db, err, errlen);
+	struct regdb *db = NULL;
+	int rc = regdb_open_read(data_dir, &db, err, errlen);
 	if (rc || !db)
 		return rc;
-	rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		rc = map_rc(db, rc, err, errlen);
-		goto out;
-	}
 	rc = load_accounts(db, reg, err, errlen);
 	if (rc == 0)
 		rc = load_names(db, "SELECT domain, account_id FROM domains", &reg->domains,
@@ -827,8 +649,7 @@ load_once(const char *data_dir, struct registry *reg, char *err, size_t errlen)
 		rc = load_tokens(db, reg, err, errlen);
 	if (rc == 0)
 		rc = read_generation(db, &reg->generation, err, errlen);
-out:
-	close_db(db);
+	regdb_close(db);
 	return rc;
 }
 
@@ -843,6 +664,12 @@ registry_load(const char *data_dir, struct registry **out, char *err, size_t err
 	rc = path_ok(data_dir, err, errlen);
 	if (rc)
 		goto out;
+	if (regdb_remote()) {
+		/* one consistent read; registry_changed() asks the generation */
+		reg = xcalloc(1, sizeof *reg);
+		rc = load_once(data_dir, reg, err, errlen);
+		goto out;
+	}
 	path_of(db_path, sizeof db_path, data_dir, "");
 	path_of(wal_path, sizeof wal_path, data_dir, "-wal");
 	/* stat, read, stat again: equal identities mean nothing changed
@@ -886,6 +713,8 @@ registry_changed(const struct registry *reg, const char *data_dir)
 	struct file_id db, wal;
 	if (!reg || path_ok(data_dir, NULL, 0) != 0)
 		return 0;
+	if (regdb_remote())
+		goto ask;
 	path_of(db_path, sizeof db_path, data_dir, "");
 	path_of(wal_path, sizeof wal_path, data_dir, "-wal");
 	file_stat(db_path, &db, 0);
@@ -895,12 +724,13 @@ registry_changed(const struct registry *reg, const char *data_dir)
 	if (!racy(&reg->db, &reg->stat_at) && !racy(&reg->wal, &reg->stat_at))
 		return 0;
 	/* modified close to the load: the generation decides */
-	sqlite3 *d = NULL;
+ask:;
+	struct regdb *d = NULL;
 	int64_t gen = 0;
-	if (open_read(data_dir, &d, NULL, 0) != 0 || !d)
+	if (regdb_open_read(data_dir, &d, NULL, 0) != 0 || !d)
 		return 0;
 	int rc = read_generation(d, &gen, NULL, 0);
-	close_db(d);
+	regdb_close(d);
 	return rc == 0 && gen != reg->generation;
 }
 
@@ -1022,8 +852,8 @@ int
 registry_account_add(const char *data_dir, const char *name, int catch_all, int64_t *id, char *err,
                      size_t errlen)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
+	struct regdb *db = NULL;
+	struct regdb_stmt *st = NULL;
 	char show[80];
 	int rc;
 	clearerr_buf(err, errlen);
@@ -1039,56 +869,56 @@ registry_account_add(const char *data_dir, const char *name, int catch_all, int6
 		rc = DM_EINVAL;
 		goto out;
 	}
-	rc = open_write(data_dir, &db, err, errlen);
+	rc = regdb_open_write(data_dir, &db, err, errlen);
 	if (rc)
 		goto out;
-	rc = prepare(db, "INSERT INTO accounts(name, catch_all, created_at) VALUES(?1, ?2, ?3)",
+	rc = regdb_prepare(db, "INSERT INTO accounts(name, catch_all, created_at) VALUES(?1, ?2, ?3)",
 	             &st, err, errlen);
 	if (rc)
 		goto out;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, catch_all ? 1 : 0);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
-	int s = sqlite3_step(st);
-	if ((s & 0xff) == SQLITE_CONSTRAINT) {
+	regdb_bind_text(st, 1, name);
+	regdb_bind_int64(st, 2, catch_all ? 1 : 0);
+	regdb_bind_int64(st, 3, time(NULL));
+	int s = regdb_step(st);
+	if (s == REGDB_CONSTRAINT) {
 		seterr(err, errlen, "account '%s' exists already", name);
 		rc = DM_EEXIST;
 		goto out;
 	}
-	if (s != SQLITE_DONE) {
-		rc = map_rc(db, s, err, errlen);
+	if (s != REGDB_DONE) {
+		rc = fail(db, s, err, errlen);
 		goto out;
 	}
-	int64_t new_id = sqlite3_last_insert_rowid(db);
-	rc = commit_write(db, err, errlen);
+	int64_t new_id = regdb_last_id(db);
+	rc = regdb_commit(db, err, errlen);
 	if (rc == 0 && id)
 		*id = new_id;
 out:
-	sqlite3_finalize(st);
-	close_db(db);
+	regdb_finalize(st);
+	regdb_close(db);
 	return rc;
 }
 
 /* One row's first column as an int64: 0 and *found = 0 when no row. */
 static int
-query_id(sqlite3 *db, const char *sql, const char *arg, int64_t *v, int *found, char *err,
+query_id(struct regdb *db, const char *sql, const char *arg, int64_t *v, int *found, char *err,
          size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = prepare(db, sql, &st, err, errlen);
+	struct regdb_stmt *st = NULL;
+	int rc = regdb_prepare(db, sql, &st, err, errlen);
 	*v = 0;
 	*found = 0;
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-	int s = sqlite3_step(st);
-	if (s == SQLITE_ROW) {
+	regdb_bind_text(st, 1, arg);
+	int s = regdb_step(st);
+	if (s == REGDB_ROW) {
 		*found = 1;
-		*v = sqlite3_column_int64(st, 0);
-	} else if (s != SQLITE_DONE) {
-		rc = map_rc(db, s, err, errlen);
+		*v = regdb_int64(st, 0);
+	} else if (s != REGDB_DONE) {
+		rc = fail(db, s, err, errlen);
 	}
-	sqlite3_finalize(st);
+	regdb_finalize(st);
 	return rc;
 }
 
@@ -1113,28 +943,28 @@ random_address(const char *host, char *out, size_t outlen, char *err, size_t err
 }
 
 static int
-exec_insert(sqlite3 *db, const char *sql, const char *text, int64_t account, int64_t ref,
+exec_insert(struct regdb *db, const char *sql, const char *text, int64_t account, int64_t ref,
             int64_t *rowid, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = prepare(db, sql, &st, err, errlen);
+	struct regdb_stmt *st = NULL;
+	int rc = regdb_prepare(db, sql, &st, err, errlen);
 	if (rc)
 		return rc;
-	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, account);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+	regdb_bind_text(st, 1, text);
+	regdb_bind_int64(st, 2, account);
+	regdb_bind_int64(st, 3, time(NULL));
 	if (ref)
-		sqlite3_bind_int64(st, 4, ref);
-	int s = sqlite3_step(st);
-	if ((s & 0xff) == SQLITE_CONSTRAINT) {
+		regdb_bind_int64(st, 4, ref);
+	int s = regdb_step(st);
+	if (s == REGDB_CONSTRAINT) {
 		seterr(err, errlen, "'%s' exists already", text);
 		rc = DM_EEXIST;
-	} else if (s != SQLITE_DONE) {
-		rc = map_rc(db, s, err, errlen);
+	} else if (s != REGDB_DONE) {
+		rc = fail(db, s, err, errlen);
 	} else if (rowid) {
-		*rowid = sqlite3_last_insert_rowid(db);
+		*rowid = regdb_last_id(db);
 	}
-	sqlite3_finalize(st);
+	regdb_finalize(st);
 	return rc;
 }
 
@@ -1142,25 +972,27 @@ exec_insert(sqlite3 *db, const char *sql, const char *text, int64_t account, int
  * id. An unknown account is DM_ENOTFOUND, and no registry is created for it.
  * The caller closes *db, also on failure. */
 static int
-open_for_account(const char *data_dir, const char *account, sqlite3 **db, int64_t *account_id,
+open_for_account(const char *data_dir, const char *account, struct regdb **db, int64_t *account_id,
                  char *err, size_t errlen)
 {
-	char show[80], path[PATH_MAX];
-	int found = 0, rc;
+	char show[80];
+	int found = 0, yes = 0, rc;
 	if (!account || !valid_name(account)) {
 		seterr(err, errlen, "no such account '%s'", shown(account, show, sizeof show));
 		return DM_ENOTFOUND;
 	}
 	/* no registry yet: no account either, and nothing to create */
-	path_of(path, sizeof path, data_dir, "");
-	if (access(path, F_OK) != 0 && errno == ENOENT) {
+	rc = regdb_exists(data_dir, &yes, err, errlen);
+	if (rc)
+		return rc;
+	if (!yes) {
 		seterr(err, errlen, "no such account '%s'", account);
 		return DM_ENOTFOUND;
 	}
-	rc = open_write(data_dir, db, err, errlen);
+	rc = regdb_open_write(data_dir, db, err, errlen);
 	if (rc)
 		return rc;
-	rc = query_id(*db, "SELECT id FROM accounts WHERE name = ?1", account, account_id, &found,
+	rc = query_id(*db, "SELECT id FROM accounts WHERE lower(name) = lower(?1)", account, account_id, &found,
 	              err, errlen);
 	if (rc == 0 && !found) {
 		seterr(err, errlen, "no such account '%s'", account);
@@ -1177,7 +1009,7 @@ registry_domain_add(const char *data_dir, const char *domain, const char *accoun
 	char dom[DM_MAX_DOMAIN_LEN + 1], host[DM_MAX_DOMAIN_LEN + 1];
 	char addr[DM_REGISTRY_MAX_ADDRESS + 1], show[80];
 	const char *why = "";
-	sqlite3 *db = NULL;
+	struct regdb *db = NULL;
 	int64_t account_id = 0, domain_id = 0, v = 0;
 	int found = 0, rc;
 	clearerr_buf(err, errlen);
@@ -1263,11 +1095,11 @@ registry_domain_add(const char *data_dir, const char *domain, const char *accoun
 		if (rc)
 			goto out;
 	}
-	rc = commit_write(db, err, errlen);
+	rc = regdb_commit(db, err, errlen);
 	if (rc == 0 && addr_out)
 		snprintf(addr_out, addr_len, "%s", addr);
 out:
-	close_db(db);
+	regdb_close(db);
 	return rc;
 }
 
@@ -1280,8 +1112,8 @@ registry_token_add(const char *data_dir, const char *account, int admin, const c
 {
 	unsigned char raw[DM_REG_SECRET_BYTES], h[DM_REG_HASH_LEN];
 	char secret[REGISTRY_TOKEN_SECRET + 1], show[80];
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
+	struct regdb *db = NULL;
+	struct regdb_stmt *st = NULL;
 	int64_t account_id = 0;
 	int rc;
 	clearerr_buf(err, errlen);
@@ -1310,7 +1142,7 @@ registry_token_add(const char *data_dir, const char *account, int admin, const c
 		goto out;
 	}
 	if (admin)
-		rc = open_write(data_dir, &db, err, errlen);
+		rc = regdb_open_write(data_dir, &db, err, errlen);
 	else
 		rc = open_for_account(data_dir, account, &db, &account_id, err, errlen);
 	if (rc)
@@ -1325,48 +1157,48 @@ registry_token_add(const char *data_dir, const char *account, int admin, const c
 		goto out;
 	}
 	if (replace) {
-		rc = prepare(db,
+		rc = regdb_prepare(db,
 		             "UPDATE tokens SET revoked_at = ?1 WHERE name = ?2 AND account_id = ?3"
 		             " AND admin = ?4 AND revoked_at IS NULL",
 		             &st, err, errlen);
 		if (rc)
 			goto out;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, account_id);
-		sqlite3_bind_int(st, 4, admin ? 1 : 0);
-		int s = sqlite3_step(st);
-		if (s != SQLITE_DONE) {
-			rc = map_rc(db, s, err, errlen);
+		regdb_bind_int64(st, 1, time(NULL));
+		regdb_bind_text(st, 2, name);
+		regdb_bind_int64(st, 3, account_id);
+		regdb_bind_int64(st, 4, admin ? 1 : 0);
+		int s = regdb_step(st);
+		if (s != REGDB_DONE) {
+			rc = fail(db, s, err, errlen);
 			goto out;
 		}
-		sqlite3_finalize(st);
+		regdb_finalize(st);
 		st = NULL;
 	}
-	rc = prepare(db,
+	rc = regdb_prepare(db,
 	             "INSERT INTO tokens(account_id, admin, name, hash, created_at)"
 	             " VALUES(?1, ?2, ?3, ?4, ?5)",
 	             &st, err, errlen);
 	if (rc)
 		goto out;
-	sqlite3_bind_int64(st, 1, account_id);
-	sqlite3_bind_int(st, 2, admin ? 1 : 0);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, h, sizeof h, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-	int s = sqlite3_step(st);
-	if (s != SQLITE_DONE) {
-		rc = map_rc(db, s, err, errlen);
+	regdb_bind_int64(st, 1, account_id);
+	regdb_bind_int64(st, 2, admin ? 1 : 0);
+	regdb_bind_text(st, 3, name);
+	regdb_bind_blob(st, 4, h, sizeof h);
+	regdb_bind_int64(st, 5, time(NULL));
+	int s = regdb_step(st);
+	if (s != REGDB_DONE) {
+		rc = fail(db, s, err, errlen);
 		goto out;
 	}
-	int64_t new_id = sqlite3_last_insert_rowid(db);
+	int64_t new_id = regdb_last_id(db);
 	int n = snprintf(token_out, token_len, "dmt_%" PRId64 "_%s", new_id, secret);
 	if (n < 0 || (size_t)n >= token_len) {
 		seterr(err, errlen, "token longer than the caller's buffer");
 		rc = DM_EINVAL;
 		goto out;
 	}
-	rc = commit_write(db, err, errlen);
+	rc = regdb_commit(db, err, errlen);
 	if (rc == 0 && id)
 		*id = new_id;
 out:
@@ -1374,51 +1206,51 @@ out:
 		OPENSSL_cleanse(token_out, token_len);
 	OPENSSL_cleanse(raw, sizeof raw);
 	OPENSSL_cleanse(secret, sizeof secret);
-	sqlite3_finalize(st);
-	close_db(db);
+	regdb_finalize(st);
+	regdb_close(db);
 	return rc;
 }
 
 int
 registry_token_revoke(const char *data_dir, int64_t id, char *err, size_t errlen)
 {
-	char path[PATH_MAX];
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int rc;
+	struct regdb *db = NULL;
+	struct regdb_stmt *st = NULL;
+	int rc, yes = 0;
 	clearerr_buf(err, errlen);
 	rc = path_ok(data_dir, err, errlen);
+	if (rc == 0 && id > 0)
+		rc = regdb_exists(data_dir, &yes, err, errlen);
 	if (rc)
 		goto out;
-	path_of(path, sizeof path, data_dir, "");
-	if (id <= 0 || (access(path, F_OK) != 0 && errno == ENOENT)) {
+	if (!yes) {
 		seterr(err, errlen, "no live token with id %" PRId64, id);
 		rc = DM_ENOTFOUND;
 		goto out;
 	}
-	rc = open_write(data_dir, &db, err, errlen);
+	rc = regdb_open_write(data_dir, &db, err, errlen);
 	if (rc)
 		goto out;
-	rc = prepare(db, "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+	rc = regdb_prepare(db, "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
 	             &st, err, errlen);
 	if (rc)
 		goto out;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	sqlite3_bind_int64(st, 2, id);
-	int s = sqlite3_step(st);
-	if (s != SQLITE_DONE) {
-		rc = map_rc(db, s, err, errlen);
+	regdb_bind_int64(st, 1, time(NULL));
+	regdb_bind_int64(st, 2, id);
+	int s = regdb_step(st);
+	if (s != REGDB_DONE) {
+		rc = fail(db, s, err, errlen);
 		goto out;
 	}
-	if (sqlite3_changes(db) == 0) {
+	if (regdb_changes(db) == 0) {
 		seterr(err, errlen, "no live token with id %" PRId64, id);
 		rc = DM_ENOTFOUND; /* close_db rolls back: no change, no new generation */
 		goto out;
 	}
-	rc = commit_write(db, err, errlen);
+	rc = regdb_commit(db, err, errlen);
 out:
-	sqlite3_finalize(st);
-	close_db(db);
+	regdb_finalize(st);
+	regdb_close(db);
 	return rc;
 }
 
@@ -1428,30 +1260,30 @@ static int
 list_rows(const char *data_dir, const char *sql, int kind,
           int (*fn)(void *arg, const struct registry_row *r), void *arg, char *err, size_t errlen)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
+	struct regdb *db = NULL;
+	struct regdb_stmt *st = NULL;
 	int rc;
 	clearerr_buf(err, errlen);
 	rc = path_ok(data_dir, err, errlen);
 	if (rc)
 		goto out;
-	rc = open_read(data_dir, &db, err, errlen);
+	rc = regdb_open_read(data_dir, &db, err, errlen);
 	if (rc || !db)
 		goto out;
-	rc = prepare(db, sql, &st, err, errlen);
+	rc = regdb_prepare(db, sql, &st, err, errlen);
 	if (rc)
 		goto out;
 	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((s = regdb_step(st)) == REGDB_ROW) {
 		struct registry_row r = {0};
-		r.account = (const char *)sqlite3_column_text(st, 0);
-		r.account_id = sqlite3_column_int64(st, 1);
-		r.catch_all = sqlite3_column_int(st, 2) != 0;
-		r.created_at = sqlite3_column_int64(st, 3);
+		r.account = regdb_text(st, 0);
+		r.account_id = regdb_int64(st, 1);
+		r.catch_all = (int)regdb_int64(st, 2) != 0;
+		r.created_at = regdb_int64(st, 3);
 		if (kind >= 1)
-			r.domain = (const char *)sqlite3_column_text(st, 4);
+			r.domain = regdb_text(st, 4);
 		if (kind == 2)
-			r.address = (const char *)sqlite3_column_text(st, 5);
+			r.address = regdb_text(st, 5);
 		rc = fn(arg, &r);
 		if (rc) {
 			if (rc == DM_ESTOP)
@@ -1459,11 +1291,11 @@ list_rows(const char *data_dir, const char *sql, int kind,
 			goto out;
 		}
 	}
-	if (s != SQLITE_DONE)
-		rc = map_rc(db, s, err, errlen);
+	if (s != REGDB_DONE)
+		rc = fail(db, s, err, errlen);
 out:
-	sqlite3_finalize(st);
-	close_db(db);
+	regdb_finalize(st);
+	regdb_close(db);
 	return rc;
 }
 
@@ -1472,7 +1304,8 @@ registry_list_accounts(const char *data_dir, int (*fn)(void *arg, const struct r
                        void *arg, char *err, size_t errlen)
 {
 	return list_rows(data_dir,
-	                 "SELECT name, id, catch_all, created_at FROM accounts ORDER BY name, id",
+	                 "SELECT name, id, catch_all, created_at FROM accounts"
+	                 " ORDER BY lower(name) COLLATE BINARY, id",
 	                 0, fn, arg, err, errlen);
 }
 
@@ -1483,7 +1316,7 @@ registry_list_domains(const char *data_dir, int (*fn)(void *arg, const struct re
 	return list_rows(data_dir,
 	                 "SELECT a.name, a.id, a.catch_all, d.created_at, d.domain"
 	                 " FROM domains d JOIN accounts a ON a.id = d.account_id"
-	                 " ORDER BY d.domain",
+	                 " ORDER BY d.domain COLLATE BINARY",
 	                 1, fn, arg, err, errlen);
 }
 
@@ -1492,13 +1325,14 @@ registry_list_addresses(const char *data_dir, int (*fn)(void *arg, const struct 
                         void *arg, char *err, size_t errlen)
 {
 	return list_rows(data_dir,
-	                 "SELECT a.name, a.id, a.catch_all, x.created_at, d.domain, x.address"
+	                 "SELECT * FROM ("
+	                 " SELECT a.name, a.id, a.catch_all, x.created_at, d.domain, x.address"
 	                 " FROM addresses x JOIN accounts a ON a.id = x.account_id"
 	                 " LEFT JOIN domains d ON d.id = x.domain_id"
 	                 " UNION ALL"
 	                 " SELECT name, id, catch_all, created_at, NULL, '*' FROM accounts"
-	                 " WHERE catch_all"
-	                 " ORDER BY 6, 2",
+	                 " WHERE catch_all <> 0) AS u"
+	                 " ORDER BY address COLLATE BINARY, id",
 	                 2, fn, arg, err, errlen);
 }
 
@@ -1506,21 +1340,21 @@ int
 registry_list_tokens(const char *data_dir, int (*fn)(void *arg, const struct registry_token_row *r),
                      void *arg, char *err, size_t errlen)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
+	struct regdb *db = NULL;
+	struct regdb_stmt *st = NULL;
 	int yes = 0, rc;
 	clearerr_buf(err, errlen);
 	rc = path_ok(data_dir, err, errlen);
 	if (rc)
 		goto out;
-	rc = open_read(data_dir, &db, err, errlen);
+	rc = regdb_open_read(data_dir, &db, err, errlen);
 	if (rc || !db)
 		goto out;
 	/* a registry written before tokens existed */
-	rc = has_table(db, "tokens", &yes, err, errlen);
+	rc = regdb_has_table(db, "tokens", &yes, err, errlen);
 	if (rc || !yes)
 		goto out;
-	rc = prepare(db,
+	rc = regdb_prepare(db,
 	             "SELECT t.id, a.name, t.account_id, t.admin, t.name, t.created_at,"
 	             " t.revoked_at FROM tokens t"
 	             " LEFT JOIN accounts a ON a.id = t.account_id AND t.admin = 0"
@@ -1529,15 +1363,15 @@ registry_list_tokens(const char *data_dir, int (*fn)(void *arg, const struct reg
 	if (rc)
 		goto out;
 	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((s = regdb_step(st)) == REGDB_ROW) {
 		struct registry_token_row r = {0};
-		r.id = sqlite3_column_int64(st, 0);
-		r.account = (const char *)sqlite3_column_text(st, 1);
-		r.account_id = sqlite3_column_int64(st, 2);
-		r.admin = sqlite3_column_int(st, 3) != 0;
-		r.name = (const char *)sqlite3_column_text(st, 4);
-		r.created_at = sqlite3_column_int64(st, 5);
-		r.revoked_at = sqlite3_column_int64(st, 6); /* NULL reads as 0 */
+		r.id = regdb_int64(st, 0);
+		r.account = regdb_text(st, 1);
+		r.account_id = regdb_int64(st, 2);
+		r.admin = (int)regdb_int64(st, 3) != 0;
+		r.name = regdb_text(st, 4);
+		r.created_at = regdb_int64(st, 5);
+		r.revoked_at = regdb_int64(st, 6); /* NULL reads as 0 */
 		if (!r.name)
 			r.name = "";
 		rc = fn(arg, &r);
@@ -1547,11 +1381,11 @@ registry_list_tokens(const char *data_dir, int (*fn)(void *arg, const struct reg
 			goto out;
 		}
 	}
-	if (s != SQLITE_DONE)
-		rc = map_rc(db, s, err, errlen);
+	if (s != REGDB_DONE)
+		rc = fail(db, s, err, errlen);
 out:
-	sqlite3_finalize(st);
-	close_db(db);
+	regdb_finalize(st);
+	regdb_close(db);
 	return rc;
 }
 

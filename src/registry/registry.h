@@ -3,8 +3,10 @@
  * report addresses that receive for them.
  *
  * Kept in its own small SQLite file, <data_dir>/registry.sqlite, apart
- * from the analytics store (it is configuration, the same whatever the
- * store backend).  Tables:
+ * from the analytics store; or, when the store is PostgreSQL
+ * (registry_use_postgres), in the schema dmarcd_registry of the store's
+ * database, so that every node writing into it serves the same tenants
+ * (the data_dir arguments are then not read).  Tables:
  *
  *   accounts(id INTEGER PRIMARY KEY, name TEXT UNIQUE, catch_all INT, created_at INT)
  *   domains(id INTEGER PRIMARY KEY, domain TEXT UNIQUE, account_id INT, created_at INT)
@@ -27,7 +29,8 @@
  * Tokens are revoked, never deleted (the list keeps who had access).
  *
  * The server reads a snapshot (struct registry, immutable, safe to share
- * between threads) and replaces it when the file changes or on SIGHUP.
+ * between threads) and replaces it when the file changes (in PostgreSQL:
+ * when the generation that every write bumps changed) or on SIGHUP.
  */
 #ifndef DM_REGISTRY_H
 #define DM_REGISTRY_H
@@ -45,6 +48,12 @@
 #define REGISTRY_TOKEN_MAX (4 + 19 + 1 + REGISTRY_TOKEN_SECRET)
 
 struct registry;
+
+/* Keep the registry in PostgreSQL (url as the store's `store` setting,
+ * password apart) for the rest of the process: called once, before any
+ * other registry call (the commands do it when the configuration's store
+ * is a postgres:// URL). */
+int registry_use_postgres(const char *url, const char *password) DM_WUR;
 
 /* ---- the snapshot the server uses ---------------------------------------- */
 

@@ -69,15 +69,23 @@ first_line(const char *path, char *out, size_t outlen, char *err, size_t errlen)
 	return 0;
 }
 
+int
+store_config_password(const struct dm_config *cfg, char *out, size_t outlen, char *err,
+		      size_t errlen)
+{
+	snprintf(out, outlen, "%s", cfg->store_password);
+	if (!out[0] && cfg->store_password_file[0])
+		return first_line(cfg->store_password_file, out, outlen, err, errlen);
+	return 0;
+}
+
 struct store *
 store_open_config(const struct dm_config *cfg, char *err, size_t errlen)
 {
 	if (strcmp(cfg->store, "sqlite") == 0)
 		return store_open("sqlite", cfg->data_dir, err, errlen);
 	char password[256];
-	snprintf(password, sizeof password, "%s", cfg->store_password);
-	if (!password[0] && cfg->store_password_file[0] &&
-	    first_line(cfg->store_password_file, password, sizeof password, err, errlen) != 0)
+	if (store_config_password(cfg, password, sizeof password, err, errlen) != 0)
 		return NULL;
 	struct store *st = xcalloc(1, sizeof *st);
 	st->ops = &store_pg_ops;

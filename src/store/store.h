@@ -283,6 +283,10 @@ struct dm_config;
  * or a postgres:// URL with store_password or store_password_file. */
 struct store *store_open_config(const struct dm_config *cfg, char *err, size_t errlen);
 void store_close(struct store *st);
+/* The password of a postgres:// store: store_password, or the first line
+ * of store_password_file (empty when neither is set). */
+int store_config_password(const struct dm_config *cfg, char *out, size_t outlen, char *err,
+			  size_t errlen) DM_WUR;
 
 /* account_id: the account the report is stored for (0: none/unclaimed);
  * it must be known before the first record so the rollup is right.

@@ -210,17 +210,22 @@ struct pg {
 
 /* ---- talking to the server ------------------------------------------------ */
 
-/* The server's words, on one line. */
+void
+store_pg_words(char *out, size_t outlen, const char *who, const char *what, const char *msg)
+{
+	snprintf(out, outlen, "%s: %s: %s", who, what, msg && *msg ? msg : "failed");
+	for (char *s = out; *s; s++)
+		if (*s == '\n' || *s == '\r' || *s == '\t')
+			*s = ' ';
+	size_t n = strlen(out);
+	while (n > 0 && out[n - 1] == ' ')
+		out[--n] = '\0';
+}
+
 static void
 set_err(struct pg *p, const char *what, const char *msg)
 {
-	snprintf(p->err, sizeof p->err, "postgres: %s: %s", what, msg && *msg ? msg : "failed");
-	for (char *s = p->err; *s; s++)
-		if (*s == '\n' || *s == '\r' || *s == '\t')
-			*s = ' ';
-	size_t n = strlen(p->err);
-	while (n > 0 && p->err[n - 1] == ' ')
-		p->err[--n] = '\0';
+	store_pg_words(p->err, sizeof p->err, "postgres", what, msg);
 }
 
 static int

@@ -13,6 +13,11 @@
 int store_pg_open(struct store *st, const char *url, const char *password, char *err,
                   size_t errlen);
 
+/* "who: what: msg" on one line into out (libpq's messages have several):
+ * how the PostgreSQL files word a failure. */
+void store_pg_words(char *out, size_t outlen, const char *who, const char *what,
+                    const char *msg);
+
 struct dm_buf;
 /* s as the server takes it, NUL-terminated in b: invalid UTF-8 bytes
  * become U+FFFD, as they are stored.  DM_ELIMIT when it does not fit. */

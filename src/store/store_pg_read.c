@@ -174,17 +174,10 @@ struct pgr {
 
 /* ---- connection and errors ------------------------------------------------------ */
 
-/* The server's words, on one line. */
 static void
 set_err(struct pgr *q, const char *what, const char *msg)
 {
-	snprintf(q->err, sizeof q->err, "postgres: %s: %s", what, msg && *msg ? msg : "failed");
-	for (char *s = q->err; *s; s++)
-		if (*s == '\n' || *s == '\r' || *s == '\t')
-			*s = ' ';
-	size_t n = strlen(q->err);
-	while (n > 0 && q->err[n - 1] == ' ')
-		q->err[--n] = '\0';
+	store_pg_words(q->err, sizeof q->err, "postgres", what, msg);
 }
 
 /* r failed (or NULL: the connection did): why, and the code for it. */

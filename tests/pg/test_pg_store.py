@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import time
@@ -49,7 +50,8 @@ def test_two_nodes_count_each_report_once(pgconf, tmp_path):
             ncfg = tmp_path / ("node%d.conf" % n)
             ncfg.write_text("data_dir = %s\n%s" % (tmp_path / ("node%d" % n),
                                                    [ln for ln in open(cfg) if ln.startswith("store")][0]))
-            dm("account", "add", "any", "--catch-all", "--config", ncfg)
+            if n == 0:  # the registry is the database's: one account for both
+                dm("account", "add", "any", "--catch-all", "--config", ncfg)
             log = open(tmp_path / ("node%d.log" % n), "wb")
             nodes.append((ncfg, log, subprocess.Popen(
                 [BIN, "serve", "--config", ncfg, "--smtp", "127.0.0.1:%d" % free_port(), "--http",
@@ -300,3 +302,89 @@ def test_api_while_the_server_is_away(pgconf, tmp_path):
         assert n.proc.poll() is None
     finally:
         n.stop()
+
+
+def test_two_nodes_share_their_tenants(pgconf, tmp_path):
+    """The registry lives in the shared database: an account, domain,
+    address or token made with one node's configuration is served by the
+    other node, which keeps a snapshot and refreshes it (within seconds)
+    when the registry's generation moves; a revoked token stops working on
+    both.  Neither node has a registry file of its own."""
+    cfg, _, db = pgconf
+    store = [ln for ln in open(cfg) if ln.startswith("store")][0]
+    confs, procs, smtp, http_ports = [], [], [], []
+    try:
+        for n in range(2):
+            c = tmp_path / ("node%d.conf" % n)
+            c.write_text("data_dir = %s\n%s" % (tmp_path / ("node%d" % n), store))
+            confs.append(c)
+        dm("account", "add", "acme", "--config", confs[0])
+        addr = dm("domain", "add", "acme.example", "--account", "acme", "--config", confs[0]
+                  ).stdout.decode()
+        addr = [w for w in addr.split() if "@" in w][0]
+        assert "acme" in psql("SELECT name FROM dmarcd_registry.accounts", db)
+        for n in range(2):
+            smtp.append(free_port())
+            http_ports.append(free_port())
+            log = open(tmp_path / ("node%d.log" % n), "wb")
+            procs.append((log, subprocess.Popen(
+                [BIN, "serve", "--config", confs[n], "--smtp", "127.0.0.1:%d" % smtp[n],
+                 "--http", "127.0.0.1:%d" % http_ports[n], "--workers", "1"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)))
+        for n in range(2):
+            wait_port(smtp[n])
+
+        def rcpt(n, who):
+            with smtplib.SMTP("127.0.0.1", smtp[n], timeout=30) as s:
+                s.ehlo("test")
+                s.mail("r@reporter.example")
+                return s.rcpt(who)[0]
+
+        # made before the nodes started: both serve it
+        assert [rcpt(n, addr) for n in range(2)] == [250, 250]
+        assert [rcpt(n, "nobody@acme.example") for n in range(2)] == [550, 550]
+        # made with node 0's configuration while both run: node 1 serves it soon
+        addr2 = [w for w in dm("domain", "add", "beta.example", "--account", "acme", "--config",
+                                confs[0]).stdout.decode().split() if "@" in w][0]
+        tok = dm("token", "add", "--account", "acme", "--name", "t", "--config", confs[0]
+                 ).stdout.decode().strip()
+
+        def api(n):
+            c = http.client.HTTPConnection("127.0.0.1", http_ports[n], timeout=30)
+            c.request("GET", "/api/v1/domains", headers={"Authorization": "Bearer " + tok})
+            st = c.getresponse().status
+            c.close()
+            return st
+
+        until(lambda: rcpt(1, addr2) == 250 and api(1) == 200, "node 1 never served the new tenant")
+        assert rcpt(0, addr2) == 250 and api(0) == 200
+        tid = json.loads(dm("token", "list", "--json", "--config", confs[1]).stdout.decode()
+                         .splitlines()[0])["id"]
+        dm("token", "revoke", str(tid), "--config", confs[1])
+        until(lambda: api(0) == 401 and api(1) == 401, "a revoked token still works")
+        for n in range(2):
+            assert not os.path.exists(tmp_path / ("node%d" % n) / "registry.sqlite")
+            assert procs[n][1].poll() is None
+    finally:
+        for log, p in procs:
+            p.terminate()
+            p.wait(30)
+            log.close()
+
+
+def wait_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "nothing listens on %d" % port
+            time.sleep(0.1)
+
+
+def until(cond, why, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.2)
