@@ -121,10 +121,13 @@ class S3:
         self.proxy = None
 
     def start_server(self):
+        # s3rver 3.7 makes ListObjectsV2 continuation tokens (past 1,000
+        # keys) with DES, which OpenSSL 3 keeps in its legacy provider
+        env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
         self.server = Proc([S3RVER, "--directory", os.path.join(self.root, "data"),
                             "--address", "127.0.0.1", "--port", str(self.port),
                             "--configure-bucket", BUCKET, "--silent"],
-                           os.path.join(self.root, "s3rver.log"), "listening")
+                           os.path.join(self.root, "s3rver.log"), "listening", env=env)
         return self
 
     def start_proxy(self, secret=SECRET):
