@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """query.py - the read side's figures of `make bench`.
 
-    query.py DMARCD GEN DATA_DIR HISTORY_SET [REQUESTS]
+    query.py DMARCD GEN DATA_DIR HISTORY_SET [REQUESTS] [--store postgres://USER@HOST:PORT]
 
 DATA_DIR holds (or gets) a store filled with HISTORY_SET (`gen history`:
 10,000,000 records over 90 days and 20 domains by default) for an account
 "bench"; it is made once and reused while the set's key is the same
-(DATA_DIR/.key).  Then `dmarcd serve` answers on a loopback port and for
+(DATA_DIR/.key) and the store still holds the set's records (and
+the earlier runs' load, stored unclaimed beside them).  With
+--store the store (and the registry) is the database query_store on that
+PostgreSQL server, named by DATA_DIR/dmarcd.conf.  Then `dmarcd serve` answers on a loopback port and for
 one domain:
 
   summary, timeseries (the 90 days), sources (top 100 of all time) and
@@ -20,7 +23,7 @@ seed each run, unclaimed) into the same store from another process.
 Every answer is checked against the set's expected.json (summary and the
 summed timeseries must equal the generator's totals for the domain).
 
-Prints one JSON object per line: {"query", "load", "n", "p50_ms",
+Prints one JSON object per line: {"store", "query", "load", "n", "p50_ms",
 "p95_ms", "max_ms"}, then {"ingest_under_load": seconds, "records": n}.
 """
 import http.client
@@ -43,20 +46,42 @@ def free_port():
     return port
 
 
-def fill(dmarcd, data, history):
+def where(data, pg):
+    """The arguments that name the store: the data folder, or its config."""
+    return ["--config", os.path.join(data, "dmarcd.conf")] if pg else ["--data", data]
+
+
+def stored_records(dmarcd, data, pg):
+    p = subprocess.run([dmarcd, "stats", "--json"] + where(data, pg), capture_output=True,
+                       text=True)
+    try:
+        return json.loads(p.stdout)["records"] if p.returncode == 0 else -1
+    except (ValueError, KeyError):
+        return -1
+
+
+def fill(dmarcd, data, history, pg):
     key = open(os.path.join(history, ".key")).read().strip() if os.path.exists(
         os.path.join(history, ".key")) else json.load(open(os.path.join(history, "expected.json")))["args"]
     kpath = os.path.join(data, ".key")
-    if os.path.exists(kpath) and open(kpath).read().strip() == key:
+    want = json.load(open(os.path.join(history, "expected.json")))["records"]
+    if os.path.exists(kpath) and open(kpath).read().strip() == key and \
+            stored_records(dmarcd, data, pg) >= want:
         print("query: store cached (%s)" % key, file=sys.stderr)
         return
     shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data)
-    subprocess.run([dmarcd, "account", "add", "bench", "--data", data], check=True,
+    if pg:
+        for sql in ("DROP DATABASE IF EXISTS query_store", "CREATE DATABASE query_store"):
+            subprocess.run(["psql", "-qAt", "-d", pg + "/postgres", "-c", sql], check=True,
+                           stdout=subprocess.DEVNULL)
+        with open(os.path.join(data, "dmarcd.conf"), "w") as f:
+            f.write("data_dir = %s\nstore = %s/query_store\n" % (data, pg))
+    subprocess.run([dmarcd, "account", "add", "bench"] + where(data, pg), check=True,
                    stdout=subprocess.DEVNULL)
     t0 = time.monotonic()
-    p = subprocess.run([dmarcd, "ingest", "--jobs", "2", "--account", "bench", "--data", data,
-                        os.path.join(history, "reports")], stdout=subprocess.DEVNULL,
+    p = subprocess.run([dmarcd, "ingest", "--jobs", "2", "--account", "bench"] + where(data, pg) +
+                       [os.path.join(history, "reports")], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
         raise SystemExit("query: ingest of the history set failed: %s" % p.stderr[-500:])
@@ -67,10 +92,11 @@ def fill(dmarcd, data, history):
 
 
 class Server:
-    def __init__(self, dmarcd, data):
+    def __init__(self, dmarcd, data, pg):
         self.port = free_port()
         self.err = open(os.path.join(data, "query-serve.err"), "w+")
-        self.proc = subprocess.Popen([dmarcd, "serve", "--data", data, "--smtp", "none", "--http",
+        self.proc = subprocess.Popen([dmarcd, "serve"] + where(data, pg) + [
+                                      "--smtp", "none", "--http",
                                       "127.0.0.1:%d" % self.port, "--workers", "1"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.err)
@@ -117,7 +143,7 @@ def check(name, got, exp):
         raise SystemExit("query: %s answered numbers that differ from the generator's" % name)
 
 
-def run(port, token, domain, exp, first, last, last30, n, load):
+def run(port, token, domain, exp, first, last, last30, n, load, store):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     paths = {
         "summary": "/api/v1/summary?domain=%s" % domain,
@@ -137,16 +163,23 @@ def run(port, token, domain, exp, first, last, last30, n, load):
             if i == 0:
                 check(name, body, exp)
         ms.sort()
-        out.append({"query": name, "load": load, "n": n, "p50_ms": round(statistics.median(ms), 2),
+        out.append({"store": store, "query": name, "load": load, "n": n, "p50_ms": round(statistics.median(ms), 2),
                     "p95_ms": round(ms[int(len(ms) * 0.95) - 1], 2), "max_ms": round(ms[-1], 2)})
     conn.close()
     return out
 
 
 def main():
-    dmarcd, gen, data, history = sys.argv[1:5]
-    n = int(sys.argv[5]) if len(sys.argv) > 5 else 100
-    fill(dmarcd, data, history)
+    args = sys.argv[1:]
+    pg = None
+    if "--store" in args:
+        i = args.index("--store")
+        pg = args[i + 1]
+        del args[i:i + 2]
+    dmarcd, gen, data, history = args[:4]
+    n = int(args[4]) if len(args) > 4 else 100
+    store = "postgres" if pg else "sqlite"
+    fill(dmarcd, data, history, pg)
     exp_all = json.load(open(os.path.join(history, "expected.json")))
     domain = sorted(exp_all["domains"])[0]
     exp = exp_all["domains"][domain]
@@ -159,25 +192,27 @@ def main():
     shutil.rmtree(load, ignore_errors=True)
     subprocess.run([gen, "typical", load, "--mails", "8000", "--seed", str(int(time.time()))],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    token = subprocess.run([dmarcd, "token", "add", "--account", "bench", "--name", "bench", "--replace",
-                            "--data", data], capture_output=True, text=True, check=True).stdout.strip()
-    srv = Server(dmarcd, data)
+    token = subprocess.run([dmarcd, "token", "add", "--account", "bench", "--name", "bench", "--replace"]
+                           + where(data, pg), capture_output=True, text=True,
+                           check=True).stdout.strip()
+    srv = Server(dmarcd, data, pg)
     try:
         time.sleep(2)  # the registry reload picks the token up
-        rows = run(srv.port, token, domain, exp, first, last, last30, n, "idle")
+        rows = run(srv.port, token, domain, exp, first, last, last30, n, "idle", store)
         # the same while another process stores the typical set into the store
-        ing = subprocess.Popen([dmarcd, "ingest", "--jobs", "1", "--data", data, load],
+        ing = subprocess.Popen([dmarcd, "ingest", "--jobs", "1"] + where(data, pg) +
+                               [os.path.join(load, "mails")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         t0 = time.monotonic()
         time.sleep(1)
-        rows += run(srv.port, token, domain, exp, first, last, last30, n, "ingest running")
+        rows += run(srv.port, token, domain, exp, first, last, last30, n, "ingest running", store)
         still = ing.poll() is None
         _, err = ing.communicate()
         if not still:
             print("query: warning: the ingest ended before the queries did", file=sys.stderr)
         for r in rows:
             print(json.dumps(r))
-        print(json.dumps({"ingest_under_load_s": round(time.monotonic() - t0, 1),
+        print(json.dumps({"store": store, "ingest_under_load_s": round(time.monotonic() - t0, 1),
                           "ingest": err.strip().splitlines()[-1] if err.strip() else ""}))
     finally:
         srv.stop()

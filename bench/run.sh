@@ -42,8 +42,11 @@
 #   BENCH_SKIP_QUERY=0      1 skips the API figures (bench/query.py: summary,
 #                           timeseries and sources p50/p95 on a store of
 #                           BENCH_QUERY_RECORDS=10000000 records over 90 days
-#                           and 20 domains, idle and while an ingest runs;
-#                           the dashboard's first load in headless chromium)
+#                           and 20 domains, idle and while an ingest runs, in
+#                           SQLite and (unless BENCH_SKIP_PG) in PostgreSQL,
+#                           whose server for it keeps its data in
+#                           bench/out/query-pg between runs; the dashboard's
+#                           first load in headless chromium)
 #   BENCH_SKIP_PG=0         1 skips the PostgreSQL figures
 #   BENCH_SKIP_INTAKE=0     1 skips the `dmarcd serve` figures (bench/intake.py:
 #                           durable intake beside Postfix, intake to queryable,
@@ -186,26 +189,33 @@ EOF
 PG_BIN=/usr/lib/postgresql/15/bin
 PG_URL=
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+PG_DIR=
 pg_stop() {
-	[[ -n $PG_URL ]] && as_pg "$PG_BIN/pg_ctl" -D "$OUT/pg/data" -m fast -w stop >/dev/null 2>&1
+	if [[ -n $PG_URL ]]; then
+		as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+	fi
 	PG_URL=
 }
-# pg_start: a PostgreSQL 15 of our own in $OUT/pg on a free loopback port.
+# pg_start [DIR]: a PostgreSQL 15 of our own on a free loopback port, in
+# $OUT/pg made afresh, or in DIR kept from an earlier run (made if absent).
 pg_start() {
-	local dir=$OUT/pg port
+	local dir=${1:-$OUT/pg} port
 	[[ -x $PG_BIN/initdb ]] || die "PostgreSQL 15 is missing ($PG_BIN; BENCH_SKIP_PG=1 skips it)"
-	rm -rf "$dir"
+	[[ -n ${1:-} && -f $dir/data/PG_VERSION ]] || rm -rf "$dir"
 	mkdir -p "$dir"
 	[[ $(id -u) == 0 ]] && chown postgres:postgres "$dir"
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	as_pg "$PG_BIN/initdb" -D "$dir/data" -U dmarcd --auth=trust -E UTF8 --locale=C.UTF-8 \
-		>"$LOGS/pg-initdb.log" 2>&1 || die "initdb failed: $(tail -n 3 "$LOGS/pg-initdb.log")"
+	if [[ ! -f $dir/data/PG_VERSION ]]; then
+		as_pg "$PG_BIN/initdb" -D "$dir/data" -U dmarcd --auth=trust -E UTF8 --locale=C.UTF-8 \
+			>"$LOGS/pg-initdb.log" 2>&1 || die "initdb failed: $(tail -n 3 "$LOGS/pg-initdb.log")"
+	fi
 	as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
 		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir" start >/dev/null ||
 		die "PostgreSQL did not start: $(tail -n 3 "$dir/log")"
 	PG_URL=postgres://dmarcd@127.0.0.1:$port
+	PG_DIR=$dir
 	trap pg_stop EXIT
-	log "postgres: $("$PG_BIN/postgres" --version) on 127.0.0.1:$port"
+	log "postgres: $("$PG_BIN/postgres" --version) on 127.0.0.1:$port ($dir)"
 }
 # pg_conf DATA: a fresh database and DATA/dmarcd.conf naming it (printed).
 pg_conf() {
@@ -449,13 +459,24 @@ if [[ $BARE_ONLY != 1 && $SKIP_QUERY != 1 ]]; then
 	/usr/bin/python3 "$ROOT/bench/query.py" "$DMARCD" "$GEN" "$OUT/query-store" "$OUT/history" \
 		>"$LOGS/query.out" 2>"$LOGS/query.err" ||
 		die "query failed: $(tail -n 5 "$LOGS/query.err")"
+	if [[ $SKIP_PG != 1 ]]; then
+		pg_stop
+		pg_start "$OUT/query-pg"
+		log "query: the same in PostgreSQL (the store is kept in $OUT/query-pg)"
+		/usr/bin/python3 "$ROOT/bench/query.py" "$DMARCD" "$GEN" "$OUT/query-store-pg" \
+			"$OUT/history" 100 --store "$PG_URL" >>"$LOGS/query.out" 2>"$LOGS/query-pg.err" ||
+			die "query (postgres) failed: $(tail -n 5 "$LOGS/query-pg.err")"
+		pg_stop
+	fi
 	mapfile -t QUERY_ROWS < <(python3 - "$LOGS/query.out" <<'PY'
 import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if "query" in r:
-        print("| %s | %s | %d | %.1f | %.1f | %.1f |" % (r["query"], r["load"], r["n"], r["p50_ms"],
-                                                       r["p95_ms"], r["max_ms"]))
+rows = [json.loads(line) for line in open(sys.argv[1])]
+# the stores side by side: each query and load, SQLite then PostgreSQL
+rows = sorted((r for r in rows if "query" in r), key=lambda r: (r["load"] != "idle", r["query"],
+                                                                 r["store"] != "sqlite"))
+for r in rows:
+    print("| %s | %s | %s | %d | %.1f | %.1f | %.1f |" % (r["query"], r["load"], r["store"], r["n"],
+                                                            r["p50_ms"], r["p95_ms"], r["max_ms"]))
 PY
 )
 	log "dashboard: first load in headless chromium (tests/browser)"
@@ -514,11 +535,11 @@ EOF
 	fi
 	if ((${#QUERY_ROWS[@]} > 0)); then
 		echo
-		echo "API queries (bench/query.py): one domain of $QUERY_RECORDS records over 90 days and"
-		echo "20 domains in SQLite; latency on one keep-alive connection, client side:"
+		echo "API queries (bench/query.py): one domain of a store of $QUERY_RECORDS records over"
+		echo "90 days and 20 domains, in each store; latency on one keep-alive connection, client side:"
 		echo
-		echo "| query | load | requests | p50 ms | p95 ms | max ms |"
-		echo "| --- | --- | ---: | ---: | ---: | ---: |"
+		echo "| query | load | store | requests | p50 ms | p95 ms | max ms |"
+		echo "| --- | --- | --- | ---: | ---: | ---: | ---: |"
 		printf '%s\n' "${QUERY_ROWS[@]}"
 		echo
 		echo "Dashboard first load (headless chromium, loopback): ${FIRST_LOAD:-not measured}"

@@ -135,7 +135,8 @@ cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cf
 	}
 	/* a shared store shares its registry: every node serves the same
 	 * tenants */
-	if (strncmp(cfg->store, "postgres://", 11) == 0) {
+	if (strncmp(cfg->store, "postgres://", 11) == 0 ||
+	    strncmp(cfg->store, "postgresql://", 13) == 0) {
 		char password[256];
 		int rc = store_config_password(cfg, password, sizeof password, err, sizeof err);
 		if (rc == 0)

@@ -1,8 +1,9 @@
 /*
  * backend.c - the write-side pieces the store backends share.
  *
- * Functions: backend_reporter, backend_record_json, backend_warnings_json,
- * backend_merge, backend_src_days.
+ * Functions: backend_text, backend_field, backend_reporter,
+ * backend_record_json, backend_warnings_json, backend_merge,
+ * backend_src_days.
  */
 #include "store/backend.h"
 
@@ -11,6 +12,50 @@
 #include <string.h>
 
 #include "common/json.h"
+
+int
+backend_text(struct dm_buf *b, const char *s, int escape)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	int bad = 0;
+	while (*u) {
+		unsigned char c = *u;
+		size_t n = c < 0x80             ? 1
+		           : (c & 0xe0) == 0xc0 ? 2
+		           : (c & 0xf0) == 0xe0 ? 3
+		           : (c & 0xf8) == 0xf0 ? 4
+		                                : 0;
+		for (size_t i = 1; i < n; i++)
+			if ((u[i] & 0xc0) != 0x80)
+				n = 0;
+		if (n == 2 && c < 0xc2)
+			n = 0;
+		if (n == 0) {
+			bad |= dm_buf_add(b, "\xef\xbf\xbd", 3);
+			u++;
+			continue;
+		}
+		if (escape && n == 1 && (c == '\\' || c == '\t' || c == '\n' || c == '\r')) {
+			char e[2] = {'\\', c == '\\'   ? '\\'
+			                   : c == '\t' ? 't'
+			                   : c == '\n' ? 'n'
+			                               : 'r'};
+			bad |= dm_buf_add(b, e, 2);
+		} else {
+			bad |= dm_buf_add(b, u, n);
+		}
+		u += n;
+	}
+	return bad ? DM_ELIMIT : 0;
+}
+
+int
+backend_field(struct dm_buf *b, const char *s, int last)
+{
+	int bad = s ? backend_text(b, s, 1) : dm_buf_add(b, "\\N", 2);
+	bad |= dm_buf_addc(b, last ? '\n' : '\t');
+	return bad ? DM_ELIMIT : 0;
+}
 
 void
 backend_reporter(const struct dm_report *rep, char *out, size_t outlen)

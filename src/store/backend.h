@@ -14,6 +14,15 @@
 #include "core/report.h"
 #include "store/rollup.h"
 
+/* Valid UTF-8 of s (invalid bytes become U+FFFD) into b, with the text
+ * escapes of PostgreSQL's COPY and ClickHouse's TabSeparated (backslash,
+ * tab, newline, carriage return) when escape is set.  DM_ELIMIT when b is
+ * full. */
+int backend_text(struct dm_buf *b, const char *s, int escape) DM_WUR;
+/* One field of such a row: the text, or \N for NULL; then a tab, or a
+ * newline for the last. */
+int backend_field(struct dm_buf *b, const char *s, int last) DM_WUR;
+
 /* The reporter of the duplicate key, lower case, into out (the same as
  * dm_report_reporter, without its arena copy: rep is const here). */
 void backend_reporter(const struct dm_report *rep, char *out, size_t outlen);

@@ -288,59 +288,18 @@ copy_in(struct pg *p, const char *sql, const char *data, size_t len, const char 
 
 /* ---- text as the server takes it ------------------------------------------ */
 
-/* Valid UTF-8 of s (invalid bytes become U+FFFD) into b, with COPY's
- * text-format escapes when copy is set. */
-static int
-put_text(struct dm_buf *b, const char *s, int copy)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	int bad = 0;
-	while (*u) {
-		unsigned char c = *u;
-		size_t n = c < 0x80             ? 1
-		           : (c & 0xe0) == 0xc0 ? 2
-		           : (c & 0xf0) == 0xe0 ? 3
-		           : (c & 0xf8) == 0xf0 ? 4
-		                                : 0;
-		for (size_t i = 1; i < n; i++)
-			if ((u[i] & 0xc0) != 0x80)
-				n = 0;
-		if (n == 2 && c < 0xc2)
-			n = 0;
-		if (n == 0) {
-			bad |= dm_buf_add(b, "\xef\xbf\xbd", 3);
-			u++;
-			continue;
-		}
-		if (copy && n == 1 && (c == '\\' || c == '\t' || c == '\n' || c == '\r')) {
-			char e[2] = {'\\', c == '\\'   ? '\\'
-			                   : c == '\t' ? 't'
-			                   : c == '\n' ? 'n'
-			                               : 'r'};
-			bad |= dm_buf_add(b, e, 2);
-		} else {
-			bad |= dm_buf_add(b, u, n);
-		}
-		u += n;
-	}
-	return bad ? DM_ELIMIT : 0;
-}
-
 int
 store_pg_text(struct dm_buf *b, const char *s)
 {
-	int bad = put_text(b, s, 0);
+	int bad = backend_text(b, s, 0);
 	bad |= dm_buf_addc(b, '\0');
 	return bad ? DM_ELIMIT : 0;
 }
 
-/* One COPY field: text, or \N for NULL; then a tab or the end of line. */
 static int
 field(struct dm_buf *b, const char *s, int last)
 {
-	int bad = s ? put_text(b, s, 1) : dm_buf_add(b, "\\N", 2);
-	bad |= dm_buf_addc(b, last ? '\n' : '\t');
-	return bad ? DM_ELIMIT : 0;
+	return backend_field(b, s, last);
 }
 
 static int
@@ -771,7 +730,7 @@ claim(struct pg *p, const struct dm_report *rep)
 	const char *src[3] = {p->reporter, rep->policy.domain, rep->report_id};
 	for (int i = 0; i < 3; i++) {
 		dm_buf_init(&ids[i], 4 * DM_MAX_ID_LEN);
-		bad |= put_text(&ids[i], src[i] ? src[i] : "", 0);
+		bad |= backend_text(&ids[i], src[i] ? src[i] : "", 0);
 		bad |= dm_buf_addc(&ids[i], '\0');
 		v[i] = ids[i].data;
 	}

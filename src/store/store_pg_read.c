@@ -48,6 +48,7 @@
 #define T_TEXT 25
 #define T_BYTEA 17
 #define T_INT8_ARRAY 1016
+#define T_TEXT_ARRAY 1009
 
 /* SQL laid out as SQL */
 /* clang-format off */
@@ -125,12 +126,17 @@ static const char *const q_sources[] = {
 	[STORE_SORT_PASS] = SOURCES_SQL("3 DESC, 2 DESC, source_ip"),
 	[STORE_SORT_IP] = SOURCES_SQL("source_ip"),
 };
-/* a source's header_from and reporters: its busiest pairs first */
+/* the header_from and reporters of a page of sources ($6: their
+ * addresses, hex): each one's busiest pairs first, 400 at most */
 static const char q_source_lists[] =
-	"SELECT d.header_from, d.reporter FROM daily d WHERE" ONE_SOURCE
-	" GROUP BY d.header_from, d.reporter"
-	" ORDER BY SUM(d.messages) DESC, d.header_from COLLATE \"C\", d.reporter COLLATE \"C\""
-	" LIMIT 400";
+	"SELECT source_ip, header_from, reporter FROM ("
+	" SELECT d.source_ip, d.header_from, d.reporter, row_number() OVER (PARTITION BY d.source_ip"
+	"  ORDER BY SUM(d.messages) DESC, d.header_from COLLATE \"C\", d.reporter COLLATE \"C\") AS k"
+	" FROM daily d WHERE d.domain = $3"
+	"  AND d.source_ip = ANY (SELECT decode(x, 'hex') FROM unnest($6) AS x)"
+	"  AND" DAYS_OF("d") " AND" SCOPE_OF("d")
+	" GROUP BY d.source_ip, d.header_from, d.reporter) AS u"
+	" WHERE k <= 400 ORDER BY source_ip, k";
 static const char q_source_total[] = "SELECT" COUNTS " FROM daily d WHERE" ONE_SOURCE;
 static const char q_source_days[] =
 	"SELECT d.day," COUNTS " FROM daily d WHERE" ONE_SOURCE " GROUP BY d.day ORDER BY d.day";
@@ -222,7 +228,8 @@ connected(struct pgr *q)
 		snprintf(q->err, sizeof q->err, "%s", err);
 		return DM_EIO;
 	}
-	PGresult *r = PQexec(c, "SET default_transaction_read_only = on");
+	PGresult *r = PQexec(c, "SET default_transaction_read_only = on;"
+	                        " SET work_mem = '" DM_PG_READ_WORK_MEM "'");
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (!ok) {
@@ -342,7 +349,7 @@ static void
 args_free(struct args *a)
 {
 	for (int i = 0; i < MAX_ARGS; i++)
-		if (a->t[i] == T_TEXT || a->t[i] == T_INT8_ARRAY)
+		if (a->t[i] == T_TEXT || a->t[i] == T_INT8_ARRAY || a->t[i] == T_TEXT_ARRAY)
 			dm_buf_free(&a->text[i]);
 }
 
@@ -627,25 +634,54 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 			*total = unum(first, 0, 1 + NCOUNTS);
 		PQclear(first);
 	}
-	for (int i = 0; rc == 0 && i < n; i++) {
-		struct store_source_row s;
-		memset(&s, 0, sizeof s);
-		(void)read_ip(page, i, 0, s.ip);
-		read_counts(page, i, 1, &s.c);
-		args_init(&a, sc, f);
-		arg_ip(&a, 5, s.ip);
-		PGresult *l;
-		if ((rc = run(q, q_source_lists, &a, &l)) != 0)
-			break;
-		dm_arena_reset(&q->rec.arena);
-		for (int k = 0; k < PQntuples(l); k++) {
-			read_list_add(s.header_from, &s.nheader_from, val(l, k, 0), &q->rec.arena);
-			read_list_add(s.reporters, &s.nreporters, val(l, k, 1), &q->rec.arena);
-		}
-		PQclear(l);
-		rc = fn(arg, &s);
+	struct store_source_row *rows = xcalloc(n > 0 ? (size_t)n : 1, sizeof *rows);
+	for (int i = 0; i < n; i++) {
+		(void)read_ip(page, i, 0, rows[i].ip);
+		read_counts(page, i, 1, &rows[i].c);
 	}
 	PQclear(page);
+	/* every row's lists in one query: the page's addresses as text[] */
+	PGresult *l = NULL;
+	if (rc == 0 && n > 0) {
+		args_init(&a, sc, f);
+		a.t[5] = T_TEXT_ARRAY;
+		dm_buf_init(&a.text[5], (size_t)n * 36 + 16); /* ,"<32 hex>" each */
+		int bad = dm_buf_addc(&a.text[5], '{');
+		for (int i = 0; i < n; i++) {
+			bad |= dm_buf_add(&a.text[5], i ? ",\"" : "\"", i ? 2 : 1);
+			for (int k = 0; k < 16; k++)
+				bad |= dm_buf_printf(&a.text[5], "%02x", rows[i].ip[k]);
+			bad |= dm_buf_addc(&a.text[5], '"');
+		}
+		bad |= dm_buf_add(&a.text[5], "}", 2);
+		a.v[5] = a.text[5].data;
+		a.n = 6;
+		if (bad) {
+			args_free(&a);
+			snprintf(q->err, sizeof q->err, "the page does not fit");
+			rc = DM_ELIMIT;
+		} else {
+			rc = run(q, q_source_lists, &a, &l);
+		}
+	}
+	dm_arena_reset(&q->rec.arena);
+	for (int k = 0; rc == 0 && k < PQntuples(l); k++) {
+		unsigned char ip[16];
+		if (read_ip(l, k, 0, ip) != 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			struct store_source_row *r = &rows[i];
+			if (memcmp(r->ip, ip, 16) != 0)
+				continue;
+			read_list_add(r->header_from, &r->nheader_from, val(l, k, 1), &q->rec.arena);
+			read_list_add(r->reporters, &r->nreporters, val(l, k, 2), &q->rec.arena);
+			break;
+		}
+	}
+	PQclear(l);
+	for (int i = 0; rc == 0 && i < n; i++)
+		rc = fn(arg, &rows[i]);
+	free(rows);
 	return rc;
 }
 

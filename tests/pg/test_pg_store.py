@@ -316,7 +316,10 @@ def test_two_nodes_share_their_tenants(pgconf, tmp_path):
     try:
         for n in range(2):
             c = tmp_path / ("node%d.conf" % n)
-            c.write_text("data_dir = %s\n%s" % (tmp_path / ("node%d" % n), store))
+            # node 1 spells the scheme postgresql://, which libpq takes too
+            c.write_text("data_dir = %s\n%s" % (tmp_path / ("node%d" % n),
+                                                 store.replace("postgres://", "postgresql://")
+                                                 if n else store))
             confs.append(c)
         dm("account", "add", "acme", "--config", confs[0])
         addr = dm("domain", "add", "acme.example", "--account", "acme", "--config", confs[0]
