@@ -27,10 +27,12 @@ test)
 	# `dmarcd serve` against real clients and a real MTA; chromium for the
 	# dashboard's browser tests (driven by playwright-core from npm);
 	# awscli, the independent S3 client that checks what the S3 archive
-	# stored in s3rver (from npm); PostgreSQL 15's server for the tests of
-	# the postgres store (each test starts its own in a temporary folder).
+	# stored in s3rver (from npm); PostgreSQL 15's and ClickHouse's servers
+	# for the tests of those stores (each suite starts its own in a
+	# temporary folder, from a config file of its own).
 	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
-python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli postgresql-15"
+python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli postgresql-15
+clickhouse-server"
 	;;
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare

@@ -299,5 +299,14 @@
  * sources query there.  The server may use this much per sort or hash of
  * each running query. */
 #define DM_PG_READ_WORK_MEM "32MB"
+/* The ClickHouse store's last INSERT of a batch (its reports' rollup cells
+ * and commit rows, one block so it counts whole) is built in memory up to
+ * this; a batch ends early before it is reached, and a single report
+ * whose cells alone pass it is refused (about 400,000 distinct cells). */
+#define DM_CH_MAX_BATCH_BYTES (128u * 1024 * 1024)
+/* Each ClickHouse writer looks, once a second, for reports stored twice
+ * within this many seconds (a writer that died between its commit and its
+ * check leaves that) and keeps one.  Longer than any batch takes. */
+#define DM_CH_RESOLVE_SECONDS 600
 
 #endif

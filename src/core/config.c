@@ -22,11 +22,13 @@ const struct dm_config_opt dm_config_table[] = {
 	{"data_dir", DM_CFG_STR, "./var", NULL, OPT(data_dir),
 	 "folder holding the store, the archive and the spool"},
 	{"store", DM_CFG_STR, "sqlite", NULL, OPT(store),
-	 "analytics store: sqlite (<data_dir>/dmarcd.sqlite) or postgres://USER@HOST:PORT/DB"},
+	 "analytics store: sqlite (<data_dir>/dmarcd.sqlite), postgres://USER@HOST:PORT/DB or"
+	 " clickhouse://USER@HOST:HTTP_PORT/DB"},
 	{"store_password", DM_CFG_SECRET, "", NULL, OPT(store_password),
-	 "store = postgres://...: the password (config file only; or store_password_file)"},
+	 "store = postgres:// or clickhouse://: the password (config file only; or"
+	 " store_password_file)"},
 	{"store_password_file", DM_CFG_STR, "", NULL, OPT(store_password_file),
-	 "store = postgres://...: a file whose first line is the password"},
+	 "store = postgres:// or clickhouse://: a file whose first line is the password"},
 	{"archive", DM_CFG_ENUM, "fs", "fs|s3", OPT(archive),
 	 "raw report archive backend (fs: <data_dir>/archive/; s3: the s3_* bucket)"},
 	{"s3_endpoint", DM_CFG_STR, "", NULL, OPT(s3_endpoint),
@@ -107,7 +109,8 @@ choice_ok(const char *choices, const char *v)
 	return 0;
 }
 
-/* store: "sqlite" or a postgres:// URL without a password in it. */
+/* store: "sqlite", or a postgres:// or clickhouse:// URL without a
+ * password in it. */
 static int
 store_value_bad(const char *v, char *err, size_t errlen)
 {
@@ -118,8 +121,10 @@ store_value_bad(const char *v, char *err, size_t errlen)
 		rest = v + 11;
 	else if (strncmp(v, "postgresql://", 13) == 0)
 		rest = v + 13;
+	else if (strncmp(v, "clickhouse://", 13) == 0)
+		rest = v + 13;
 	if (!rest) {
-		snprintf(err, errlen, "store: '%s' is not sqlite or a postgres:// URL", v);
+		snprintf(err, errlen, "store: '%s' is not sqlite, a postgres:// or a clickhouse:// URL", v);
 		return 1;
 	}
 	const char *at = strchr(rest, '@'), *slash = strchr(rest, '/');

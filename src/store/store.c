@@ -21,6 +21,7 @@
 
 #include "common/xalloc.h"
 #include "core/config.h"
+#include "store/store_ch.h"
 #include "store/store_pg.h"
 
 static const struct {
@@ -88,10 +89,12 @@ store_open_config(const struct dm_config *cfg, char *err, size_t errlen)
 	if (store_config_password(cfg, password, sizeof password, err, errlen) != 0)
 		return NULL;
 	struct store *st = xcalloc(1, sizeof *st);
-	st->ops = &store_pg_ops;
-	st->read_ops = &store_pg_read_ops;
+	int ch = strncmp(cfg->store, "clickhouse://", 13) == 0;
+	st->ops = ch ? &store_ch_ops : &store_pg_ops;
+	st->read_ops = ch ? NULL : &store_pg_read_ops; /* ClickHouse: not yet, see store_reader_open */
 	pthread_mutex_init(&st->lock, NULL);
-	int rc = store_pg_open(st, cfg->store, password, err, errlen);
+	int rc = ch ? store_ch_open(st, cfg->store, password, cfg->data_dir, err, errlen)
+	            : store_pg_open(st, cfg->store, password, err, errlen);
 	explicit_bzero(password, sizeof password);
 	if (rc != 0) {
 		pthread_mutex_destroy(&st->lock);

@@ -19,6 +19,9 @@ With GOLDEN_PG=postgres://USER@HOST:PORT in the environment every case is
 stored in a fresh PostgreSQL database of that server instead (store =
 postgres://.../golden_<case>, created with psql), and everything above is
 compared the same way but the .sql sidecars, which query SQLite's file.
+With GOLDEN_CH=clickhouse://USER@HOST:PORT the same in a fresh ClickHouse
+database per case (dropped first over the HTTP interface; dmarcd creates
+it).
 
 --update rewrites <case>.expected.json, .stats.json and .sql.out from what
 the binary prints.  Those files were computed by make_fixtures.py from the
@@ -26,6 +29,7 @@ fixtures' content; review every changed line before keeping it.
 Exit status: 0 all cases pass, 1 otherwise.
 """
 import difflib
+import urllib.request
 import hashlib
 import json
 import os
@@ -177,13 +181,19 @@ def expected_exit(lines):
 
 
 def store_args(work, name, data):
-    """--data DATA, or --config FILE naming a fresh PostgreSQL database."""
-    base = os.environ.get("GOLDEN_PG")
+    """--data DATA, or --config FILE naming a fresh PostgreSQL or ClickHouse
+    database."""
+    base = os.environ.get("GOLDEN_PG") or os.environ.get("GOLDEN_CH")
     if not base:
         return ["--data", data]
     db = "golden_" + re.sub(r"[^a-z0-9]", "_", name.lower())
-    subprocess.run(["psql", "-q", "-d", base + "/postgres", "-c", f"DROP DATABASE IF EXISTS {db}",
-                    "-c", f"CREATE DATABASE {db}"], check=True, capture_output=True)
+    if os.environ.get("GOLDEN_PG"):
+        subprocess.run(["psql", "-q", "-d", base + "/postgres", "-c", f"DROP DATABASE IF EXISTS {db}",
+                        "-c", f"CREATE DATABASE {db}"], check=True, capture_output=True)
+    else:
+        host = base.split("@")[-1].rstrip("/")
+        req = urllib.request.Request(f"http://{host}/", data=f"DROP DATABASE IF EXISTS {db}".encode())
+        urllib.request.urlopen(req, timeout=60).read()
     cfg = os.path.join(work, name, "dmarcd.conf")
     with open(cfg, "w") as f:
         f.write(f"data_dir = {data}\nstore = {base}/{db}\n")
@@ -263,7 +273,7 @@ def run_case(binary, cases_dir, work, name, entry, env, update):
 
     # SQL check
     sql = os.path.join(cases_dir, name + ".sql")
-    if os.path.exists(sql) and not os.environ.get("GOLDEN_PG"):
+    if os.path.exists(sql) and not os.environ.get("GOLDEN_PG") and not os.environ.get("GOLDEN_CH"):
         with open(sql, "rb") as f:
             q = f.read()
         try:

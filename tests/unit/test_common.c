@@ -105,8 +105,9 @@ test_config_file(void **state)
 	fprintf(f, "data_dir = /x\nstore = oracle\n");
 	fclose(f);
 	assert_int_equal(dm_config_load(&c, path, err, sizeof err), DM_EUSAGE);
-	char want[300];
-	snprintf(want, sizeof want, "%s:2: store: 'oracle' is not sqlite or a postgres:// URL", path);
+	char want[600];
+	snprintf(want, sizeof want,
+	         "%s:2: store: 'oracle' is not sqlite, a postgres:// or a clickhouse:// URL", path);
 	assert_string_equal(err, want);
 
 	f = fopen(path, "w");

@@ -1,0 +1,1345 @@
+/*
+ * store_ch.c - the store in ClickHouse, over its HTTP interface (libcurl),
+ * for several intake nodes writing into one server.  The only file that
+ * talks to ClickHouse.  Tested against Debian 12's clickhouse-server
+ * 18.16; the SQL is the subset current releases also take.
+ *
+ * Functions: store_ch_open and the store_ch_ops table (write side, lookup
+ * and stats; the API's reads are not here yet).
+ *
+ * Counting each report once without transactions (docs/ARCHITECTURE.md
+ * §9).  Every try of a report is an *attempt* (a random 64-bit id).  Its
+ * records go to `records` as they come (several INSERTs; rows of an
+ * attempt that never commits are never read: reads start from a committed
+ * report).  At the batch's end ONE INSERT into `ledger` (a Null table)
+ * carries every report's rollup cells and its commit row; materialised
+ * views turn them into `cells` (kept per attempt), the SummingMergeTree
+ * rollups `daily`, `day_totals` and `src_day`, and `reports`.  ClickHouse
+ * writes one INSERT whole once it has its body, so an attempt counts fully
+ * or not at all.
+ *
+ * A report is *live* through its attempts that have a commit row and no
+ * cancel row.  When an identity has more than one live attempt (two nodes
+ * stored the same report at once, each before seeing the other's), every
+ * attempt but the smallest gets a cancel row, which any node may write:
+ * the choice is the same whoever makes it and a second cancel row changes
+ * nothing.  Each writer checks its batch's identities after its INSERT;
+ * of two writers the later one's check sees both attempts.  A writer that
+ * dies between its INSERT and its check is covered by every writer looking,
+ * once a second, for identities stored twice in the last
+ * DM_CH_RESOLVE_SECONDS.  Reads subtract the cells of cancelled attempts
+ * from the rollups (`stats` here).
+ *
+ * A new report costs no lookup: the identities of the months seen so far
+ * are kept in memory (8 bytes each; loaded per month, then polled once a
+ * second for what any node stored), and only a report found there is
+ * looked up on the server.
+ *
+ * Identities reach SQL as 64-bit keys (the first bytes of their SHA-256)
+ * and are compared in full in C; strings reach it only as unhex('...')
+ * literals, and rows only as TabSeparated with its escapes: nothing from a
+ * report is ever written into a statement as text.  Logs nothing; errors
+ * are returned.
+ */
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/limits.h"
+#include "common/xalloc.h"
+#include "store/backend.h"
+#include "store/rollup.h"
+#include "store/store.h"
+#include "store/store_ch.h"
+
+#define CH_BATCH_REPORTS 1000
+#define CH_BATCH_SECONDS 1.0
+#define CH_RECORDS_FLUSH (4 * 1024 * 1024) /* send buffered records beyond this */
+#define CH_ANSWER_MAX (64 * 1024 * 1024)   /* of an answer read back */
+#define CH_STR_(x) #x
+#define CH_STR(x) CH_STR_(x)
+
+/* clang-format off */
+#define IDENT "reporter String, policy_domain String, report_id String, date_begin Int64, date_end Int64"
+/* Everything one INSERT of a batch's end carries; kind 1 cell, 2 report, 3 cancel. */
+#define LEDGER_COLS \
+	"kind UInt8, attempt UInt64, ident UInt64, node UInt64, account_id Int64," \
+	" month UInt32," \
+	IDENT "," \
+	" domain String, source_ip String, day Int64, header_from String, disposition String," \
+	" dkim_pass UInt8, spf_pass UInt8, n_messages Int64, n_records Int64," \
+	" org_name Nullable(String), email Nullable(String), extra_contact_info Nullable(String)," \
+	" adkim Nullable(String), aspf Nullable(String), p Nullable(String), sp Nullable(String)," \
+	" np Nullable(String), pct Nullable(Int32), fo Nullable(String), testing Nullable(String)," \
+	" discovery_method Nullable(String), generator Nullable(String), version Nullable(String)," \
+	" xmlns Nullable(String), schema Nullable(String), report_error Nullable(String)," \
+	" archive_key Nullable(String), content_hash Nullable(String), source Nullable(String)," \
+	" records Int64, messages_total Int64, skipped Int64, received_at Int64, warnings Nullable(String)"
+
+static const char *const schema_sql[] = {
+	"CREATE TABLE IF NOT EXISTS ledger (" LEDGER_COLS ") ENGINE = Null",
+	"CREATE TABLE IF NOT EXISTS records (attempt UInt64, n UInt32, account_id Int64, month UInt32,"
+	" " IDENT ", source_ip Nullable(String), count Int64, disposition Nullable(String),"
+	" dkim Nullable(String), spf Nullable(String), dmarc_pass UInt8, header_from Nullable(String),"
+	" envelope_from Nullable(String), envelope_to Nullable(String), reasons Nullable(String),"
+	" dkim_results Nullable(String), spf_results Nullable(String))"
+	" ENGINE = MergeTree PARTITION BY month ORDER BY (policy_domain, date_begin, attempt, n)",
+	"CREATE TABLE IF NOT EXISTS cells (attempt UInt64, account_id Int64, month UInt32,"
+	" reporter String, domain String, source_ip String, day Int64, header_from String,"
+	" disposition String, dkim_pass UInt8, spf_pass UInt8, messages Int64, recs Int64)"
+	" ENGINE = MergeTree PARTITION BY month ORDER BY (attempt, day)",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS cells_mv TO cells AS SELECT attempt,"
+	" account_id, month, reporter, domain, source_ip, day, header_from, disposition, dkim_pass,"
+	" spf_pass, n_messages AS messages, n_records AS recs FROM ledger WHERE kind = 1",
+	"CREATE TABLE IF NOT EXISTS daily (domain String, source_ip String, day Int64,"
+	" account_id Int64, header_from String, reporter String, disposition String,"
+	" dkim_pass UInt8, spf_pass UInt8, month UInt32, messages Int64, records Int64)"
+	" ENGINE = SummingMergeTree((messages, records)) PARTITION BY month"
+	" ORDER BY (domain, source_ip, day, account_id, header_from, reporter, disposition,"
+	" dkim_pass, spf_pass)",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS daily_mv TO daily AS SELECT domain, source_ip, day,"
+	" account_id, header_from, reporter, disposition, dkim_pass, spf_pass, month,"
+	" n_messages AS messages, n_records AS records FROM ledger WHERE kind = 1",
+	"CREATE TABLE IF NOT EXISTS day_totals (domain String, day Int64, account_id Int64,"
+	" reporter String, disposition String, dkim_pass UInt8, spf_pass UInt8, month UInt32,"
+	" messages Int64, records Int64)"
+	" ENGINE = SummingMergeTree((messages, records)) PARTITION BY month"
+	" ORDER BY (domain, day, account_id, reporter, disposition, dkim_pass, spf_pass)",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS day_totals_mv TO day_totals AS SELECT domain, day,"
+	" account_id, reporter, disposition, dkim_pass, spf_pass, month,"
+	" sum(n_messages) AS messages, sum(n_records) AS records FROM ledger"
+	" WHERE kind = 1"
+	" GROUP BY domain, day, account_id, reporter, disposition, dkim_pass, spf_pass, month",
+	"CREATE TABLE IF NOT EXISTS src_day (domain String, source_ip String, account_id Int64,"
+	" day Int64, month UInt32, messages Int64, dmarc_pass Int64, spf_aligned Int64,"
+	" dkim_aligned Int64, quarantine Int64, reject Int64)"
+	" ENGINE = SummingMergeTree((messages, dmarc_pass, spf_aligned, dkim_aligned, quarantine,"
+	" reject)) PARTITION BY month ORDER BY (domain, source_ip, account_id, day)",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS src_day_mv TO src_day AS SELECT domain, source_ip,"
+	" account_id, day, month, sum(n_messages) AS messages,"
+	" sum(if(dkim_pass OR spf_pass, n_messages, 0)) AS dmarc_pass,"
+	" sum(if(spf_pass = 1, n_messages, 0)) AS spf_aligned,"
+	" sum(if(dkim_pass = 1, n_messages, 0)) AS dkim_aligned,"
+	" sum(if(disposition = 'quarantine', n_messages, 0)) AS quarantine,"
+	" sum(if(disposition = 'reject', n_messages, 0)) AS reject"
+	" FROM ledger WHERE kind = 1 GROUP BY domain, source_ip, account_id, day, month",
+	"CREATE TABLE IF NOT EXISTS reports (attempt UInt64, ident UInt64, node UInt64, account_id Int64,"
+	" month UInt32, " IDENT ", org_name Nullable(String), email Nullable(String),"
+	" extra_contact_info Nullable(String), adkim Nullable(String), aspf Nullable(String),"
+	" p Nullable(String), sp Nullable(String), np Nullable(String), pct Nullable(Int32),"
+	" fo Nullable(String), testing Nullable(String), discovery_method Nullable(String),"
+	" generator Nullable(String), version Nullable(String), xmlns Nullable(String),"
+	" schema Nullable(String), report_error Nullable(String), archive_key Nullable(String),"
+	" content_hash Nullable(String), source Nullable(String), records Int64, messages Int64,"
+	" skipped Int64, received_at Int64, warnings Nullable(String),"
+	" stored_at DateTime DEFAULT now())"
+	" ENGINE = MergeTree PARTITION BY month ORDER BY (policy_domain, date_begin, attempt)",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS reports_mv TO reports AS SELECT attempt, ident, node,"
+	" account_id, month, reporter, policy_domain, report_id, date_begin, date_end, org_name,"
+	" email, extra_contact_info, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method,"
+	" generator, version, xmlns, schema, report_error, archive_key, content_hash, source,"
+	" records, messages_total AS messages, skipped, received_at, warnings, now() AS stored_at"
+	" FROM ledger WHERE kind = 2",
+	"CREATE TABLE IF NOT EXISTS cancels (attempt UInt64, node UInt64, at Int64)"
+	" ENGINE = MergeTree ORDER BY attempt",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS cancels_mv TO cancels AS SELECT attempt, node,"
+	" received_at AS at FROM ledger WHERE kind = 3",
+	NULL,
+};
+/* clang-format on */
+
+/* A report of the open batch: its identity and attempt. */
+struct chrep {
+	uint64_t ident, attempt;
+	char *reporter, *domain, *report_id;
+	int64_t begin, end;
+};
+
+struct ch {
+	CURL *h;
+	char base[512];   /* http://HOST:PORT/?database=DB */
+	char server[512]; /* http://HOST:PORT/ */
+	char db[128];
+	char user[128], password[256];
+	uint64_t node; /* this node's id in its attempts */
+	char err[512];
+	struct dm_buf ans; /* the last answer */
+	/* the open report */
+	int in_report, dup, looked;
+	uint64_t attempt;
+	uint32_t rec_n;
+	int64_t account_id;
+	char reporter[DM_MAX_ID_LEN + 1];
+	int have_reporter;
+	const struct dm_report *rollup_rep;
+	struct rollup rollup;
+	size_t report_fin_start, report_recs_start;
+	int report_recs_sent;
+	struct dm_buf recs; /* record rows not sent yet */
+	struct dm_buf fin;  /* the batch's final INSERT: cells and commit rows */
+	struct dm_buf json, sql;
+	struct chrep *reps;
+	size_t nreps, capreps;
+	/* identities stored (by any node) in the months loaded so far: a
+	 * report of such a month that is not here is new, no lookup needed */
+	uint64_t *seen; /* open addressing, 0 = empty */
+	size_t nseen, capseen;
+	uint32_t *months; /* loaded months (YYYYMM of a report's begin) */
+	size_t nmonths, capmonths;
+	int64_t seen_polled; /* when new reports were last asked for */
+	/* the batch */
+	int batch_open, broken;
+	uint64_t batch_id, durable_id, failed_id;
+	struct timespec batch_start;
+};
+
+/* ---- talking to the server ------------------------------------------------ */
+
+static void
+set_err(struct ch *c, const char *what, const char *msg, size_t len)
+{
+	int n = snprintf(c->err, sizeof c->err, "clickhouse: %s: ", what);
+	size_t o = n > 0 ? (size_t)n : 0;
+	if (len == 0) {
+		msg = "failed";
+		len = 6;
+	}
+	for (size_t i = 0; i < len && o + 1 < sizeof c->err; i++)
+		c->err[o++] = msg[i] == '\n' || msg[i] == '\r' || msg[i] == '\t' ? ' ' : msg[i];
+	while (o > 0 && c->err[o - 1] == ' ')
+		o--;
+	c->err[o] = '\0';
+}
+
+static size_t
+on_answer(char *p, size_t size, size_t n, void *arg)
+{
+	struct ch *c = arg;
+	size_t len = size * n;
+	if (dm_buf_add(&c->ans, p, len) != 0)
+		return 0; /* an answer larger than we read: the transfer fails */
+	return len;
+}
+
+/* POST to url+params: body, or the query itself as the body when body is
+ * NULL.  0, or why in c->err. */
+static int
+post(struct ch *c, const char *query, const char *params, const char *body, size_t len,
+     const char *what)
+{
+	char url[4096];
+	dm_buf_reset(&c->ans);
+	if (body) {
+		char *q = curl_easy_escape(c->h, query, 0);
+		int n = snprintf(url, sizeof url, "%s&query=%s%s", c->base, q ? q : "", params);
+		curl_free(q);
+		if (n < 0 || (size_t)n >= sizeof url) {
+			snprintf(c->err, sizeof c->err, "clickhouse: %s: statement too long", what);
+			return DM_EINVAL;
+		}
+	} else {
+		snprintf(url, sizeof url, "%s%s", c->base, params);
+		body = query;
+		len = strlen(query);
+	}
+	curl_easy_setopt(c->h, CURLOPT_URL, url);
+	curl_easy_setopt(c->h, CURLOPT_POST, 1L);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	CURLcode cc = curl_easy_perform(c->h);
+	long status = 0;
+	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+	if (cc != CURLE_OK) {
+		const char *m = curl_easy_strerror(cc);
+		set_err(c, what, m, strlen(m));
+		return DM_EIO;
+	}
+	if (status != 200) {
+		set_err(c, what, c->ans.data ? c->ans.data : "",
+		        c->ans.len > 400 ? 400 : c->ans.len);
+		return status >= 500 && strstr(c->err, "Too many parts") ? DM_EBUSY : DM_ESTORE;
+	}
+	return 0;
+}
+
+/* The answer's lines: *line is set to each in turn (NUL-terminated in
+ * place; fields split by tabs); returns 0 at the end. */
+static int
+next_line(struct ch *c, size_t *pos, char **line)
+{
+	if (c->ans.len == 0 || *pos >= c->ans.len)
+		return 0;
+	char *s = c->ans.data + *pos;
+	char *nl = memchr(s, '\n', c->ans.len - *pos);
+	if (nl) {
+		*nl = '\0';
+		*pos = (size_t)(nl - c->ans.data) + 1;
+	} else {
+		*pos = c->ans.len;
+	}
+	*line = s;
+	return 1;
+}
+
+/* ---- rows ------------------------------------------------------------------------- */
+
+static int
+hexfield(struct dm_buf *b, const unsigned char *ip, int family, int last)
+{
+	static const char hex[] = "0123456789abcdef";
+	int bad = 0;
+	if (!family)
+		bad |= dm_buf_add(b, "\\N", 2);
+	for (int i = 0; family && i < 16; i++) {
+		char h[2] = {hex[ip[i] >> 4], hex[ip[i] & 15]};
+		bad |= dm_buf_add(b, h, 2);
+	}
+	bad |= dm_buf_addc(b, last ? '\n' : '\t');
+	return bad;
+}
+
+/* The month a report's rows are kept under (partition key): of its
+ * begin, clamped to 1970..2100 so a hostile date makes no new partition. */
+static uint32_t
+month_of(int64_t t)
+{
+	if (t < 0)
+		t = 0;
+	if (t > INT64_C(4102444800))
+		t = INT64_C(4102444800);
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	return (uint32_t)((tm.tm_year + 1900) * 100 + tm.tm_mon + 1);
+}
+
+/* The identity's 64-bit key: the first 8 bytes of the SHA-256 of its
+ * parts (the parts themselves are compared too). */
+static uint64_t
+ident_of(const char *reporter, const char *domain, const char *report_id, int64_t begin,
+         int64_t end)
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	EVP_MD_CTX *x = EVP_MD_CTX_new();
+	char tail[48];
+	int tl = snprintf(tail, sizeof tail, "%lld/%lld", (long long)begin, (long long)end);
+	EVP_DigestInit_ex(x, EVP_sha256(), NULL);
+	EVP_DigestUpdate(x, reporter, strlen(reporter) + 1);
+	EVP_DigestUpdate(x, domain, strlen(domain) + 1);
+	EVP_DigestUpdate(x, report_id, strlen(report_id) + 1);
+	EVP_DigestUpdate(x, tail, (size_t)tl);
+	EVP_DigestFinal_ex(x, md, &n);
+	EVP_MD_CTX_free(x);
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | md[i];
+	return v;
+}
+
+static uint64_t
+random64(void)
+{
+	uint64_t v = 0;
+	while (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v || v == 0)
+		;
+	return v;
+}
+
+/* ---- batches ----------------------------------------------------------------- */
+
+static void
+reps_clear(struct ch *c)
+{
+	for (size_t i = 0; i < c->nreps; i++) {
+		free(c->reps[i].reporter);
+		free(c->reps[i].domain);
+		free(c->reps[i].report_id);
+	}
+	c->nreps = 0;
+}
+
+static void
+batch_fail(struct ch *c)
+{
+	if (c->batch_open)
+		__atomic_store_n(&c->failed_id, c->batch_id, __ATOMIC_RELEASE);
+	c->batch_open = 0;
+	c->broken = 0;
+	dm_buf_reset(&c->recs);
+	dm_buf_reset(&c->fin);
+	reps_clear(c);
+}
+
+static int
+recs_flush(struct ch *c)
+{
+	if (c->recs.len == 0)
+		return 0;
+	int rc = post(c, "INSERT INTO records FORMAT TabSeparated", "", c->recs.data, c->recs.len,
+	              "insert records");
+	if (rc) {
+		c->broken = 1;
+		return rc;
+	}
+	dm_buf_reset(&c->recs);
+	c->report_recs_sent = 1;
+	return 0;
+}
+
+/* Live attempts of the batch's identities (or of one): lines of ident,
+ * attempt, node, reporter, policy_domain, report_id (hex), begin, end. */
+static int
+live_attempts(struct ch *c, const uint64_t *idents, size_t n)
+{
+	struct dm_buf *q = &c->sql;
+	dm_buf_reset(q);
+	int bad = dm_buf_printf(q, "SELECT ident, attempt, node, hex(reporter), hex(policy_domain),"
+	                           " hex(report_id), date_begin, date_end FROM reports"
+	                           " WHERE ident IN (");
+	for (size_t i = 0; i < n; i++)
+		bad |= dm_buf_printf(q, "%s%" PRIu64, i ? "," : "", idents[i]);
+	bad |= dm_buf_printf(q, ") AND attempt NOT IN (SELECT attempt FROM cancels)"
+	                        " FORMAT TabSeparated");
+	bad |= dm_buf_addc(q, '\0');
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "clickhouse: too many reports to look up");
+		return DM_ELIMIT;
+	}
+	return post(c, q->data, "", NULL, 0, "look up reports");
+}
+
+/* One line of live_attempts' answer: the identity's key and full text
+ * (hex parts and dates, as the answer has them), the attempt. */
+struct att {
+	uint64_t ident, attempt;
+	const char *full;
+};
+
+/* The answer's lines as atts (pointing into the answer). */
+static size_t
+parse_live(struct ch *c, struct att **out)
+{
+	struct att *v = NULL;
+	size_t n = 0, cap = 0, pos = 0;
+	char *ln;
+	while (next_line(c, &pos, &ln)) {
+		char *t, *u;
+		uint64_t ident = strtoull(ln, &t, 10);
+		if (*t != '\t')
+			continue;
+		uint64_t attempt = strtoull(t + 1, &u, 10);
+		if (*u != '\t' || !(u = strchr(u + 1, '\t')))
+			continue; /* past the node */
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		v[n].ident = ident;
+		v[n].attempt = attempt;
+		v[n++].full = u + 1;
+	}
+	*out = v;
+	return n;
+}
+
+/* An identity as live_attempts writes it: hex (upper case) of reporter,
+ * domain and report id, then begin and end, tab-separated. */
+static int
+full_identity(struct dm_buf *b, const char *reporter, const char *domain, const char *report_id,
+              int64_t begin, int64_t end)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *part[3] = {reporter, domain, report_id};
+	int bad = 0;
+	dm_buf_reset(b);
+	for (int i = 0; i < 3; i++) {
+		for (const unsigned char *p = (const unsigned char *)part[i]; *p; p++) {
+			char h[2] = {hex[*p >> 4], hex[*p & 15]};
+			bad |= dm_buf_add(b, h, 2);
+		}
+		bad |= dm_buf_addc(b, '\t');
+	}
+	bad |= dm_buf_printf(b, "%lld\t%lld", (long long)begin, (long long)end);
+	bad |= dm_buf_addc(b, '\0');
+	return bad;
+}
+
+/* Cancel attempts: a cancel row each.  Idempotent (a cancelled attempt
+ * is in `cancels` once or twice, the same), so any node may cancel any
+ * attempt. */
+static int
+cancel(struct ch *c, const uint64_t *attempts, size_t n)
+{
+	struct dm_buf *q = &c->sql;
+	dm_buf_reset(q);
+	int bad = 0;
+	for (size_t i = 0; i < n; i++)
+		bad |= dm_buf_printf(q, "3\t%" PRIu64 "\t%" PRIu64 "\t%lld\n", attempts[i], c->node,
+		                     (long long)time(NULL));
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "clickhouse: too many attempts to cancel");
+		return DM_ELIMIT;
+	}
+	return post(c, "INSERT INTO ledger (kind, attempt, node, received_at) FORMAT TabSeparated",
+	            "", q->data, q->len, "cancel an attempt");
+}
+
+/* For each identity of v with more than one live attempt, every attempt
+ * but the smallest is cancelled (the same choice whoever makes it).  A
+ * report counts through its smallest live attempt, so it stays stored
+ * whichever attempt goes. */
+static int
+resolve(struct ch *c, const struct att *v, size_t n)
+{
+	uint64_t *lose = xcalloc(n ? n : 1, sizeof *lose);
+	size_t nlose = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < n; k++)
+			if (v[k].ident == v[i].ident && v[k].attempt < v[i].attempt &&
+			    strcmp(v[k].full, v[i].full) == 0) {
+				lose[nlose++] = v[i].attempt;
+				break;
+			}
+	int rc = nlose ? cancel(c, lose, nlose) : 0;
+	free(lose);
+	return rc;
+}
+
+/* After the final INSERT: an identity of the batch with more than one
+ * live attempt (another node stored the same report meanwhile) keeps its
+ * smallest.  Of two writers at least the later one's check sees both. */
+static int
+check_batch(struct ch *c)
+{
+	if (c->nreps == 0)
+		return 0;
+	uint64_t *ids = xcalloc(c->nreps, sizeof *ids);
+	for (size_t i = 0; i < c->nreps; i++)
+		ids[i] = c->reps[i].ident;
+	int rc = live_attempts(c, ids, c->nreps);
+	free(ids);
+	if (rc)
+		return rc;
+	struct att *v;
+	size_t n = parse_live(c, &v);
+	rc = resolve(c, v, n);
+	free(v);
+	return rc;
+}
+
+/* ---- identities seen ---------------------------------------------------------- */
+
+static int
+seen_has(const struct ch *c, uint64_t v)
+{
+	if (c->capseen == 0 || v == 0)
+		return 0;
+	for (size_t i = (size_t)(v * 0x9e3779b97f4a7c15ULL) & (c->capseen - 1);;
+	     i = (i + 1) & (c->capseen - 1)) {
+		if (c->seen[i] == v)
+			return 1;
+		if (c->seen[i] == 0)
+			return 0;
+	}
+}
+
+static void
+seen_add(struct ch *c, uint64_t v)
+{
+	if (v == 0 || seen_has(c, v))
+		return;
+	if (2 * (c->nseen + 1) > c->capseen) {
+		size_t cap = c->capseen ? 2 * c->capseen : 4096;
+		uint64_t *old = c->seen;
+		size_t oldcap = c->capseen;
+		c->seen = xcalloc(cap, sizeof *c->seen);
+		c->capseen = cap;
+		c->nseen = 0;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i])
+				seen_add(c, old[i]);
+		free(old);
+	}
+	size_t i = (size_t)(v * 0x9e3779b97f4a7c15ULL) & (c->capseen - 1);
+	while (c->seen[i])
+		i = (i + 1) & (c->capseen - 1);
+	c->seen[i] = v;
+	c->nseen++;
+}
+
+/* Add the idents of the answer's lines (each line starts with one). */
+static void
+seen_answer(struct ch *c)
+{
+	size_t pos = 0;
+	char *ln;
+	while (next_line(c, &pos, &ln))
+		seen_add(c, strtoull(ln, NULL, 10));
+}
+
+/* The identities of the reports stored since the last poll, by any node
+ * (with a few seconds of overlap). */
+static int
+seen_poll(struct ch *c)
+{
+	char q[256];
+	int64_t now = (int64_t)time(NULL);
+	snprintf(q, sizeof q,
+	         "SELECT ident FROM reports WHERE stored_at >= toDateTime(%lld)"
+	         " FORMAT TabSeparated",
+	         (long long)(c->seen_polled ? c->seen_polled - 5 : now - 5));
+	int rc = post(c, q, "", NULL, 0, "read the stored reports");
+	if (rc)
+		return rc;
+	seen_answer(c);
+	c->seen_polled = now;
+	/* and what a writer that died between its commit and its check left
+	 * with two live attempts, in the last minutes */
+	rc = post(c,
+	          "SELECT ident, attempt, node, hex(reporter), hex(policy_domain), hex(report_id),"
+	          " date_begin, date_end FROM reports WHERE ident IN (SELECT ident FROM reports"
+	          " WHERE stored_at >= now() - " CH_STR(
+	                  DM_CH_RESOLVE_SECONDS) " AND attempt NOT IN (SELECT attempt FROM cancels)"
+	                                         " GROUP BY ident HAVING count() > 1)"
+	                                         " AND attempt NOT IN (SELECT attempt FROM "
+	                                         "cancels) FORMAT TabSeparated",
+	          "", NULL, 0, "look for reports stored twice");
+	if (rc)
+		return rc;
+	struct att *v;
+	size_t n = parse_live(c, &v);
+	rc = resolve(c, v, n);
+	free(v);
+	return rc;
+}
+
+/* Make sure the identities of month m are in the set: loaded once (a
+ * report partition, read by its key), then kept current by the polls. */
+static int
+seen_month(struct ch *c, uint32_t m)
+{
+	for (size_t i = 0; i < c->nmonths; i++)
+		if (c->months[i] == m)
+			return 0;
+	if (c->seen_polled == 0) {
+		int rc = seen_poll(c); /* first: from now on nothing new is missed */
+		if (rc)
+			return rc;
+	}
+	char q[256];
+	snprintf(q, sizeof q, "SELECT ident FROM reports WHERE month = %u FORMAT TabSeparated", m);
+	int rc = post(c, q, "", NULL, 0, "read the stored reports");
+	if (rc)
+		return rc;
+	seen_answer(c);
+	if (c->nmonths == c->capmonths) {
+		c->capmonths = c->capmonths ? 2 * c->capmonths : 16;
+		c->months = xrealloc(c->months, c->capmonths * sizeof *c->months);
+	}
+	c->months[c->nmonths++] = m;
+	return 0;
+}
+
+static int
+batch_commit(struct ch *c)
+{
+	if (!c->batch_open)
+		return 0;
+	int rc = c->broken ? DM_ESTORE : recs_flush(c);
+	if (rc == 0 && c->fin.len > 0)
+		rc = post(c, "INSERT INTO ledger FORMAT TabSeparated",
+		          "&max_insert_block_size=1073741824", c->fin.data, c->fin.len,
+		          "commit the batch");
+	if (rc == 0)
+		rc = check_batch(c);
+	if (rc) {
+		if (!c->err[0])
+			snprintf(c->err, sizeof c->err, "clickhouse: the batch failed earlier");
+		/* what may be on the server now is looked up when it comes again */
+		for (size_t i = 0; i < c->nreps; i++)
+			seen_add(c, c->reps[i].ident);
+		batch_fail(c);
+		return rc;
+	}
+	c->batch_open = 0;
+	dm_buf_reset(&c->fin);
+	for (size_t i = 0; i < c->nreps; i++)
+		seen_add(c, c->reps[i].ident);
+	reps_clear(c);
+	__atomic_store_n(&c->durable_id, c->batch_id, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* ---- one report ----------------------------------------------------------------- */
+
+static int
+field(struct dm_buf *b, const char *s, int last)
+{
+	return backend_field(b, s, last);
+}
+
+static int
+field_int(struct dm_buf *b, long long v, int last)
+{
+	return dm_buf_printf(b, "%lld%c", v, last ? '\n' : '\t') ? DM_ELIMIT : 0;
+}
+
+/* The leading columns of a ledger row: kind to the report's identity. */
+static int
+ledger_head(struct ch *c, struct dm_buf *b, int kind, const struct dm_report *rep, uint64_t ident)
+{
+	int bad = dm_buf_printf(b, "%d\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%lld\t%u\t", kind,
+	                        c->attempt, ident, c->node, (long long)c->account_id,
+	                        month_of(rep->begin));
+	bad |= field(b, c->reporter, 0);
+	bad |= field(b, rep->policy.domain ? rep->policy.domain : "", 0);
+	bad |= field(b, rep->report_id ? rep->report_id : "", 0);
+	bad |= field_int(b, rep->begin, 0);
+	bad |= field_int(b, rep->end, 0);
+	return bad;
+}
+
+/* The 25 metadata columns of a ledger row left empty (a cell's). */
+#define NO_META                                                                                    \
+	"\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N" \
+	"\t\\N\t\\N\t0\t0\t0\t0\t\\N\n"
+
+/* The open report's cells so far into fin (its rollup is then empty). */
+static int
+cells_out(struct ch *c)
+{
+	const struct dm_report *rep = c->rollup_rep;
+	uint64_t ident = 0;
+	int bad = 0;
+	for (size_t i = 0; i < c->rollup.n; i++) {
+		const struct rollup_cell *x = rollup_cell(&c->rollup, i);
+		bad |= ledger_head(c, &c->fin, 1, rep, ident);
+		bad |= field(&c->fin, rep->policy.domain ? rep->policy.domain : "", 0);
+		bad |= hexfield(&c->fin, x->ip, x->ip_family ? x->ip_family : 4, 0);
+		bad |= field_int(&c->fin, x->day, 0);
+		bad |= field(&c->fin, x->header_from ? x->header_from : "", 0);
+		bad |= field(&c->fin, x->disposition ? x->disposition : "", 0);
+		bad |= dm_buf_printf(&c->fin, "%d\t%d\t%llu\t%llu\t", x->dkim_pass ? 1 : 0,
+		                     x->spf_pass ? 1 : 0, (unsigned long long)x->messages,
+		                     (unsigned long long)x->records);
+		bad |= dm_buf_add(&c->fin, NO_META, sizeof NO_META - 1);
+	}
+	rollup_clear(&c->rollup);
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "clickhouse: the batch's rollup is too large");
+		return DM_ELIMIT;
+	}
+	return 0;
+}
+
+static int
+report_flush(void *arg, struct rollup *r)
+{
+	(void)r;
+	return cells_out(arg);
+}
+
+static void
+set_reporter(struct ch *c, const struct dm_report *rep)
+{
+	backend_reporter(rep, c->reporter, sizeof c->reporter);
+	c->have_reporter = 1;
+}
+
+/* Is rep stored already (a live attempt of its identity, or one of this
+ * batch's reports)?  A stale attempt of this node beside another node's
+ * live one is cancelled on the way (see the top). */
+static int
+known(struct ch *c, const struct dm_report *rep, int *exists)
+{
+	*exists = 0;
+	if (!c->have_reporter)
+		set_reporter(c, rep);
+	const char *dom = rep->policy.domain ? rep->policy.domain : "";
+	const char *rid = rep->report_id ? rep->report_id : "";
+	uint64_t ident = ident_of(c->reporter, dom, rid, rep->begin, rep->end);
+	for (size_t i = 0; i < c->nreps; i++) {
+		struct chrep *r = &c->reps[i];
+		if (r->ident == ident && strcmp(r->reporter, c->reporter) == 0 &&
+		    strcmp(r->domain, dom) == 0 && strcmp(r->report_id, rid) == 0 &&
+		    r->begin == rep->begin && r->end == rep->end) {
+			*exists = 1;
+			return 0;
+		}
+	}
+	/* not seen in its month: new, or stored by another node since the
+	 * last poll, which the check after the commit finds */
+	int rc = seen_month(c, month_of(rep->begin));
+	if (rc)
+		return rc;
+	if (!seen_has(c, ident))
+		return 0;
+	rc = live_attempts(c, &ident, 1);
+	if (rc)
+		return rc;
+	struct att *v;
+	size_t n = parse_live(c, &v);
+	if (full_identity(&c->json, c->reporter, dom, rid, rep->begin, rep->end) == 0)
+		for (size_t i = 0; i < n && !*exists; i++)
+			*exists = strcmp(v[i].full, c->json.data) == 0;
+	rc = resolve(c, v, n);
+	free(v);
+	return rc;
+}
+
+static int
+ch_tx_begin(struct store *st, int64_t account_id)
+{
+	struct ch *c = st->impl;
+	c->err[0] = '\0';
+	if (c->batch_open && c->broken)
+		batch_fail(c);
+	if (!c->batch_open) {
+		if (c->seen_polled && (int64_t)time(NULL) > c->seen_polled) {
+			int rc = seen_poll(c);
+			if (rc)
+				return rc;
+		}
+		c->batch_open = 1;
+		c->batch_id++;
+		clock_gettime(CLOCK_MONOTONIC, &c->batch_start);
+	}
+	c->in_report = 1;
+	c->dup = c->looked = 0;
+	c->attempt = random64();
+	c->rec_n = 0;
+	c->have_reporter = 0;
+	c->account_id = account_id;
+	c->report_fin_start = c->fin.len;
+	c->report_recs_start = c->recs.len;
+	c->report_recs_sent = 0;
+	rollup_clear(&c->rollup);
+	return 0;
+}
+
+static int
+ch_record_add(struct store *st, const struct dm_report *rep, const struct dm_record *rec)
+{
+	struct ch *c = st->impl;
+	int rc;
+	if (!dm_report_claimable(rep)) {
+		snprintf(c->err, sizeof c->err, "a record before the report's identity is known");
+		return DM_EINVAL;
+	}
+	if (!c->looked) {
+		int exists = 0;
+		c->looked = 1;
+		if ((rc = known(c, rep, &exists)) != 0) {
+			c->broken = 1;
+			return rc;
+		}
+		c->dup = exists;
+	}
+	if (c->dup)
+		return 0;
+	size_t off[3], len[3];
+	if (backend_record_json(&c->json, rec, off, len) != 0) {
+		snprintf(c->err, sizeof c->err, "record results too large");
+		return DM_ELIMIT;
+	}
+	struct dm_buf *b = &c->recs;
+	size_t row = b->len;
+	int bad = dm_buf_printf(b, "%" PRIu64 "\t%u\t%lld\t%u\t", c->attempt, c->rec_n + 1,
+	                        (long long)c->account_id, month_of(rep->begin));
+	bad |= field(b, c->reporter, 0);
+	bad |= field(b, rep->policy.domain, 0);
+	bad |= field(b, rep->report_id, 0);
+	bad |= field_int(b, rep->begin, 0);
+	bad |= field_int(b, rep->end, 0);
+	bad |= hexfield(b, rec->ip, rec->ip_family, 0);
+	bad |= field_int(b, rec->count, 0);
+	bad |= field(b, rec->disposition, 0);
+	bad |= field(b, rec->dkim, 0);
+	bad |= field(b, rec->spf, 0);
+	bad |= field_int(b, dm_record_dmarc_pass(rec), 0);
+	bad |= field(b, rec->header_from, 0);
+	bad |= field(b, rec->envelope_from, 0);
+	bad |= field(b, rec->envelope_to, 0);
+	for (int i = 0; i < 3; i++) {
+		if (len[i] <= 2) {
+			bad |= field(b, NULL, i == 2);
+		} else {
+			char save = c->json.data[off[i] + len[i]];
+			c->json.data[off[i] + len[i]] = '\0';
+			bad |= field(b, c->json.data + off[i], i == 2);
+			c->json.data[off[i] + len[i]] = save;
+		}
+	}
+	if (bad) {
+		b->len = row;
+		snprintf(c->err, sizeof c->err, "record too large to send");
+		return DM_ELIMIT;
+	}
+	c->rec_n++;
+	if (b->len >= CH_RECORDS_FLUSH && (rc = recs_flush(c)) != 0)
+		return rc;
+	c->rollup_rep = rep;
+	return rollup_add(&c->rollup, rep->begin, rep->end, rec, report_flush, c);
+}
+
+/* The open report ends: kept (its rows stay in the batch) or not (they
+ * go: those not sent are dropped, those sent belong to an attempt that
+ * never commits, which nothing reads). */
+static int
+report_end(struct ch *c, int keep)
+{
+	if (!c->in_report)
+		return 0;
+	c->in_report = 0;
+	rollup_clear(&c->rollup);
+	if (!keep) {
+		c->fin.len = c->report_fin_start;
+		if (!c->report_recs_sent && c->recs.len >= c->report_recs_start)
+			c->recs.len = c->report_recs_start;
+	}
+	if (c->broken) {
+		batch_fail(c);
+		return DM_ESTORE;
+	}
+	if (!keep)
+		return 0;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double age = (double)(now.tv_sec - c->batch_start.tv_sec) +
+	             (double)(now.tv_nsec - c->batch_start.tv_nsec) / 1e9;
+	if (c->nreps >= CH_BATCH_REPORTS || age >= CH_BATCH_SECONDS ||
+	    c->fin.len >= DM_CH_MAX_BATCH_BYTES / 2)
+		return batch_commit(c);
+	return 0;
+}
+
+static int
+ch_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_info *info,
+             enum store_outcome *out)
+{
+	struct ch *c = st->impl;
+	const struct dm_policy_published *pol = &rep->policy;
+	int rc = 0;
+	if (!c->looked) {
+		int exists = 0;
+		c->looked = 1;
+		rc = known(c, rep, &exists);
+		if (rc) {
+			c->broken = 1;
+			goto fail;
+		}
+		c->dup = exists;
+	}
+	if (c->dup) {
+		*out = STORE_DUPLICATE;
+		return report_end(c, 0);
+	}
+	if (!c->have_reporter)
+		set_reporter(c, rep);
+	c->rollup_rep = rep;
+	if ((rc = cells_out(c)) != 0 || (rc = backend_warnings_json(&c->json, rep)) != 0)
+		goto fail;
+	const char *dom = pol->domain ? pol->domain : "";
+	const char *rid = rep->report_id ? rep->report_id : "";
+	uint64_t ident = ident_of(c->reporter, dom, rid, rep->begin, rep->end);
+	char pct[16];
+	snprintf(pct, sizeof pct, "%d", pol->pct);
+	const char *meta[20] = {
+	        rep->org_name,
+	        rep->email,
+	        rep->extra_contact_info,
+	        pol->adkim,
+	        pol->aspf,
+	        pol->p,
+	        pol->sp,
+	        pol->np,
+	        pol->pct >= 0 ? pct : NULL,
+	        pol->fo,
+	        pol->testing,
+	        pol->discovery_method,
+	        rep->generator,
+	        rep->version,
+	        rep->xmlns,
+	        rep->bis ? "rfc9990" : "rfc7489",
+	        rep->error,
+	        info->archive_key,
+	        info->content_hash,
+	        info->source,
+	};
+	struct dm_buf *b = &c->fin;
+	int bad = ledger_head(c, b, 2, rep, ident);
+	/* the cell's columns, empty: domain, source_ip, day, header_from,
+	 * disposition, dkim_pass, spf_pass, messages, recs */
+	bad |= field(b, "", 0);
+	bad |= field(b, "", 0);
+	bad |= field_int(b, 0, 0);
+	bad |= field(b, "", 0);
+	bad |= field(b, "", 0);
+	bad |= dm_buf_printf(b, "0\t0\t0\t0\t");
+	for (int i = 0; i < 20; i++)
+		bad |= field(b, meta[i], 0);
+	bad |= dm_buf_printf(b, "%llu\t%llu\t%llu\t%lld\t", (unsigned long long)rep->records,
+	                     (unsigned long long)rep->messages, (unsigned long long)rep->skipped,
+	                     (long long)info->received_at);
+	bad |= field(b, c->json.data, 1);
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "report metadata too large");
+		rc = DM_ELIMIT;
+		goto fail;
+	}
+	if (c->nreps == c->capreps) {
+		c->capreps = c->capreps ? 2 * c->capreps : 64;
+		c->reps = xrealloc(c->reps, c->capreps * sizeof *c->reps);
+	}
+	struct chrep *r = &c->reps[c->nreps++];
+	r->ident = ident;
+	r->attempt = c->attempt;
+	r->reporter = xstrdup(c->reporter);
+	r->domain = xstrdup(dom);
+	r->report_id = xstrdup(rid);
+	r->begin = rep->begin;
+	r->end = rep->end;
+	*out = STORE_STORED;
+	return report_end(c, 1);
+fail:
+	(void)report_end(c, 0);
+	return rc;
+}
+
+static void
+ch_tx_abort(struct store *st)
+{
+	(void)report_end(st->impl, 0);
+}
+
+static int
+ch_flush(struct store *st)
+{
+	struct ch *c = st->impl;
+	c->err[0] = '\0';
+	return batch_commit(c);
+}
+
+/* An INSERT that answered 200 is on the server's disk (fsync of parts is
+ * the server's setting): flushing is all there is. */
+static int
+ch_sync(struct store *st)
+{
+	return ch_flush(st);
+}
+
+static uint64_t
+ch_batch(struct store *st)
+{
+	return ((struct ch *)st->impl)->batch_id;
+}
+
+static uint64_t
+ch_durable(struct store *st)
+{
+	return __atomic_load_n(&((struct ch *)st->impl)->durable_id, __ATOMIC_ACQUIRE);
+}
+
+static uint64_t
+ch_failed(struct store *st)
+{
+	return __atomic_load_n(&((struct ch *)st->impl)->failed_id, __ATOMIC_ACQUIRE);
+}
+
+static int
+ch_lookup(struct store *st, struct dm_report *rep, int *exists)
+{
+	struct ch *c = st->impl;
+	*exists = 0;
+	if (!dm_report_claimable(rep))
+		return 0;
+	c->have_reporter = 0;
+	int rc = known(c, rep, exists);
+	c->have_reporter = 0;
+	return rc;
+}
+
+/* ---- stats ---------------------------------------------------------------------- */
+
+/* A TabSeparated field's escapes undone, in place. */
+static void
+unescape(char *s)
+{
+	char *o = s;
+	for (; *s; s++) {
+		if (*s != '\\' || !s[1]) {
+			*o++ = *s;
+			continue;
+		}
+		s++;
+		switch (*s) {
+		case 'n':
+			*o++ = '\n';
+			break;
+		case 't':
+			*o++ = '\t';
+			break;
+		case 'r':
+			*o++ = '\r';
+			break;
+		case '0':
+			*o++ = '\0';
+			break;
+		case 'b':
+			*o++ = '\b';
+			break;
+		case 'f':
+			*o++ = '\f';
+			break;
+		default:
+			*o++ = *s;
+			break;
+		}
+	}
+	*o = '\0';
+}
+
+static int
+hex_literal(struct dm_buf *q, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	int bad = dm_buf_add(q, "unhex('", 7);
+	for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
+		char h[2] = {hex[*u >> 4], hex[*u & 15]};
+		bad |= dm_buf_add(q, h, 2);
+	}
+	bad |= dm_buf_add(q, "')", 2);
+	return bad;
+}
+
+static int
+ch_stats(struct store *st, const char *domain, struct store_stats *total,
+         int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg)
+{
+	struct ch *c = st->impl;
+	c->err[0] = '\0';
+	memset(total, 0, sizeof *total);
+	struct dm_buf *q = &c->sql;
+	dm_buf_reset(q);
+	int bad = dm_buf_printf(
+	        q, "SELECT policy_domain, n, rec, msg, pass, fail FROM"
+	           " (SELECT policy_domain, count() AS n, sum(records) AS rec, sum(messages) AS msg"
+	           "  FROM reports WHERE attempt NOT IN (SELECT attempt FROM cancels)"
+	           "  GROUP BY policy_domain)"
+	           " ANY LEFT JOIN"
+	           " (SELECT domain AS policy_domain, sum(pa) AS pass, sum(fa) AS fail FROM"
+	           "  (SELECT domain, if(dkim_pass OR spf_pass, messages, 0) AS pa,"
+	           "   if(dkim_pass OR spf_pass, 0, messages) AS fa FROM day_totals"
+	           "   UNION ALL"
+	           "   SELECT domain, -if(dkim_pass OR spf_pass, messages, 0),"
+	           "   -if(dkim_pass OR spf_pass, 0, messages) FROM cells"
+	           "   WHERE attempt IN (SELECT attempt FROM cancels))"
+	           "  GROUP BY domain) USING policy_domain");
+	if (domain) {
+		bad |= dm_buf_printf(q, " WHERE policy_domain = ");
+		bad |= hex_literal(q, domain);
+	}
+	bad |= dm_buf_printf(q, " ORDER BY policy_domain FORMAT TabSeparated");
+	bad |= dm_buf_addc(q, '\0');
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "clickhouse: domain name too long");
+		return DM_EINVAL;
+	}
+	int rc = post(c, q->data, "", NULL, 0, "stats");
+	if (rc)
+		return rc;
+	size_t pos = 0;
+	char *ln;
+	while (next_line(c, &pos, &ln)) {
+		char *f[6];
+		int n = 0;
+		for (char *s = ln; n < 6; n++) {
+			f[n] = s;
+			char *t = strchr(s, '\t');
+			if (!t) {
+				n++;
+				break;
+			}
+			*t = '\0';
+			s = t + 1;
+		}
+		if (n != 6)
+			continue;
+		unescape(f[0]);
+		struct store_domain_stats d = {
+		        .domain = f[0],
+		        .reports = strtoull(f[1], NULL, 10),
+		        .records = strtoull(f[2], NULL, 10),
+		        .messages = strtoull(f[3], NULL, 10),
+		        .dmarc_pass = strtoull(f[4], NULL, 10),
+		        .dmarc_fail = strtoull(f[5], NULL, 10),
+		};
+		total->reports += d.reports;
+		total->records += d.records;
+		total->messages += d.messages;
+		total->dmarc_pass += d.dmarc_pass;
+		total->dmarc_fail += d.dmarc_fail;
+		if (per_domain && per_domain(arg, &d) != 0)
+			break;
+	}
+	return 0;
+}
+
+static const char *
+ch_errmsg(struct store *st)
+{
+	struct ch *c = st->impl;
+	return c ? c->err : "";
+}
+
+/* ---- opening ---------------------------------------------------------------- */
+
+static int
+ch_open_dir(struct store *st, const char *data_dir, char *err, size_t errlen)
+{
+	(void)st;
+	(void)data_dir;
+	snprintf(err, errlen,
+	         "the clickhouse store is opened by its URL (store = clickhouse://...)");
+	return DM_EUSAGE;
+}
+
+static void
+ch_close(struct store *st)
+{
+	struct ch *c = st->impl;
+	if (!c)
+		return;
+	(void)batch_commit(c);
+	curl_easy_cleanup(c->h);
+	explicit_bzero(c->password, sizeof c->password);
+	rollup_free(&c->rollup);
+	dm_buf_free(&c->ans);
+	dm_buf_free(&c->recs);
+	dm_buf_free(&c->fin);
+	dm_buf_free(&c->json);
+	dm_buf_free(&c->sql);
+	reps_clear(c);
+	free(c->reps);
+	free(c->seen);
+	free(c->months);
+	free(c);
+	st->impl = NULL;
+}
+
+/* clickhouse://USER@HOST:PORT/DB into c (HTTP on PORT). */
+static int
+parse_url(struct ch *c, const char *url, char *err, size_t errlen)
+{
+	const char *p = url + strlen("clickhouse://");
+	const char *at = strchr(p, '@'), *slash = strchr(p, '/');
+	if (!slash || !slash[1] || strchr(slash + 1, '/') || strchr(slash + 1, '?')) {
+		snprintf(err, errlen, "store: clickhouse://USER@HOST:PORT/DATABASE expected");
+		return DM_EUSAGE;
+	}
+	const char *host = p;
+	if (at && at < slash) {
+		snprintf(c->user, sizeof c->user, "%.*s", (int)(at - p), p);
+		host = at + 1;
+	} else {
+		snprintf(c->user, sizeof c->user, "default");
+	}
+	snprintf(c->db, sizeof c->db, "%s", slash + 1);
+	for (const char *d = c->db; *d; d++)
+		if (!(*d == '_' || (*d >= 'a' && *d <= 'z') || (*d >= 'A' && *d <= 'Z') ||
+		      (*d >= '0' && *d <= '9'))) {
+			snprintf(err, errlen,
+			         "store: the ClickHouse database name may hold only"
+			         " letters, digits and '_'");
+			return DM_EUSAGE;
+		}
+	int n = snprintf(c->server, sizeof c->server, "http://%.*s/?", (int)(slash - host), host);
+	int m = snprintf(c->base, sizeof c->base, "http://%.*s/?database=%s", (int)(slash - host),
+	                 host, c->db);
+	if (n < 0 || (size_t)n >= sizeof c->server || m < 0 || (size_t)m >= sizeof c->base) {
+		snprintf(err, errlen, "store: URL too long");
+		return DM_EUSAGE;
+	}
+	return 0;
+}
+
+int
+store_ch_open(struct store *st, const char *url, const char *password, const char *data_dir,
+              char *err, size_t errlen)
+{
+	struct ch *c = xcalloc(1, sizeof *c);
+	int rc = parse_url(c, url, err, errlen);
+	if (rc) {
+		free(c);
+		return rc;
+	}
+	snprintf(c->password, sizeof c->password, "%s", password ? password : "");
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	c->node = ident_of(host, data_dir ? data_dir : "", "node", 0, 0);
+	dm_buf_init(&c->ans, CH_ANSWER_MAX);
+	dm_buf_init(&c->recs, 2 * CH_RECORDS_FLUSH);
+	dm_buf_init(&c->fin, DM_CH_MAX_BATCH_BYTES);
+	dm_buf_init(&c->json, 4 * 1024 * 1024);
+	dm_buf_init(&c->sql, 1024 * 1024);
+	rollup_init(&c->rollup, DM_MAX_ROLLUP_CELLS);
+	c->h = curl_easy_init();
+	if (!c->h) {
+		snprintf(err, errlen, "clickhouse: curl_easy_init failed");
+		st->impl = c;
+		ch_close(st);
+		return DM_EIO;
+	}
+	curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c->h, CURLOPT_LOW_SPEED_TIME, 300L);
+	curl_easy_setopt(c->h, CURLOPT_USERNAME, c->user);
+	curl_easy_setopt(c->h, CURLOPT_PASSWORD, c->password);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	st->impl = c;
+	/* the database, then the tables, each idempotent */
+	char create[256];
+	snprintf(create, sizeof create, "CREATE DATABASE IF NOT EXISTS %s", c->db);
+	char base[sizeof c->base];
+	memcpy(base, c->base, sizeof base);
+	memcpy(c->base, c->server, sizeof c->server);
+	rc = post(c, create, "", NULL, 0, "create the database");
+	memcpy(c->base, base, sizeof base);
+	for (int i = 0; rc == 0 && schema_sql[i]; i++)
+		rc = post(c, schema_sql[i], "", NULL, 0, "create the schema");
+	if (rc) {
+		snprintf(err, errlen, "%s", c->err);
+		ch_close(st);
+		return rc;
+	}
+	return 0;
+}
+
+const struct store_ops store_ch_ops = {
+        .name = "clickhouse",
+        .open = ch_open_dir,
+        .close = ch_close,
+        .tx_begin = ch_tx_begin,
+        .record_add = ch_record_add,
+        .tx_commit = ch_tx_commit,
+        .tx_abort = ch_tx_abort,
+        .flush = ch_flush,
+        .sync = ch_sync,
+        .batch = ch_batch,
+        .durable = ch_durable,
+        .failed = ch_failed,
+        .lookup = ch_lookup,
+        .stats = ch_stats,
+        .errmsg = ch_errmsg,
+};

@@ -1,0 +1,151 @@
+"""The ClickHouse store (ClickHouse 18.16 from Debian): the same answers as
+SQLite, each report counted once when two writers store the same reports
+at once (the attempt that finds another live one cancels itself and is
+tried again), after kill -9, and nothing lost when the server goes away."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from conftest import (BIN, chconf, chq, ch_start, ch_stop, dm, gen_typical,  # noqa: F401
+                      rollup_sums, stats, totals)
+
+
+def lines(p):
+    return [json.loads(ln) for ln in p.stdout.decode().splitlines() if ln.strip()]
+
+
+def exact(exp):
+    return {k: exp[k] for k in ("reports", "records", "messages")}
+
+
+def test_same_output_as_sqlite(chconf, tmp_path):
+    cfg, _, db = chconf
+    mails, exp = gen_typical(400)
+    sq = dm("ingest", "--json", "--data", tmp_path / "sqlite", mails)
+    ch = dm("ingest", "--json", "--config", cfg, mails)
+    assert lines(ch) == lines(sq)
+    assert stats("--config", cfg) == stats("--data", tmp_path / "sqlite")
+    assert totals(stats("--config", cfg)) == exact(exp)
+    assert rollup_sums(db) == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
+    # again: every report a duplicate, nothing added
+    again = lines(dm("ingest", "--json", "--config", cfg, mails))
+    assert {r["status"] for r in again} == {"duplicate"}
+    assert totals(stats("--config", cfg)) == exact(exp)
+    assert rollup_sums(db)["daily"] == exp["messages"]
+
+
+def test_two_writers_at_once_count_each_report_once(chconf, tmp_path):
+    """Two `dmarcd ingest` runs (two nodes: their own data folders) store
+    the same 600 mails into one database at the same time.  Where both
+    committed a report, the check after a commit keeps the smallest live
+    attempt and cancels the other: every report is counted once, in the
+    reports and in every rollup, and both runs succeed."""
+    cfg, _, db = chconf
+    mails, exp = gen_typical(600, seed=4)
+    store = [ln for ln in open(cfg) if ln.startswith("store")][0]
+    confs = []
+    for n in range(2):
+        c = tmp_path / ("node%d.conf" % n)
+        c.write_text("data_dir = %s\n%s" % (tmp_path / ("node%d" % n), store))
+        confs.append(str(c))
+    procs = [subprocess.Popen([BIN, "ingest", "--json", "--jobs", "2", "--config", c, mails],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in confs]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outs]
+    assert totals(stats("--config", cfg)) == exact(exp)
+    assert rollup_sums(db) == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
+    # no identity has two live attempts, and the race did happen
+    twice = chq("SELECT count() FROM (SELECT ident FROM reports WHERE attempt NOT IN"
+                " (SELECT attempt FROM cancels) GROUP BY ident HAVING count() > 1)", db)
+    assert twice.strip() == "0"
+    cancelled = int(chq("SELECT count() FROM cancels", db))
+    stored = sum(1 for o in outs for ln in o[0].decode().splitlines()
+                 if json.loads(ln)["status"] == "stored")
+    assert stored == exp["reports"] + cancelled > exp["reports"], (stored, cancelled)
+
+
+def test_kill9_then_again_is_exact(chconf):
+    cfg, _, db = chconf
+    mails, exp = gen_typical(2000, seed=2)
+    p = subprocess.Popen([BIN, "ingest", "--jobs", "2", "--config", cfg, mails],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    part = totals(stats("--config", cfg))
+    assert part["reports"] < exp["reports"], "the kill came after the end"
+    dm("ingest", "--jobs", "2", "--config", cfg, mails)
+    assert totals(stats("--config", cfg)) == exact(exp)
+    assert rollup_sums(db) == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_server_away_costs_nothing(chconf, tmp_path):
+    """`dmarcd serve` keeps what it accepted in its spool while ClickHouse
+    is down (killed), tries again with back-off, and stores it all once the
+    server is back."""
+    cfg, data, db = chconf
+    mails, exp = gen_typical(300, seed=3)
+    files = sorted(os.path.join(mails, f) for f in os.listdir(mails))
+    dm("account", "add", "any", "--catch-all", "--config", cfg)
+    log = open(tmp_path / "serve.log", "wb")
+    serve = subprocess.Popen([BIN, "serve", "--config", cfg, "--smtp",
+                              "127.0.0.1:%d" % free_port(), "--http", "none", "--workers", "2"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        for f in files[:100]:
+            dm("deliver", "--config", cfg, "--rcpt", "dmarc@reports.example",
+               input=open(f, "rb").read())
+        ch_stop()
+        try:
+            for f in files[100:]:
+                dm("deliver", "--config", cfg, "--rcpt", "dmarc@reports.example",
+                   input=open(f, "rb").read())
+            time.sleep(3)
+            assert serve.poll() is None
+            assert dm("spool", "list", "--config", cfg).stdout.strip(), "the spool is empty"
+        finally:
+            ch_start()
+        deadline = time.monotonic() + 180
+        while dm("spool", "list", "--config", cfg).stdout.strip():
+            assert time.monotonic() < deadline, "the spool never drained"
+            time.sleep(0.5)
+        assert totals(stats("--config", cfg)) == exact(exp)
+        assert rollup_sums(db)["daily"] == exp["messages"]
+    finally:
+        serve.terminate()
+        serve.wait(30)
+        log.close()
+
+
+def test_serve_with_the_api_says_it_has_no_queries_yet(chconf):
+    cfg, _, _ = chconf
+    p = subprocess.run([BIN, "serve", "--config", cfg, "--smtp", "127.0.0.1:%d" % free_port(),
+                        "--http", "127.0.0.1:%d" % free_port()], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode != 0
+    assert b"the clickhouse store answers no API queries yet" in p.stderr, p.stderr
+
+
+def test_password_never_in_the_url(tmp_path):
+    cfg = tmp_path / "dmarcd.conf"
+    cfg.write_text("store = clickhouse://default:secret@127.0.0.1:1/x\n")
+    p = dm("stats", "--config", cfg, check=False)
+    assert p.returncode != 0 and b"no password in the URL" in p.stderr
+
+
+def test_database_name_is_checked(tmp_path):
+    cfg = tmp_path / "dmarcd.conf"
+    cfg.write_text("store = clickhouse://default@127.0.0.1:1/x;DROP\n")
+    p = dm("stats", "--config", cfg, check=False)
+    assert p.returncode != 0 and b"database name may hold only" in p.stderr, p.stderr
