@@ -308,5 +308,10 @@
  * within this many seconds (a writer that died between its commit and its
  * check leaves that) and keeps one.  Longer than any batch takes. */
 #define DM_CH_RESOLVE_SECONDS 600
+/* A report beginning more than this many years ago (or more than a month
+ * ahead) is kept in ClickHouse under one catch-all month: a batch then
+ * spans at most 5 * 12 + 2 monthly partitions, under ClickHouse's limit
+ * of 100 per INSERT, whatever dates reports claim. */
+#define DM_CH_PARTITION_YEARS 5
 
 #endif

@@ -306,14 +306,15 @@ hexfield(struct dm_buf *b, const unsigned char *ip, int family, int last)
 }
 
 /* The month a report's rows are kept under (partition key): of its
- * begin, clamped to 1970..2100 so a hostile date makes no new partition. */
+ * begin; a begin more than DM_CH_PARTITION_YEARS back or a month ahead
+ * goes under month 0, so hostile dates cannot make partitions without
+ * end (ClickHouse refuses an INSERT that spans more than 100). */
 static uint32_t
 month_of(int64_t t)
 {
-	if (t < 0)
-		t = 0;
-	if (t > INT64_C(4102444800))
-		t = INT64_C(4102444800);
+	int64_t now = (int64_t)time(NULL);
+	if (t < now - (int64_t)DM_CH_PARTITION_YEARS * 366 * 86400 || t > now + 31 * 86400)
+		return 0;
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);

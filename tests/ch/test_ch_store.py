@@ -149,3 +149,37 @@ def test_database_name_is_checked(tmp_path):
     cfg.write_text("store = clickhouse://default@127.0.0.1:1/x;DROP\n")
     p = dm("stats", "--config", cfg, check=False)
     assert p.returncode != 0 and b"database name may hold only" in p.stderr, p.stderr
+
+
+REPORT = """<feedback><version>1.0</version><report_metadata>
+<org_name>Example Receiver</org_name><email>noreply@receiver.example</email>
+<report_id>dates-%(i)d</report_id>
+<date_range><begin>%(begin)d</begin><end>%(end)d</end></date_range></report_metadata>
+<policy_published><domain>example.com</domain><p>none</p></policy_published>
+<record><row><source_ip>192.0.2.%(ip)d</source_ip><count>%(count)d</count>
+<policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf>
+</policy_evaluated></row><identifiers><header_from>example.com</header_from></identifiers>
+<auth_results><dkim><domain>example.com</domain><result>pass</result></dkim></auth_results>
+</record></feedback>
+"""
+
+
+def test_reports_of_any_date_in_one_batch(chconf, tmp_path):
+    """150 reports claiming 150 different months (1990 to 2002, and the far
+    future) stored in one run: ClickHouse refuses an INSERT over more than
+    100 partitions, so old and future dates share one; all are stored and
+    counted."""
+    cfg, _, db = chconf
+    files = []
+    for i in range(150):
+        begin = 631152000 + i * 31 * 86400 if i < 140 else 4102444800 + i * 86400
+        p = tmp_path / ("r%03d.xml" % i)
+        p.write_text(REPORT % {"i": i, "begin": begin, "end": begin + 86399, "ip": i % 250 + 1,
+                               "count": i + 1})
+        files.append(str(p))
+    out = lines(dm("ingest", "--json", "--config", cfg, *files))
+    assert [r["status"] for r in out] == ["stored"] * 150
+    st = stats("--config", cfg)
+    assert (st["reports"], st["records"], st["messages"]) == (150, 150, sum(range(1, 151)))
+    assert rollup_sums(db)["daily"] == sum(range(1, 151))
+    assert int(chq("SELECT uniqExact(_partition_id) FROM records", db)) <= 62
