@@ -15,7 +15,9 @@
 # and the typical and big sets stored into PostgreSQL (store =
 # postgres://...): a PostgreSQL 15 of its own, started in bench/out/pg on a
 # loopback port (as the user postgres when run as root), a fresh database per
-# run, on the same machine (its server's CPU counts against the ingest).
+# run, on the same machine (its server's CPU counts against the ingest); and
+# the same into ClickHouse (store = clickhouse://...): Debian's
+# clickhouse-server from a config file of its own in bench/out/ch.
 #
 # Every dmarcd run goes into a fresh data directory and is then checked:
 # `dmarcd stats --json` must report exactly the records and messages in the
@@ -48,6 +50,9 @@
 #                           bench/out/query-pg between runs; the dashboard's
 #                           first load in headless chromium)
 #   BENCH_SKIP_PG=0         1 skips the PostgreSQL figures
+#   BENCH_SKIP_CH=0         1 skips the ClickHouse figures (ingest of the typical
+#                           and big sets into a ClickHouse of its own in
+#                           bench/out/ch, a fresh database per run)
 #   BENCH_SKIP_INTAKE=0     1 skips the `dmarcd serve` figures (bench/intake.py:
 #                           durable intake beside Postfix, intake to queryable,
 #                           1,000 idle connections); BENCH_INTAKE_MAILS=10000
@@ -74,6 +79,7 @@ SKIP_HUGE=${BENCH_SKIP_HUGE:-0}
 SKIP_INTAKE=${BENCH_SKIP_INTAKE:-0}
 SKIP_QUERY=${BENCH_SKIP_QUERY:-0}
 SKIP_PG=${BENCH_SKIP_PG:-0}
+SKIP_CH=${BENCH_SKIP_CH:-0}
 QUERY_RECORDS=${BENCH_QUERY_RECORDS:-10000000}
 BARE_ONLY=${BENCH_BARE_ONLY:-0}
 KEEP_DATA=${BENCH_KEEP_DATA:-0}
@@ -227,6 +233,68 @@ pg_conf() {
 	echo "$data/dmarcd.conf"
 }
 
+# ---- ClickHouse ----------------------------------------------------------
+
+CH_URL=
+CH_PID=
+ch_stop() {
+	if [[ -n $CH_PID ]]; then
+		kill "$CH_PID" 2>/dev/null || true
+		wait "$CH_PID" 2>/dev/null || true
+	fi
+	CH_PID=
+	CH_URL=
+}
+# ch_start: a ClickHouse server of our own (Debian's clickhouse-server) in
+# $OUT/ch from a config file of its own, on free loopback ports.
+ch_start() {
+	local dir=$OUT/ch bin=/usr/sbin/clickhouse-server http tcp
+	[[ -x $bin ]] || bin=/usr/bin/clickhouse-server
+	[[ -x $bin ]] || die "clickhouse-server is missing (BENCH_SKIP_CH=1 skips it)"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	http=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	tcp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat >"$dir/config.xml" <<XML
+<yandex>
+  <logger><level>warning</level><log>$dir/server.log</log><errorlog>$dir/error.log</errorlog><console>0</console></logger>
+  <http_port>$http</http_port><tcp_port>$tcp</tcp_port><listen_host>127.0.0.1</listen_host>
+  <path>$dir/data/</path><tmp_path>$dir/tmp/</tmp_path>
+  <user_files_path>$dir/user_files/</user_files_path><format_schema_path>$dir/fs/</format_schema_path>
+  <users_config>$dir/users.xml</users_config>
+  <default_profile>default</default_profile><default_database>default</default_database>
+  <mark_cache_size>268435456</mark_cache_size>
+</yandex>
+XML
+	cat >"$dir/users.xml" <<XML
+<yandex>
+  <profiles><default><max_memory_usage>8000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+XML
+	"$bin" --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 &
+	CH_PID=$!
+	for _ in $(seq 1 300); do
+		curl -s -o /dev/null "http://127.0.0.1:$http/?query=SELECT%201" && break
+		sleep 0.1
+	done
+	curl -s -o /dev/null "http://127.0.0.1:$http/?query=SELECT%201" ||
+		die "ClickHouse did not start: $(tail -n 3 "$dir/error.log")"
+	CH_URL=clickhouse://default@127.0.0.1:$http
+	trap 'pg_stop; ch_stop' EXIT
+	log "clickhouse: $(curl -s "http://127.0.0.1:$http/?query=SELECT%20version()") on 127.0.0.1:$http"
+}
+# ch_conf DATA: DATA/dmarcd.conf naming a fresh ClickHouse database (printed).
+ch_conf() {
+	local data=$1 db
+	db=bench_$(basename "$data" | tr -c 'a-z0-9\n' '_')
+	curl -s -o /dev/null --data-binary "DROP DATABASE IF EXISTS $db" "http://${CH_URL##*@}/" ||
+		die "cannot drop the database $db"
+	printf 'data_dir = %s\nstore = %s/%s\n' "$data" "$CH_URL" "$db" >"$data/dmarcd.conf"
+	echo "$data/dmarcd.conf"
+}
+
 # check_ingest SET LABEL DATA: `dmarcd stats --json` must hold exactly the
 # set's records and messages (and reports, if stats prints them); the
 # per-report JSON lines must show no rejected or duplicate report.
@@ -305,7 +373,8 @@ median() {
 # measure SET TOOL LABEL UNITS -- CMD...
 # UNITS: mails (typical) or files (big, huge) for the per-second column.
 # A CMD argument "@DATA@" is replaced by a fresh data directory per run,
-# "@PGCONF@" by a configuration naming a fresh PostgreSQL database.
+# "@PGCONF@" by a configuration naming a fresh PostgreSQL database,
+# "@CHCONF@" by one naming a fresh ClickHouse database.
 # Sets M_RATIO (ratio to bare) and appends a table row.
 declare -A BARE_RPS
 measure() {
@@ -322,6 +391,7 @@ measure() {
 		for a in "$@"; do
 			[[ $a == @DATA@ ]] && a=$data
 			[[ $a == @PGCONF@ ]] && a=$(pg_conf "$data")
+			[[ $a == @CHCONF@ ]] && a=$(ch_conf "$data")
 			args+=("$a")
 		done
 		log "$label: run $rep/$REPS: ${args[*]}"
@@ -442,6 +512,16 @@ if [[ $BARE_ONLY != 1 && $SKIP_PG != 1 ]]; then
 	measure big "ingest --jobs 1 (postgres)" big-pg-j1 files -- \
 		"$DMARCD" ingest --json --jobs 1 --config @PGCONF@ "$BIG_DIR"
 	pg_stop
+fi
+if [[ $BARE_ONLY != 1 && $SKIP_CH != 1 ]]; then
+	ch_start
+	measure typical "ingest --jobs 1 (clickhouse)" typical-ch-j1 mails -- \
+		"$DMARCD" ingest --json --jobs 1 --config @CHCONF@ "$TYP_MAILS"
+	measure typical "ingest --jobs 2 (clickhouse)" typical-ch-j2 mails -- \
+		"$DMARCD" ingest --json --jobs 2 --config @CHCONF@ "$TYP_MAILS"
+	measure big "ingest --jobs 1 (clickhouse)" big-ch-j1 files -- \
+		"$DMARCD" ingest --json --jobs 1 --config @CHCONF@ "$BIG_DIR"
+	ch_stop
 fi
 INTAKE_ROWS=()
 if [[ $BARE_ONLY != 1 && $SKIP_INTAKE != 1 ]]; then

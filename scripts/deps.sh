@@ -37,8 +37,8 @@ clickhouse-server"
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare
 	# with) for the intake figures; chromium for the dashboard's first load;
-	# PostgreSQL 15 for the figures of the postgres store.
-	pkgs="$pkgs time python3 postfix chromium postgresql-15"
+	# PostgreSQL 15 and ClickHouse for the figures of those stores.
+	pkgs="$pkgs time python3 postfix chromium postgresql-15 clickhouse-server"
 	;;
 esac
 

@@ -756,8 +756,9 @@ set_reporter(struct ch *c, const struct dm_report *rep)
 }
 
 /* Is rep stored already (a live attempt of its identity, or one of this
- * batch's reports)?  A stale attempt of this node beside another node's
- * live one is cancelled on the way (see the top). */
+ * batch's reports)?  Asked of the server only when its identity is among
+ * those seen; an identity found with more than one live attempt keeps
+ * its smallest on the way (resolve). */
 static int
 known(struct ch *c, const struct dm_report *rep, int *exists)
 {
