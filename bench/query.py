@@ -65,6 +65,10 @@ def fill(dmarcd, data, history, pg):
         os.path.join(history, ".key")) else json.load(open(os.path.join(history, "expected.json")))["args"]
     kpath = os.path.join(data, ".key")
     want = json.load(open(os.path.join(history, "expected.json")))["records"]
+    if pg and os.path.isdir(data):
+        # the server kept in bench/out/query-pg listens on a new port each run
+        with open(os.path.join(data, "dmarcd.conf"), "w") as f:
+            f.write("data_dir = %s\nstore = %s/query_store\n" % (data, pg))
     if os.path.exists(kpath) and open(kpath).read().strip() == key and \
             stored_records(dmarcd, data, pg) >= want:
         print("query: store cached (%s)" % key, file=sys.stderr)
