@@ -29,16 +29,17 @@ test)
 	# awscli, the independent S3 client that checks what the S3 archive
 	# stored in s3rver (from npm); PostgreSQL 15's and ClickHouse's servers
 	# for the tests of those stores (each suite starts its own in a
-	# temporary folder, from a config file of its own).
+	# temporary folder, from a config file of its own), curl to see that
+	# ClickHouse answers.
 	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
 python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli postgresql-15
-clickhouse-server"
+clickhouse-server curl"
 	;;
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare
 	# with) for the intake figures; chromium for the dashboard's first load;
 	# PostgreSQL 15 and ClickHouse for the figures of those stores.
-	pkgs="$pkgs time python3 postfix chromium postgresql-15 clickhouse-server"
+	pkgs="$pkgs time python3 postfix chromium postgresql-15 clickhouse-server curl"
 	;;
 esac
 

@@ -82,7 +82,7 @@ class Node:
     def send(self, body, rcpt):
         """True when the node answered 250 to the whole transaction."""
         try:
-            with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            with smtplib.SMTP("127.0.0.1", self.port, local_hostname="test.example", timeout=30) as s:
                 s.sendmail("noreply@reporter.example", [rcpt], body)
             return True
         except (OSError, smtplib.SMTPException):

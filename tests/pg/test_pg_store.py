@@ -338,7 +338,7 @@ def test_two_nodes_share_their_tenants(pgconf, tmp_path):
             wait_port(smtp[n])
 
         def rcpt(n, who):
-            with smtplib.SMTP("127.0.0.1", smtp[n], timeout=30) as s:
+            with smtplib.SMTP("127.0.0.1", smtp[n], local_hostname="test.example", timeout=30) as s:
                 s.ehlo("test")
                 s.mail("r@reporter.example")
                 return s.rcpt(who)[0]
