@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """query.py - the read side's figures of `make bench`.
 
-    query.py DMARCD GEN DATA_DIR HISTORY_SET [REQUESTS] [--store postgres://USER@HOST:PORT]
+    query.py DMARCD GEN DATA_DIR HISTORY_SET [REQUESTS] [--store URL]
 
 DATA_DIR holds (or gets) a store filled with HISTORY_SET (`gen history`:
 10,000,000 records over 90 days and 20 domains by default) for an account
 "bench"; it is made once and reused while the set's key is the same
 (DATA_DIR/.key) and the store still holds the set's records (and
 the earlier runs' load, stored unclaimed beside them).  With
---store the store (and the registry) is the database query_store on that
-PostgreSQL server, named by DATA_DIR/dmarcd.conf.  Then `dmarcd serve` answers on a loopback port and for
+--store postgres://USER@HOST:PORT the store (and the registry) is the
+database query_store on that PostgreSQL server, with --store
+clickhouse://USER@HOST:HTTP_PORT the store is the database query_store
+on that ClickHouse server, named by DATA_DIR/dmarcd.conf.  Then `dmarcd serve` answers on a loopback port and for
 one domain:
 
   summary, timeseries (the 90 days), sources (top 100 of all time) and
@@ -36,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 
 def free_port():
@@ -66,7 +69,7 @@ def fill(dmarcd, data, history, pg):
     kpath = os.path.join(data, ".key")
     want = json.load(open(os.path.join(history, "expected.json")))["records"]
     if pg and os.path.isdir(data):
-        # the server kept in bench/out/query-pg listens on a new port each run
+        # the server kept in bench/out/query-pg (-ch) listens on a new port each run
         with open(os.path.join(data, "dmarcd.conf"), "w") as f:
             f.write("data_dir = %s\nstore = %s/query_store\n" % (data, pg))
     if os.path.exists(kpath) and open(kpath).read().strip() == key and \
@@ -75,10 +78,17 @@ def fill(dmarcd, data, history, pg):
         return
     shutil.rmtree(data, ignore_errors=True)
     os.makedirs(data)
-    if pg:
+    if pg and pg.startswith("clickhouse://"):
+        # dmarcd makes the database and its tables
+        url = "http://%s/" % pg.split("@", 1)[-1]
+        with urllib.request.urlopen(urllib.request.Request(
+                url, data=b"DROP DATABASE IF EXISTS query_store"), timeout=600) as r:
+            r.read()
+    elif pg:
         for sql in ("DROP DATABASE IF EXISTS query_store", "CREATE DATABASE query_store"):
             subprocess.run(["psql", "-qAt", "-d", pg + "/postgres", "-c", sql], check=True,
                            stdout=subprocess.DEVNULL)
+    if pg:
         with open(os.path.join(data, "dmarcd.conf"), "w") as f:
             f.write("data_dir = %s\nstore = %s/query_store\n" % (data, pg))
     subprocess.run([dmarcd, "account", "add", "bench"] + where(data, pg), check=True,
@@ -182,7 +192,7 @@ def main():
         del args[i:i + 2]
     dmarcd, gen, data, history = args[:4]
     n = int(args[4]) if len(args) > 4 else 100
-    store = "postgres" if pg else "sqlite"
+    store = "sqlite" if not pg else "clickhouse" if pg.startswith("clickhouse://") else "postgres"
     fill(dmarcd, data, history, pg)
     exp_all = json.load(open(os.path.join(history, "expected.json")))
     domain = sorted(exp_all["domains"])[0]

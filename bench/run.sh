@@ -245,13 +245,14 @@ ch_stop() {
 	CH_PID=
 	CH_URL=
 }
-# ch_start: a ClickHouse server of our own (Debian's clickhouse-server) in
-# $OUT/ch from a config file of its own, on free loopback ports.
+# ch_start [DIR]: a ClickHouse server of our own (Debian's
+# clickhouse-server) from a config file of its own, on free loopback ports,
+# in $OUT/ch made afresh, or in DIR with the data kept from an earlier run.
 ch_start() {
-	local dir=$OUT/ch bin=/usr/sbin/clickhouse-server http tcp
+	local dir=${1:-$OUT/ch} bin=/usr/sbin/clickhouse-server http tcp
 	[[ -x $bin ]] || bin=/usr/bin/clickhouse-server
 	[[ -x $bin ]] || die "clickhouse-server is missing (BENCH_SKIP_CH=1 skips it)"
-	rm -rf "$dir"
+	[[ -n ${1:-} ]] || rm -rf "$dir"
 	mkdir -p "$dir"
 	http=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	tcp=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -548,10 +549,18 @@ if [[ $BARE_ONLY != 1 && $SKIP_QUERY != 1 ]]; then
 			die "query (postgres) failed: $(tail -n 5 "$LOGS/query-pg.err")"
 		pg_stop
 	fi
+	if [[ $SKIP_CH != 1 ]]; then
+		ch_start "$OUT/query-ch"
+		log "query: the same in ClickHouse (the store is kept in $OUT/query-ch)"
+		/usr/bin/python3 "$ROOT/bench/query.py" "$DMARCD" "$GEN" "$OUT/query-store-ch" \
+			"$OUT/history" 100 --store "$CH_URL" >>"$LOGS/query.out" 2>"$LOGS/query-ch.err" ||
+			die "query (clickhouse) failed: $(tail -n 5 "$LOGS/query-ch.err")"
+		ch_stop
+	fi
 	mapfile -t QUERY_ROWS < <(python3 - "$LOGS/query.out" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-# the stores side by side: each query and load, SQLite then PostgreSQL
+# the stores side by side: each query and load, SQLite first
 rows = sorted((r for r in rows if "query" in r), key=lambda r: (r["load"] != "idle", r["query"],
                                                                  r["store"] != "sqlite"))
 for r in rows:

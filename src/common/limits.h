@@ -313,5 +313,15 @@
  * spans at most 5 * 12 + 2 monthly partitions, under ClickHouse's limit
  * of 100 per INSERT, whatever dates reports claim. */
 #define DM_CH_PARTITION_YEARS 5
+/* A ClickHouse attempt (one try at storing a report, and its id in the
+ * API) is a random number below 2^53: a JavaScript client reads JSON
+ * numbers as doubles, exact only that far.  Two of an account's n reports
+ * share an id with a probability near n^2 / 2^54 (0.5% at 10 million):
+ * their records never mix (read by id and whole identity), but one detail
+ * page answers for both. */
+#define DM_CH_ATTEMPT_MASK ((UINT64_C(1) << 53) - 1)
+/* One line of a ClickHouse answer the API reads (a record with its JSON
+ * columns, or a report row): longer means the answer is not ours. */
+#define DM_CH_READ_LINE_MAX (16u * 1024 * 1024)
 
 #endif

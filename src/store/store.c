@@ -91,7 +91,7 @@ store_open_config(const struct dm_config *cfg, char *err, size_t errlen)
 	struct store *st = xcalloc(1, sizeof *st);
 	int ch = strncmp(cfg->store, "clickhouse://", 13) == 0;
 	st->ops = ch ? &store_ch_ops : &store_pg_ops;
-	st->read_ops = ch ? NULL : &store_pg_read_ops; /* ClickHouse: not yet, see store_reader_open */
+	st->read_ops = ch ? &store_ch_read_ops : &store_pg_read_ops;
 	pthread_mutex_init(&st->lock, NULL);
 	int rc = ch ? store_ch_open(st, cfg->store, password, cfg->data_dir, err, errlen)
 	            : store_pg_open(st, cfg->store, password, err, errlen);

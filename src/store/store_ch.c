@@ -119,16 +119,16 @@ static const char *const schema_sql[] = {
 	" GROUP BY domain, day, account_id, reporter, disposition, dkim_pass, spf_pass, month",
 	"CREATE TABLE IF NOT EXISTS src_day (domain String, source_ip String, account_id Int64,"
 	" day Int64, month UInt32, messages Int64, dmarc_pass Int64, spf_aligned Int64,"
-	" dkim_aligned Int64, quarantine Int64, reject Int64)"
+	" dkim_aligned Int64, quarantine Int64, reject Int64, records Int64)"
 	" ENGINE = SummingMergeTree((messages, dmarc_pass, spf_aligned, dkim_aligned, quarantine,"
-	" reject)) PARTITION BY month ORDER BY (domain, source_ip, account_id, day)",
+	" reject, records)) PARTITION BY month ORDER BY (domain, source_ip, account_id, day)",
 	"CREATE MATERIALIZED VIEW IF NOT EXISTS src_day_mv TO src_day AS SELECT domain, source_ip,"
 	" account_id, day, month, sum(n_messages) AS messages,"
 	" sum(if(dkim_pass OR spf_pass, n_messages, 0)) AS dmarc_pass,"
 	" sum(if(spf_pass = 1, n_messages, 0)) AS spf_aligned,"
 	" sum(if(dkim_pass = 1, n_messages, 0)) AS dkim_aligned,"
 	" sum(if(disposition = 'quarantine', n_messages, 0)) AS quarantine,"
-	" sum(if(disposition = 'reject', n_messages, 0)) AS reject"
+	" sum(if(disposition = 'reject', n_messages, 0)) AS reject, sum(n_records) AS records"
 	" FROM ledger WHERE kind = 1 GROUP BY domain, source_ip, account_id, day, month",
 	"CREATE TABLE IF NOT EXISTS reports (attempt UInt64, ident UInt64, node UInt64, account_id Int64,"
 	" month UInt32, " IDENT ", org_name Nullable(String), email Nullable(String),"
@@ -345,11 +345,13 @@ ident_of(const char *reporter, const char *domain, const char *report_id, int64_
 	return v;
 }
 
+/* A new attempt: random, not 0, below 2^53 (it is the report's id in the
+ * API, which a JavaScript client reads as a double). */
 static uint64_t
-random64(void)
+new_attempt(void)
 {
 	uint64_t v = 0;
-	while (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v || v == 0)
+	while (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v || (v &= DM_CH_ATTEMPT_MASK) == 0)
 		;
 	return v;
 }
@@ -816,7 +818,7 @@ ch_tx_begin(struct store *st, int64_t account_id)
 	}
 	c->in_report = 1;
 	c->dup = c->looked = 0;
-	c->attempt = random64();
+	c->attempt = new_attempt();
 	c->rec_n = 0;
 	c->have_reporter = 0;
 	c->account_id = account_id;
@@ -1071,9 +1073,8 @@ ch_lookup(struct store *st, struct dm_report *rep, int *exists)
 
 /* ---- stats ---------------------------------------------------------------------- */
 
-/* A TabSeparated field's escapes undone, in place. */
-static void
-unescape(char *s)
+void
+store_ch_unescape(char *s)
 {
 	char *o = s;
 	for (; *s; s++) {
@@ -1120,6 +1121,25 @@ hex_literal(struct dm_buf *q, const char *s)
 	}
 	bad |= dm_buf_add(q, "')", 2);
 	return bad;
+}
+
+int
+store_ch_literal(struct dm_buf *q, struct dm_buf *tmp, const char *s)
+{
+	dm_buf_reset(tmp);
+	if (backend_text(tmp, s, 0) != 0 || dm_buf_addc(tmp, '\0') != 0)
+		return DM_ELIMIT;
+	return hex_literal(q, tmp->data) ? DM_ELIMIT : 0;
+}
+
+void
+store_ch_endpoint(struct store *st, char *base, size_t baselen, char *user, size_t userlen,
+                  char *password, size_t pwlen)
+{
+	const struct ch *c = st->impl;
+	snprintf(base, baselen, "%s", c->base);
+	snprintf(user, userlen, "%s", c->user);
+	snprintf(password, pwlen, "%s", c->password);
 }
 
 static int
@@ -1175,7 +1195,7 @@ ch_stats(struct store *st, const char *domain, struct store_stats *total,
 		}
 		if (n != 6)
 			continue;
-		unescape(f[0]);
+		store_ch_unescape(f[0]);
 		struct store_domain_stats d = {
 		        .domain = f[0],
 		        .reports = strtoull(f[1], NULL, 10),
@@ -1320,6 +1340,19 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 	memcpy(c->base, base, sizeof base);
 	for (int i = 0; rc == 0 && schema_sql[i]; i++)
 		rc = post(c, schema_sql[i], "", NULL, 0, "create the schema");
+	/* a database made before src_day counted records (the API's reads
+	 * need them) is not taken */
+	if (rc == 0 && (rc = post(c,
+	                          "SELECT count() FROM system.columns WHERE database ="
+	                          " currentDatabase() AND table = 'src_day' AND name = 'records'",
+	                          "", NULL, 0, "check the schema")) == 0 &&
+	    (c->ans.len < 1 || c->ans.data[0] != '1')) {
+		snprintf(c->err, sizeof c->err,
+		         "clickhouse: database %s was made by an older dmarcd (src_day has no"
+		         " records column): store into a new database",
+		         c->db);
+		rc = DM_ESTORE;
+	}
 	if (rc) {
 		snprintf(err, errlen, "%s", c->err);
 		ch_close(st);

@@ -10,6 +10,9 @@ Environment (set by tests/http/run.sh):
                file beside the folder names it), and a copied folder gets
                a copy of its database, so each test sees the same data as
                with SQLite
+  DMARCD_CH    (set with DMARCD_HTTP_STORE=clickhouse) a ClickHouse server,
+               clickhouse://default@127.0.0.1:PORT, used the same way (a
+               copy is made table by table); DMARCD_CH_HTTP is its port
 
 The data comes through the real pipeline: bench/gen writes report files
 and expected.json (the source of truth), `dmarcd ingest` stores them, and
@@ -43,6 +46,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import urllib.request
 import zipfile
 from datetime import date, timedelta
 
@@ -52,6 +56,11 @@ BIN = os.environ.get("DMARCD_BIN", "")
 WORK = os.environ.get("DMARCD_WORK", "")
 GEN = os.environ.get("DMARCD_GEN", "")
 PG = os.environ.get("DMARCD_PG", "")
+CH = os.environ.get("DMARCD_CH", "")
+# the store is not the default SQLite in the data folder
+SHARED = PG or CH
+# the ClickHouse tables holding data (the rest store.ch makes when it opens)
+CH_TABLES = ("records", "cells", "daily", "day_totals", "src_day", "reports", "cancels")
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0
@@ -96,24 +105,47 @@ def psql(sql):
     return p.stdout
 
 
+def chq(sql):
+    """A statement over ClickHouse's HTTP interface; its answer."""
+    url = "http://127.0.0.1:%s/" % os.environ["DMARCD_CH_HTTP"]
+    req = urllib.request.Request(url, data=sql.encode())
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return r.read().decode()
+
+
 def pg_db(data):
     return "h" + hashlib.sha1(os.path.abspath(str(data)).encode()).hexdigest()[:20]
 
 
+def ch_copy(db, template):
+    """Database db as a copy of template's tables (dmarcd adds the rest)."""
+    src = pg_db(template)
+    chq("CREATE DATABASE %s" % db)
+    have = set(chq("SELECT name FROM system.tables WHERE database = '%s'" % src).split())
+    for t in CH_TABLES:
+        if t in have:
+            chq("CREATE TABLE %s.%s AS %s.%s" % (db, t, src, t))
+            chq("INSERT INTO %s.%s SELECT * FROM %s.%s" % (db, t, src, t))
+
+
 def store_conf(data, template=None):
-    """With PostgreSQL: the config file of data's store (its database made
-    now, empty or as a copy of template's); None with SQLite."""
-    if not PG:
+    """With PostgreSQL or ClickHouse: the config file of data's store (its
+    database made now, empty or as a copy of template's); None with
+    SQLite."""
+    if not SHARED:
         return None
     data = os.path.abspath(str(data))
     db = pg_db(data)
     conf = data.rstrip("/") + ".store.conf"
     with _pg_lock:
         if db not in _pg_dbs:
-            psql("CREATE DATABASE %s%s" % (db, " TEMPLATE " + pg_db(template) if template else ""))
+            if PG:
+                psql("CREATE DATABASE %s%s" % (db, " TEMPLATE " + pg_db(template) if template else ""))
+            elif template:
+                ch_copy(db, template)
             _pg_dbs.add(db)
             with open(conf, "w") as f:
-                f.write("store = %s/%s\n" % (PG, db))
+                f.write("store = %s/%s\n" % (PG or CH, db))
     return conf
 
 
@@ -130,7 +162,7 @@ def dm(*args, check=True, timeout=120):
     """Run `dmarcd ARGS...`; returns CompletedProcess (text).  With
     PostgreSQL, --data D also names D's store (--config)."""
     args = [str(a) for a in args]
-    if PG and "--data" in args:
+    if SHARED and "--data" in args:
         args += ["--config", store_conf(args[args.index("--data") + 1])]
     p = subprocess.run([BIN] + args, capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
@@ -368,7 +400,7 @@ class Server:
     def argv(self):
         argv = [BIN, "serve", "--data", self.data, "--smtp", "none", "--http",
                 "127.0.0.1:%d" % self.port, "--workers", "1"]
-        if PG:
+        if SHARED:
             argv += ["--config", store_conf(self.data)]
         return argv
 

@@ -5,7 +5,9 @@
 #
 # With DMARCD_HTTP_STORE=postgres (the ctest entry http-pg) the same suite
 # runs with every store in PostgreSQL: a server of its own
-# (tests/pg/server.sh) and a database per data folder (conftest.py).
+# (tests/pg/server.sh) and a database per data folder (conftest.py); with
+# DMARCD_HTTP_STORE=clickhouse (http-ch) likewise in ClickHouse
+# (tests/ch/server.sh).
 #
 # WORK_DIR is emptied first; pytest's temporary folders and the generated
 # report sets live inside it.  Exit status is pytest's.  Extra arguments
@@ -19,12 +21,13 @@ rm -rf "$work"
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 case ${DMARCD_HTTP_STORE:-sqlite} in
-sqlite) unset DMARCD_PG ;;
-postgres) . "$here/../pg/server.sh" ;;
-*) echo "http: DMARCD_HTTP_STORE is sqlite or postgres" >&2; exit 2 ;;
+sqlite) unset DMARCD_PG DMARCD_CH ;;
+postgres) unset DMARCD_CH; . "$here/../pg/server.sh" ;;
+clickhouse) unset DMARCD_PG; . "$here/../ch/server.sh" ;;
+*) echo "http: DMARCD_HTTP_STORE is sqlite, postgres or clickhouse" >&2; exit 2 ;;
 esac
 export PYTHONDONTWRITEBYTECODE=1
 export DMARCD_BIN=$bin DMARCD_WORK=$work DMARCD_GEN=$(dirname "$bin")/bench/gen
 cd "$here"
-# not exec: server.sh stops PostgreSQL when this shell exits
+# not exec: server.sh stops its server when this shell exits
 /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider --basetemp="$work/pytest" "$@" "$here"

@@ -1,0 +1,133 @@
+"""What the store suites (tests/pg, tests/ch) share: a `dmarcd serve` node
+answering the API on loopback, and the side-by-side comparison of its
+answers with a SQLite node's for the same mails.  Loaded by path
+(importlib) by their test files."""
+import http.client
+import json
+import socket
+import subprocess
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """`dmarcd serve --smtp none --http 127.0.0.1:PORT` and admin tokens."""
+
+    def __init__(self, binary, tmp_path, name, args):
+        self.port = free_port()
+        self.log = open(tmp_path / ("%s.log" % name), "wb")
+        # requests go round three tokens: a comparison asks more than one
+        # token's burst of the rate limiter (tests/http/test_ratelimit.py)
+        self.tokens = []
+        for i in range(3):
+            p = subprocess.run([binary, "token", "add", "--admin", "--name", "t%d" % i] +
+                               [str(a) for a in args], capture_output=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+            assert p.returncode == 0, p.stderr
+            self.tokens.append(p.stdout.decode().strip())
+        self.n = 0
+        self.proc = subprocess.Popen([binary, "serve", "--smtp", "none", "--http",
+                                      "127.0.0.1:%d" % self.port, "--workers", "1"] +
+                                     [str(a) for a in args],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 30
+        while self.get("/healthz")[0] != 200:
+            assert self.proc.poll() is None, "serve exited: %s" % open(self.log.name, "rb").read()
+            assert time.monotonic() < deadline, "serve never healthy"
+            time.sleep(0.1)
+
+    def get(self, path):
+        """(status, body); a 429 of the rate limiter is waited out."""
+        for _ in range(100):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                self.n += 1
+                tok = self.tokens[self.n % len(self.tokens)]
+                c.request("GET", path, headers={"Authorization": "Bearer " + tok})
+                r = c.getresponse()
+                body = r.read()
+                c.close()
+            except OSError:
+                return 0, b""
+            if r.status != 429:
+                return r.status, body
+            time.sleep(float(r.getheader("Retry-After") or 1))
+        raise AssertionError("still 429: " + path)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.log.close()
+
+
+def _identity(item):
+    return (item["begin"], item["org_name"] or "", item["report_id"], item["policy_domain"])
+
+
+def compare_api(sq, other, same_ties=True, details=40):
+    """Every list, detail and source of `other` equals SQLite's (`sq`),
+    report ids and the time of ingest aside (each store numbers its
+    reports itself), and export.csv: byte for byte when same_ties, else
+    line for line (reports that begin at the same second come in id
+    order, and ids differ).  Returns how many reports were compared."""
+
+    def both(path):
+        a, b = sq.get(path), other.get(path)
+        assert a[0] == 200, (path, a)
+        assert b[0] == 200, (path, b)
+        if "export.csv" in path:
+            return a[1], b[1]
+        return json.loads(a[1]), json.loads(b[1])
+
+    a, b = both("/api/v1/domains")
+    assert a == b and len(a["domains"]) > 1
+    ids = {}  # SQLite's report id -> the other store's, by report identity
+    for dom in a["domains"]:
+        q = "?domain=" + dom["domain"]
+        for path in ["summary" + q, "timeseries" + q, "reporters" + q,
+                     "summary" + q + "&from=%s&to=%s" % (dom["first"], dom["first"]),
+                     "timeseries" + q + "&from=%s" % dom["last"]] + \
+                    ["sources" + q + "&limit=1000&sort=" + s
+                     for s in ("messages", "dmarc_fail", "dmarc_pass", "ip")] + \
+                    ["sources" + q + "&limit=7&offset=3&sort=dmarc_fail"]:
+            a, b = both("/api/v1/" + path)
+            assert a == b, path
+        srcs = both("/api/v1/sources" + q + "&limit=5")[0]["items"]
+        for it in srcs:
+            a, b = both("/api/v1/sources/%s%s" % (it["ip"], q))
+            assert a == b, it["ip"]
+        a, b = both("/api/v1/reports" + q + "&limit=1000")
+        assert a["total"] == b["total"] and len(a["items"]) == len(b["items"]) > 0
+        for lst in (a["items"], b["items"]):
+            begins = [x["begin"] for x in lst]
+            assert begins == sorted(begins, reverse=True)  # newest first
+        if not same_ties:
+            a["items"].sort(key=_identity)
+            b["items"].sort(key=_identity)
+        for x, y in zip(a["items"], b["items"]):
+            ids[x["id"]] = y["id"]
+            x["id"] = y["id"]
+            x["received_at"] = y["received_at"]  # when each ingest ran
+        assert a == b
+    for sid, oid in list(ids.items())[:details]:
+        a, b = sq.get("/api/v1/reports/%d" % sid), other.get("/api/v1/reports/%d" % oid)
+        assert a[0] == b[0] == 200
+        x, y = json.loads(a[1]), json.loads(b[1])
+        x["id"], x["received_at"] = y["id"], y["received_at"]
+        assert x == y
+    a, b = both("/api/v1/export.csv")
+    assert a.count(b"\n") > 100
+    if same_ties:
+        assert a == b
+    else:
+        la, lb = a.split(b"\n"), b.split(b"\n")
+        assert la[0] == lb[0] and sorted(la) == sorted(lb)
+    # not found looks the same
+    assert sq.get("/api/v1/summary?domain=nowhere.example")[0] == \
+        other.get("/api/v1/summary?domain=nowhere.example")[0] == 404
+    return len(ids)
