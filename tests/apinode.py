@@ -1,9 +1,12 @@
 """What the store suites (tests/pg, tests/ch) share: a `dmarcd serve` node
-answering the API on loopback, and the side-by-side comparison of its
-answers with a SQLite node's for the same mails.  Loaded by path
-(importlib) by their test files."""
+answering the API on loopback, the side-by-side comparison of its answers
+with a SQLite node's for the same mails, and two nodes serving the tenants
+of their shared registry.  Loaded by path (importlib) by their test
+files."""
 import http.client
 import json
+import os
+import smtplib
 import socket
 import subprocess
 import time
@@ -131,3 +134,86 @@ def compare_api(sq, other, same_ties=True, details=40):
     assert sq.get("/api/v1/summary?domain=nowhere.example")[0] == \
         other.get("/api/v1/summary?domain=nowhere.example")[0] == 404
     return len(ids)
+
+
+def wait_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "nothing listens on %d" % port
+            time.sleep(0.1)
+
+
+def until(cond, why, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.2)
+
+
+def shared_tenants(binary, confs, tmp_path, stored_there):
+    """Two nodes (confs: their configurations, one shared store) serve the
+    same tenants: an account, domain, address or token made with node 0's
+    configuration is served by both (node 1 refreshes its snapshot within
+    seconds when the registry moves), a token revoked with node 1's stops
+    working on both.  stored_there(): the account is in the shared store."""
+
+    def dm(*args):
+        p = subprocess.run([binary] + [str(a) for a in args], capture_output=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.decode()
+
+    procs, smtp, http_ports = [], [], []
+    try:
+        dm("account", "add", "acme", "--config", confs[0])
+        addr = dm("domain", "add", "acme.example", "--account", "acme", "--config", confs[0])
+        addr = [w for w in addr.split() if "@" in w][0]
+        assert stored_there()
+        for n in range(2):
+            smtp.append(free_port())
+            http_ports.append(free_port())
+            log = open(tmp_path / ("node%d.log" % n), "wb")
+            procs.append((log, subprocess.Popen(
+                [binary, "serve", "--config", str(confs[n]), "--smtp", "127.0.0.1:%d" % smtp[n],
+                 "--http", "127.0.0.1:%d" % http_ports[n], "--workers", "1"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)))
+        for n in range(2):
+            wait_port(smtp[n])
+
+        def rcpt(n, who):
+            with smtplib.SMTP("127.0.0.1", smtp[n], local_hostname="test.example", timeout=30) as s:
+                s.ehlo("test")
+                s.mail("r@reporter.example")
+                return s.rcpt(who)[0]
+
+        # made before the nodes started: both serve it
+        assert [rcpt(n, addr) for n in range(2)] == [250, 250]
+        assert [rcpt(n, "nobody@acme.example") for n in range(2)] == [550, 550]
+        # made with node 0's configuration while both run: node 1 serves it soon
+        addr2 = [w for w in dm("domain", "add", "beta.example", "--account", "acme", "--config",
+                               confs[0]).split() if "@" in w][0]
+        tok = dm("token", "add", "--account", "acme", "--name", "t", "--config", confs[0]).strip()
+
+        def api(n):
+            c = http.client.HTTPConnection("127.0.0.1", http_ports[n], timeout=30)
+            c.request("GET", "/api/v1/domains", headers={"Authorization": "Bearer " + tok})
+            st = c.getresponse().status
+            c.close()
+            return st
+
+        until(lambda: rcpt(1, addr2) == 250 and api(1) == 200, "node 1 never served the new tenant")
+        assert rcpt(0, addr2) == 250 and api(0) == 200
+        tid = json.loads(dm("token", "list", "--json", "--config", confs[1]).splitlines()[0])["id"]
+        dm("token", "revoke", str(tid), "--config", confs[1])
+        until(lambda: api(0) == 401 and api(1) == 401, "a revoked token still works")
+        for n in range(2):
+            assert procs[n][1].poll() is None
+    finally:
+        for log, p in procs:
+            p.terminate()
+            p.wait(30)
+            log.close()

@@ -13,6 +13,7 @@
 #include "parse/mime.h"
 #include "registry/registry.h"
 #include "store/store.h"
+#include "store/store_ch.h"
 
 static const struct cli_cmd commands[] = {
 	{"ingest", "[--json] [--jobs N] [--account NAME] PATH...",
@@ -141,6 +142,23 @@ cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config *cf
 		int rc = store_config_password(cfg, password, sizeof password, err, sizeof err);
 		if (rc == 0)
 			rc = registry_use_postgres(cfg->store, password);
+		explicit_bzero(password, sizeof password);
+		if (rc != 0) {
+			fprintf(stderr, "dmarcd: %s\n", err);
+			return CLI_FAILED;
+		}
+	}
+	if (strncmp(cfg->store, "clickhouse://", 13) == 0) {
+		char password[256];
+		int rc = store_config_password(cfg, password, sizeof password, err, sizeof err);
+		char url[sizeof cfg->store + sizeof cfg->clickhouse_shards];
+		if (rc == 0 && store_ch_registry_url(cfg->store, cfg->clickhouse_cluster,
+		                                     cfg->clickhouse_shards, url, sizeof url) != 0) {
+			snprintf(err, sizeof err, "clickhouse_shards: the first shard's URL is too long");
+			rc = DM_EUSAGE;
+		}
+		if (rc == 0)
+			rc = registry_use_clickhouse(url, password, err, sizeof err);
 		explicit_bzero(password, sizeof password);
 		if (rc != 0) {
 			fprintf(stderr, "dmarcd: %s\n", err);

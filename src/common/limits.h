@@ -320,6 +320,18 @@
  * their records never mix (read by id and whole identity), but one detail
  * page answers for both. */
 #define DM_CH_ATTEMPT_MASK ((UINT64_C(1) << 53) - 1)
+/* The registry in ClickHouse is published whole (src/registry/regdb_ch.c):
+ * a registry file larger than this (about a million tokens) is refused
+ * rather than sent. */
+#define DM_REG_CH_MAX_BYTES (64u * 1024 * 1024)
+/* A claim of a registry generation in ClickHouse left empty this long
+ * was made by a node that died; the next writer drops it.  Far longer
+ * than writing a registry file takes. */
+#define DM_REG_CH_ABANDONED_SECONDS 60
+/* Shards of a ClickHouse cluster dmarcd makes its tables on
+ * (clickhouse_shards): a bound on the list, far above what one
+ * deployment of report storage needs. */
+#define DM_CH_MAX_SHARDS 64
 /* One line of a ClickHouse answer the API reads (a record with its JSON
  * columns, or a report row): longer means the answer is not ours. */
 #define DM_CH_READ_LINE_MAX (16u * 1024 * 1024)

@@ -29,6 +29,12 @@ const struct dm_config_opt dm_config_table[] = {
 	 " store_password_file)"},
 	{"store_password_file", DM_CFG_STR, "", NULL, OPT(store_password_file),
 	 "store = postgres:// or clickhouse://: a file whose first line is the password"},
+	{"clickhouse_cluster", DM_CFG_STR, "", NULL, OPT(clickhouse_cluster),
+	 "store = clickhouse://: the cluster (remote_servers of the servers' configuration)"
+	 " whose shards hold the data, through Distributed tables; empty: one server"},
+	{"clickhouse_shards", DM_CFG_STR, "", NULL, OPT(clickhouse_shards),
+	 "clickhouse_cluster: every shard's HTTP address, HOST:PORT, space-separated, where"
+	 " dmarcd makes its tables; the first also holds the registry"},
 	{"archive", DM_CFG_ENUM, "fs", "fs|s3", OPT(archive),
 	 "raw report archive backend (fs: <data_dir>/archive/; s3: the s3_* bucket)"},
 	{"s3_endpoint", DM_CFG_STR, "", NULL, OPT(s3_endpoint),

@@ -20,6 +20,9 @@ struct dm_config {
 	char store[512]; /* "sqlite" or "postgres://USER@HOST:PORT/DB" */
 	char store_password[256];		/* never printed */
 	char store_password_file[PATH_MAX - 256]; /* or read from here */
+	/* store = clickhouse://: a cluster of shards (docs/CONFIG.md) */
+	char clickhouse_cluster[64];
+	char clickhouse_shards[1024]; /* "HOST:PORT HOST:PORT ..." (HTTP) */
 	char archive[32];
 	/* archive = s3: an S3-compatible bucket (docs/CONFIG.md) */
 	char s3_endpoint[512]; /* "https://HOST[:PORT]" */

@@ -22,7 +22,7 @@ struct regdb_stmt;
 #define REGDB_DONE 1001
 #define REGDB_CONSTRAINT 1002 /* a UNIQUE key taken */
 
-/* 1 when the registry is in PostgreSQL. */
+/* 1 when the registry is shared: in PostgreSQL or ClickHouse. */
 int regdb_remote(void);
 
 /* Is there a registry (with its tables) yet?  *yes = 0 and 0 returned
@@ -89,5 +89,14 @@ struct regdb_ops {
 /* Set by registry_use_postgres. */
 int regdb_pg_use(const char *url, const char *password);
 extern const struct regdb_ops regdb_pg_ops;
+
+/* The ClickHouse side (regdb_ch.c), set by registry_use_clickhouse. */
+int regdb_ch_use(const char *url, const char *password, char *err, size_t errlen);
+/* The newest generation published (*gen, 0: none); when it is not
+ * `have`, its file is written to path (by rename). */
+int regdb_ch_sync(const char *path, int64_t have, int64_t *gen, char *err, size_t errlen);
+/* The file at path published as generation gen; DM_EBUSY when another
+ * node's change took that generation first (nothing published). */
+int regdb_ch_publish(int64_t gen, const char *path, char *err, size_t errlen);
 
 #endif

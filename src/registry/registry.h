@@ -6,7 +6,10 @@
  * from the analytics store; or, when the store is PostgreSQL
  * (registry_use_postgres), in the schema dmarcd_registry of the store's
  * database, so that every node writing into it serves the same tenants
- * (the data_dir arguments are then not read).  Tables:
+ * (the data_dir arguments are then not read); or, when the store is
+ * ClickHouse (registry_use_clickhouse), published whole in the store's
+ * database and read from a local copy, <data_dir>/registry.ch.sqlite,
+ * kept up to date.  Tables:
  *
  *   accounts(id INTEGER PRIMARY KEY, name TEXT UNIQUE, catch_all INT, created_at INT)
  *   domains(id INTEGER PRIMARY KEY, domain TEXT UNIQUE, account_id INT, created_at INT)
@@ -54,6 +57,11 @@ struct registry;
  * other registry call (the commands do it when the configuration's store
  * is a postgres:// URL). */
 int registry_use_postgres(const char *url, const char *password) DM_WUR;
+/* Keep it in ClickHouse (the store's clickhouse:// URL) likewise: each
+ * node reads a local copy kept up to date, a change is published whole
+ * as the next generation (src/registry/regdb_ch.c). */
+int registry_use_clickhouse(const char *url, const char *password, char *err,
+                            size_t errlen) DM_WUR;
 
 /* ---- the snapshot the server uses ---------------------------------------- */
 

@@ -93,7 +93,8 @@ store_open_config(const struct dm_config *cfg, char *err, size_t errlen)
 	st->ops = ch ? &store_ch_ops : &store_pg_ops;
 	st->read_ops = ch ? &store_ch_read_ops : &store_pg_read_ops;
 	pthread_mutex_init(&st->lock, NULL);
-	int rc = ch ? store_ch_open(st, cfg->store, password, cfg->data_dir, err, errlen)
+	int rc = ch ? store_ch_open(st, cfg->store, password, cfg->data_dir, cfg->clickhouse_cluster,
+	                            cfg->clickhouse_shards, err, errlen)
 	            : store_pg_open(st, cfg->store, password, err, errlen);
 	explicit_bzero(password, sizeof password);
 	if (rc != 0) {

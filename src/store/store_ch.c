@@ -168,6 +168,12 @@ struct ch {
 	char server[512]; /* http://HOST:PORT/ */
 	char db[128];
 	char user[128], password[256];
+	/* sharded (clickhouse_cluster): writes and reads go through the
+	 * Distributed tables <table>_d; a subquery that each shard runs on
+	 * its own rows names the local table with its database (db.) */
+	char sfx[3];      /* "_d" or "" */
+	char dbq[130];    /* "DB." */
+	const char *sync; /* INSERT settings: synchronous through a Distributed table */
 	uint64_t node; /* this node's id in its attempts */
 	char err[512];
 	struct dm_buf ans; /* the last answer */
@@ -386,8 +392,9 @@ recs_flush(struct ch *c)
 {
 	if (c->recs.len == 0)
 		return 0;
-	int rc = post(c, "INSERT INTO records FORMAT TabSeparated", "", c->recs.data, c->recs.len,
-	              "insert records");
+	char q[64];
+	snprintf(q, sizeof q, "INSERT INTO records%s FORMAT TabSeparated", c->sfx);
+	int rc = post(c, q, c->sync, c->recs.data, c->recs.len, "insert records");
 	if (rc) {
 		c->broken = 1;
 		return rc;
@@ -404,13 +411,17 @@ live_attempts(struct ch *c, const uint64_t *idents, size_t n)
 {
 	struct dm_buf *q = &c->sql;
 	dm_buf_reset(q);
-	int bad = dm_buf_printf(q, "SELECT ident, attempt, node, hex(reporter), hex(policy_domain),"
-	                           " hex(report_id), date_begin, date_end FROM reports"
-	                           " WHERE ident IN (");
+	int bad = dm_buf_printf(q,
+	                        "SELECT ident, attempt, node, hex(reporter), hex(policy_domain),"
+	                        " hex(report_id), date_begin, date_end FROM reports%s"
+	                        " WHERE ident IN (",
+	                        c->sfx);
 	for (size_t i = 0; i < n; i++)
 		bad |= dm_buf_printf(q, "%s%" PRIu64, i ? "," : "", idents[i]);
-	bad |= dm_buf_printf(q, ") AND attempt NOT IN (SELECT attempt FROM cancels)"
-	                        " FORMAT TabSeparated");
+	bad |= dm_buf_printf(q,
+	                     ") AND attempt NOT IN (SELECT attempt FROM %scancels)"
+	                     " FORMAT TabSeparated",
+	                     c->dbq);
 	bad |= dm_buf_addc(q, '\0');
 	if (bad) {
 		snprintf(c->err, sizeof c->err, "clickhouse: too many reports to look up");
@@ -491,8 +502,11 @@ cancel(struct ch *c, const uint64_t *attempts, size_t n)
 		snprintf(c->err, sizeof c->err, "clickhouse: too many attempts to cancel");
 		return DM_ELIMIT;
 	}
-	return post(c, "INSERT INTO ledger (kind, attempt, node, received_at) FORMAT TabSeparated",
-	            "", q->data, q->len, "cancel an attempt");
+	char ins[96];
+	snprintf(ins, sizeof ins,
+	         "INSERT INTO ledger%s (kind, attempt, node, received_at) FORMAT TabSeparated",
+	         c->sfx);
+	return post(c, ins, c->sync, q->data, q->len, "cancel an attempt");
 }
 
 /* For each identity of v with more than one live attempt, every attempt
@@ -593,12 +607,12 @@ seen_answer(struct ch *c)
 static int
 seen_poll(struct ch *c)
 {
-	char q[256];
+	char q[1024];
 	int64_t now = (int64_t)time(NULL);
 	snprintf(q, sizeof q,
-	         "SELECT ident FROM reports WHERE stored_at >= toDateTime(%lld)"
+	         "SELECT ident FROM reports%s WHERE stored_at >= toDateTime(%lld)"
 	         " FORMAT TabSeparated",
-	         (long long)(c->seen_polled ? c->seen_polled - 5 : now - 5));
+	         c->sfx, (long long)(c->seen_polled ? c->seen_polled - 5 : now - 5));
 	int rc = post(c, q, "", NULL, 0, "read the stored reports");
 	if (rc)
 		return rc;
@@ -606,15 +620,16 @@ seen_poll(struct ch *c)
 	c->seen_polled = now;
 	/* and what a writer that died between its commit and its check left
 	 * with two live attempts, in the last minutes */
-	rc = post(c,
-	          "SELECT ident, attempt, node, hex(reporter), hex(policy_domain), hex(report_id),"
-	          " date_begin, date_end FROM reports WHERE ident IN (SELECT ident FROM reports"
-	          " WHERE stored_at >= now() - " CH_STR(
-	                  DM_CH_RESOLVE_SECONDS) " AND attempt NOT IN (SELECT attempt FROM cancels)"
-	                                         " GROUP BY ident HAVING count() > 1)"
-	                                         " AND attempt NOT IN (SELECT attempt FROM "
-	                                         "cancels) FORMAT TabSeparated",
-	          "", NULL, 0, "look for reports stored twice");
+	/* GLOBAL IN: the identities are counted over every shard (the two
+	 * attempts of one may be on two) */
+	snprintf(q, sizeof q,
+	         "SELECT ident, attempt, node, hex(reporter), hex(policy_domain), hex(report_id),"
+	         " date_begin, date_end FROM reports%s WHERE ident GLOBAL IN (SELECT ident FROM"
+	         " reports%s WHERE stored_at >= now() - %d AND attempt NOT IN (SELECT attempt FROM"
+	         " %scancels) GROUP BY ident HAVING count() > 1) AND attempt NOT IN (SELECT"
+	         " attempt FROM %scancels) FORMAT TabSeparated",
+	         c->sfx, c->sfx, DM_CH_RESOLVE_SECONDS, c->dbq, c->dbq);
+	rc = post(c, q, "", NULL, 0, "look for reports stored twice");
 	if (rc)
 		return rc;
 	struct att *v;
@@ -638,7 +653,8 @@ seen_month(struct ch *c, uint32_t m)
 			return rc;
 	}
 	char q[256];
-	snprintf(q, sizeof q, "SELECT ident FROM reports WHERE month = %u FORMAT TabSeparated", m);
+	snprintf(q, sizeof q, "SELECT ident FROM reports%s WHERE month = %u FORMAT TabSeparated",
+	         c->sfx, m);
 	int rc = post(c, q, "", NULL, 0, "read the stored reports");
 	if (rc)
 		return rc;
@@ -657,10 +673,12 @@ batch_commit(struct ch *c)
 	if (!c->batch_open)
 		return 0;
 	int rc = c->broken ? DM_ESTORE : recs_flush(c);
-	if (rc == 0 && c->fin.len > 0)
-		rc = post(c, "INSERT INTO ledger FORMAT TabSeparated",
-		          "&max_insert_block_size=1073741824", c->fin.data, c->fin.len,
-		          "commit the batch");
+	if (rc == 0 && c->fin.len > 0) {
+		char q[64], params[128];
+		snprintf(q, sizeof q, "INSERT INTO ledger%s FORMAT TabSeparated", c->sfx);
+		snprintf(params, sizeof params, "&max_insert_block_size=1073741824%s", c->sync);
+		rc = post(c, q, params, c->fin.data, c->fin.len, "commit the batch");
+	}
 	if (rc == 0)
 		rc = check_batch(c);
 	if (rc) {
@@ -1134,9 +1152,11 @@ store_ch_literal(struct dm_buf *q, struct dm_buf *tmp, const char *s)
 
 void
 store_ch_endpoint(struct store *st, char *base, size_t baselen, char *user, size_t userlen,
-                  char *password, size_t pwlen)
+                  char *password, size_t pwlen, char *sfx, char *dbq, size_t dbqlen)
 {
 	const struct ch *c = st->impl;
+	snprintf(sfx, 3, "%s", c->sfx);
+	snprintf(dbq, dbqlen, "%s", c->dbq);
 	snprintf(base, baselen, "%s", c->base);
 	snprintf(user, userlen, "%s", c->user);
 	snprintf(password, pwlen, "%s", c->password);
@@ -1152,19 +1172,21 @@ ch_stats(struct store *st, const char *domain, struct store_stats *total,
 	struct dm_buf *q = &c->sql;
 	dm_buf_reset(q);
 	int bad = dm_buf_printf(
-	        q, "SELECT policy_domain, n, rec, msg, pass, fail FROM"
-	           " (SELECT policy_domain, count() AS n, sum(records) AS rec, sum(messages) AS msg"
-	           "  FROM reports WHERE attempt NOT IN (SELECT attempt FROM cancels)"
-	           "  GROUP BY policy_domain)"
-	           " ANY LEFT JOIN"
-	           " (SELECT domain AS policy_domain, sum(pa) AS pass, sum(fa) AS fail FROM"
-	           "  (SELECT domain, if(dkim_pass OR spf_pass, messages, 0) AS pa,"
-	           "   if(dkim_pass OR spf_pass, 0, messages) AS fa FROM day_totals"
-	           "   UNION ALL"
-	           "   SELECT domain, -if(dkim_pass OR spf_pass, messages, 0),"
-	           "   -if(dkim_pass OR spf_pass, 0, messages) FROM cells"
-	           "   WHERE attempt IN (SELECT attempt FROM cancels))"
-	           "  GROUP BY domain) USING policy_domain");
+	        q,
+	        "SELECT policy_domain, n, rec, msg, pass, fail FROM"
+	        " (SELECT policy_domain, count() AS n, sum(records) AS rec, sum(messages) AS msg"
+	        "  FROM reports%s WHERE attempt NOT IN (SELECT attempt FROM %scancels)"
+	        "  GROUP BY policy_domain)"
+	        " ANY LEFT JOIN"
+	        " (SELECT domain AS policy_domain, sum(pa) AS pass, sum(fa) AS fail FROM"
+	        "  (SELECT domain, if(dkim_pass OR spf_pass, messages, 0) AS pa,"
+	        "   if(dkim_pass OR spf_pass, 0, messages) AS fa FROM day_totals%s"
+	        "   UNION ALL"
+	        "   SELECT domain, -if(dkim_pass OR spf_pass, messages, 0),"
+	        "   -if(dkim_pass OR spf_pass, 0, messages) FROM cells%s"
+	        "   WHERE attempt IN (SELECT attempt FROM %scancels))"
+	        "  GROUP BY domain) USING policy_domain",
+	        c->sfx, c->dbq, c->sfx, c->sfx, c->dbq);
 	if (domain) {
 		bad |= dm_buf_printf(q, " WHERE policy_domain = ");
 		bad |= hex_literal(q, domain);
@@ -1257,25 +1279,26 @@ ch_close(struct store *st)
 	st->impl = NULL;
 }
 
-/* clickhouse://USER@HOST:PORT/DB into c (HTTP on PORT). */
-static int
-parse_url(struct ch *c, const char *url, char *err, size_t errlen)
+int
+store_ch_parse_url(const char *url, char *server, size_t serverlen, char *base, size_t baselen,
+                   char *user, size_t userlen, char *db, size_t dblen, char *err, size_t errlen)
 {
 	const char *p = url + strlen("clickhouse://");
 	const char *at = strchr(p, '@'), *slash = strchr(p, '/');
-	if (!slash || !slash[1] || strchr(slash + 1, '/') || strchr(slash + 1, '?')) {
+	if (strncmp(url, "clickhouse://", 13) != 0 || !slash || !slash[1] ||
+	    strchr(slash + 1, '/') || strchr(slash + 1, '?')) {
 		snprintf(err, errlen, "store: clickhouse://USER@HOST:PORT/DATABASE expected");
 		return DM_EUSAGE;
 	}
 	const char *host = p;
 	if (at && at < slash) {
-		snprintf(c->user, sizeof c->user, "%.*s", (int)(at - p), p);
+		snprintf(user, userlen, "%.*s", (int)(at - p), p);
 		host = at + 1;
 	} else {
-		snprintf(c->user, sizeof c->user, "default");
+		snprintf(user, userlen, "default");
 	}
-	snprintf(c->db, sizeof c->db, "%s", slash + 1);
-	for (const char *d = c->db; *d; d++)
+	snprintf(db, dblen, "%s", slash + 1);
+	for (const char *d = db; *d; d++)
 		if (!(*d == '_' || (*d >= 'a' && *d <= 'z') || (*d >= 'A' && *d <= 'Z') ||
 		      (*d >= '0' && *d <= '9'))) {
 			snprintf(err, errlen,
@@ -1283,10 +1306,10 @@ parse_url(struct ch *c, const char *url, char *err, size_t errlen)
 			         " letters, digits and '_'");
 			return DM_EUSAGE;
 		}
-	int n = snprintf(c->server, sizeof c->server, "http://%.*s/?", (int)(slash - host), host);
-	int m = snprintf(c->base, sizeof c->base, "http://%.*s/?database=%s", (int)(slash - host),
-	                 host, c->db);
-	if (n < 0 || (size_t)n >= sizeof c->server || m < 0 || (size_t)m >= sizeof c->base) {
+	int n = snprintf(server, serverlen, "http://%.*s/?", (int)(slash - host), host);
+	int m = snprintf(base, baselen, "http://%.*s/?database=%s", (int)(slash - host), host, db);
+	if (n < 0 || (size_t)n >= serverlen || m < 0 || (size_t)m >= baselen ||
+	    strlen(slash + 1) >= dblen) {
 		snprintf(err, errlen, "store: URL too long");
 		return DM_EUSAGE;
 	}
@@ -1294,8 +1317,34 @@ parse_url(struct ch *c, const char *url, char *err, size_t errlen)
 }
 
 int
+store_ch_registry_url(const char *url, const char *cluster, const char *shards, char *out,
+                      size_t outlen)
+{
+	snprintf(out, outlen, "%s", url);
+	if (!cluster || !*cluster || !shards)
+		return 0;
+	const char *p = shards + strspn(shards, " \t,");
+	size_t n = strcspn(p, " \t,");
+	const char *rest = url + strlen("clickhouse://");
+	const char *at = strchr(rest, '@'), *slash = strchr(rest, '/');
+	if (n == 0 || !slash)
+		return 0; /* store_ch_open says what is wrong */
+	int k = snprintf(out, outlen, "clickhouse://%.*s%.*s%s",
+	                 at && at < slash ? (int)(at - rest + 1) : 0, rest, (int)n, p, slash);
+	return k < 0 || (size_t)k >= outlen ? DM_EUSAGE : 0;
+}
+
+/* clickhouse://USER@HOST:PORT/DB into c (HTTP on PORT). */
+static int
+parse_url(struct ch *c, const char *url, char *err, size_t errlen)
+{
+	return store_ch_parse_url(url, c->server, sizeof c->server, c->base, sizeof c->base,
+	                          c->user, sizeof c->user, c->db, sizeof c->db, err, errlen);
+}
+
+int
 store_ch_open(struct store *st, const char *url, const char *password, const char *data_dir,
-              char *err, size_t errlen)
+              const char *cluster, const char *shards, char *err, size_t errlen)
 {
 	struct ch *c = xcalloc(1, sizeof *c);
 	int rc = parse_url(c, url, err, errlen);
@@ -1330,29 +1379,92 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_answer);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
 	st->impl = c;
-	/* the database, then the tables, each idempotent */
-	char create[256];
-	snprintf(create, sizeof create, "CREATE DATABASE IF NOT EXISTS %s", c->db);
+	c->sync = "";
+	c->sfx[0] = '\0';
+	snprintf(c->dbq, sizeof c->dbq, "%s.", c->db);
+	/* every shard's server, then the server of the URL (its base is
+	 * c->base again at the end) */
+	char endpoints[DM_CH_MAX_SHARDS + 1][sizeof c->server];
+	int nend = 0;
+	if (cluster && *cluster) {
+		for (const char *d = cluster; *d; d++)
+			if (!(*d == '_' || (*d >= 'a' && *d <= 'z') || (*d >= 'A' && *d <= 'Z') ||
+			      (*d >= '0' && *d <= '9'))) {
+				snprintf(err, errlen,
+				         "clickhouse_cluster: letters, digits and '_' only");
+				ch_close(st);
+				return DM_EUSAGE;
+			}
+		const char *p = shards ? shards : "";
+		while (*p) {
+			p += strspn(p, " \t,");
+			size_t n = strcspn(p, " \t,");
+			if (n == 0)
+				break;
+			if (nend == DM_CH_MAX_SHARDS || n > 255 || memchr(p, '/', n) ||
+			    !memchr(p, ':', n)) {
+				snprintf(err, errlen,
+				         "clickhouse_shards: at most %d HOST:PORT, space-separated",
+				         DM_CH_MAX_SHARDS);
+				ch_close(st);
+				return DM_EUSAGE;
+			}
+			snprintf(endpoints[nend++], sizeof endpoints[0], "http://%.*s/?", (int)n, p);
+			p += n;
+		}
+		if (nend == 0) {
+			snprintf(err, errlen, "clickhouse_cluster needs clickhouse_shards");
+			ch_close(st);
+			return DM_EUSAGE;
+		}
+		snprintf(c->sfx, sizeof c->sfx, "_d");
+		c->sync = "&insert_distributed_sync=1";
+	}
+	int url_is_shard = 0;
+	for (int i = 0; i < nend; i++)
+		url_is_shard |= strcmp(endpoints[i], c->server) == 0;
+	if (!url_is_shard)
+		memcpy(endpoints[nend++], c->server, sizeof c->server);
 	char base[sizeof c->base];
 	memcpy(base, c->base, sizeof base);
-	memcpy(c->base, c->server, sizeof c->server);
-	rc = post(c, create, "", NULL, 0, "create the database");
-	memcpy(c->base, base, sizeof base);
-	for (int i = 0; rc == 0 && schema_sql[i]; i++)
-		rc = post(c, schema_sql[i], "", NULL, 0, "create the schema");
-	/* a database made before src_day counted records (the API's reads
-	 * need them) is not taken */
-	if (rc == 0 && (rc = post(c,
-	                          "SELECT count() FROM system.columns WHERE database ="
-	                          " currentDatabase() AND table = 'src_day' AND name = 'records'",
-	                          "", NULL, 0, "check the schema")) == 0 &&
-	    (c->ans.len < 1 || c->ans.data[0] != '1')) {
-		snprintf(c->err, sizeof c->err,
-		         "clickhouse: database %s was made by an older dmarcd (src_day has no"
-		         " records column): store into a new database",
-		         c->db);
-		rc = DM_ESTORE;
+	for (int e = 0; rc == 0 && e < nend; e++) {
+		/* the database, then the tables, each idempotent */
+		char create[512];
+		snprintf(create, sizeof create, "CREATE DATABASE IF NOT EXISTS %s", c->db);
+		memcpy(c->base, endpoints[e], sizeof c->server);
+		rc = post(c, create, "", NULL, 0, "create the database");
+		snprintf(c->base, sizeof c->base, "%.360sdatabase=%s", endpoints[e], c->db);
+		for (int i = 0; rc == 0 && schema_sql[i]; i++)
+			rc = post(c, schema_sql[i], "", NULL, 0, "create the schema");
+		/* a database made before src_day counted records (the API's
+		 * reads need them) is not taken */
+		if (rc == 0 &&
+		    (rc = post(c,
+		               "SELECT count() FROM system.columns WHERE database ="
+		               " currentDatabase() AND table = 'src_day' AND name = 'records'",
+		               "", NULL, 0, "check the schema")) == 0 &&
+		    (c->ans.len < 1 || c->ans.data[0] != '1')) {
+			snprintf(c->err, sizeof c->err,
+			         "clickhouse: database %s was made by an older dmarcd (src_day has no"
+			         " records column): store into a new database",
+			         c->db);
+			rc = DM_ESTORE;
+		}
+		/* the Distributed tables over every shard's: the two written
+		 * through are sharded by the attempt, so an attempt's rows,
+		 * its commit and its cancel are on one shard */
+		static const char *const dist[] = {"ledger", "records", "cells", "daily", "day_totals",
+		                                   "src_day", "reports", "cancels", NULL};
+		for (int i = 0; rc == 0 && c->sfx[0] && dist[i]; i++) {
+			int keyed = strcmp(dist[i], "ledger") == 0 || strcmp(dist[i], "records") == 0;
+			snprintf(create, sizeof create,
+			         "CREATE TABLE IF NOT EXISTS %s_d AS %s ENGINE = Distributed(%s, %s, %s%s)",
+			         dist[i], dist[i], cluster, c->db, dist[i],
+			         keyed ? ", intHash64(attempt)" : "");
+			rc = post(c, create, "", NULL, 0, "create the Distributed tables");
+		}
 	}
+	memcpy(c->base, base, sizeof base);
 	if (rc) {
 		snprintf(err, errlen, "%s", c->err);
 		ch_close(st);

@@ -55,8 +55,6 @@
 
 /* SQL laid out as SQL */
 /* clang-format off */
-#define LIVE " attempt NOT IN (SELECT attempt FROM cancels)"
-#define CANCELLED " attempt IN (SELECT attempt FROM cancels)"
 
 /* The sums every rollup query returns, named c0..c6 and rc (records). */
 #define COUNTS_AS \
@@ -103,6 +101,10 @@
 struct chr {
 	CURL *h;
 	char base[600]; /* http://HOST:PORT/?database=DB&readonly=2 */
+	/* a cluster's Distributed tables: the suffix of the tables queried
+	 * ("_d", or ""), and DB. before a shard's own table in a subquery
+	 * each shard runs on its rows (an attempt's rows are all on one) */
+	char sfx[3], dbq[130];
 	char user[128], password[256];
 	char err[512];
 	struct dm_buf sql, lit;
@@ -353,6 +355,20 @@ add_scope(struct stmt *s, const struct store_scope *sc)
 	add(s, " (%d OR account_id = %lld)", sc->admin ? 1 : 0, (long long)sc->account);
 }
 
+/* The attempt is live: committed (its row is there) and not cancelled;
+ * each shard asks its own cancels (an attempt's are where it is). */
+static void
+add_live(struct stmt *s)
+{
+	add(s, " attempt NOT IN (SELECT attempt FROM %scancels)", s->q->dbq);
+}
+
+static void
+add_cancelled(struct stmt *s)
+{
+	add(s, " attempt IN (SELECT attempt FROM %scancels)", s->q->dbq);
+}
+
 static int64_t
 from_of(const struct store_filter *f)
 {
@@ -399,11 +415,13 @@ add_rollup_of(struct stmt *s, const char *table, const char *cols, const struct 
               const struct store_filter *f, const unsigned char *ip,
               const struct store_source_row *page, size_t npage)
 {
-	add(s, " (SELECT %s, messages, records FROM %s", cols, table);
+	add(s, " (SELECT %s, messages, records FROM %s%s", cols, table, s->q->sfx);
 	add_roll_where(s, sc, f, ip, page, npage);
-	add(s, " UNION ALL SELECT %s, -messages, -recs FROM cells", cols);
+	add(s, " UNION ALL SELECT %s, -messages, -recs FROM cells%s", cols, s->q->sfx);
 	add_roll_where(s, sc, f, ip, page, npage);
-	add(s, " AND" CANCELLED ")");
+	add(s, " AND");
+	add_cancelled(s);
+	add(s, ")");
 }
 
 static void
@@ -417,15 +435,21 @@ add_rollup(struct stmt *s, const char *table, const char *cols, const struct sto
 static void
 add_src_rollup(struct stmt *s, const struct store_scope *sc, const struct store_filter *f)
 {
-	add(s, " (SELECT source_ip, messages, dmarc_pass, spf_aligned, dkim_aligned, quarantine,"
-	       " reject, records FROM src_day");
+	add(s,
+	    " (SELECT source_ip, messages, dmarc_pass, spf_aligned, dkim_aligned, quarantine,"
+	    " reject, records FROM src_day%s",
+	    s->q->sfx);
 	add_roll_where(s, sc, f, NULL, NULL, 0);
-	add(s, " UNION ALL SELECT source_ip, -messages, -if(dkim_pass OR spf_pass, messages, 0),"
-	       " -if(spf_pass = 1, messages, 0), -if(dkim_pass = 1, messages, 0),"
-	       " -if(disposition = 'quarantine', messages, 0),"
-	       " -if(disposition = 'reject', messages, 0), -recs FROM cells");
+	add(s,
+	    " UNION ALL SELECT source_ip, -messages, -if(dkim_pass OR spf_pass, messages, 0),"
+	    " -if(spf_pass = 1, messages, 0), -if(dkim_pass = 1, messages, 0),"
+	    " -if(disposition = 'quarantine', messages, 0),"
+	    " -if(disposition = 'reject', messages, 0), -recs FROM cells%s",
+	    s->q->sfx);
 	add_roll_where(s, sc, f, NULL, NULL, 0);
-	add(s, " AND" CANCELLED ")");
+	add(s, " AND");
+	add_cancelled(s);
+	add(s, ")");
 }
 
 /* The live reports of f (domain may be NULL; reporter with_reporter). */
@@ -464,7 +488,7 @@ rd_open(struct store *st, char *err, size_t errlen)
 {
 	struct chr *q = xcalloc(1, sizeof *q);
 	store_ch_endpoint(st, q->base, sizeof q->base, q->user, sizeof q->user, q->password,
-	                  sizeof q->password);
+	                  sizeof q->password, q->sfx, q->dbq, sizeof q->dbq);
 	size_t bl = strlen(q->base);
 	snprintf(q->base + bl, sizeof q->base - bl, "&readonly=2");
 	dm_buf_init(&q->sql, 4 * 1024 * 1024);
@@ -547,11 +571,13 @@ visible(struct chr *q, const struct store_scope *sc, const struct store_filter *
 {
 	struct stmt s;
 	st_init(&s, q);
-	add(&s, "SELECT 1 FROM reports WHERE policy_domain = ");
+	add(&s, "SELECT 1 FROM reports%s WHERE policy_domain = ", q->sfx);
 	add_str(&s, f->domain);
 	add(&s, " AND");
 	add_scope(&s, sc);
-	add(&s, " AND" LIVE " LIMIT 1");
+	add(&s, " AND");
+	add_live(&s);
+	add(&s, " LIMIT 1");
 	struct one o = {.q = q};
 	int rc = run(&s, NULL, 1, one_row, &o);
 	return rc ? rc : o.have ? 0 : DM_ENOTFOUND;
@@ -565,9 +591,10 @@ count_reports(struct chr *q, const struct store_scope *sc, const struct store_fi
 {
 	struct stmt s;
 	st_init(&s, q);
-	add(&s, "SELECT count() FROM reports");
+	add(&s, "SELECT count() FROM reports%s", q->sfx);
 	add_reports_where(&s, sc, f, with_reporter);
-	add(&s, " AND" LIVE);
+	add(&s, " AND");
+	add_live(&s);
 	struct one o = {.q = q};
 	int rc = run(&s, NULL, 1, one_row, &o);
 	*out = o.have && o.v[0] > 0 ? (uint64_t)o.v[0] : 0;
@@ -583,7 +610,7 @@ rd_ping(void *impl)
 		return rc;
 	struct stmt s;
 	st_init(&s, q);
-	add(&s, "SELECT 1 FROM reports LIMIT 1");
+	add(&s, "SELECT 1 FROM reports%s LIMIT 1", q->sfx);
 	struct one o = {.q = q};
 	return run(&s, NULL, 1, one_row, &o);
 }
@@ -636,9 +663,12 @@ rd_domains(void *impl, const struct store_scope *sc,
 	add_rollup(&s, "day_totals", TOTALS_COLS, sc, NULL, NULL);
 	add(&s,
 	    " GROUP BY domain, day HAVING rc > 0) GROUP BY domain)"
-	    " ANY LEFT JOIN (SELECT policy_domain AS domain, count() AS nrep FROM reports WHERE");
+	    " ANY LEFT JOIN (SELECT policy_domain AS domain, count() AS nrep FROM reports%s WHERE",
+	    q->sfx);
 	add_scope(&s, sc);
-	add(&s, " AND" LIVE " GROUP BY policy_domain) USING domain ORDER BY domain");
+	add(&s, " AND");
+	add_live(&s);
+	add(&s, " GROUP BY policy_domain) USING domain ORDER BY domain");
 	struct rows w = {.q = q, .fn.domain = fn, .arg = arg};
 	return run(&s, NULL, 4 + NCOUNTS, domain_row, &w);
 }
@@ -733,12 +763,16 @@ rd_reporters(void *impl, const struct store_scope *sc, const struct store_filter
 	add(&s, "SELECT reporter, c0, c1, c2, c3, c4, c5, c6, nrep FROM"
 	        " (SELECT reporter," COUNTS_AS " FROM");
 	add_rollup(&s, "day_totals", TOTALS_COLS, sc, f, NULL);
-	add(&s, " GROUP BY reporter HAVING rc > 0)"
-	        " ANY LEFT JOIN (SELECT reporter, count() AS nrep FROM reports");
+	add(&s,
+	    " GROUP BY reporter HAVING rc > 0)"
+	    " ANY LEFT JOIN (SELECT reporter, count() AS nrep FROM reports%s",
+	    q->sfx);
 	struct store_filter rf = *f;
 	rf.reporter = NULL;
 	add_reports_where(&s, sc, &rf, 0);
-	add(&s, " AND" LIVE " GROUP BY reporter) USING reporter ORDER BY c0 DESC, reporter");
+	add(&s, " AND");
+	add_live(&s);
+	add(&s, " GROUP BY reporter) USING reporter ORDER BY c0 DESC, reporter");
 	struct rows w = {.q = q, .fn.reporter = fn, .arg = arg};
 	return run(&s, NULL, 2 + NCOUNTS, reporter_row, &w);
 }
@@ -977,19 +1011,23 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 	if (rc == 0 && x.ndays > 0) {
 		int64_t lo = x.days[0], hi = x.days[x.ndays - 1];
 		st_init(&s, q);
-		add(&s, "SELECT count, dkim_results, spf_results, date_begin, date_end FROM records"
-		        " WHERE policy_domain = ");
+		add(&s,
+		    "SELECT count, dkim_results, spf_results, date_begin, date_end FROM records%s"
+		    " WHERE policy_domain = ",
+		    q->sfx);
 		add_str(&s, f->domain);
 		add(&s, " AND source_ip = ");
 		add_ip(&s, ip);
 		add(&s, " AND date_begin < %" PRId64 " + 86400 AND date_end > %" PRId64, hi, lo);
-		add(&s, " AND attempt IN (SELECT attempt FROM reports WHERE policy_domain = ");
+		add(&s, " AND attempt IN (SELECT attempt FROM %sreports WHERE policy_domain = ",
+		    q->dbq);
 		add_str(&s, f->domain);
 		add(&s, " AND");
 		add_scope(&s, sc);
-		add(&s,
-		    " AND date_begin < %" PRId64 " + 86400 AND date_end > %" PRId64 " AND" LIVE ")",
-		    hi, lo);
+		add(&s, " AND date_begin < %" PRId64 " + 86400 AND date_end > %" PRId64 " AND", hi,
+		    lo);
+		add_live(&s);
+		add(&s, ")");
 		rc = run(&s, NULL, 5, scan_row, &x);
 		if (rc == 1)
 			rc = 0; /* stopped at the scan limit */
@@ -1084,9 +1122,11 @@ rd_reports(void *impl, const struct store_scope *sc, const struct store_filter *
 		return rc;
 	struct stmt s;
 	st_init(&s, q);
-	add(&s, "SELECT" REPORT_COLS " FROM reports");
+	add(&s, "SELECT" REPORT_COLS " FROM reports%s", q->sfx);
 	add_reports_where(&s, sc, f, 1);
-	add(&s, " AND" LIVE " ORDER BY date_begin DESC, attempt DESC LIMIT %u, %u", offset, limit);
+	add(&s, " AND");
+	add_live(&s);
+	add(&s, " ORDER BY date_begin DESC, attempt DESC LIMIT %u, %u", offset, limit);
 	struct rows w = {.q = q, .fn.report = fn, .arg = arg};
 	return run(&s, NULL, NREPORT, list_report_row, &w);
 }
@@ -1146,9 +1186,12 @@ rd_report(void *impl, const struct store_scope *sc, int64_t id,
 		return rc;
 	struct stmt s;
 	st_init(&s, q);
-	add(&s, "SELECT" REPORT_COLS ", reporter FROM reports WHERE attempt = %" PRId64 " AND", id);
+	add(&s, "SELECT" REPORT_COLS ", reporter FROM reports%s WHERE attempt = %" PRId64 " AND",
+	    q->sfx, id);
 	add_scope(&s, sc);
-	add(&s, " AND" LIVE " LIMIT 1");
+	add(&s, " AND");
+	add_live(&s);
+	add(&s, " LIMIT 1");
 	dm_arena_reset(&q->keep);
 	struct kept k = {.q = q, .rec_fn = rec_fn, .arg = arg};
 	if ((rc = run(&s, NULL, NREPORT + 1, kept_row, &k)) != 0)
@@ -1160,7 +1203,7 @@ rd_report(void *impl, const struct store_scope *sc, int64_t id,
 		/* by the attempt and the whole identity (the primary key's
 		 * order: domain, begin, attempt, n) */
 		st_init(&s, q);
-		add(&s, "SELECT" RECORD_COLS " FROM records WHERE policy_domain = ");
+		add(&s, "SELECT" RECORD_COLS " FROM records%s WHERE policy_domain = ", q->sfx);
 		add_str(&s, k.rr.policy_domain);
 		add(&s,
 		    " AND date_begin = %" PRId64 " AND attempt = %" PRId64
@@ -1207,10 +1250,16 @@ rd_export(void *impl, const struct store_scope *sc, const struct store_filter *f
 		return rc;
 	struct stmt s;
 	st_init(&s, q);
-	add(&s, "SELECT" EXPORT_REPORT "," RECORD_COLS " FROM records"
-	        " ALL INNER JOIN (SELECT" EXPORT_RIGHT " FROM reports");
+	/* each shard joins its own records and reports (an attempt's are on
+	 * one shard); the server that asked merges the sorted streams */
+	add(&s,
+	    "SELECT" EXPORT_REPORT "," RECORD_COLS " FROM records%s"
+	    " ALL INNER JOIN (SELECT" EXPORT_RIGHT " FROM %sreports",
+	    q->sfx, q->dbq);
 	add_reports_where(&s, sc, f, 1);
-	add(&s, " AND" LIVE ") USING attempt");
+	add(&s, " AND");
+	add_live(&s);
+	add(&s, ") USING attempt");
 	add_reports_where(&s, sc, f, 1);
 	add(&s, " ORDER BY date_begin, attempt, n");
 	struct exp e = {q, fn, arg};

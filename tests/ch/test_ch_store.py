@@ -18,6 +18,7 @@ _spec = importlib.util.spec_from_file_location(
 _apinode = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_apinode)
 Node, compare_api, free_port = _apinode.Node, _apinode.compare_api, _apinode.free_port
+shared_tenants = _apinode.shared_tenants
 
 
 def lines(p):
@@ -243,3 +244,65 @@ def test_reports_of_any_date_in_one_batch(chconf, tmp_path):
     assert (st["reports"], st["records"], st["messages"]) == (150, 150, sum(range(1, 151)))
     assert rollup_sums(db)["daily"] == sum(range(1, 151))
     assert int(chq("SELECT uniqExact(_partition_id) FROM records", db)) <= 62
+
+
+def node_confs(cfg, tmp_path):
+    store = [ln for ln in open(cfg) if ln.startswith("store")][0]
+    confs = []
+    for n in range(2):
+        c = tmp_path / ("node%d.conf" % n)
+        c.write_text("data_dir = %s\n%s" % (tmp_path / ("node%d" % n), store))
+        confs.append(c)
+    return confs
+
+
+def generations(db):
+    return sorted(int(x[len("registry_gen_"):]) for x in chq(
+        "SELECT name FROM system.tables WHERE database = '%s' AND"
+        " startsWith(name, 'registry_gen_')" % db).split())
+
+
+def test_two_nodes_share_their_tenants(chconf, tmp_path):
+    """The registry is published in the ClickHouse database, one generation
+    per change: both nodes serve what either node's configuration made, and
+    a revoked token stops working on both.  Each node reads a local copy
+    (registry.ch.sqlite), never a registry of its own."""
+    cfg, _, db = chconf
+    confs = node_confs(cfg, tmp_path)
+    shared_tenants(BIN, confs, tmp_path, lambda: len(generations(db)) >= 2)
+    assert len(generations(db)) >= 5  # account, 2 domains, token, revoke
+    for n in range(2):
+        assert not os.path.exists(tmp_path / ("node%d" % n) / "registry.sqlite")
+        assert os.path.exists(tmp_path / ("node%d" % n) / "registry.ch.sqlite")
+
+
+def test_registry_changes_at_once_are_never_lost(chconf, tmp_path):
+    """Eight `account add` at once from two nodes: each either succeeds and
+    its account is there for both nodes, or fails saying that nothing was
+    changed (two changes took the same generation: ClickHouse lets one
+    CREATE TABLE of a name succeed).  A claim that is not written yet makes
+    a change wait its turn the same way."""
+    cfg, _, db = chconf
+    confs = node_confs(cfg, tmp_path)
+    dm("account", "add", "first", "--config", confs[0])
+    procs = [subprocess.Popen([BIN, "account", "add", "acct%d" % i, "--config", confs[i % 2]],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(8)]
+    outs = [(p.wait(60), p.stderr.read().decode()) for p in procs]
+    made = {"acct%d" % i for i, (rc, _) in enumerate(outs) if rc == 0}
+    for rc, err in outs:
+        assert rc == 0 or "nothing was changed, run the command again" in err, err
+    assert made, outs
+    for c in confs:
+        names = {json.loads(ln)["account"] for ln in
+                 dm("account", "list", "--json", "--config", c).stdout.decode().splitlines()}
+        assert names == made | {"first"}, (names, made)
+    # a claim in progress (an empty next generation): refused, nothing changed
+    nxt = generations(db)[-1] + 1
+    chq("CREATE TABLE %s.registry_gen_%012d (body String, sha String) ENGINE = Log" % (db, nxt))
+    p = dm("account", "add", "late", "--config", confs[0], check=False)
+    assert p.returncode != 0 and b"nothing was changed" in p.stderr, p.stderr
+    chq("DROP TABLE %s.registry_gen_%012d" % (db, nxt))
+    dm("account", "add", "late", "--config", confs[1])
+    assert b"late" in dm("account", "list", "--config", confs[0]).stdout
+    # only the newest generations are kept
+    assert len(generations(db)) <= 10

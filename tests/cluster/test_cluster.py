@@ -1,16 +1,17 @@
 """Two intake nodes on shared engines (issue 9): each `dmarcd serve` has
-its own data folder and spool; both store into one PostgreSQL database
-(which also holds the registry, so both serve the same addresses) and
-archive into one S3 bucket.  2,000 report mails arrive over SMTP spread
+its own data folder and spool; both store into one PostgreSQL database,
+or into ClickHouse as two shards behind Distributed tables (each node
+asking its own shard; the store also holds the registry, so both serve
+the same addresses) and archive into one S3 bucket.  2,000 report mails arrive over SMTP spread
 over both nodes, every tenth also to the other node (the same report
 twice), and node 1 is killed with SIGKILL halfway and started again: a
 mail it had not answered 250 goes to node 0, as an MTA would send it.
 Then the totals equal the generator's exactly and every stored report's
 raw attachment is in the bucket, as Debian's `aws` lists and fetches it.
 
-Servers (all on 127.0.0.1, stopped by process id): PostgreSQL 15
-(run.sh), s3rver and the SigV4-checking proxy (tests/s3/conftest.py's
-harness, loaded from there).
+Servers (all on 127.0.0.1, stopped by process id): PostgreSQL 15 and two
+ClickHouse 18.16 shards (run.sh), s3rver and the SigV4-checking proxy
+(tests/s3/conftest.py's harness, loaded from there).
 """
 import hashlib
 import importlib.util
@@ -22,6 +23,7 @@ import smtplib
 import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -34,12 +36,15 @@ BIN = os.environ.get("DMARCD_BIN", "")
 WORK = os.environ.get("DMARCD_WORK", "")
 GEN = os.environ.get("DMARCD_GEN", "")
 PG = os.environ.get("DMARCD_PG", "")
+CH_SHARDS = os.environ.get("DMARCD_CH_SHARDS", "").split()
+CH_CLUSTER = os.environ.get("DMARCD_CH_CLUSTER", "")
 MAILS = 2000
 
 
 def pytest_configure(config):
     missing = [n for n, v in (("DMARCD_BIN", BIN), ("DMARCD_WORK", WORK), ("DMARCD_GEN", GEN),
-                              ("DMARCD_PG", PG)) if not v]
+                              ("DMARCD_PG", PG), ("DMARCD_CH_SHARDS", CH_SHARDS),
+                              ("DMARCD_CH_CLUSTER", CH_CLUSTER)) if not v]
     if missing:
         raise pytest.UsageError("set %s (tests/cluster/run.sh does)" % ", ".join(missing))
 
@@ -51,12 +56,74 @@ def psql(sql, db):
     return p.stdout
 
 
+def chq(shard, sql, db):
+    """A query to one shard's HTTP interface; its answer."""
+    req = urllib.request.Request("http://%s/?database=%s" % (shard, db), data=sql.encode())
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return r.read().decode()
+
+
+class Pg:
+    """The PostgreSQL store: one database for both nodes."""
+    name = "postgres"
+
+    def __init__(self):
+        self.db = "cluster"
+        psql("CREATE DATABASE %s" % self.db, "postgres")
+
+    def config(self, n):
+        return {"store": "%s/%s" % (PG, self.db)}
+
+    def rollup_sums(self):
+        return {t: int(psql("SELECT SUM(messages) FROM %s" % t, self.db).strip())
+                for t in ("daily", "src_day", "day_totals")}
+
+    def archive_keys(self):
+        return [k for k in psql("SELECT archive_key FROM reports", self.db).split() if k]
+
+    def spread(self):
+        return None
+
+
+class ChShards:
+    """ClickHouse as two shards behind Distributed tables: node n asks
+    shard n; rows are sharded by attempt; the registry is on the first."""
+    name = "clickhouse"
+    LIVE = " attempt NOT IN (SELECT attempt FROM cluster.cancels)"
+
+    def __init__(self):
+        self.db = "cluster"
+        for sh in CH_SHARDS:
+            chq(sh, "DROP DATABASE IF EXISTS %s" % self.db, "default")
+
+    def config(self, n):
+        return {"store": "clickhouse://default@%s/%s" % (CH_SHARDS[n], self.db),
+                "clickhouse_cluster": CH_CLUSTER, "clickhouse_shards": " ".join(CH_SHARDS)}
+
+    def rollup_sums(self):
+        """each rollup summed over both shards, less the cells of cancelled
+        attempts (what every read subtracts)"""
+        gone = int(chq(CH_SHARDS[1], "SELECT sum(messages) FROM cells_d WHERE attempt IN"
+                       " (SELECT attempt FROM cluster.cancels)", self.db).strip() or 0)
+        return {t: int(chq(CH_SHARDS[1], "SELECT sum(messages) FROM %s_d" % t, self.db).strip())
+                - gone for t in ("daily", "src_day", "day_totals")}
+
+    def archive_keys(self):
+        return [k for k in chq(CH_SHARDS[0], "SELECT archive_key FROM reports_d WHERE" + self.LIVE,
+                               self.db).split() if k]
+
+    def spread(self):
+        """live reports on each shard (its own tables)"""
+        return [int(chq(sh, "SELECT count() FROM reports WHERE" + self.LIVE, self.db))
+                for sh in CH_SHARDS]
+
+
 class Node:
     def __init__(self, root, n, store, s3):
         self.n = n
         self.data = os.path.join(root, "node%d" % n)
         self.conf = os.path.join(root, "node%d.conf" % n)
-        s3.config(self.conf, self.data, store=store)
+        s3.config(self.conf, self.data, **store.config(n))
         self.port = s3h.free_port()
         self.proc = None
         self.logs = 0
@@ -106,16 +173,16 @@ def rcpt_of(body):
     raise AssertionError("no To: line")
 
 
-def test_two_nodes_shared_store_and_archive_kill9(tmp_path):
-    db = "cluster"
-    psql("CREATE DATABASE %s" % db, "postgres")
-    store = "%s/%s" % (PG, db)
+@pytest.mark.parametrize("kind", ["postgres", "clickhouse"])
+def test_two_nodes_shared_store_and_archive_kill9(tmp_path, kind):
+    store = Pg() if kind == "postgres" else ChShards()
     s3 = s3h.S3(tmp_path / "s3").start_server().start_proxy()
     nodes = [Node(str(tmp_path), n, store, s3) for n in range(2)]
     try:
         gdir = os.path.join(WORK, "typical")
-        subprocess.run([GEN, "typical", gdir, "--mails", str(MAILS), "--seed", "9"], check=True,
-                       capture_output=True)
+        if not os.path.exists(os.path.join(gdir, "expected.json")):
+            subprocess.run([GEN, "typical", gdir, "--mails", str(MAILS), "--seed", "9"],
+                           check=True, capture_output=True)
         exp = json.load(open(os.path.join(gdir, "expected.json")))
         mails = sorted(os.listdir(os.path.join(gdir, "mails")))
         assert len(mails) == MAILS
@@ -160,10 +227,12 @@ def test_two_nodes_shared_store_and_archive_kill9(tmp_path):
                                        capture_output=True, check=True).stdout)
         assert {k: st[k] for k in ("reports", "records", "messages")} == \
             {k: exp[k] for k in ("reports", "records", "messages")}
-        for table in ("daily", "src_day", "day_totals"):
-            assert psql("SELECT SUM(messages) FROM %s" % table, db).strip() == str(exp["messages"])
+        assert store.rollup_sums() == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
+        spread = store.spread()
+        if spread is not None:  # both shards hold reports, each report once
+            assert sum(spread) == exp["reports"] and min(spread) > exp["reports"] // 4, spread
         # every stored report's raw attachment is in the bucket, as stored
-        keys = [k for k in psql("SELECT archive_key FROM reports", db).split() if k]
+        keys = store.archive_keys()
         assert len(keys) == exp["reports"]
         listed = s3.keys()
         missing = [k for k in set(keys) if k not in listed]

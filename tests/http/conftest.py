@@ -59,7 +59,8 @@ PG = os.environ.get("DMARCD_PG", "")
 CH = os.environ.get("DMARCD_CH", "")
 # the store is not the default SQLite in the data folder
 SHARED = PG or CH
-# the ClickHouse tables holding data (the rest store.ch makes when it opens)
+# the ClickHouse tables holding data (the rest store_ch.c makes when it
+# opens), beside the registry's registry_gen_N
 CH_TABLES = ("records", "cells", "daily", "day_totals", "src_day", "reports", "cancels")
 
 READY_TIMEOUT = 15.0
@@ -122,8 +123,9 @@ def ch_copy(db, template):
     src = pg_db(template)
     chq("CREATE DATABASE %s" % db)
     have = set(chq("SELECT name FROM system.tables WHERE database = '%s'" % src).split())
-    for t in CH_TABLES:
-        if t in have:
+    for t in sorted(have):
+        # the store's tables and the registry's generations
+        if t in CH_TABLES or t.startswith("registry_gen_"):
             chq("CREATE TABLE %s.%s AS %s.%s" % (db, t, src, t))
             chq("INSERT INTO %s.%s SELECT * FROM %s.%s" % (db, t, src, t))
 

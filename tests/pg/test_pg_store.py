@@ -1,13 +1,10 @@
 """The PostgreSQL store: the same answers as SQLite, each report counted
 once with two writers at once and after kill -9, and nothing lost when the
 server goes away."""
-import http.client
 import importlib.util
 import json
 import os
 import signal
-import smtplib
-import socket
 import subprocess
 import time
 
@@ -19,6 +16,7 @@ _spec = importlib.util.spec_from_file_location(
 _apinode = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_apinode)
 Node, compare_api, free_port = _apinode.Node, _apinode.compare_api, _apinode.free_port
+shared_tenants = _apinode.shared_tenants
 
 
 def lines(p):
@@ -229,82 +227,15 @@ def test_two_nodes_share_their_tenants(pgconf, tmp_path):
     both.  Neither node has a registry file of its own."""
     cfg, _, db = pgconf
     store = [ln for ln in open(cfg) if ln.startswith("store")][0]
-    confs, procs, smtp, http_ports = [], [], [], []
-    try:
-        for n in range(2):
-            c = tmp_path / ("node%d.conf" % n)
-            # node 1 spells the scheme postgresql://, which libpq takes too
-            c.write_text("data_dir = %s\n%s" % (tmp_path / ("node%d" % n),
-                                                 store.replace("postgres://", "postgresql://")
-                                                 if n else store))
-            confs.append(c)
-        dm("account", "add", "acme", "--config", confs[0])
-        addr = dm("domain", "add", "acme.example", "--account", "acme", "--config", confs[0]
-                  ).stdout.decode()
-        addr = [w for w in addr.split() if "@" in w][0]
-        assert "acme" in psql("SELECT name FROM dmarcd_registry.accounts", db)
-        for n in range(2):
-            smtp.append(free_port())
-            http_ports.append(free_port())
-            log = open(tmp_path / ("node%d.log" % n), "wb")
-            procs.append((log, subprocess.Popen(
-                [BIN, "serve", "--config", confs[n], "--smtp", "127.0.0.1:%d" % smtp[n],
-                 "--http", "127.0.0.1:%d" % http_ports[n], "--workers", "1"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)))
-        for n in range(2):
-            wait_port(smtp[n])
-
-        def rcpt(n, who):
-            with smtplib.SMTP("127.0.0.1", smtp[n], local_hostname="test.example", timeout=30) as s:
-                s.ehlo("test")
-                s.mail("r@reporter.example")
-                return s.rcpt(who)[0]
-
-        # made before the nodes started: both serve it
-        assert [rcpt(n, addr) for n in range(2)] == [250, 250]
-        assert [rcpt(n, "nobody@acme.example") for n in range(2)] == [550, 550]
-        # made with node 0's configuration while both run: node 1 serves it soon
-        addr2 = [w for w in dm("domain", "add", "beta.example", "--account", "acme", "--config",
-                                confs[0]).stdout.decode().split() if "@" in w][0]
-        tok = dm("token", "add", "--account", "acme", "--name", "t", "--config", confs[0]
-                 ).stdout.decode().strip()
-
-        def api(n):
-            c = http.client.HTTPConnection("127.0.0.1", http_ports[n], timeout=30)
-            c.request("GET", "/api/v1/domains", headers={"Authorization": "Bearer " + tok})
-            st = c.getresponse().status
-            c.close()
-            return st
-
-        until(lambda: rcpt(1, addr2) == 250 and api(1) == 200, "node 1 never served the new tenant")
-        assert rcpt(0, addr2) == 250 and api(0) == 200
-        tid = json.loads(dm("token", "list", "--json", "--config", confs[1]).stdout.decode()
-                         .splitlines()[0])["id"]
-        dm("token", "revoke", str(tid), "--config", confs[1])
-        until(lambda: api(0) == 401 and api(1) == 401, "a revoked token still works")
-        for n in range(2):
-            assert not os.path.exists(tmp_path / ("node%d" % n) / "registry.sqlite")
-            assert procs[n][1].poll() is None
-    finally:
-        for log, p in procs:
-            p.terminate()
-            p.wait(30)
-            log.close()
-
-
-def wait_port(port, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, "nothing listens on %d" % port
-            time.sleep(0.1)
-
-
-def until(cond, why, timeout=20):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, why
-        time.sleep(0.2)
+    confs = []
+    for n in range(2):
+        c = tmp_path / ("node%d.conf" % n)
+        # node 1 spells the scheme postgresql://, which libpq takes too
+        c.write_text("data_dir = %s\n%s" % (tmp_path / ("node%d" % n),
+                                             store.replace("postgres://", "postgresql://")
+                                             if n else store))
+        confs.append(c)
+    shared_tenants(BIN, confs, tmp_path,
+                   lambda: "acme" in psql("SELECT name FROM dmarcd_registry.accounts", db))
+    for n in range(2):
+        assert not os.path.exists(tmp_path / ("node%d" % n) / "registry.sqlite")
