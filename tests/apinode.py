@@ -11,6 +11,12 @@ import socket
 import subprocess
 import time
 
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.environ.get("DMARCD_CORPUS") or os.path.join(HERE, "..", "..", "shared", "corpus",
+                                                         "parsedmarc")
+
 
 def free_port():
     with socket.socket() as s:
@@ -217,3 +223,28 @@ def shared_tenants(binary, confs, tmp_path, stored_there):
             p.terminate()
             p.wait(30)
             log.close()
+
+
+def corpus_same_as_sqlite(binary, store_args, tmp_path, same_ties=True):
+    """The shared sample corpus (real reports, read in place) ingested into
+    SQLite and into the store of store_args: the same `--json` line for
+    every file, then the same API answers (compare_api).  Skipped, with
+    its reason, when the corpus is not there (tests/corpus does the same)."""
+    if not os.path.isdir(CORPUS):
+        pytest.skip("the shared corpus is not at %s" % CORPUS)
+    outs = []
+    for args in (["--data", str(tmp_path / "sqlite")], [str(a) for a in store_args]):
+        p = subprocess.run([binary, "ingest", "--json", "--jobs", "1"] + args + ["."], cwd=CORPUS,
+                           capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert p.returncode == 1, p.stderr[-2000:]  # some files are broken on purpose
+        lines = [json.loads(ln) for ln in p.stdout.decode().splitlines() if ln.strip()]
+        outs.append(sorted(lines, key=lambda r: (r["input"], r.get("report_id") or "")))
+    assert outs[0] == outs[1]
+    assert sum(1 for r in outs[0] if r["status"] == "stored") > 10
+    sq = Node(binary, tmp_path, "sqlite", ["--data", tmp_path / "sqlite"])
+    other = Node(binary, tmp_path, "other", store_args)
+    try:
+        return compare_api(sq, other, same_ties=same_ties)
+    finally:
+        sq.stop()
+        other.stop()

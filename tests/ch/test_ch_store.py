@@ -18,7 +18,7 @@ _spec = importlib.util.spec_from_file_location(
 _apinode = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_apinode)
 Node, compare_api, free_port = _apinode.Node, _apinode.compare_api, _apinode.free_port
-shared_tenants = _apinode.shared_tenants
+shared_tenants, corpus_same_as_sqlite = _apinode.shared_tenants, _apinode.corpus_same_as_sqlite
 
 
 def lines(p):
@@ -306,3 +306,10 @@ def test_registry_changes_at_once_are_never_lost(chconf, tmp_path):
     assert b"late" in dm("account", "list", "--config", confs[0]).stdout
     # only the newest generations are kept
     assert len(generations(db)) <= 10
+
+
+def test_corpus_same_as_sqlite(chconf, tmp_path):
+    """The shared sample corpus: the same ingest output and API answers as
+    SQLite (tests/apinode.py)."""
+    cfg = chconf[0]
+    assert corpus_same_as_sqlite(BIN, ["--config", cfg], tmp_path, same_ties=False) > 10

@@ -16,7 +16,7 @@ _spec = importlib.util.spec_from_file_location(
 _apinode = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_apinode)
 Node, compare_api, free_port = _apinode.Node, _apinode.compare_api, _apinode.free_port
-shared_tenants = _apinode.shared_tenants
+shared_tenants, corpus_same_as_sqlite = _apinode.shared_tenants, _apinode.corpus_same_as_sqlite
 
 
 def lines(p):
@@ -239,3 +239,10 @@ def test_two_nodes_share_their_tenants(pgconf, tmp_path):
                    lambda: "acme" in psql("SELECT name FROM dmarcd_registry.accounts", db))
     for n in range(2):
         assert not os.path.exists(tmp_path / ("node%d" % n) / "registry.sqlite")
+
+
+def test_corpus_same_as_sqlite(pgconf, tmp_path):
+    """The shared sample corpus: the same ingest output and API answers as
+    SQLite (tests/apinode.py)."""
+    cfg = pgconf[0]
+    assert corpus_same_as_sqlite(BIN, ["--config", cfg], tmp_path, same_ties=True) > 10
