@@ -300,10 +300,18 @@
  * each running query. */
 #define DM_PG_READ_WORK_MEM "32MB"
 /* The ClickHouse store's last INSERT of a batch (its reports' rollup cells
- * and commit rows, one block so it counts whole) is built in memory up to
- * this; a batch ends early before it is reached, and a single report
- * whose cells alone pass it is refused (about 400,000 distinct cells). */
+ * and commit rows, one block so it counts whole) is kept in memory up to
+ * DM_CH_SPILL_BYTES (a batch of many reports ends there), then a report
+ * of very many sources goes on into a temp file in data_dir/tmp, so
+ * memory does not grow with it; the buffer in memory is bounded by
+ * DM_CH_MAX_BATCH_BYTES (the spill threshold, one rollup flush of
+ * DM_MAX_ROLLUP_CELLS cells and a commit row fit well under it).  One
+ * INSERT is never more than DM_CH_MAX_INSERT_BYTES (a report of some ten
+ * million distinct sources): ClickHouse builds it as one block in its
+ * memory. */
+#define DM_CH_SPILL_BYTES (32u * 1024 * 1024)
 #define DM_CH_MAX_BATCH_BYTES (128u * 1024 * 1024)
+#define DM_CH_MAX_INSERT_BYTES (UINT64_C(4) * 1024 * 1024 * 1024)
 /* Each ClickHouse writer looks, once a second, for reports stored twice
  * within this many seconds (a writer that died between its commit and its
  * check leaves that) and keeps one.  Longer than any batch takes. */

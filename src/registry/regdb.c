@@ -369,7 +369,9 @@ regdb_commit(struct regdb *d, char *err, size_t errlen)
 			snprintf(err, errlen, "%s", d->err);
 			return rc;
 		}
-		sqlite3_close(d->db);
+		/* the caller finalizes its statements after the commit: the
+		 * connection goes with the last of them */
+		sqlite3_close_v2(d->db);
 		d->db = NULL;
 		rc = regdb_ch_publish(d->base + 1, d->work, err, errlen);
 		if (rc == 0) {

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
 #include "store/backend.h"
@@ -186,10 +187,16 @@ struct ch {
 	int have_reporter;
 	const struct dm_report *rollup_rep;
 	struct rollup rollup;
-	size_t report_fin_start, report_recs_start;
+	uint64_t report_fin_start; /* where the open report's rows begin in fin */
+	size_t report_recs_start;
 	int report_recs_sent;
 	struct dm_buf recs; /* record rows not sent yet */
 	struct dm_buf fin;  /* the batch's final INSERT: cells and commit rows */
+	/* ... whose beginning, past DM_CH_SPILL_BYTES, is on a temp file (a
+	 * report of very many sources): fin is then its end */
+	FILE *spill;
+	uint64_t spilled;
+	char tmpdir[4096];
 	struct dm_buf json, sql;
 	struct chrep *reps;
 	size_t nreps, capreps;
@@ -237,12 +244,12 @@ on_answer(char *p, size_t size, size_t n, void *arg)
 /* POST to url+params: body, or the query itself as the body when body is
  * NULL.  0, or why in c->err. */
 static int
-post(struct ch *c, const char *query, const char *params, const char *body, size_t len,
-     const char *what)
+send_body(struct ch *c, const char *query, const char *params, const char *body, uint64_t len,
+          FILE *f, const char *what)
 {
 	char url[4096];
 	dm_buf_reset(&c->ans);
-	if (body) {
+	if (body || f) {
 		char *q = curl_easy_escape(c->h, query, 0);
 		int n = snprintf(url, sizeof url, "%s&query=%s%s", c->base, q ? q : "", params);
 		curl_free(q);
@@ -257,8 +264,10 @@ post(struct ch *c, const char *query, const char *params, const char *body, size
 	}
 	curl_easy_setopt(c->h, CURLOPT_URL, url);
 	curl_easy_setopt(c->h, CURLOPT_POST, 1L);
-	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
+	/* without POSTFIELDS the body comes from the read function (f) */
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, f ? NULL : body);
 	curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c->h, CURLOPT_READDATA, f);
 	CURLcode cc = curl_easy_perform(c->h);
 	long status = 0;
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
@@ -273,6 +282,27 @@ post(struct ch *c, const char *query, const char *params, const char *body, size
 		return status >= 500 && strstr(c->err, "Too many parts") ? DM_EBUSY : DM_ESTORE;
 	}
 	return 0;
+}
+
+static int
+post(struct ch *c, const char *query, const char *params, const char *body, size_t len,
+     const char *what)
+{
+	return send_body(c, query, params, body, len, NULL, what);
+}
+
+static size_t
+on_read(char *p, size_t size, size_t n, void *arg)
+{
+	return arg ? fread(p, 1, size * n, arg) : 0;
+}
+
+/* post() with the body read from f (len bytes from where it stands). */
+static int
+post_file(struct ch *c, const char *query, const char *params, FILE *f, uint64_t len,
+          const char *what)
+{
+	return send_body(c, query, params, NULL, len, f, what);
 }
 
 /* The answer's lines: *line is set to each in turn (NUL-terminated in
@@ -375,6 +405,79 @@ reps_clear(struct ch *c)
 	c->nreps = 0;
 }
 
+/* The batch's final INSERT so far: spilled and in memory. */
+static uint64_t
+fin_len(const struct ch *c)
+{
+	return c->spilled + c->fin.len;
+}
+
+/* The final INSERT cut back to len (a report that is not kept). */
+static void
+fin_truncate(struct ch *c, uint64_t len)
+{
+	if (len >= c->spilled) {
+		c->fin.len = (size_t)(len - c->spilled);
+		return;
+	}
+	dm_buf_reset(&c->fin);
+	if (ftruncate(fileno(c->spill), (off_t)len) == 0 && fseeko(c->spill, (off_t)len, SEEK_SET) == 0)
+		c->spilled = len;
+	else
+		c->broken = 1;
+}
+
+/* Past DM_CH_SPILL_BYTES in memory, fin goes on to a temp file (in
+ * data_dir/tmp), so memory does not grow with a report's sources.  Called
+ * between whole rows. */
+static int
+fin_spill(struct ch *c)
+{
+	if (c->fin.len < DM_CH_SPILL_BYTES)
+		return 0;
+	if (c->spill == NULL) {
+		char path[4200];
+		snprintf(path, sizeof path, "%s/dmarcd-ch-XXXXXX", c->tmpdir);
+		int fd = mkstemp(path);
+		if (fd >= 0) {
+			unlink(path);
+			c->spill = fdopen(fd, "w+");
+			if (c->spill == NULL)
+				close(fd);
+		}
+		if (c->spill == NULL) {
+			snprintf(c->err, sizeof c->err, "clickhouse: no temp file in %.400s", c->tmpdir);
+			return DM_EIO;
+		}
+	}
+	if (c->spilled + c->fin.len > DM_CH_MAX_INSERT_BYTES) {
+		snprintf(c->err, sizeof c->err,
+		         "clickhouse: a report with more rollup rows than one INSERT may carry");
+		return DM_ELIMIT;
+	}
+	if (fwrite(c->fin.data, 1, c->fin.len, c->spill) != c->fin.len) {
+		snprintf(c->err, sizeof c->err, "clickhouse: cannot write the temp file in %.400s",
+		         c->tmpdir);
+		return DM_EIO;
+	}
+	c->spilled += c->fin.len;
+	dm_buf_reset(&c->fin);
+	return 0;
+}
+
+static void
+fin_reset(struct ch *c)
+{
+	dm_buf_reset(&c->fin);
+	if (c->spill && c->spilled) {
+		if (ftruncate(fileno(c->spill), 0) != 0 || fseeko(c->spill, 0, SEEK_SET) != 0) {
+			fclose(c->spill); /* a new one next time */
+			c->spill = NULL;
+		}
+	}
+	c->spilled = 0;
+}
+
 static void
 batch_fail(struct ch *c)
 {
@@ -383,7 +486,7 @@ batch_fail(struct ch *c)
 	c->batch_open = 0;
 	c->broken = 0;
 	dm_buf_reset(&c->recs);
-	dm_buf_reset(&c->fin);
+	fin_reset(c);
 	reps_clear(c);
 }
 
@@ -673,11 +776,25 @@ batch_commit(struct ch *c)
 	if (!c->batch_open)
 		return 0;
 	int rc = c->broken ? DM_ESTORE : recs_flush(c);
-	if (rc == 0 && c->fin.len > 0) {
+	if (rc == 0 && fin_len(c) > 0) {
 		char q[64], params[128];
 		snprintf(q, sizeof q, "INSERT INTO ledger%s FORMAT TabSeparated", c->sfx);
 		snprintf(params, sizeof params, "&max_insert_block_size=1073741824%s", c->sync);
-		rc = post(c, q, params, c->fin.data, c->fin.len, "commit the batch");
+		if (c->spilled == 0) {
+			rc = post(c, q, params, c->fin.data, c->fin.len, "commit the batch");
+		} else {
+			/* one INSERT still: the file, then what is in memory */
+			if (fwrite(c->fin.data, 1, c->fin.len, c->spill) != c->fin.len ||
+			    fflush(c->spill) != 0 || fseeko(c->spill, 0, SEEK_SET) != 0) {
+				snprintf(c->err, sizeof c->err, "clickhouse: cannot read back a temp file in %.400s",
+				         c->tmpdir);
+				rc = DM_EIO;
+			} else {
+				c->spilled += c->fin.len;
+				dm_buf_reset(&c->fin);
+				rc = post_file(c, q, params, c->spill, c->spilled, "commit the batch");
+			}
+		}
 	}
 	if (rc == 0)
 		rc = check_batch(c);
@@ -691,7 +808,7 @@ batch_commit(struct ch *c)
 		return rc;
 	}
 	c->batch_open = 0;
-	dm_buf_reset(&c->fin);
+	fin_reset(c);
 	for (size_t i = 0; i < c->nreps; i++)
 		seen_add(c, c->reps[i].ident);
 	reps_clear(c);
@@ -758,7 +875,7 @@ cells_out(struct ch *c)
 		snprintf(c->err, sizeof c->err, "clickhouse: the batch's rollup is too large");
 		return DM_ELIMIT;
 	}
-	return 0;
+	return fin_spill(c);
 }
 
 static int
@@ -840,7 +957,7 @@ ch_tx_begin(struct store *st, int64_t account_id)
 	c->rec_n = 0;
 	c->have_reporter = 0;
 	c->account_id = account_id;
-	c->report_fin_start = c->fin.len;
+	c->report_fin_start = fin_len(c);
 	c->report_recs_start = c->recs.len;
 	c->report_recs_sent = 0;
 	rollup_clear(&c->rollup);
@@ -923,7 +1040,7 @@ report_end(struct ch *c, int keep)
 	c->in_report = 0;
 	rollup_clear(&c->rollup);
 	if (!keep) {
-		c->fin.len = c->report_fin_start;
+		fin_truncate(c, c->report_fin_start);
 		if (!c->report_recs_sent && c->recs.len >= c->report_recs_start)
 			c->recs.len = c->report_recs_start;
 	}
@@ -938,7 +1055,7 @@ report_end(struct ch *c, int keep)
 	double age = (double)(now.tv_sec - c->batch_start.tv_sec) +
 	             (double)(now.tv_nsec - c->batch_start.tv_nsec) / 1e9;
 	if (c->nreps >= CH_BATCH_REPORTS || age >= CH_BATCH_SECONDS ||
-	    c->fin.len >= DM_CH_MAX_BATCH_BYTES / 2)
+	    fin_len(c) >= DM_CH_SPILL_BYTES)
 		return batch_commit(c);
 	return 0;
 }
@@ -1269,6 +1386,8 @@ ch_close(struct store *st)
 	dm_buf_free(&c->ans);
 	dm_buf_free(&c->recs);
 	dm_buf_free(&c->fin);
+	if (c->spill)
+		fclose(c->spill);
 	dm_buf_free(&c->json);
 	dm_buf_free(&c->sql);
 	reps_clear(c);
@@ -1356,6 +1475,9 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 	char host[256] = "";
 	gethostname(host, sizeof host - 1);
 	c->node = ident_of(host, data_dir ? data_dir : "", "node", 0, 0);
+	snprintf(c->tmpdir, sizeof c->tmpdir, "%s/tmp", data_dir && *data_dir ? data_dir : ".");
+	if (dm_mkdir_p(c->tmpdir, 0750) != 0)
+		snprintf(c->tmpdir, sizeof c->tmpdir, "%s", P_tmpdir);
 	dm_buf_init(&c->ans, CH_ANSWER_MAX);
 	dm_buf_init(&c->recs, 2 * CH_RECORDS_FLUSH);
 	dm_buf_init(&c->fin, DM_CH_MAX_BATCH_BYTES);
@@ -1378,6 +1500,7 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 	curl_easy_setopt(c->h, CURLOPT_PASSWORD, c->password);
 	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_answer);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(c->h, CURLOPT_READFUNCTION, on_read);
 	st->impl = c;
 	c->sync = "";
 	c->sfx[0] = '\0';

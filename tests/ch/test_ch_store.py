@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from conftest import (BIN, chconf, chq, ch_start, ch_stop, dm, gen_typical,  # noqa: F401
+from conftest import (BIN, GEN, chconf, chq, ch_start, ch_stop, dm, gen_typical,  # noqa: F401
                       rollup_sums, stats, totals)
 
 _spec = importlib.util.spec_from_file_location(
@@ -313,3 +313,29 @@ def test_corpus_same_as_sqlite(chconf, tmp_path):
     SQLite (tests/apinode.py)."""
     cfg = chconf[0]
     assert corpus_same_as_sqlite(BIN, ["--config", cfg], tmp_path, same_ties=False) > 10
+
+
+def test_report_of_many_sources_is_stored_whole(chconf, tmp_path):
+    """One report of 200,000 records, each its own rollup cell: its final
+    INSERT (about 50 MB of cells) passes DM_CH_SPILL_BYTES and goes on
+    through a temp file, and is still one INSERT: the report counts whole,
+    exactly, and the writer's memory stays bounded."""
+    cfg, data, db = chconf
+    d = tmp_path / "big"
+    subprocess.run([GEN, "big", str(d), "--reports", "1",
+                    "--records", "200000", "--seed", "3"], check=True, capture_output=True)
+    exp = json.load(open(d / "expected.json"))
+    # peak RSS of the ingest alone: a process of its own that waits for it
+    p = subprocess.run(["/usr/bin/python3", "-c",
+                        "import resource, subprocess, sys\n"
+                        "r = subprocess.run(sys.argv[1:]).returncode\n"
+                        "print(r, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+                        BIN, "ingest", "--config", cfg, str(d / "reports")],
+                       capture_output=True, text=True, timeout=600)
+    rc, rss_kib = map(int, p.stdout.split())
+    assert rc == 0, p.stderr
+    assert totals(stats("--config", cfg)) == exact(exp)
+    assert int(chq("SELECT count() FROM cells", db)) > 150000
+    assert rollup_sums(db) == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
+    assert rss_kib < 128 * 1024, rss_kib
+    assert not os.listdir(os.path.join(data, "tmp"))  # the temp file is gone
