@@ -328,7 +328,7 @@ def test_report_of_many_sources_is_stored_whole(chconf, tmp_path):
     # peak RSS of the ingest alone: a process of its own that waits for it
     p = subprocess.run(["/usr/bin/python3", "-c",
                         "import resource, subprocess, sys\n"
-                        "r = subprocess.run(sys.argv[1:]).returncode\n"
+                        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
                         "print(r, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
                         BIN, "ingest", "--config", cfg, str(d / "reports")],
                        capture_output=True, text=True, timeout=600)
@@ -337,5 +337,8 @@ def test_report_of_many_sources_is_stored_whole(chconf, tmp_path):
     assert totals(stats("--config", cfg)) == exact(exp)
     assert int(chq("SELECT count() FROM cells", db)) > 150000
     assert rollup_sums(db) == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
-    assert rss_kib < 128 * 1024, rss_kib
+    # (under AddressSanitizer its quarantine and shadow memory are what
+    # the peak measures: the bound is for the real build)
+    asan = b"libasan" in subprocess.run(["ldd", BIN], capture_output=True).stdout
+    assert asan or rss_kib < 128 * 1024, rss_kib
     assert not os.listdir(os.path.join(data, "tmp"))  # the temp file is gone
