@@ -45,10 +45,12 @@
 #                           timeseries and sources p50/p95 on a store of
 #                           BENCH_QUERY_RECORDS=10000000 records over 90 days
 #                           and 20 domains, idle and while an ingest runs, in
-#                           SQLite and (unless BENCH_SKIP_PG) in PostgreSQL,
-#                           whose server for it keeps its data in
-#                           bench/out/query-pg between runs; the dashboard's
-#                           first load in headless chromium)
+#                           SQLite, (unless BENCH_SKIP_PG) in PostgreSQL and
+#                           (unless BENCH_SKIP_CH) in ClickHouse, whose
+#                           servers for it keep their data in
+#                           bench/out/query-pg and bench/out/query-ch between
+#                           runs; the dashboard's first load in headless
+#                           chromium)
 #   BENCH_SKIP_PG=0         1 skips the PostgreSQL figures
 #   BENCH_SKIP_CH=0         1 skips the ClickHouse figures (ingest of the typical
 #                           and big sets into a ClickHouse of its own in

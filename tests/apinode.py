@@ -3,6 +3,7 @@ answering the API on loopback, the side-by-side comparison of its answers
 with a SQLite node's for the same mails, and two nodes serving the tenants
 of their shared registry.  Loaded by path (importlib) by their test
 files."""
+import contextlib
 import http.client
 import json
 import os
@@ -44,11 +45,16 @@ class Node:
                                       "127.0.0.1:%d" % self.port, "--workers", "1"] +
                                      [str(a) for a in args],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 30
-        while self.get("/healthz")[0] != 200:
-            assert self.proc.poll() is None, "serve exited: %s" % open(self.log.name, "rb").read()
-            assert time.monotonic() < deadline, "serve never healthy"
-            time.sleep(0.1)
+        try:
+            deadline = time.monotonic() + 30
+            while self.get("/healthz")[0] != 200:
+                assert self.proc.poll() is None, \
+                    "serve exited: %s" % open(self.log.name, "rb").read()
+                assert time.monotonic() < deadline, "serve never healthy"
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
 
     def get(self, path):
         """(status, body); a 429 of the rate limiter is waited out."""
@@ -69,9 +75,24 @@ class Node:
         raise AssertionError("still 429: " + path)
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(30)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
         self.log.close()
+
+
+@contextlib.contextmanager
+def nodes(binary, tmp_path, *specs):
+    """Nodes for specs ((name, args), ...), every one started stopped at
+    the end, also when a later one fails to start."""
+    started = []
+    try:
+        for name, args in specs:
+            started.append(Node(binary, tmp_path, name, args))
+        yield started
+    finally:
+        for n in started:
+            n.stop()
 
 
 def _identity(item):
@@ -241,10 +262,6 @@ def corpus_same_as_sqlite(binary, store_args, tmp_path, same_ties=True):
         outs.append(sorted(lines, key=lambda r: (r["input"], r.get("report_id") or "")))
     assert outs[0] == outs[1]
     assert sum(1 for r in outs[0] if r["status"] == "stored") > 10
-    sq = Node(binary, tmp_path, "sqlite", ["--data", tmp_path / "sqlite"])
-    other = Node(binary, tmp_path, "other", store_args)
-    try:
+    with nodes(binary, tmp_path, ("sqlite", ["--data", tmp_path / "sqlite"]),
+               ("other", store_args)) as (sq, other):
         return compare_api(sq, other, same_ties=same_ties)
-    finally:
-        sq.stop()
-        other.stop()

@@ -18,6 +18,7 @@ _spec = importlib.util.spec_from_file_location(
 _apinode = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_apinode)
 Node, compare_api, free_port = _apinode.Node, _apinode.compare_api, _apinode.free_port
+nodes = _apinode.nodes
 shared_tenants, corpus_same_as_sqlite = _apinode.shared_tenants, _apinode.corpus_same_as_sqlite
 
 
@@ -157,16 +158,12 @@ def test_same_api_answers_as_sqlite(chconf, tmp_path):
     two_writers(cfg, tmp_path, mails)
     cancelled = chq("SELECT DISTINCT attempt FROM cancels", db).split()
     assert cancelled, "no report was stored twice: nothing subtracted"
-    sq = Node(BIN, tmp_path, "sqlite", ["--data", tmp_path / "sqlite"])
-    ch = Node(BIN, tmp_path, "ch", ["--config", cfg])
-    try:
+    with nodes(BIN, tmp_path, ("sqlite", ["--data", tmp_path / "sqlite"]),
+               ("ch", ["--config", cfg])) as (sq, ch):
         assert compare_api(sq, ch, same_ties=False) >= 40
         for a in cancelled[:5]:
             assert ch.get("/api/v1/reports/%s" % a)[0] == 404
         assert int(chq("SELECT max(attempt) FROM reports", db)) < 2 ** 53
-    finally:
-        sq.stop()
-        ch.stop()
 
 
 def test_api_while_the_server_is_away(chconf, tmp_path):

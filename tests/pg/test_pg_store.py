@@ -16,6 +16,7 @@ _spec = importlib.util.spec_from_file_location(
 _apinode = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_apinode)
 Node, compare_api, free_port = _apinode.Node, _apinode.compare_api, _apinode.free_port
+nodes = _apinode.nodes
 shared_tenants, corpus_same_as_sqlite = _apinode.shared_tenants, _apinode.corpus_same_as_sqlite
 
 
@@ -180,13 +181,9 @@ def test_same_api_answers_as_sqlite(pgconf, tmp_path):
     mails, _ = gen_typical(300, seed=7)
     dm("ingest", "--data", tmp_path / "sqlite", mails)
     dm("ingest", "--config", cfg, mails)
-    sq = Node(BIN, tmp_path, "sqlite", ["--data", tmp_path / "sqlite"])
-    pg = Node(BIN, tmp_path, "pg", ["--config", cfg])
-    try:
+    with nodes(BIN, tmp_path, ("sqlite", ["--data", tmp_path / "sqlite"]),
+               ("pg", ["--config", cfg])) as (sq, pg):
         assert compare_api(sq, pg) >= 40
-    finally:
-        sq.stop()
-        pg.stop()
 
 
 def test_api_while_the_server_is_away(pgconf, tmp_path):
