@@ -48,6 +48,7 @@ int cli_account(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_token(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_domain(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_address(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_record(const struct cli_cmd *cmd, int argc, char **argv);
 
 extern const struct cli_opt cli_ingest_opts[];
 extern const struct cli_opt cli_stats_opts[];
@@ -58,6 +59,7 @@ extern const struct cli_opt cli_deliver_opts[];
 extern const struct cli_opt cli_spool_opts[];
 extern const struct cli_opt cli_account_opts[];
 extern const struct cli_opt cli_token_opts[];
+extern const struct cli_opt cli_record_opts[];
 extern const struct cli_opt cli_domain_opts[];
 extern const struct cli_opt cli_address_opts[];
 

@@ -328,6 +328,16 @@
  * their records never mix (read by id and whole identity), but one detail
  * page answers for both. */
 #define DM_CH_ATTEMPT_MASK ((UINT64_C(1) << 53) - 1)
+/* A DMARC record (src/dns/dmarc_record.c): real ones are a few hundred
+ * bytes; a text longer than this is not read as one.  A rua= or ruf=
+ * list is read up to DM_DMARC_MAX_URIS URIs (RFC 7489 receivers need
+ * honour only two) of at most DM_DMARC_MAX_URI bytes each; at most
+ * DM_DMARC_MAX_FINDINGS findings are kept (one per tag and URI and a few
+ * for the record leaves room). */
+#define DM_DMARC_MAX_RECORD 4096
+#define DM_DMARC_MAX_URIS 16
+#define DM_DMARC_MAX_URI 512
+#define DM_DMARC_MAX_FINDINGS 64
 /* The registry in ClickHouse is published whole (src/registry/regdb_ch.c):
  * a registry file larger than this (about a million tokens) is refused
  * rather than sent. */

@@ -360,6 +360,30 @@ else
 		"statuses: $(statuses "$W/out")"
 fi
 
+# ---- record parse ------------------------------------------------------------------
+
+run record parse 'v=DMARC1; p=reject; rua=mailto:d@example.com'
+expect_rc "record parse: a clean record exits 0" 0
+check "record parse: says valid and the policy" grep -q 'p=reject sp=reject np=reject' "$W/out"
+run record parse 'v=DMARC1; p=none; rua=mailto:d@example.com'
+expect_rc "record parse: p=none is a warning, exit 0" 0
+check "record parse: p=none is named" grep -q 'warning *p_none' "$W/out"
+run record parse 'v=DMARC1; p=block'
+expect_rc "record parse: a bad value exits 1" 1
+check "record parse: bad_value and no_policy named" sh -c "grep -q 'error *bad_value' '$W/out' && grep -q 'error *no_policy' '$W/out'"
+run record parse --json 'v=spf1 -all'
+expect_rc "record parse: not DMARC exits 1" 1
+check "record parse --json: one object, is_dmarc false, the not_dmarc code" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["is_dmarc"] is False and d["valid"] is False
+assert [f["code"] for f in d["findings"]] == ["not_dmarc"]
+' "$W/out"
+run record parse
+expect_rc "record parse without the record: usage, exit 2" 2
+run record check example.com
+expect_rc "record: an unknown subcommand is a usage error" 2
+
 # ---- nothing outside WORK_DIR -----------------------------------------------------
 
 check "no ./var folder created in the current directory" test ! -e "$W/var"
