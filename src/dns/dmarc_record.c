@@ -2,7 +2,7 @@
  * dmarc_record.c - a DMARC record read tag by tag (dmarc_record.h).
  *
  * Functions: dm_dmarc_record_parse, dm_finding_severity_name,
- * dm_dmarc_record_json.
+ * dm_dmarc_record_json, dm_dmarc_record_generate, dm_txt_zone_strings.
  *
  * The text is split at ';' (a value never holds one); each part is
  * "tag = value" with spaces and tabs allowed around both.  The first part
@@ -698,4 +698,90 @@ dm_dmarc_record_json(const struct dm_dmarc_record *r, struct dm_json *j)
 	}
 	dm_json_arr_end(j);
 	dm_json_obj_end(j);
+}
+
+/* Append to out at *len: the text of fmt, or -1 when it does not fit. */
+static int DM_PRINTF(4, 5) append(char *out, size_t outlen, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out + *len, outlen - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= outlen - *len)
+		return -1;
+	*len += (size_t)n;
+	return 0;
+}
+
+static int
+uris_out(char *out, size_t outlen, size_t *len, const char *tag, const char *const *u, size_t n)
+{
+	int bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0)
+			bad |= append(out, outlen, len, "; %s=", tag);
+		else
+			bad |= append(out, outlen, len, ",");
+		int scheme = strncasecmp(u[i], "mailto:", 7) == 0;
+		bad |= append(out, outlen, len, "%s%s", scheme ? "" : "mailto:", u[i]);
+	}
+	return bad;
+}
+
+int
+dm_dmarc_record_generate(const struct dm_dmarc_wish *w, char *out, size_t outlen)
+{
+	size_t len = 0;
+	const char *p = w->p && *w->p ? w->p : "none";
+	int bad = append(out, outlen, &len, "v=DMARC1; p=%s", p);
+	/* sp and np only where they differ from what they default to */
+	const char *sp = w->sp && *w->sp && strcmp(w->sp, p) != 0 ? w->sp : NULL;
+	const char *eff_sp = sp ? sp : p;
+	if (sp)
+		bad |= append(out, outlen, &len, "; sp=%s", sp);
+	if (w->np && *w->np && strcmp(w->np, eff_sp) != 0)
+		bad |= append(out, outlen, &len, "; np=%s", w->np);
+	if (w->adkim && strcmp(w->adkim, "s") == 0)
+		bad |= append(out, outlen, &len, "; adkim=s");
+	if (w->aspf && strcmp(w->aspf, "s") == 0)
+		bad |= append(out, outlen, &len, "; aspf=s");
+	if (w->testing)
+		bad |= append(out, outlen, &len, "; t=y");
+	bad |= uris_out(out, outlen, &len, "rua", w->rua, w->nrua);
+	bad |= uris_out(out, outlen, &len, "ruf", w->ruf, w->nruf);
+	if (w->nruf > 0 && w->fo && *w->fo && strcmp(w->fo, "0") != 0)
+		bad |= append(out, outlen, &len, "; fo=%s", w->fo);
+	return bad ? -1 : 0;
+}
+
+int
+dm_txt_zone_strings(const char *text, char *out, size_t outlen)
+{
+	size_t len = 0, n = strlen(text);
+	int bad = 0;
+	for (size_t at = 0; at < n;) {
+		size_t take = n - at;
+		if (take > 255) {
+			/* the last tag boundary ("; ") that keeps it within 255 */
+			take = 255;
+			for (size_t k = 255; k > 0; k--)
+				if (text[at + k - 1] == ' ' && k >= 2 && text[at + k - 2] == ';') {
+					take = k;
+					break;
+				}
+		}
+		bad |= append(out, outlen, &len, "%s\"", at ? " " : "");
+		for (size_t k = 0; k < take; k++) {
+			char c = text[at + k];
+			if (c == '"' || c == '\\')
+				bad |= append(out, outlen, &len, "\\%c", c);
+			else
+				bad |= append(out, outlen, &len, "%c", c);
+		}
+		bad |= append(out, outlen, &len, "\"");
+		at += take;
+	}
+	if (n == 0)
+		bad |= append(out, outlen, &len, "\"\"");
+	return bad ? -1 : 0;
 }

@@ -67,4 +67,23 @@ const char *dm_finding_severity_name(enum dm_finding_severity s);
  * rua, ruf, findings. */
 void dm_dmarc_record_json(const struct dm_dmarc_record *r, struct dm_json *j);
 
+/* What a generated record says; NULL or "" leaves a tag out (its default
+ * applies).  rua and ruf: addresses, with or without "mailto:". */
+struct dm_dmarc_wish {
+	const char *p, *sp, *np, *adkim, *aspf, *fo;
+	const char *rua[DM_DMARC_MAX_URIS], *ruf[DM_DMARC_MAX_URIS];
+	size_t nrua, nruf;
+	int testing; /* t=y */
+};
+
+/* The record for w into out (outlen bytes): v=DMARC1 and p first (both
+ * RFCs read that), then the other tags, lower case; a tag equal to its
+ * default is left out.  0, or -1 when it does not fit. */
+int dm_dmarc_record_generate(const struct dm_dmarc_wish *w, char *out, size_t outlen);
+
+/* text as the character-strings of one TXT record in a zone file: each
+ * at most 255 bytes, split at tag boundaries where one fits, quoted
+ * ("..." "..."), into out.  0, or -1 when it does not fit. */
+int dm_txt_zone_strings(const char *text, char *out, size_t outlen);
+
 #endif

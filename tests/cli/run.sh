@@ -384,6 +384,68 @@ expect_rc "record parse without the record: usage, exit 2" 2
 run record check example.com
 expect_rc "record: an unknown subcommand is a usage error" 2
 
+# ---- record generate ----------------------------------------------------------------
+
+GD=$W/d-gen
+"$BIN" account add gen --data "$GD" >/dev/null 2>&1
+"$BIN" domain add gen.example --account gen --data "$GD" >"$W/gen-domain" 2>&1
+gaddr=$(sed -n 's/^report address: //p' "$W/gen-domain")
+run record generate --domain gen.example --data "$GD"
+expect_rc "record generate: exit 0" 0
+check "record generate: p=none with the domain's report address from the registry" \
+	grep -qF "_dmarc.gen.example. IN TXT \"v=DMARC1; p=none; rua=mailto:$gaddr\"" "$W/out"
+check "record generate: the authorization record for the report host" \
+	grep -qF "gen.example._report._dmarc.reports.localhost. IN TXT \"v=DMARC1\"" "$W/out"
+check "record generate: p=none is named" grep -q 'warning p_none' "$W/out"
+run record generate --domain gen.example --policy reject --sp quarantine --adkim s --rua d@gen.example --json --data "$GD"
+expect_rc "record generate --json: exit 0" 0
+check "record generate --json: the record, no authorization within the domain, sp and np weaker" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["name"] == "_dmarc.gen.example", d["name"]
+assert d["record"] == "v=DMARC1; p=reject; sp=quarantine; adkim=s; rua=mailto:d@gen.example", d["record"]
+assert d["authorize"] == [] and d["check"]["valid"] is True
+assert [f["code"] for f in d["check"]["findings"]] == ["sp_weaker", "np_weaker"]
+' "$W/out"
+run record generate --domain gen.example --policy block --data "$GD"
+expect_rc "record generate: a policy no receiver takes exits 1" 1
+run record generate --policy reject --data "$GD"
+expect_rc "record generate: no --domain without a terminal is a usage error" 2
+if python3 - "$BIN" "$GD" "$W/gen-tty" <<'PY'
+import os, pty, sys, time
+binary, data, out_path = sys.argv[1:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(binary, [binary, "record", "generate", "--data", data])
+out = b""
+def until(s, t=10):
+    global out
+    end = time.time() + t
+    while s not in out and time.time() < end:
+        try:
+            out += os.read(fd, 4096)
+        except OSError:
+            return
+until(b"Domain")
+os.write(fd, b"gen.example\n")
+until(b"Policy")
+os.write(fd, b"quarantine\n")
+until(b"accepts")
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, st = os.waitpid(pid, 0)
+open(out_path, "wb").write(out)
+sys.exit(0 if os.WEXITSTATUS(st) == 0 and b'"v=DMARC1; p=quarantine; rua=mailto:' in out else 1)
+PY
+then ok "record generate on a terminal: asks the domain and the policy, prints the record"
+else fail "record generate on a terminal: asks the domain and the policy, prints the record" "$(tr '\r\n' '||' <"$W/gen-tty" 2>/dev/null)"; fi
+
 # ---- nothing outside WORK_DIR -----------------------------------------------------
 
 check "no ./var folder created in the current directory" test ! -e "$W/var"

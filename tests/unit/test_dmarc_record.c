@@ -1,7 +1,8 @@
 /*
  * test_dmarc_record.c - dm_dmarc_record_parse: every tag of RFC 7489 and
  * RFC 9989, the effective policy with its defaults, and every finding
- * code (docs/RECORDS.md), each from a record that shows it.
+ * code (docs/RECORDS.md), each from a record that shows it; the
+ * generator and the zone file's character-strings.
  */
 
 /* cmocka needs these first */
@@ -305,6 +306,80 @@ test_json_and_hostile_text(void **state)
 	dm_buf_free(&b);
 }
 
+static void
+test_generate(void **state)
+{
+	(void)state;
+	char out[DM_DMARC_MAX_RECORD + 1];
+	struct dm_dmarc_wish w = {.p = "reject",
+	                          .sp = "reject",
+	                          .np = "quarantine",
+	                          .adkim = "s",
+	                          .aspf = "r",
+	                          .fo = "1",
+	                          .testing = 1};
+	w.rua[w.nrua++] = "d@example.com";
+	w.rua[w.nrua++] = "mailto:e@example.net";
+	w.ruf[w.nruf++] = "f@example.com";
+	assert_int_equal(dm_dmarc_record_generate(&w, out, sizeof out), 0);
+	/* v and p first; sp equal to p and aspf=r left out */
+	assert_string_equal(out, "v=DMARC1; p=reject; np=quarantine; adkim=s; t=y;"
+	                         " rua=mailto:d@example.com,mailto:e@example.net;"
+	                         " ruf=mailto:f@example.com; fo=1");
+	/* what is generated reads back as meant */
+	parse(out);
+	assert_true(rec.valid);
+	assert_string_equal(rec.eff.np, "quarantine");
+	assert_int_equal(rec.nrua, 2);
+	/* no policy given: p=none */
+	struct dm_dmarc_wish none = {0};
+	assert_int_equal(dm_dmarc_record_generate(&none, out, sizeof out), 0);
+	assert_string_equal(out, "v=DMARC1; p=none");
+	/* fo only with a ruf */
+	struct dm_dmarc_wish fo = {.p = "none", .fo = "1"};
+	assert_int_equal(dm_dmarc_record_generate(&fo, out, sizeof out), 0);
+	assert_string_equal(out, "v=DMARC1; p=none");
+	/* too small a buffer */
+	assert_int_equal(dm_dmarc_record_generate(&w, out, 20), -1);
+}
+
+static void
+test_zone_strings(void **state)
+{
+	(void)state;
+	char out[4 * DM_DMARC_MAX_RECORD];
+	assert_int_equal(dm_txt_zone_strings("v=DMARC1; p=none", out, sizeof out), 0);
+	assert_string_equal(out, "\"v=DMARC1; p=none\"");
+	assert_int_equal(dm_txt_zone_strings("a\"b\\c", out, sizeof out), 0);
+	assert_string_equal(out, "\"a\\\"b\\\\c\"");
+	/* long: strings of at most 255 bytes, split after "; " where one fits,
+	 * joined again they are the text */
+	char text[1200] = "v=DMARC1; p=reject; rua=";
+	for (int i = 0; i < 12; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text),
+		         "%smailto:reports-%d-long-mailbox@aggregate.example.net", i ? "," : "", i);
+	strcat(text, "; ruf=mailto:f@example.com; fo=1");
+	assert_int_equal(dm_txt_zone_strings(text, out, sizeof out), 0);
+	char joined[1200] = "";
+	size_t nstr = 0;
+	for (const char *p = out; *p;) {
+		assert_int_equal(*p, '"');
+		const char *e = strchr(p + 1, '"');
+		assert_non_null(e);
+		assert_true(e - p - 1 <= 255);
+		strncat(joined, p + 1, (size_t)(e - p - 1));
+		nstr++;
+		p = e + 1;
+		if (*p == ' ')
+			p++;
+	}
+	assert_string_equal(joined, text);
+	assert_true(nstr >= 3);
+	/* the first string ends at a tag boundary */
+	assert_non_null(strstr(out, "; \" \""));
+	assert_int_equal(dm_txt_zone_strings(text, out, 100), -1);
+}
+
 int
 main(void)
 {
@@ -318,6 +393,8 @@ main(void)
 	        cmocka_unit_test(test_policy_findings),
 	        cmocka_unit_test(test_uris),
 	        cmocka_unit_test(test_json_and_hostile_text),
+	        cmocka_unit_test(test_generate),
+	        cmocka_unit_test(test_zone_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
