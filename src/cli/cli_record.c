@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/json.h"
 #include "dns/dmarc_record.h"
+#include "dns/spf_record.h"
 #include "registry/registry.h"
 
 enum {
@@ -134,6 +136,47 @@ print_text(const struct dm_dmarc_record *r)
 		       r->findings[i].code, r->findings[i].message);
 	if (r->findings_dropped)
 		printf("(more findings than %d: the rest are not shown)\n", DM_DMARC_MAX_FINDINGS);
+}
+
+/* `record parse` of an SPF record: its terms, its own lookups, findings. */
+static int
+parse_spf(const char *text, int json)
+{
+	static struct dm_spf_record r;
+	dm_spf_record_parse(text, strlen(text), &r);
+	if (json) {
+		struct dm_buf b;
+		struct dm_json j;
+		dm_buf_init(&b, 1024 * 1024);
+		dm_json_init(&j, &b);
+		dm_spf_record_json(&r, &j);
+		fwrite(b.data, 1, b.len, stdout);
+		fputc('\n', stdout);
+		dm_buf_free(&b);
+		return r.valid ? CLI_OK : CLI_REJECTED;
+	}
+	printf("record: %s\n", !r.is_spf ? "not an SPF record"
+	                       : r.valid ? "SPF, valid"
+	                                 : "SPF, with errors");
+	if (r.is_spf)
+		printf("lookups: %d of 10 in its own terms (includes and redirects are not"
+		       " followed here)\n",
+		       r.lookups);
+	for (size_t i = 0; i < r.nterms && i < DM_SPF_MAX_TERMS; i++) {
+		const struct dm_spf_term *t = &r.terms[i];
+		if (t->kind == DM_SPF_UNKNOWN_MODIFIER)
+			printf("  %s\n", t->value);
+		else if (t->kind >= DM_SPF_REDIRECT)
+			printf("  %s=%s%s\n", dm_spf_kind_name(t->kind), t->value,
+			       t->lookup ? "   (a lookup)" : "");
+		else
+			printf("  %c%s%s%s%s\n", t->qualifier, dm_spf_kind_name(t->kind),
+			       t->value[0] ? ":" : "", t->value, t->lookup ? "   (a lookup)" : "");
+	}
+	for (size_t i = 0; i < r.nfindings; i++)
+		printf("%-7s %-18s %s\n", dm_finding_severity_name(r.findings[i].severity),
+		       r.findings[i].code, r.findings[i].message);
+	return r.valid ? CLI_OK : CLI_REJECTED;
 }
 
 /* A line from the terminal after a question (the default when empty). */
@@ -323,6 +366,8 @@ cli_record(const struct cli_cmd *cmd, int argc, char **argv)
 	int json = a.json;
 	static struct dm_dmarc_record r;
 	const char *text = argv[first + 1];
+	if (strncasecmp(text, "v=spf1", 6) == 0 && (text[6] == ' ' || text[6] == '\0'))
+		return parse_spf(text, json);
 	dm_dmarc_record_parse(text, strlen(text), &r);
 	if (json) {
 		struct dm_buf b;

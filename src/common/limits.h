@@ -338,6 +338,13 @@
 #define DM_DMARC_MAX_URIS 16
 #define DM_DMARC_MAX_URI 512
 #define DM_DMARC_MAX_FINDINGS 64
+/* An SPF record (src/dns/spf_record.c): RFC 7208 §3.4 asks for 450 bytes
+ * at most, and its 10-lookup limit keeps real ones short; a text longer
+ * than DM_SPF_MAX_RECORD, more than DM_SPF_MAX_TERMS terms or a term
+ * over DM_SPF_MAX_TERM bytes is an error, not read on. */
+#define DM_SPF_MAX_RECORD 4096
+#define DM_SPF_MAX_TERMS 64
+#define DM_SPF_MAX_TERM 255
 /* The registry in ClickHouse is published whole (src/registry/regdb_ch.c):
  * a registry file larger than this (about a million tokens) is refused
  * rather than sent. */

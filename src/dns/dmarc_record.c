@@ -2,7 +2,9 @@
  * dmarc_record.c - a DMARC record read tag by tag (dmarc_record.h).
  *
  * Functions: dm_dmarc_record_parse, dm_finding_severity_name,
- * dm_dmarc_record_json, dm_dmarc_record_generate, dm_txt_zone_strings.
+ * dm_dmarc_record_json, dm_dmarc_record_generate, dm_txt_zone_strings,
+ * and for spf_record.c dm_finding_vadd, dm_finding_quote,
+ * dm_findings_json.
  *
  * The text is split at ';' (a value never holds one); each part is
  * "tag = value" with spaces and tabs allowed around both.  The first part
@@ -23,30 +25,38 @@
 #include "common/buf.h"
 #include "common/json.h"
 
-#define QUOTE 40
+#define QUOTE DM_FINDING_QUOTE
+
+void
+dm_finding_vadd(struct dm_finding *v, size_t *n, size_t *nerrors, int *dropped,
+                enum dm_finding_severity s, const char *code, const char *fmt, va_list ap)
+{
+	if (s == DM_FINDING_ERROR)
+		(*nerrors)++;
+	if (*n == DM_DMARC_MAX_FINDINGS) {
+		*dropped = 1;
+		return;
+	}
+	struct dm_finding *f = &v[(*n)++];
+	f->severity = s;
+	f->code = code;
+	vsnprintf(f->message, sizeof f->message, fmt, ap);
+}
 
 static void DM_PRINTF(4, 5) finding(struct dm_dmarc_record *r, enum dm_finding_severity s,
                                     const char *code, const char *fmt, ...)
 {
-	if (s == DM_FINDING_ERROR)
-		r->nerrors++;
-	if (r->nfindings == DM_DMARC_MAX_FINDINGS) {
-		r->findings_dropped = 1;
-		return;
-	}
-	struct dm_finding *f = &r->findings[r->nfindings++];
-	f->severity = s;
-	f->code = code;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(f->message, sizeof f->message, fmt, ap);
+	dm_finding_vadd(r->findings, &r->nfindings, &r->nerrors, &r->findings_dropped, s, code, fmt,
+	                ap);
 	va_end(ap);
 }
 
 /* At most QUOTE characters of s[0..n), printable ASCII only (others as
  * '?'), for a message. */
-static const char *
-quote(char out[QUOTE + 4], const char *s, size_t n)
+const char *
+dm_finding_quote(char out[QUOTE + 4], const char *s, size_t n)
 {
 	size_t k = 0;
 	for (; k < n && k < QUOTE; k++) {
@@ -59,6 +69,12 @@ quote(char out[QUOTE + 4], const char *s, size_t n)
 	}
 	out[k] = '\0';
 	return out;
+}
+
+static const char *
+quote(char out[QUOTE + 4], const char *s, size_t n)
+{
+	return dm_finding_quote(out, s, n);
 }
 
 static int
@@ -684,20 +700,26 @@ dm_dmarc_record_json(const struct dm_dmarc_record *r, struct dm_json *j)
 	dm_json_obj_end(j);
 	uris_json(j, "rua", r->rua, r->nrua);
 	uris_json(j, "ruf", r->ruf, r->nruf);
+	dm_findings_json(j, r->findings, r->nfindings);
+	dm_json_obj_end(j);
+}
+
+void
+dm_findings_json(struct dm_json *j, const struct dm_finding *v, size_t n)
+{
 	dm_json_key(j, "findings");
 	dm_json_arr_begin(j);
-	for (size_t i = 0; i < r->nfindings; i++) {
+	for (size_t i = 0; i < n; i++) {
 		dm_json_obj_begin(j);
 		dm_json_key(j, "severity");
-		dm_json_str(j, dm_finding_severity_name(r->findings[i].severity));
+		dm_json_str(j, dm_finding_severity_name(v[i].severity));
 		dm_json_key(j, "code");
-		dm_json_str(j, r->findings[i].code);
+		dm_json_str(j, v[i].code);
 		dm_json_key(j, "message");
-		dm_json_str(j, r->findings[i].message);
+		dm_json_str(j, v[i].message);
 		dm_json_obj_end(j);
 	}
 	dm_json_arr_end(j);
-	dm_json_obj_end(j);
 }
 
 /* Append to out at *len: the text of fmt, or -1 when it does not fit. */

@@ -11,6 +11,7 @@
 #ifndef DM_DNS_DMARC_RECORD_H
 #define DM_DNS_DMARC_RECORD_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,16 @@ void dm_dmarc_record_parse(const char *text, size_t len, struct dm_dmarc_record 
 
 /* The severity's name: "error", "warning", "info". */
 const char *dm_finding_severity_name(enum dm_finding_severity s);
+
+/* Shared with spf_record.c: a finding added to v (n kept of at most
+ * DM_DMARC_MAX_FINDINGS; errors counted also when dropped); at most
+ * DM_FINDING_QUOTE characters of s, printable only, for a message; the
+ * findings as a JSON array under the key "findings". */
+#define DM_FINDING_QUOTE 40
+void dm_finding_vadd(struct dm_finding *v, size_t *n, size_t *nerrors, int *dropped,
+                     enum dm_finding_severity s, const char *code, const char *fmt, va_list ap);
+const char *dm_finding_quote(char out[DM_FINDING_QUOTE + 4], const char *s, size_t n);
+void dm_findings_json(struct dm_json *j, const struct dm_finding *v, size_t n);
 
 /* r as one JSON object: is_dmarc, valid, tags (as written), effective,
  * rua, ruf, findings. */

@@ -371,13 +371,25 @@ check "record parse: p=none is named" grep -q 'warning *p_none' "$W/out"
 run record parse 'v=DMARC1; p=block'
 expect_rc "record parse: a bad value exits 1" 1
 check "record parse: bad_value and no_policy named" sh -c "grep -q 'error *bad_value' '$W/out' && grep -q 'error *no_policy' '$W/out'"
-run record parse --json 'v=spf1 -all'
+run record parse --json 'v=spf2.0/pra -all'
 expect_rc "record parse: not DMARC exits 1" 1
 check "record parse --json: one object, is_dmarc false, the not_dmarc code" python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["is_dmarc"] is False and d["valid"] is False
 assert [f["code"] for f in d["findings"]] == ["not_dmarc"]
+' "$W/out"
+run record parse 'v=spf1 include:_spf.example.com ip4:192.0.2.0/24 -all'
+expect_rc "record parse: an SPF record is read as one, exit 0" 0
+check "record parse: the SPF record's lookups and terms" sh -c "grep -q '^lookups: 1 of 10' '$W/out' && grep -q '^  -all' '$W/out'"
+run record parse --json 'v=spf1 +all'
+expect_rc "record parse: +all exits 1" 1
+check "record parse --json: SPF terms and plus_all" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["is_spf"] is True and d["valid"] is False
+assert d["terms"] == [{"kind": "all", "qualifier": "+", "value": None, "lookup": False}]
+assert [f["code"] for f in d["findings"]] == ["plus_all"]
 ' "$W/out"
 run record parse
 expect_rc "record parse without the record: usage, exit 2" 2
