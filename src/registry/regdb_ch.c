@@ -137,7 +137,7 @@ run(struct call *c, const char *sql, const void *body, size_t len, int *code)
 	if (status != 200) {
 		const char *a = c->ans.data ? c->ans.data : "";
 		if (code && strncmp(a, "Code: ", 6) == 0)
-			*code = atoi(a + 6);
+			*code = (int)strtol(a + 6, NULL, 10);
 		int n = (int)(c->ans.len > 300 ? 300 : c->ans.len);
 		snprintf(c->err, c->errlen, "clickhouse: registry: %.*s", n, a);
 		for (char *p = c->err; *p; p++)
@@ -321,23 +321,18 @@ regdb_ch_publish(int64_t gen, const char *path, char *err, size_t errlen)
 		const char *body;
 		size_t len;
 		char h[DM_SHA256_HEX];
-		int64_t gens[1], ages[1];
-		size_t n = 0;
+		int64_t claim_age = -1;
 		rc = first_row(&c, gen, &body, &len, h);
 		if (rc == 0 && body == NULL) {
-			/* claimed, not written: in progress, or abandoned */
-			snprintf(
-			        sql, sizeof sql,
-			        "SELECT toInt64(substring(name, 14)), toInt64(now()) -"
-			        " toInt64(metadata_modification_time) FROM system.tables WHERE"
-			        " database = currentDatabase() AND name = 'registry_gen_%012" PRId64
-			        "' FORMAT TabSeparated",
-			        gen);
-			rc = run(&c, sql, NULL, 0, NULL);
-			if (rc == 0 && dm_buf_addc(&c.ans, '\0') == 0 && c.ans.data &&
-			    sscanf(c.ans.data, "%" SCNd64 "\t%" SCNd64, &gens[0], &ages[0]) == 2)
-				n = 1;
-			if (rc == 0 && n == 1 && ages[0] > DM_REG_CH_ABANDONED_SECONDS) {
+			/* claimed, not written: in progress, or abandoned (the
+			 * age of its claim) */
+			int64_t all[KEEP_GENERATIONS + 2], age[KEEP_GENERATIONS + 2];
+			size_t got = 0;
+			rc = claimed(&c, all, age, sizeof all / sizeof all[0], &got);
+			for (size_t i = 0; rc == 0 && i < got; i++)
+				if (all[i] == gen)
+					claim_age = age[i];
+			if (rc == 0 && claim_age > DM_REG_CH_ABANDONED_SECONDS) {
 				snprintf(sql, sizeof sql,
 				         "DROP TABLE IF EXISTS registry_gen_%012" PRId64, gen);
 				rc = run(&c, sql, NULL, 0, NULL);
