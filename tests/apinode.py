@@ -265,3 +265,28 @@ def corpus_same_as_sqlite(binary, store_args, tmp_path, same_ties=True):
     with nodes(binary, tmp_path, ("sqlite", ["--data", tmp_path / "sqlite"]),
                ("other", store_args)) as (sq, other):
         return compare_api(sq, other, same_ties=same_ties)
+
+
+def api_while_away(binary, tmp_path, store_args, stop, start):
+    """The store's server stopped under a running API (stop(), then
+    start()): queries answer 503 (not a crash, not a hang), /healthz says
+    so; once it is back the API answers as before and the node still
+    runs."""
+    with nodes(binary, tmp_path, ("node", store_args)) as (n,):
+        st, body = n.get("/api/v1/domains")
+        assert st == 200
+        dom = json.loads(body)["domains"][0]["domain"]
+        before = n.get("/api/v1/summary?domain=" + dom)
+        assert before[0] == 200
+        stop()
+        try:
+            st, body = n.get("/api/v1/summary?domain=" + dom)
+            assert st == 503, (st, body)
+            assert n.get("/healthz")[0] == 503
+        finally:
+            start()
+        deadline = time.monotonic() + 30
+        while n.get("/api/v1/summary?domain=" + dom) != before:
+            assert time.monotonic() < deadline, "no answer after the server came back"
+            time.sleep(0.2)
+        assert n.proc.poll() is None

@@ -285,6 +285,23 @@ read_counts(struct chr *q, char **f, struct store_counts *c)
 	c->none = c->messages - c->quarantine - c->reject;
 }
 
+/* The sums of a one-row answer (one_row's v, in COUNTS order). */
+static void
+counts_of(const int64_t *v, struct store_counts *c)
+{
+	uint64_t u[NCOUNTS];
+	for (int i = 0; i < NCOUNTS; i++)
+		u[i] = v[i] > 0 ? (uint64_t)v[i] : 0;
+	c->messages = u[0];
+	c->dmarc_pass = u[1];
+	c->dmarc_fail = u[2];
+	c->spf_aligned = u[3];
+	c->dkim_aligned = u[4];
+	c->quarantine = u[5];
+	c->reject = u[6];
+	c->none = c->messages - c->quarantine - c->reject;
+}
+
 static int
 hexval(char c)
 {
@@ -690,20 +707,8 @@ rd_summary(void *impl, const struct store_scope *sc, const struct store_filter *
 	memset(out, 0, sizeof *out);
 	if ((rc = run(&s, NULL, NCOUNTS, one_row, &o)) != 0)
 		return rc;
-	if (o.have) {
-		struct store_counts *c = out;
-		uint64_t v[NCOUNTS];
-		for (int i = 0; i < NCOUNTS; i++)
-			v[i] = o.v[i] > 0 ? (uint64_t)o.v[i] : 0;
-		c->messages = v[0];
-		c->dmarc_pass = v[1];
-		c->dmarc_fail = v[2];
-		c->spf_aligned = v[3];
-		c->dkim_aligned = v[4];
-		c->quarantine = v[5];
-		c->reject = v[6];
-		c->none = c->messages - c->quarantine - c->reject;
-	}
+	if (o.have)
+		counts_of(o.v, out);
 	return count_reports(q, sc, f, 0, reports);
 }
 
@@ -971,17 +976,7 @@ rd_source(void *impl, const struct store_scope *sc, const struct store_filter *f
 	memset(total, 0, sizeof *total);
 	if (!o.have || o.v[NCOUNTS] <= 0)
 		return DM_ENOTFOUND; /* never seen for this domain in scope and range */
-	uint64_t v[NCOUNTS];
-	for (int i = 0; i < NCOUNTS; i++)
-		v[i] = o.v[i] > 0 ? (uint64_t)o.v[i] : 0;
-	total->messages = v[0];
-	total->dmarc_pass = v[1];
-	total->dmarc_fail = v[2];
-	total->spf_aligned = v[3];
-	total->dkim_aligned = v[4];
-	total->quarantine = v[5];
-	total->reject = v[6];
-	total->none = total->messages - total->quarantine - total->reject;
+	counts_of(o.v, total);
 
 	/* its days; the reports of those days are where its records are */
 	struct src x = {.q = q, .f = f, .day_fn = day_fn, .part_fn = part_fn, .arg = arg, .ip = ip};
