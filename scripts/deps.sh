@@ -13,7 +13,7 @@ what=${1:-build}
 # package (uPlot, from npm, copied into web/vendor/).
 pkgs="build-essential cmake pkg-config libgmime-3.0-dev libexpat1-dev zlib1g-dev
 libarchive-dev libsqlite3-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev libpq-dev
-nodejs"
+libc-ares-dev libpsl-dev publicsuffix nodejs"
 # npm: Debian's package, unless an npm is there already (NodeSource's
 # nodejs carries its own and conflicts with Debian's npm)
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
@@ -30,10 +30,11 @@ test)
 	# stored in s3rver (from npm); PostgreSQL 15's and ClickHouse's servers
 	# for the tests of those stores (each suite starts its own in a
 	# temporary folder, from a config file of its own), curl to see that
-	# ClickHouse answers.
+	# ClickHouse answers; knot, the DNS server the record checks are
+	# tested against (tests/dns starts its own knotd on loopback).
 	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
 python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli postgresql-15
-clickhouse-server curl"
+clickhouse-server curl knot"
 	;;
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare

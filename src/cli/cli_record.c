@@ -13,14 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/json.h"
+#include "dns/check.h"
 #include "dns/dmarc_record.h"
+#include "dns/resolver.h"
 #include "dns/spf_record.h"
 #include "registry/registry.h"
+#include "store/store.h"
 
 enum {
 	KEY_JSON = 1,
@@ -33,7 +38,9 @@ enum {
 	KEY_RUA,
 	KEY_RUF,
 	KEY_FO,
-	KEY_TESTING
+	KEY_TESTING,
+	KEY_SELECTOR,
+	KEY_RESOLVER
 };
 
 const struct cli_opt cli_record_opts[] = {
@@ -48,6 +55,8 @@ const struct cli_opt cli_record_opts[] = {
         {"ruf", 1, KEY_RUF, "ADDR", "generate: a failure report address (repeatable)"},
         {"fo", 1, KEY_FO, "LIST", "generate: failure report options (0, 1, d, s)"},
         {"testing", 0, KEY_TESTING, NULL, "generate: t=y (one step less is applied)"},
+        {"selector", 1, KEY_SELECTOR, "S", "check: a DKIM selector to check (repeatable)"},
+        {"resolver", 1, KEY_RESOLVER, "ADDR:PORT", "check: the DNS server (else the config's)"},
         {NULL, 0, 0, NULL, NULL},
 };
 
@@ -56,6 +65,9 @@ struct rec_args {
 	const char *domain;
 	struct dm_dmarc_wish w;
 	int too_many;
+	const char *selectors[DM_CHECK_MAX_SELECTORS];
+	size_t nselectors;
+	const char *resolver;
 };
 
 static int
@@ -99,6 +111,15 @@ on_opt(void *arg, int key, const char *value)
 		break;
 	case KEY_TESTING:
 		a->w.testing = 1;
+		break;
+	case KEY_SELECTOR:
+		if (a->nselectors == DM_CHECK_MAX_SELECTORS)
+			a->too_many = 1;
+		else
+			a->selectors[a->nselectors++] = value;
+		break;
+	case KEY_RESOLVER:
+		a->resolver = value;
 		break;
 	default:
 		break;
@@ -348,6 +369,117 @@ generate(const struct cli_cmd *cmd, struct rec_args *a, const struct dm_config *
 	return r.valid ? CLI_OK : CLI_REJECTED;
 }
 
+/* The domain's report addresses in the registry (the instance's own). */
+struct our_addrs {
+	const char *domain;
+	char addr[DM_DMARC_MAX_URIS][DM_REGISTRY_MAX_ADDRESS + 1];
+	size_t n;
+};
+
+static int
+our_addr(void *arg, const struct registry_row *r)
+{
+	struct our_addrs *o = arg;
+	if (r->domain && r->address && strcasecmp(r->domain, o->domain) == 0 &&
+	    o->n < DM_DMARC_MAX_URIS)
+		snprintf(o->addr[o->n++], sizeof(o->addr[0]), "%s", r->address);
+	return 0;
+}
+
+/* The selectors of dom's DKIM signatures in its stored reports of the
+ * last DM_CHECK_SEEN_DAYS days into sel.  Nothing stored yet is none; a
+ * store that cannot be read is said on stderr and the check goes on. */
+static void
+seen_selectors(const struct dm_config *cfg, const char *dom, char sel[][64], size_t *n)
+{
+	char err[512] = "", path[PATH_MAX];
+	struct stat sb;
+	*n = 0;
+	snprintf(path, sizeof path, "%s/dmarcd.sqlite", cfg->data_dir);
+	if (strcmp(cfg->store, "sqlite") == 0 && stat(path, &sb) != 0)
+		return;
+	struct store *st = store_open_config(cfg, err, sizeof err);
+	if (!st) {
+		fprintf(stderr, "dmarcd record check: store: %s (DKIM selectors of the reports not read)\n",
+		        err);
+		return;
+	}
+	struct store_reader *rd = store_reader_open(st, err, sizeof err);
+	struct store_scope admin = {.account = 0, .admin = 1};
+	if (!rd)
+		fprintf(stderr, "dmarcd record check: store: %s\n", err);
+	else if (dm_check_seen_selectors(rd, &admin, dom, DM_CHECK_SEEN_DAYS, sel, n) != 0)
+		fprintf(stderr, "dmarcd record check: store: %s\n", store_reader_error(rd));
+	store_reader_close(rd);
+	store_close(st);
+}
+
+/* `record check DOMAIN`: exit 0 without errors, 1 with, 2 when it could
+ * not be asked at all. */
+static int
+check(struct rec_args *a, const struct dm_config *cfg, const char *domain)
+{
+	static struct dm_check c;
+	static struct our_addrs ours;
+	struct dm_check_args ca;
+	char dom[DM_CHECK_NAME], err[512] = "";
+	if (a->too_many) {
+		fprintf(stderr, "dmarcd record: at most %d --selector\n", DM_CHECK_MAX_SELECTORS);
+		return CLI_FAILED;
+	}
+	if (dm_check_domain_name(domain, dom, err, sizeof err) != 0) {
+		fprintf(stderr, "dmarcd record check: %s\n", err);
+		return CLI_FAILED;
+	}
+	memset(&ca, 0, sizeof ca);
+	ca.domain = dom;
+	for (size_t i = 0; i < a->nselectors; i++)
+		ca.selectors[ca.nselectors++] = a->selectors[i];
+	/* and those of the domain's reports, after the ones asked for */
+	static char seen[DM_CHECK_MAX_SELECTORS][64];
+	size_t nseen = 0;
+	seen_selectors(cfg, dom, seen, &nseen);
+	for (size_t i = 0; i < nseen && ca.nselectors < DM_CHECK_MAX_SELECTORS; i++) {
+		int dup = 0;
+		for (size_t k = 0; k < ca.nselectors; k++)
+			dup |= strcasecmp(ca.selectors[k], seen[i]) == 0;
+		if (!dup)
+			ca.selectors[ca.nselectors++] = seen[i];
+	}
+	/* the registry may not exist yet: then nothing is ours */
+	ours.domain = dom;
+	if (registry_list_addresses(cfg->data_dir, our_addr, &ours, err, sizeof err) == 0)
+		for (size_t i = 0; i < ours.n; i++)
+			ca.ours[ca.nours++] = ours.addr[i];
+	struct dm_dns_cache *cache = dm_dns_cache_new(0);
+	struct dm_resolver *r =
+	        dm_resolver_new(a->resolver ? a->resolver : cfg->resolver,
+	                        (int)dm_config_int(cfg->dns_timeout_ms), cache, err, sizeof err);
+	if (!r) {
+		fprintf(stderr, "dmarcd record check: %s\n", err);
+		dm_dns_cache_free(cache);
+		return CLI_FAILED;
+	}
+	dm_check_run(r, &ca, &c);
+	if (a->json) {
+		struct dm_buf b;
+		struct dm_json j;
+		dm_buf_init(&b, 64 * 1024 * 1024);
+		dm_json_init(&j, &b);
+		dm_check_json(&c, &j);
+		fwrite(b.data, 1, b.len, stdout);
+		fputc('\n', stdout);
+		dm_buf_free(&b);
+	} else {
+		dm_check_text(&c, stdout);
+	}
+	int rc = c.nerrors ? CLI_REJECTED : CLI_OK;
+	dm_check_free(&c);
+	dm_resolver_free(r);
+	dm_dns_cache_free(cache);
+	return rc;
+}
+
 int
 cli_record(const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -359,6 +491,8 @@ cli_record(const struct cli_cmd *cmd, int argc, char **argv)
 		return CLI_FAILED;
 	if (argc - first == 1 && strcmp(argv[first], "generate") == 0)
 		return generate(cmd, &a, &cfg);
+	if (argc - first == 2 && strcmp(argv[first], "check") == 0)
+		return check(&a, &cfg, argv[first + 1]);
 	if (argc - first != 2 || strcmp(argv[first], "parse") != 0) {
 		cli_usage(cmd, stderr);
 		return CLI_FAILED;

@@ -39,8 +39,10 @@ static const struct cli_cmd commands[] = {
 	 "add (--account NAME | --admin) [--name NAME] [--replace] | list [--json] | revoke ID",
 	 "manage the API tokens that read reports", cli_token_opts, cli_token},
 	{"record",
-	 "parse TEXT [--json] | generate [--domain D] [--policy P] [--rua ADDR]... [--json]",
-	 "read a DMARC record tag by tag, or make one to publish", cli_record_opts, cli_record},
+	 "parse TEXT [--json] | generate [--domain D] [--policy P] [--rua ADDR]... [--json] |"
+	 " check DOMAIN [--selector S]... [--json]",
+	 "read a DMARC record tag by tag, make one to publish, or check what a domain publishes",
+	 cli_record_opts, cli_record},
 	{"config", "check|show|help", "validate or show the configuration", cli_config_opts,
 	 cli_config},
 	{NULL, NULL, NULL, NULL, NULL},

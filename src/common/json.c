@@ -203,6 +203,13 @@ dm_json_null(struct dm_json *j)
 }
 
 void
+dm_json_key_str_or_null(struct dm_json *j, const char *key, const char *v)
+{
+	dm_json_key(j, key);
+	dm_json_str(j, v && *v ? v : NULL);
+}
+
+void
 dm_json_raw(struct dm_json *j, const char *raw)
 {
 	sep(j);

@@ -33,6 +33,8 @@ void dm_json_uint(struct dm_json *j, uint64_t v);
 void dm_json_double(struct dm_json *j, double v);
 void dm_json_bool(struct dm_json *j, int v);
 void dm_json_null(struct dm_json *j);
+/* key, then v as a string, or null when v is NULL or "". */
+void dm_json_key_str_or_null(struct dm_json *j, const char *key, const char *v);
 /* Append raw, already valid JSON as a value. */
 void dm_json_raw(struct dm_json *j, const char *raw);
 

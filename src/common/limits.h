@@ -345,6 +345,10 @@
 #define DM_SPF_MAX_RECORD 4096
 #define DM_SPF_MAX_TERMS 64
 #define DM_SPF_MAX_TERM 255
+/* A DKIM key record (src/dns/dkim_record.c): an RSA 4096 key is about
+ * 750 bytes of base64, an 8192 one about 1,400; a text longer than this
+ * is not read as one (its key decodes into at most 3/4 of it). */
+#define DM_DKIM_MAX_RECORD 4096
 /* The registry in ClickHouse is published whole (src/registry/regdb_ch.c):
  * a registry file larger than this (about a million tokens) is refused
  * rather than sent. */
@@ -360,5 +364,44 @@
 /* One line of a ClickHouse answer the API reads (a record with its JSON
  * columns, or a report row): longer means the answer is not ours. */
 #define DM_CH_READ_LINE_MAX (16u * 1024 * 1024)
+
+/* ---- DNS (src/dns/resolver.c, src/dns/check.c) -------------------------- */
+
+/* One DNS question waits this long for its server by default (the config's
+ * dns_timeout_ms may change it) and is asked DM_DNS_TRIES times: a server
+ * on the path of `dmarcd record check` that never answers costs seconds,
+ * not minutes. */
+#define DM_DNS_TIMEOUT_MS 2000
+#define DM_DNS_TRIES 2
+/* Answers the resolver cache keeps (least recently used go first): a few
+ * MiB at most, far more than the names one check or one batch of reports
+ * asks about. */
+#define DM_DNS_CACHE_MAX 20000
+/* An answer is kept no longer than its TTL, and never longer than this
+ * (a TTL of weeks would freeze a fixed record); a "no such name" answer
+ * no longer than DM_DNS_NEG_TTL_MAX (RFC 2308 §5 suggests 1 to 3 hours)
+ * and DM_DNS_NEG_TTL when the answer carries no SOA to say. */
+#define DM_DNS_TTL_MAX 86400
+#define DM_DNS_NEG_TTL_MAX 3600
+#define DM_DNS_NEG_TTL 60
+/* Records of one answer that are read, and bytes of one record (a TXT's
+ * strings joined): a name with more is read that far.  DNS over TCP
+ * allows 64 KiB per answer. */
+#define DM_DNS_MAX_RRS 64
+#define DM_DNS_MAX_RDATA 8192
+/* Questions one `record check` asks in all, and how deep it follows SPF
+ * include and redirect: RFC 7208 stops at 10 lookups; dmarcd walks on to
+ * show where an over-limit record spends them, up to these bounds, so a
+ * record that includes itself or fans out costs a bounded number of
+ * questions. */
+#define DM_CHECK_MAX_QUERIES 200
+#define DM_SPF_WALK_DEPTH 10
+/* A whole `record check` ends after this long: what is not answered by
+ * then is reported as a timeout. */
+#define DM_CHECK_DEADLINE_MS 30000
+/* DKIM selectors checked for one domain (those seen in its reports of the
+ * last 90 days, most used first): senders rarely use more than a few. */
+#define DM_CHECK_MAX_SELECTORS 32
+#define DM_CHECK_SEEN_DAYS 90
 
 #endif

@@ -95,6 +95,11 @@ const struct dm_config_opt dm_config_table[] = {
 	 "serve: seconds an HTTP connection may stay idle or take to send its request"},
 	{"http_threads", DM_CFG_INT, DM_STR(DM_HTTP_QUERY_THREADS), "1..64", OPT(http_threads),
 	 "serve: query threads, each with its own store connection"},
+	{"resolver", DM_CFG_STR, "", NULL, OPT(resolver),
+	 "DNS servers asked by record check and enrichment: ADDR:PORT or [V6]:PORT, comma"
+	 " separated; empty = the system's (/etc/resolv.conf)"},
+	{"dns_timeout_ms", DM_CFG_INT, DM_STR(DM_DNS_TIMEOUT_MS), "100..30000", OPT(dns_timeout_ms),
+	 "milliseconds a DNS question waits for its server (asked twice)"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 

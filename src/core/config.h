@@ -58,6 +58,9 @@ struct dm_config {
 	char http_max_per_ip[8];
 	char http_timeout[8];
 	char http_threads[8];
+	/* DNS (src/dns/) */
+	char resolver[512];	 /* "ADDR:PORT,..."; "" = the system's */
+	char dns_timeout_ms[8];
 };
 
 /* DM_CFG_INT: decimal, choices is "MIN..MAX"; the value stays a string

@@ -629,22 +629,15 @@ dm_finding_severity_name(enum dm_finding_severity s)
 }
 
 static void
-str_or_null(struct dm_json *j, const char *key, const char *v)
-{
-	dm_json_key(j, key);
-	dm_json_str(j, v && *v ? v : NULL);
-}
-
-static void
 uris_json(struct dm_json *j, const char *key, const struct dm_report_uri *u, size_t n)
 {
 	dm_json_key(j, key);
 	dm_json_arr_begin(j);
 	for (size_t i = 0; i < n; i++) {
 		dm_json_obj_begin(j);
-		str_or_null(j, "uri", u[i].uri);
-		str_or_null(j, "address", u[i].address);
-		str_or_null(j, "host", u[i].host);
+		dm_json_key_str_or_null(j, "uri", u[i].uri);
+		dm_json_key_str_or_null(j, "address", u[i].address);
+		dm_json_key_str_or_null(j, "host", u[i].host);
 		dm_json_key(j, "size");
 		if (u[i].has_size)
 			dm_json_uint(j, u[i].size);
@@ -665,20 +658,20 @@ dm_dmarc_record_json(const struct dm_dmarc_record *r, struct dm_json *j)
 	dm_json_bool(j, r->valid);
 	dm_json_key(j, "tags");
 	dm_json_obj_begin(j);
-	str_or_null(j, "p", r->p);
-	str_or_null(j, "sp", r->sp);
-	str_or_null(j, "np", r->np);
-	str_or_null(j, "adkim", r->adkim);
-	str_or_null(j, "aspf", r->aspf);
-	str_or_null(j, "fo", r->fo);
-	str_or_null(j, "t", r->t);
-	str_or_null(j, "psd", r->psd);
+	dm_json_key_str_or_null(j, "p", r->p);
+	dm_json_key_str_or_null(j, "sp", r->sp);
+	dm_json_key_str_or_null(j, "np", r->np);
+	dm_json_key_str_or_null(j, "adkim", r->adkim);
+	dm_json_key_str_or_null(j, "aspf", r->aspf);
+	dm_json_key_str_or_null(j, "fo", r->fo);
+	dm_json_key_str_or_null(j, "t", r->t);
+	dm_json_key_str_or_null(j, "psd", r->psd);
 	dm_json_key(j, "pct");
 	if (r->pct >= 0)
 		dm_json_int(j, r->pct);
 	else
 		dm_json_null(j);
-	str_or_null(j, "rf", r->rf);
+	dm_json_key_str_or_null(j, "rf", r->rf);
 	dm_json_key(j, "ri");
 	if (r->ri >= 0)
 		dm_json_int(j, r->ri);
@@ -687,14 +680,14 @@ dm_dmarc_record_json(const struct dm_dmarc_record *r, struct dm_json *j)
 	dm_json_obj_end(j);
 	dm_json_key(j, "effective");
 	dm_json_obj_begin(j);
-	str_or_null(j, "p", r->eff.p);
-	str_or_null(j, "sp", r->eff.sp);
-	str_or_null(j, "np", r->eff.np);
-	str_or_null(j, "adkim", r->eff.adkim);
-	str_or_null(j, "aspf", r->eff.aspf);
-	str_or_null(j, "fo", r->eff.fo);
-	str_or_null(j, "t", r->eff.t);
-	str_or_null(j, "psd", r->eff.psd);
+	dm_json_key_str_or_null(j, "p", r->eff.p);
+	dm_json_key_str_or_null(j, "sp", r->eff.sp);
+	dm_json_key_str_or_null(j, "np", r->eff.np);
+	dm_json_key_str_or_null(j, "adkim", r->eff.adkim);
+	dm_json_key_str_or_null(j, "aspf", r->eff.aspf);
+	dm_json_key_str_or_null(j, "fo", r->eff.fo);
+	dm_json_key_str_or_null(j, "t", r->eff.t);
+	dm_json_key_str_or_null(j, "psd", r->eff.psd);
 	dm_json_key(j, "pct");
 	dm_json_int(j, r->is_dmarc ? r->eff.pct : 100);
 	dm_json_obj_end(j);

@@ -393,7 +393,7 @@ assert [f["code"] for f in d["findings"]] == ["plus_all"]
 ' "$W/out"
 run record parse
 expect_rc "record parse without the record: usage, exit 2" 2
-run record check example.com
+run record verify example.com
 expect_rc "record: an unknown subcommand is a usage error" 2
 
 # ---- record generate ----------------------------------------------------------------
