@@ -9,11 +9,13 @@ set -eu
 what=${1:-build}
 
 # Build: compiler, cmake, and the libraries of DESIGN.md section 4 that
-# the code uses so far; Node.js and npm for the dashboard's charting
-# package (uPlot, from npm, copied into web/vendor/).
+# the code uses so far (c-ares and libpsl for the DNS checks,
+# libmaxminddb for the enrichment's IP databases); Node.js and npm for the
+# dashboard's charting package (uPlot, from npm, copied into web/vendor/)
+# and the IP databases (npm packages; the build makes the ASN one).
 pkgs="build-essential cmake pkg-config libgmime-3.0-dev libexpat1-dev zlib1g-dev
 libarchive-dev libsqlite3-dev libssl-dev libevent-dev libjansson-dev libcurl4-openssl-dev libpq-dev
-libc-ares-dev libpsl-dev publicsuffix nodejs"
+libc-ares-dev libpsl-dev publicsuffix libmaxminddb-dev nodejs"
 # npm: Debian's package, unless an npm is there already (NodeSource's
 # nodejs carries its own and conflicts with Debian's npm)
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
@@ -39,8 +41,10 @@ clickhouse-server curl knot"
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare
 	# with) for the intake figures; chromium for the dashboard's first load;
-	# PostgreSQL 15 and ClickHouse for the figures of those stores.
-	pkgs="$pkgs time python3 postfix chromium postgresql-15 clickhouse-server curl"
+	# PostgreSQL 15 and ClickHouse for the figures of those stores; knot
+	# (a DNS server answering every reverse name) and sqlite3 for the
+	# enrichment figures.
+	pkgs="$pkgs time python3 postfix chromium postgresql-15 clickhouse-server curl knot sqlite3"
 	;;
 esac
 

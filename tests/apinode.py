@@ -99,6 +99,22 @@ def _identity(item):
     return (item["begin"], item["org_name"] or "", item["report_id"], item["policy_domain"])
 
 
+def first_difference(a, b, where=""):
+    """Where two JSON values first differ, and how (for an assertion's
+    message: a whole answer is too long to read)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return first_difference(a.get(k), b.get(k), where + "." + k)
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return "%s: %d items against %d" % (where, len(a), len(b))
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return first_difference(x, y, "%s[%d]" % (where, i))
+    return "%s: %r against %r" % (where, a, b)
+
+
 def compare_api(sq, other, same_ties=True, details=40):
     """Every list, detail and source of `other` equals SQLite's (`sq`),
     report ids and the time of ingest aside (each store numbers its
@@ -126,7 +142,7 @@ def compare_api(sq, other, same_ties=True, details=40):
                      for s in ("messages", "dmarc_fail", "dmarc_pass", "ip")] + \
                     ["sources" + q + "&limit=7&offset=3&sort=dmarc_fail"]:
             a, b = both("/api/v1/" + path)
-            assert a == b, path
+            assert a == b, (path, first_difference(a, b))
         srcs = both("/api/v1/sources" + q + "&limit=5")[0]["items"]
         for it in srcs:
             a, b = both("/api/v1/sources/%s%s" % (it["ip"], q))

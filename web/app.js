@@ -803,6 +803,107 @@
 		return (rg.from || '…') + ' – ' + (rg.to || '…');
 	}
 
+	/* ---- who a source is (docs/API.md, sources) --------------------------------- */
+
+	/* `who` is enrichment: reverse DNS names and AS names, chosen by
+	 * whoever runs the address. Text only, like everything else. */
+	var PTR_STATES = {
+		confirmed: 'confirmed',
+		unconfirmed: "not confirmed: the name's addresses do not include this IP",
+		none: 'no reverse name',
+		failed: 'DNS failed, asked again later',
+		unknown: 'not looked up yet',
+	};
+
+	function present(v) {
+		return v !== null && v !== undefined && v !== '';
+	}
+
+	/* the name a source goes by: its service, else its AS organisation */
+	function whoName(w) {
+		if (w && present(w.service)) return String(w.service);
+		if (w && present(w.as_org)) return String(w.as_org);
+		return 'unknown';
+	}
+
+	var regionNames;
+	/* 'US' -> 'United States' (null when unknown or not a code) */
+	function countryName(cc) {
+		if (typeof cc !== 'string' || !/^[A-Z]{2}$/.test(cc)) return null;
+		try {
+			if (regionNames === undefined) regionNames = new Intl.DisplayNames(['en'], {type: 'region'});
+			var n = regionNames.of(cc);
+			return n && n !== cc ? n : null;
+		} catch (e) {
+			regionNames = null;
+			return null;
+		}
+	}
+
+	/* 'AS15169 Google LLC' */
+	function asText(w) {
+		if (!w || !present(w.asn)) return null;
+		return 'AS' + w.asn + (present(w.as_org) ? ' ' + w.as_org : '');
+	}
+
+	/* the Sender cell of a source list: name, type, country; the reverse
+	 * name on a second line; AS and country spelt out in the tooltip */
+	function whoCell(w) {
+		w = w || {};
+		var named = present(w.service) || present(w.as_org);
+		var cn = countryName(w.country);
+		var tip = [present(w.ptr) ? String(w.ptr) : null, asText(w), cn].filter(Boolean).join('\n');
+		return h(
+			'div',
+			{class: 'who', title: tip || null},
+			h('span', {class: named ? 'who-name' : 'who-name who-unknown', text: whoName(w)}),
+			present(w.service) && present(w.service_type) ? [' ', h('span', {class: 'who-type', text: w.service_type})] : null,
+			present(w.country) ? [' ', h('span', {class: 'who-cc', text: w.country})] : null,
+			present(w.ptr) ? h('span', {class: 'who-ptr mono', text: w.ptr}) : null
+		);
+	}
+
+	function muted(text) {
+		return h('span', {class: 'muted', text: text});
+	}
+
+	/* the who block of a source's page */
+	function whoBlock(w) {
+		w = w || {};
+		var state = present(w.ptr_state) ? String(w.ptr_state) : 'unknown';
+		var stateText = Object.prototype.hasOwnProperty.call(PTR_STATES, state) ? PTR_STATES[state] : state;
+		var cn = countryName(w.country);
+		/* attrs: the dd's, for a test to hold against the API */
+		var item = function (label, testid, attrs, value) {
+			attrs.testid = testid;
+			return h('div', {class: 'who-item'}, h('dt', {text: label}), h('dd', attrs, value));
+		};
+		return h(
+			'section',
+			{class: 'card who-card', testid: 'source-who', 'aria-label': 'Who sends from this address'},
+			h(
+				'dl',
+				{class: 'who-list'},
+				item('Service', 'who-service', {'data-value': present(w.service) ? String(w.service) : ''},
+					present(w.service)
+						? [h('span', {class: 'who-name', text: w.service}), present(w.service_type) ? [' ', h('span', {class: 'who-type', text: w.service_type})] : null]
+						: muted('none known')),
+				item('Reverse DNS', 'who-ptr', {'data-state': state},
+					present(w.ptr)
+						? [h('span', {class: 'mono clip', text: w.ptr}), ' ', muted('(' + stateText + ')')]
+						: muted(stateText)),
+				item('Network', 'who-asn', {'data-value': present(w.asn) ? String(w.asn) : ''},
+					present(w.asn)
+						? [h('span', {class: 'nowrap', text: 'AS' + w.asn}), present(w.as_org) ? [' ', h('span', {text: w.as_org})] : null]
+						: present(w.as_org) ? h('span', {text: w.as_org}) : muted('unknown')),
+				item('Country', 'who-country', {'data-value': present(w.country) ? String(w.country) : ''},
+					present(w.country)
+						? [h('span', {class: 'who-cc', text: w.country}), cn ? ' ' + cn : null]
+						: muted('unknown'))
+			)
+		);
+	}
+
 	/* ---- views ------------------------------------------------------------------ */
 
 	var STACK_OVERVIEW = [
@@ -862,6 +963,9 @@
 					[
 						{label: 'Source IP', cls: 'nowrap', cell: function (x) {
 							return h('a', {href: linkTo('source', x.ip, r.params), text: x.ip});
+						}},
+						{label: 'Sender', cls: 'sender', cell: function (x) {
+							return whoCell(x.who);
 						}},
 						{label: 'Messages', num: true, cell: function (x) {
 							return fmtInt(x.messages);
@@ -956,6 +1060,9 @@
 								{label: 'Source IP', cls: 'nowrap', cell: function (x) {
 									return h('a', {href: linkTo('source', x.ip, r.params), text: x.ip});
 								}},
+								{label: 'Sender', cls: 'sender', cell: function (x) {
+									return whoCell(x.who);
+								}},
 								{label: 'Messages', num: true, cell: function (x) {
 									return fmtInt(x.messages);
 								}},
@@ -1019,6 +1126,7 @@
 					nodes: [
 						h('p', {class: 'crumbs'}, h('a', {href: linkTo('sources', null, r.params), text: '‹ Sources'})),
 						h('h1', {class: 'view-title'}, 'Source ', h('span', {class: 'mono', testid: 'source-ip', text: s.ip || ip}), ' ', h('span', {class: 'sub', text: dom + ' · ' + rangeText(r.params)})),
+						whoBlock(s.who),
 						h(
 							'div',
 							{class: 'kpis', testid: 'source-kpis'},

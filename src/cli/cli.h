@@ -39,6 +39,7 @@ void cli_usage(const struct cli_cmd *cmd, FILE *out);
 
 int cli_ingest(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_stats(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_reenrich(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_config(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_archive(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_serve(const struct cli_cmd *cmd, int argc, char **argv);
@@ -49,9 +50,11 @@ int cli_token(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_domain(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_address(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_record(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_geoip(const struct cli_cmd *cmd, int argc, char **argv);
 
 extern const struct cli_opt cli_ingest_opts[];
 extern const struct cli_opt cli_stats_opts[];
+extern const struct cli_opt cli_reenrich_opts[];
 extern const struct cli_opt cli_config_opts[];
 extern const struct cli_opt cli_archive_opts[];
 extern const struct cli_opt cli_serve_opts[];
@@ -60,6 +63,7 @@ extern const struct cli_opt cli_spool_opts[];
 extern const struct cli_opt cli_account_opts[];
 extern const struct cli_opt cli_token_opts[];
 extern const struct cli_opt cli_record_opts[];
+extern const struct cli_opt cli_geoip_opts[];
 extern const struct cli_opt cli_domain_opts[];
 extern const struct cli_opt cli_address_opts[];
 

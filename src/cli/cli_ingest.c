@@ -32,6 +32,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "enrich/enrich.h"
 #include "ingest/ingest.h"
 #include "registry/registry.h"
 
@@ -509,6 +510,18 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 		store_close(st);
 		return CLI_FAILED;
 	}
+	char note[1024];
+	struct dm_enrich_shared *enrich =
+		dm_enrich_from_config(&cfg, note, sizeof note, err, sizeof err);
+	if (!enrich && err[0]) {
+		fprintf(stderr, "dmarcd: enrichment: %s (enrich = off stores without it)\n", err);
+		archive_close(ar);
+		store_close(st);
+		return CLI_FAILED;
+	}
+	if (note[0])
+		dm_log(DM_LOG_INFO, "ingest", "enrichment without: %s", note);
+	run.env.enrich = enrich;
 	run.env.store = st;
 	run.store = st;
 	run.env.archive = ar;
@@ -588,6 +601,7 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 		fprintf(stderr, "dmarcd: ingest: archive sync failed: %s\n", dm_strerror(sync_rc));
 	archive_close(ar);
 	store_close(st);
+	dm_enrich_shared_free(enrich); /* after the store: its batch points into it */
 	pthread_mutex_destroy(&run.out_lock);
 	pthread_mutex_destroy(&run.q_lock);
 	pthread_cond_destroy(&run.q_nonempty);

@@ -404,4 +404,69 @@
 #define DM_CHECK_MAX_SELECTORS 32
 #define DM_CHECK_SEEN_DAYS 90
 
+/* ---- enrichment (src/enrich/) ------------------------------------------ */
+
+/* An AS organisation name as stored: real ones are under 100 bytes. */
+#define DM_ENRICH_ORG_MAX 255
+/* Addresses one enricher (one ingest thread) remembers with their
+ * reverse names: about 100 bytes each, so about 2 MiB. */
+#define DM_ENRICH_IP_CACHE 16384
+/* A reverse name is asked again after its TTL, but not sooner than this
+ * (names with TTLs of seconds would be asked for every report), and a
+ * DNS failure after DM_ENRICH_RETRY_TTL seconds. */
+#define DM_ENRICH_MIN_TTL 300
+#define DM_ENRICH_RETRY_TTL 60
+/* How long a report waits for the reverse names of its sources, from its
+ * first record: what comes later is left for `dmarcd reenrich`, so a slow
+ * or dead DNS server costs each report at most this. */
+#define DM_ENRICH_REPORT_WAIT_MS 1000
+/* Sources of one write batch held for the ips table before they are
+ * written (about 1 KiB each). */
+#define DM_ENRICH_BATCH_IPS 4096
+/* Reverse-name questions one ingest thread has out at once: a report of
+ * a million sources asks as fast as the answers come, not a million at
+ * once (the rest are left unknown, for `dmarcd reenrich --missing`). */
+#define DM_ENRICH_MAX_PENDING 512
+/* Sources `dmarcd reenrich` asks about at once and writes in one
+ * transaction: the DNS questions of a chunk are all out together. */
+#define DM_REENRICH_CHUNK 2000
+/* `dmarcd serve` fills in the reverse names of the reports of the last
+ * days this many days back (older ones: `dmarcd reenrich --missing`), so
+ * its rounds stay short however much is stored. */
+#define DM_ENRICH_FILL_DAYS 2
+
+/* ---- the ASN database (src/enrich/asn_csv.c, mmdb_write.c) --------------- */
+
+/* A line of an @ip-location-db ASN CSV: two IPv6 addresses (39 bytes
+ * each), a 10-digit ASN and an organisation of DM_ASN_CSV_MAX_ORG bytes
+ * with its quotes doubled fit; a longer line is an error, not read on. */
+#define DM_ASN_CSV_MAX_LINE 1024
+/* An AS organisation name in bytes: the longest in the data is 167; a
+ * longer one is an error rather than a name cut in the middle.  The same
+ * as DM_ENRICH_ORG_MAX, so every name written is stored whole. */
+#define DM_ASN_CSV_MAX_ORG 255
+/* Rows (address ranges) of one CSV file: the IPv4 file has 412,000, so
+ * this leaves tenfold room and bounds what one file makes the writer do. */
+#define DM_ASN_CSV_MAX_ROWS 4000000
+/* Search-tree nodes the MMDB writer holds (8 bytes each: 256 MiB at the
+ * cap); both CSVs together need 1.2 million, 200,000 random unaligned
+ * ranges 5.2 million. */
+#define DM_MMDB_MAX_NODES (32u * 1024 * 1024)
+
+/* ---- sending services (src/enrich/services.c, data/services.conf) -------- */
+
+/* Services in a services file: the shipped one lists a few hundred; the
+ * bound keeps a mistaken or hostile file from costing unbounded memory. */
+#define DM_SERVICES_MAX 4096
+/* Names of all kinds (ptr, spf and dkim domains, AS numbers) in all
+ * services together: a few thousand are real, 16 per service on average
+ * leaves room; each costs about 40 bytes of entry and table. */
+#define DM_SERVICES_MAX_NAMES 65536
+/* Bytes of a services file, which is read whole and kept (names point
+ * into it): the shipped one is some tens of KiB. */
+#define DM_SERVICES_MAX_FILE (4 * 1024 * 1024)
+/* A service name in bytes: short enough for a table column, a log line
+ * and a dashboard label. */
+#define DM_SERVICE_NAME_MAX 64
+
 #endif

@@ -100,6 +100,21 @@ const struct dm_config_opt dm_config_table[] = {
 	 " separated; empty = the system's (/etc/resolv.conf)"},
 	{"dns_timeout_ms", DM_CFG_INT, DM_STR(DM_DNS_TIMEOUT_MS), "100..30000", OPT(dns_timeout_ms),
 	 "milliseconds a DNS question waits for its server (asked twice)"},
+	{"enrich", DM_CFG_ENUM, "on", "on|off", OPT(enrich),
+	 "store each source's AS, country, reverse name and sending service with its rows"},
+	{"asn_db", DM_CFG_STR, DM_ASN_DB, NULL, OPT(asn_db),
+	 "enrich: an MMDB with GeoLite2-ASN's fields (default: made from @ip-location-db/asn"
+	 " by the build); empty = none"},
+	{"country_db", DM_CFG_STR, DM_COUNTRY_DB, NULL, OPT(country_db),
+	 "enrich: an MMDB with country_code or country.iso_code (default: the npm package"
+	 " @ip-location-db/geo-whois-asn-country-mmdb); empty = none"},
+	{"services_file", DM_CFG_STR, DM_SERVICES_FILE, NULL, OPT(services_file),
+	 "enrich: the sending-service map (data/services.conf); empty = none"},
+	{"rdns", DM_CFG_ENUM, "auto", "auto|on|off", OPT(rdns),
+	 "enrich: ask each source's reverse name (auto: when resolver is set)"},
+	{"enrich_fill_seconds", DM_CFG_INT, "300", "0..86400", OPT(enrich_fill_seconds),
+	 "serve: how often the reverse names that missed their report's deadline are asked"
+	 " again (the last " DM_STR(DM_ENRICH_FILL_DAYS) " days' reports); 0 = never"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 

@@ -61,6 +61,13 @@ struct dm_config {
 	/* DNS (src/dns/) */
 	char resolver[512];	 /* "ADDR:PORT,..."; "" = the system's */
 	char dns_timeout_ms[8];
+	/* enrichment (src/enrich/) */
+	char enrich[8];
+	char asn_db[PATH_MAX - 256];
+	char country_db[PATH_MAX - 256];
+	char services_file[PATH_MAX - 256];
+	char rdns[8];
+	char enrich_fill_seconds[8];
 };
 
 /* DM_CFG_INT: decimal, choices is "MIN..MAX"; the value stays a string

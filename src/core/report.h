@@ -72,6 +72,8 @@ struct dm_auth_spf {
 	const char *domain, *scope, *result, *human_result;
 };
 
+struct dm_enrichment;
+
 struct dm_reason {
 	const char *type, *comment;
 };
@@ -88,6 +90,9 @@ struct dm_record {
 	struct dm_reason *reasons;
 	struct dm_auth_dkim *dkim_res;
 	struct dm_auth_spf *spf_res;
+	/* who the source is (src/enrich/), set just before the record is
+	 * stored; NULL: not enriched */
+	const struct dm_enrichment *enr;
 };
 
 void dm_report_init(struct dm_report *r);

@@ -666,16 +666,18 @@ dm_dns_submit(struct dm_resolver *r, const char *name, enum dm_dns_type type, dm
 	ares_query(r->ch, q->name, 1, (int)type, answered, q);
 }
 
-size_t
-dm_dns_wait(struct dm_resolver *r, int64_t deadline_ms)
+/* Read answers until none is pending or deadline_ms passes; then, with
+ * cancel, what is left is answered DM_DNS_TIMEOUT.  Returns how many were
+ * left. */
+static size_t
+run(struct dm_resolver *r, int64_t deadline_ms, int cancel)
 {
-	if (!deadline_ms || (r->deadline && r->deadline < deadline_ms))
-		deadline_ms = r->deadline;
 	while (r->pending > 0) {
 		int64_t now = dm_dns_now_ms();
 		if (deadline_ms && now >= deadline_ms) {
 			size_t left = r->pending;
-			ares_cancel(r->ch); /* each is answered DM_DNS_TIMEOUT */
+			if (cancel)
+				ares_cancel(r->ch); /* each is answered DM_DNS_TIMEOUT */
 			return left;
 		}
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
@@ -718,6 +720,55 @@ dm_dns_wait(struct dm_resolver *r, int64_t deadline_ms)
 		}
 	}
 	return 0;
+}
+
+size_t
+dm_dns_wait(struct dm_resolver *r, int64_t deadline_ms)
+{
+	if (!deadline_ms || (r->deadline && r->deadline < deadline_ms))
+		deadline_ms = r->deadline;
+	return run(r, deadline_ms, 1);
+}
+
+/* One pass without waiting: the answers that have arrived, and the
+ * questions whose time is up. */
+static void
+pass(struct dm_resolver *r)
+{
+	ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+	unsigned bits = (unsigned)ares_getsock(r->ch, socks, ARES_GETSOCK_MAXNUM);
+	struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+	nfds_t np = 0;
+	for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++)
+		if (bits & (1u << i)) {
+			pfd[np].fd = socks[i];
+			pfd[np].events = POLLIN;
+			pfd[np].revents = 0;
+			np++;
+		}
+	if (np == 0 || poll(pfd, np, 0) <= 0) {
+		ares_process_fd(r->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+		return;
+	}
+	for (nfds_t i = 0; i < np; i++)
+		if (pfd[i].revents)
+			ares_process_fd(r->ch, pfd[i].fd, ARES_SOCKET_BAD);
+}
+
+size_t
+dm_dns_poll(struct dm_resolver *r, int64_t until_ms)
+{
+	if (r->pending > 0 && (until_ms <= 0 || until_ms <= dm_dns_now_ms()))
+		pass(r);
+	else if (r->pending > 0)
+		run(r, until_ms, 0);
+	return r->pending;
+}
+
+size_t
+dm_dns_pending(const struct dm_resolver *r)
+{
+	return r->pending;
 }
 
 struct holder {

@@ -89,6 +89,13 @@ void dm_dns_submit(struct dm_resolver *r, const char *name, enum dm_dns_type typ
  * answered DM_DNS_TIMEOUT.  Returns how many timed out so. */
 size_t dm_dns_wait(struct dm_resolver *r, int64_t deadline_ms);
 
+/* Like dm_dns_wait, but questions still out at until_ms stay asked (their
+ * answers are read by a later call): for callers that must not wait long
+ * but want the answers eventually.  until_ms 0: read what has arrived.
+ * Returns how many are still out. */
+size_t dm_dns_poll(struct dm_resolver *r, int64_t until_ms);
+size_t dm_dns_pending(const struct dm_resolver *r);
+
 void dm_dns_answer_free(struct dm_dns_answer *a);
 
 const char *dm_dns_status_name(enum dm_dns_status s); /* "ok", "nxdomain", ... */

@@ -431,6 +431,40 @@ sources_open(struct sources_ctx *s)
 	dm_json_arr_begin(&s->w.j);
 }
 
+/* "who": the source's enrichment (docs/ENRICH.md), null when unknown. */
+static void
+json_who(struct dm_json *j, const struct store_ip_info *w)
+{
+	static const char *const ptr_states[] = {"unknown", "confirmed", "unconfirmed", "none",
+	                                         "failed"};
+	dm_json_key(j, "who");
+	if (!w->known) {
+		dm_json_null(j);
+		return;
+	}
+	dm_json_obj_begin(j);
+	dm_json_key(j, "ptr");
+	dm_json_str(j, w->ptr);
+	dm_json_key(j, "ptr_state");
+	dm_json_str(j, w->ptr_state >= 0 && w->ptr_state < 5 ? ptr_states[w->ptr_state] : "unknown");
+	dm_json_key(j, "base_domain");
+	dm_json_str(j, w->base_domain);
+	dm_json_key(j, "asn");
+	if (w->asn)
+		dm_json_uint(j, w->asn);
+	else
+		dm_json_null(j);
+	dm_json_key(j, "as_org");
+	dm_json_str(j, w->as_org);
+	dm_json_key(j, "country");
+	dm_json_str(j, w->country);
+	dm_json_key(j, "service");
+	dm_json_str(j, w->service);
+	dm_json_key(j, "service_type");
+	dm_json_str(j, w->service_type);
+	dm_json_obj_end(j);
+}
+
 static int
 source_row(void *arg, const struct store_source_row *r)
 {
@@ -453,6 +487,7 @@ source_row(void *arg, const struct store_source_row *r)
 	for (size_t i = 0; i < r->nreporters; i++)
 		dm_json_str(j, r->reporters[i]);
 	dm_json_arr_end(j);
+	json_who(j, &r->info);
 	dm_json_obj_end(j);
 	return jw_flush(&s->w, 0);
 }
@@ -624,6 +659,11 @@ h_source(struct api_call *c)
 	if (rc == 0) {
 		sd_to_kind(&s, STORE_PART_SPF);
 		dm_json_arr_end(&s.w.j);
+		/* asked only once the scope has shown the source */
+		struct store_ip_info who;
+		rc = store_ip_info(c->t->rd, ip, &who);
+		if (rc == 0)
+			json_who(&s.w.j, &who);
 	}
 	json_end(&s.w, rc);
 	jw_free(&s.w);

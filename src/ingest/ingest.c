@@ -59,6 +59,8 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "dns/resolver.h"
+#include "enrich/enrich.h"
 #include "parse/aggregate.h"
 #include "parse/mime.h"
 #include "parse/sniff.h"
@@ -109,6 +111,8 @@ struct ingest_job {
 	size_t ntail;
 	struct doc doc;
 	struct agg_parser *parser; /* reused for every document */
+	struct dm_enricher *enricher; /* NULL: records are stored without */
+	int64_t enrich_until;	      /* the current report's deadline for reverse names */
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -296,6 +300,29 @@ unspill_str(struct ingest_job *job, const char **out)
 	return 0;
 }
 
+/* Store rec with its source's enrichment: the reverse name when it came
+ * by the report's deadline (job->enrich_until), else it is left unknown
+ * for `dmarcd reenrich` to fill. */
+static int
+add_record(struct ingest_job *job, const struct dm_report *rep, const struct dm_record *rec)
+{
+	if (!job->enricher || rec->ip_family == 0)
+		return store_record_add(job->env.store, rep, rec, job->err, sizeof job->err);
+	struct dm_record r = *rec;
+	struct dm_enrichment e;
+	const char *dkim[DM_MAX_DKIM_RESULTS];
+	size_t nd = 0;
+	for (unsigned i = 0; i < rec->ndkim && nd < DM_MAX_DKIM_RESULTS; i++)
+		if (rec->dkim_res[i].domain && rec->dkim_res[i].result &&
+		    strcmp(rec->dkim_res[i].result, "pass") == 0)
+			dkim[nd++] = rec->dkim_res[i].domain;
+	if (dm_enricher_pending(job->enricher) > 0)
+		dm_enricher_settle(job->enricher, job->enrich_until);
+	dm_enricher_get(job->enricher, rec->ip, dkim, nd, &e);
+	r.enr = &e;
+	return store_record_add(job->env.store, rep, &r, job->err, sizeof job->err);
+}
+
 /* Hand the spilled records to the open transaction, in order. */
 static int
 spill_replay(struct ingest_job *job, const struct dm_report *rep)
@@ -340,7 +367,7 @@ spill_replay(struct ingest_job *job, const struct dm_report *rep)
 			     unspill_str(job, &x->result) || unspill_str(job, &x->human_result);
 		}
 		if (rc == 0) {
-			rc = store_record_add(job->env.store, rep, &rec, job->err, sizeof job->err);
+			rc = add_record(job, rep, &rec);
 			if (rc)
 				goto out;
 		}
@@ -371,8 +398,7 @@ open_tx(struct ingest_job *job, struct dm_report *rep)
 	if (d->spill)
 		rc = spill_replay(job, rep);
 	for (unsigned i = 0; i < job->nbatch && rc == 0; i++)
-		rc = store_record_add(job->env.store, rep, &job->batch[i], job->err,
-				      sizeof job->err);
+		rc = add_record(job, rep, &job->batch[i]);
 	job->nbatch = 0;
 	dm_arena_reset(&job->batch_arena);
 	return rc;
@@ -399,6 +425,11 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 	struct ingest_job *job = arg;
 	struct doc *d = &job->doc;
 	int rc;
+	if (job->enricher && rec->ip_family != 0) {
+		if (!d->seen_record)
+			job->enrich_until = dm_dns_now_ms() + DM_ENRICH_REPORT_WAIT_MS;
+		dm_enricher_prefetch(job->enricher, rec->ip);
+	}
 	if (!d->seen_record) {
 		d->seen_record = 1;
 		int exists = 0;
@@ -431,7 +462,7 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 		d->store_rc = rc;
 		return rc;
 	}
-	rc = store_record_add(job->env.store, rep, rec, job->err, sizeof job->err);
+	rc = add_record(job, rep, rec);
 	if (rc)
 		d->store_rc = rc;
 	return rc;
@@ -980,6 +1011,12 @@ ingest_job_new(const struct ingest_env *env)
 	dm_buf_init(&job->mem, DM_MAX_INMEMORY_ATTACHMENT);
 	dm_arena_init(&job->batch_arena);
 	job->batch = xcalloc(DM_MAX_BATCH_RECORDS, sizeof *job->batch);
+	if (env->enrich) {
+		char err[256];
+		job->enricher = dm_enricher_new(env->enrich, err, sizeof err);
+		if (!job->enricher)
+			dm_log(DM_LOG_WARN, "ingest", "enrichment off for this job: %s", err);
+	}
 	return job;
 }
 
@@ -995,6 +1032,7 @@ ingest_job_free(struct ingest_job *job)
 	dm_buf_free(&job->mem);
 	dm_arena_free(&job->batch_arena);
 	free(job->batch);
+	dm_enricher_free(job->enricher);
 	free(job);
 }
 

@@ -59,9 +59,13 @@ struct ingest_env {
 	 * Called once per report, before its first record is stored, with
 	 * the same arg as on_result. */
 	int64_t (*account_for)(void *arg, const char *policy_domain);
+	/* When set, every record is stored with its source's enrichment
+	 * (src/enrich/): each job makes an enricher of its own from it. */
+	struct dm_enrich_shared *enrich;
 };
 
 struct ingest_job;
+struct dm_enrich_shared;
 
 /* One per thread. */
 struct ingest_job *ingest_job_new(const struct ingest_env *env);

@@ -56,6 +56,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
+#include "enrich/enrich.h"
+#include "enrich/reenrich.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "registry/registry.h"
@@ -79,6 +81,7 @@ struct serve {
 	struct event_base *base;
 	struct spool *spool;
 	struct store *store;
+	struct dm_enrich_shared *enrich; /* NULL: enrich = off */
 	struct archive *archive;
 	struct smtp_server *smtp;
 	struct http_server *http;
@@ -97,6 +100,13 @@ struct serve {
 	int reg_thr_started;
 	int reg_reload; /* SIGHUP asked for a reload (under reg_mu) */
 	int reg_quit;   /* under reg_mu */
+	/* the reverse names that missed their report's deadline, filled in
+	 * every enrich_fill_seconds (fill_main) */
+	pthread_mutex_t fill_mu;
+	pthread_cond_t fill_cv;
+	pthread_t fill_thr;
+	int fill_thr_started;
+	int fill_quit; /* under fill_mu */
 	/* stopping */
 	int smtp_done;
 	time_t stop_deadline;
@@ -175,6 +185,94 @@ reg_load(struct serve *sv, char *err, size_t errlen)
 	dm_log(DM_LOG_INFO, "serve", "registry: %u account(s), %u domain(s), %u address(es)", a, d,
 	       n);
 	return 0;
+}
+
+static int
+fill_domain(void *arg, const struct store_domain_row *r)
+{
+	struct {
+		char **v;
+		size_t n;
+	} *d = arg;
+	d->v = xrealloc(d->v, (d->n + 1) * sizeof *d->v);
+	d->v[d->n++] = xstrdup(r->domain);
+	return 0;
+}
+
+static int
+fill_quitting(struct serve *sv)
+{
+	pthread_mutex_lock(&sv->fill_mu);
+	int q = sv->fill_quit;
+	pthread_mutex_unlock(&sv->fill_mu);
+	return q;
+}
+
+/* One round of filling: the sources of every domain's reports of the
+ * last DM_ENRICH_FILL_DAYS days whose reverse name is not known. */
+static void
+fill_once(struct serve *sv, struct dm_enricher *en)
+{
+	char err[512];
+	struct store_reader *rd = store_reader_open(sv->store, err, sizeof err);
+	if (!rd) {
+		dm_log(DM_LOG_WARN, "serve", "enrichment fill: %s", err);
+		return;
+	}
+	struct names {
+		char **v;
+		size_t n;
+	} d = {NULL, 0};
+	struct store_scope admin = {.account = 0, .admin = 1};
+	if (store_domains(&admin, rd, fill_domain, &d) != 0)
+		dm_log(DM_LOG_WARN, "serve", "enrichment fill: %s", store_reader_error(rd));
+	int64_t since = ((int64_t)time(NULL) / 86400 - DM_ENRICH_FILL_DAYS) * 86400;
+	int timeout_ms = (int)dm_config_int(sv->cfg->dns_timeout_ms);
+	struct dm_reenrich_totals t;
+	memset(&t, 0, sizeof t);
+	for (size_t i = 0; i < d.n && !fill_quitting(sv); i++) {
+		uint64_t total = 0;
+		if (dm_reenrich_domain(en, sv->store, rd, d.v[i], since, 1, timeout_ms, &total, &t, err,
+				       sizeof err) != 0)
+			dm_log(DM_LOG_WARN, "serve", "enrichment fill: %s", err);
+	}
+	if (t.sources > 0)
+		dm_log(DM_LOG_INFO, "serve",
+		       "enrichment fill: %llu sources asked again, %llu confirmed, %llu still unknown",
+		       (unsigned long long)t.sources, (unsigned long long)t.confirmed,
+		       (unsigned long long)(t.unknown + t.failed));
+	for (size_t i = 0; i < d.n; i++)
+		free(d.v[i]);
+	free(d.v);
+	store_reader_close(rd);
+}
+
+static void *
+fill_main(void *arg)
+{
+	struct serve *sv = arg;
+	char err[512];
+	struct dm_enricher *en = dm_enricher_new(sv->enrich, err, sizeof err);
+	if (!en) {
+		dm_log(DM_LOG_WARN, "serve", "enrichment fill off: %s", err);
+		return NULL;
+	}
+	long every = dm_config_int(sv->cfg->enrich_fill_seconds);
+	pthread_mutex_lock(&sv->fill_mu);
+	while (!sv->fill_quit) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += every;
+		pthread_cond_timedwait(&sv->fill_cv, &sv->fill_mu, &until);
+		if (sv->fill_quit)
+			break;
+		pthread_mutex_unlock(&sv->fill_mu);
+		fill_once(sv, en);
+		pthread_mutex_lock(&sv->fill_mu);
+	}
+	pthread_mutex_unlock(&sv->fill_mu);
+	dm_enricher_free(en);
+	return NULL;
 }
 
 /* The reloading thread: on request (SIGHUP) or when the file changed. */
@@ -646,6 +744,8 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	pthread_cond_init(&sv.cv, NULL);
 	pthread_mutex_init(&sv.reg_mu, NULL);
 	pthread_cond_init(&sv.reg_cv, NULL);
+	pthread_mutex_init(&sv.fill_mu, NULL);
+	pthread_cond_init(&sv.fill_cv, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(sv.cfg);
 
@@ -737,7 +837,23 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		rc = DM_EIO;
 		goto out;
 	}
+	{
+		char note[1024], why[512];
+		sv.enrich = dm_enrich_from_config(sv.cfg, note, sizeof note, why, sizeof why);
+		if (!sv.enrich && why[0]) {
+			snprintf(err, errlen, "enrichment: %s (enrich = off stores without it)", why);
+			rc = DM_EUSAGE;
+			goto out;
+		}
+		if (sv.enrich) {
+			char what[256];
+			dm_enrich_describe(sv.enrich, what, sizeof what);
+			dm_log(DM_LOG_INFO, "serve", "enrichment: %s%s%s", what, note[0] ? "; " : "",
+			       note);
+		}
+	}
 	memset(&env, 0, sizeof env);
+	env.enrich = sv.enrich;
 	env.store = sv.store;
 	env.archive = sv.archive;
 	env.tmp_dir = sv.tmp_dir;
@@ -762,6 +878,12 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 			goto out;
 		}
 		sv.nthr++;
+	}
+	if (sv.enrich && dm_enrich_rdns(sv.enrich) && dm_config_int(sv.cfg->enrich_fill_seconds) > 0) {
+		if (pthread_create(&sv.fill_thr, NULL, fill_main, &sv) == 0)
+			sv.fill_thr_started = 1;
+		else
+			dm_log(DM_LOG_WARN, "serve", "cannot start the enrichment fill thread");
 	}
 
 	if (o->nhttp > 0) {
@@ -827,6 +949,13 @@ out:
 		pthread_mutex_unlock(&sv.reg_mu);
 		pthread_join(sv.reg_thr, NULL);
 	}
+	if (sv.fill_thr_started) {
+		pthread_mutex_lock(&sv.fill_mu);
+		sv.fill_quit = 1;
+		pthread_cond_signal(&sv.fill_cv);
+		pthread_mutex_unlock(&sv.fill_mu);
+		pthread_join(sv.fill_thr, NULL);
+	}
 	pthread_mutex_lock(&sv.mu);
 	sv.quit = 1;
 	pthread_cond_broadcast(&sv.cv);
@@ -854,6 +983,7 @@ out:
 		}
 		store_close(sv.store);
 	}
+	dm_enrich_shared_free(sv.enrich); /* after the store: its batch points into it */
 	if (sv.archive != NULL)
 		archive_close(sv.archive);
 	if (sv.reg != NULL)

@@ -9,9 +9,11 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
+#include "common/xalloc.h"
 
 int
 backend_text(struct dm_buf *b, const char *s, int escape)
@@ -174,4 +176,108 @@ backend_src_days(struct rollup *daily, int (*fn)(void *arg, const struct backend
 	if (rc == 0 && open)
 		rc = fn(arg, &a);
 	return rc;
+}
+
+/* ---- the batch's sources ------------------------------------------------------ */
+
+void
+backend_ips_init(struct backend_ips *s, size_t max)
+{
+	memset(s, 0, sizeof *s);
+	s->max = max;
+	s->cap = 16;
+	while (s->cap < 2 * max)
+		s->cap *= 2;
+	s->v = xcalloc(s->cap, sizeof *s->v);
+	s->slot = xcalloc(max, sizeof *s->slot);
+}
+
+void
+backend_ips_free(struct backend_ips *s)
+{
+	free(s->v);
+	free(s->slot);
+	memset(s, 0, sizeof *s);
+}
+
+void
+backend_ips_clear(struct backend_ips *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->v[s->slot[i]].updated = 0;
+	s->n = 0;
+}
+
+int
+backend_ptr_final(int ptr_state)
+{
+	return ptr_state == DM_PTR_CONFIRMED || ptr_state == DM_PTR_UNCONFIRMED ||
+	       ptr_state == DM_PTR_NONE;
+}
+
+int
+backend_ips_add(struct backend_ips *s, const struct dm_record *rec, int64_t now)
+{
+	if (!rec->enr || !rec->ip_family)
+		return 0;
+	uint64_t h = 1469598103934665603ull;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ rec->ip[i]) * 1099511628211ull;
+	size_t k = (size_t)h & (s->cap - 1);
+	/* open addressing: a used entry has updated > 0 */
+	while (s->v[k].updated && memcmp(s->v[k].ip, rec->ip, 16) != 0)
+		k = (k + 1) & (s->cap - 1);
+	struct backend_ip *x = &s->v[k];
+	if (x->updated) {
+		struct dm_enrichment keep = x->e;
+		x->e = *rec->enr;
+		if (!backend_ptr_final(rec->enr->ptr_state) && backend_ptr_final(keep.ptr_state)) {
+			x->e.ptr_state = keep.ptr_state;
+			memcpy(x->e.ptr, keep.ptr, sizeof x->e.ptr);
+			memcpy(x->e.base_domain, keep.base_domain, sizeof x->e.base_domain);
+			x->e.ip_service = keep.ip_service;
+			x->e.ip_service_type = keep.ip_service_type;
+		}
+		x->updated = now;
+		return 0;
+	}
+	if (s->n == s->max)
+		return DM_ELIMIT;
+	memcpy(x->ip, rec->ip, 16);
+	x->e = *rec->enr;
+	x->updated = now > 0 ? now : 1;
+	s->slot[s->n++] = k;
+	return 0;
+}
+
+const struct backend_ip *
+backend_ips_at(const struct backend_ips *s, size_t i)
+{
+	return &s->v[s->slot[i]];
+}
+
+static const char *
+or_null(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+int
+backend_enrich_fields(struct dm_buf *b, const struct dm_enrichment *e, int own, int last)
+{
+	int bad = backend_field(b, e ? or_null(e->ptr) : NULL, 0);
+	bad |= backend_field(b, e ? or_null(e->base_domain) : NULL, 0);
+	if (e && e->asn)
+		bad |= dm_buf_printf(b, "%u\t", (unsigned)e->asn);
+	else
+		bad |= backend_field(b, NULL, 0);
+	bad |= backend_field(b, e ? or_null(e->as_org) : NULL, 0);
+	bad |= backend_field(b, e ? or_null(e->country) : NULL, 0);
+	if (own) {
+		bad |= backend_field(b, e ? e->ip_service : NULL, 0);
+		bad |= backend_field(b, e ? e->ip_service_type : NULL, last);
+	} else {
+		bad |= backend_field(b, e ? e->service : NULL, last);
+	}
+	return bad ? DM_ELIMIT : 0;
 }

@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "core/report.h"
+#include "enrich/enrich.h"
 #include "store/rollup.h"
 
 /* Valid UTF-8 of s (invalid bytes become U+FFFD) into b, with the text
@@ -57,5 +58,41 @@ struct backend_src_day {
  * at fn's first non-zero return and returns it. */
 int backend_src_days(struct rollup *daily, int (*fn)(void *arg, const struct backend_src_day *d),
                      void *arg) DM_WUR;
+
+/* e's ptr, base_domain, asn, AS organisation, country and service as
+ * fields of a COPY (PostgreSQL) or TabSeparated (ClickHouse) row, \N for
+ * what is unknown (e NULL: all); with own, the address's own service and
+ * its type instead of the record's service.  last: the row ends there.
+ * DM_ELIMIT when b is full. */
+int backend_enrich_fields(struct dm_buf *b, const struct dm_enrichment *e, int own,
+                          int last) DM_WUR;
+
+/* The sources of a write batch with their enrichment (rec->enr), once
+ * each: the rows of the ips table, written with the batch.  A source met
+ * again in the batch keeps the reverse name it had when the new one is
+ * not known (asked, not answered by the report's deadline). */
+struct backend_ip {
+	unsigned char ip[16];
+	struct dm_enrichment e;
+	int64_t updated;
+};
+
+struct backend_ips {
+	struct backend_ip *v;
+	size_t *slot; /* of each used entry, in insertion order */
+	size_t cap, max, n;
+};
+
+void backend_ips_init(struct backend_ips *s, size_t max);
+void backend_ips_free(struct backend_ips *s);
+void backend_ips_clear(struct backend_ips *s);
+/* Add rec's source; DM_ELIMIT when the table is full (write it, clear
+ * it, add again). */
+int backend_ips_add(struct backend_ips *s, const struct dm_record *rec, int64_t now) DM_WUR;
+/* The i-th entry (0 <= i < s->n). */
+const struct backend_ip *backend_ips_at(const struct backend_ips *s, size_t i);
+/* Does the reverse-name state carry a result (confirmed, unconfirmed,
+ * none), rather than "not known yet" or "the DNS failed"? */
+int backend_ptr_final(int ptr_state);
 
 #endif

@@ -242,6 +242,16 @@ store_stats(struct store *st, const char *domain, struct store_stats *total,
 	return rc;
 }
 
+int
+store_reenrich(struct store *st, const char *domain, int64_t since, const struct dm_record *src,
+	       size_t n, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = reason(st, st->ops->reenrich(st, domain, since, src, n), err, errlen);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
 /* ---- reads ---------------------------------------------------------------- */
 
 struct store_reader {
@@ -360,6 +370,14 @@ store_source(const struct store_scope *sc, struct store_reader *rd, const struct
 	if (!scope_ok(rd, sc) || !filter_ok(rd, f, 1))
 		return DM_EINVAL;
 	return rd->st->read_ops->source(rd->impl, sc, f, ip, total, day_fn, part_fn, arg);
+}
+
+int
+store_ip_info(struct store_reader *rd, const unsigned char ip[16], struct store_ip_info *info)
+{
+	memset(info, 0, sizeof *info);
+	rd->err[0] = '\0';
+	return rd->st->read_ops->ip_info(rd->impl, ip, info);
 }
 
 int

@@ -104,9 +104,19 @@ enum store_source_sort {
 /* Lists in a source row hold at most this many values. */
 #define STORE_SOURCE_LIST 20
 
+/* Who a source is, as last stored in the ips table (src/enrich/): the
+ * strings are NULL when unknown, and live until the reader's next call. */
+struct store_ip_info {
+	int known;     /* the source has an ips row */
+	int ptr_state; /* enum dm_ptr_state */
+	const char *ptr, *base_domain, *as_org, *country, *service, *service_type;
+	uint32_t asn; /* 0: unknown */
+};
+
 struct store_source_row {
 	unsigned char ip[16];
 	struct store_counts c;
+	struct store_ip_info info;
 	const char *header_from[STORE_SOURCE_LIST];
 	size_t nheader_from;
 	const char *reporters[STORE_SOURCE_LIST];
@@ -191,6 +201,12 @@ int store_export(const struct store_scope *sc, struct store_reader *rd,
 		 int (*fn)(void *arg, const struct store_report_row *r, const struct dm_record *rec),
 		 void *arg) DM_WUR;
 
+/* What the ips table says of ip (info->known = 0 when nothing).  Not
+ * scoped: who an address is belongs to no account; callers ask only for
+ * sources their scope has shown. */
+int store_ip_info(struct store_reader *rd, const unsigned char ip[16],
+		  struct store_ip_info *info) DM_WUR;
+
 /* Open and close a reader; errors go to the reader's own message. */
 struct store_reader *store_reader_open(struct store *st, char *err, size_t errlen);
 void store_reader_close(struct store_reader *rd);
@@ -227,6 +243,10 @@ struct store_ops {
 	int (*stats)(struct store *st, const char *domain, struct store_stats *total,
 		     int (*per_domain)(void *arg, const struct store_domain_stats *d),
 		     void *arg);
+	/* dmarcd reenrich: the enrichment of n sources written again (ips,
+	 * and their records of domain, NULL any, that end at since or later) */
+	int (*reenrich)(struct store *st, const char *domain, int64_t since,
+			const struct dm_record *src, size_t n);
 	/* error text of the last failure; read by store.c under the lock,
 	 * right after the failing call */
 	const char *(*errmsg)(struct store *st);
@@ -253,6 +273,7 @@ struct store_read_ops {
 		      const unsigned char ip[16], struct store_counts *total,
 		      int (*day_fn)(void *arg, const struct store_day_row *r),
 		      int (*part_fn)(void *arg, const struct store_part_row *r), void *arg);
+	int (*ip_info)(void *impl, const unsigned char ip[16], struct store_ip_info *info);
 	int (*reporters)(void *impl, const struct store_scope *sc, const struct store_filter *f,
 			 int (*fn)(void *arg, const struct store_reporter_row *r), void *arg);
 	int (*reports)(void *impl, const struct store_scope *sc, const struct store_filter *f,
@@ -277,6 +298,17 @@ struct store {
 };
 
 /* Open the named backend over data_dir (creating the schema). */
+/* `dmarcd reenrich`: n sources (each src[i]: ip, ip_family and enr set)
+ * with their enrichment recomputed.  Their ips rows are written (a
+ * reverse name that could not be asked now keeps the one known); their
+ * records of domain (NULL: every domain) whose reports end at since or
+ * later get it too, where the backend can change stored rows (SQLite,
+ * PostgreSQL; ClickHouse keeps records as written: docs/ENRICH.md).
+ * A service the records had (by a DKIM signature, say) is kept when the
+ * new enrichment names none. */
+int store_reenrich(struct store *st, const char *domain, int64_t since, const struct dm_record *src,
+		   size_t n, char *err, size_t errlen) DM_WUR;
+
 struct store *store_open(const char *backend, const char *data_dir, char *err, size_t errlen);
 struct dm_config;
 /* Open the store the configuration names: `store = sqlite` (in data_dir)

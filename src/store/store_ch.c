@@ -67,6 +67,16 @@
 #define CH_STR_(x) #x
 #define CH_STR(x) CH_STR_(x)
 
+/* The enrichment of a record (src/enrich/), last in records: added to a
+ * database made before them by ALTER TABLE, in the same order. */
+#define RECORDS_ENRICH                                                                             \
+	", ptr Nullable(String), base_domain Nullable(String), asn Nullable(UInt32),"             \
+	" as_name Nullable(String), country Nullable(String), service Nullable(String)"
+static const char *const records_enrich_cols[] = {
+	"ptr Nullable(String)",	    "base_domain Nullable(String)", "asn Nullable(UInt32)",
+	"as_name Nullable(String)", "country Nullable(String)",	    "service Nullable(String)",
+	NULL};
+
 /* clang-format off */
 #define IDENT "reporter String, policy_domain String, report_id String, date_begin Int64, date_end Int64"
 /* Everything one INSERT of a batch's end carries; kind 1 cell, 2 report, 3 cancel. */
@@ -90,8 +100,14 @@ static const char *const schema_sql[] = {
 	" " IDENT ", source_ip Nullable(String), count Int64, disposition Nullable(String),"
 	" dkim Nullable(String), spf Nullable(String), dmarc_pass UInt8, header_from Nullable(String),"
 	" envelope_from Nullable(String), envelope_to Nullable(String), reasons Nullable(String),"
-	" dkim_results Nullable(String), spf_results Nullable(String))"
+	" dkim_results Nullable(String), spf_results Nullable(String)" RECORDS_ENRICH ")"
 	" ENGINE = MergeTree PARTITION BY month ORDER BY (policy_domain, date_begin, attempt, n)",
+	/* each source's enrichment as it was written; read as the latest
+	 * final reverse name (ptr_state 1-3) and the latest of the rest */
+	"CREATE TABLE IF NOT EXISTS ips (ip String, ptr_state UInt8, ptr Nullable(String),"
+	" base_domain Nullable(String), asn Nullable(UInt32), as_name Nullable(String),"
+	" country Nullable(String), service Nullable(String), service_type Nullable(String),"
+	" updated Int64) ENGINE = ReplacingMergeTree(updated) ORDER BY (ip, ptr_state)",
 	"CREATE TABLE IF NOT EXISTS cells (attempt UInt64, account_id Int64, month UInt32,"
 	" reporter String, domain String, source_ip String, day Int64, header_from String,"
 	" disposition String, dkim_pass UInt8, spf_pass UInt8, messages Int64, recs Int64)"
@@ -198,6 +214,8 @@ struct ch {
 	uint64_t spilled;
 	char tmpdir[4096];
 	struct dm_buf json, sql;
+	struct backend_ips ips; /* the batch's sources, for the ips table */
+	struct dm_buf ipsb;	/* ... as rows to insert */
 	struct chrep *reps;
 	size_t nreps, capreps;
 	/* identities stored (by any node) in the months loaded so far: a
@@ -771,11 +789,57 @@ seen_month(struct ch *c, uint32_t m)
 }
 
 static int
+field(struct dm_buf *b, const char *s, int last)
+{
+	return backend_field(b, s, last);
+}
+
+static int
+field_int(struct dm_buf *b, long long v, int last)
+{
+	return dm_buf_printf(b, "%lld%c", v, last ? '\n' : '\t') ? DM_ELIMIT : 0;
+}
+
+/* The batch's sources into ips (before the batch commits: a failure here
+ * fails the batch, which comes again), and empty the table. */
+static int
+ips_flush(struct ch *c)
+{
+	if (c->ips.n == 0)
+		return 0;
+	struct dm_buf *b = &c->ipsb;
+	int bad = 0;
+	dm_buf_reset(b);
+	for (size_t i = 0; i < c->ips.n; i++) {
+		const struct backend_ip *x = backend_ips_at(&c->ips, i);
+		const struct dm_enrichment *e = &x->e;
+		bad |= hexfield(b, x->ip, 6, 0);
+		bad |= field_int(b, (long long)e->ptr_state, 0);
+		bad |= backend_enrich_fields(b, e, 1, 0);
+		bad |= field_int(b, x->updated, 1);
+	}
+	backend_ips_clear(&c->ips);
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "clickhouse: the sources' enrichment does not fit");
+		return DM_ELIMIT;
+	}
+	char q[64];
+	snprintf(q, sizeof q, "INSERT INTO ips%s FORMAT TabSeparated", c->sfx);
+	int rc = post(c, q, c->sync, b->data, b->len, "insert the sources' enrichment");
+	dm_buf_reset(b);
+	if (rc)
+		c->broken = 1;
+	return rc;
+}
+
+static int
 batch_commit(struct ch *c)
 {
 	if (!c->batch_open)
 		return 0;
 	int rc = c->broken ? DM_ESTORE : recs_flush(c);
+	if (rc == 0)
+		rc = ips_flush(c);
 	if (rc == 0 && fin_len(c) > 0) {
 		char q[64], params[128];
 		snprintf(q, sizeof q, "INSERT INTO ledger%s FORMAT TabSeparated", c->sfx);
@@ -818,17 +882,6 @@ batch_commit(struct ch *c)
 
 /* ---- one report ----------------------------------------------------------------- */
 
-static int
-field(struct dm_buf *b, const char *s, int last)
-{
-	return backend_field(b, s, last);
-}
-
-static int
-field_int(struct dm_buf *b, long long v, int last)
-{
-	return dm_buf_printf(b, "%lld%c", v, last ? '\n' : '\t') ? DM_ELIMIT : 0;
-}
 
 /* The leading columns of a ledger row: kind to the report's identity. */
 static int
@@ -1009,19 +1062,28 @@ ch_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	bad |= field(b, rec->envelope_to, 0);
 	for (int i = 0; i < 3; i++) {
 		if (len[i] <= 2) {
-			bad |= field(b, NULL, i == 2);
+			bad |= field(b, NULL, 0);
 		} else {
 			char save = c->json.data[off[i] + len[i]];
 			c->json.data[off[i] + len[i]] = '\0';
-			bad |= field(b, c->json.data + off[i], i == 2);
+			bad |= field(b, c->json.data + off[i], 0);
 			c->json.data[off[i] + len[i]] = save;
 		}
 	}
+	const struct dm_enrichment *e = rec->enr;
+	bad |= backend_enrich_fields(b, e, 0, 1);
 	if (bad) {
 		b->len = row;
 		snprintf(c->err, sizeof c->err, "record too large to send");
 		return DM_ELIMIT;
 	}
+	if (e && (rc = backend_ips_add(&c->ips, rec, (long long)time(NULL))) == DM_ELIMIT) {
+		rc = ips_flush(c);
+		if (rc == 0)
+			rc = backend_ips_add(&c->ips, rec, (long long)time(NULL));
+	}
+	if (rc)
+		return rc;
 	c->rec_n++;
 	if (b->len >= CH_RECORDS_FLUSH && (rc = recs_flush(c)) != 0)
 		return rc;
@@ -1363,6 +1425,25 @@ ch_errmsg(struct store *st)
 
 /* ---- opening ---------------------------------------------------------------- */
 
+/* Add column (its definition) to table unless it is there. */
+static int
+add_column(struct ch *c, const char *table, const char *column)
+{
+	char q[512], name[64];
+	size_t n = strcspn(column, " ");
+	snprintf(name, sizeof name, "%.*s", (int)(n < 63 ? n : 63), column);
+	snprintf(q, sizeof q,
+	         "SELECT count() FROM system.columns WHERE database = currentDatabase()"
+	         " AND table = '%s' AND name = '%s'",
+	         table, name);
+	int rc = post(c, q, "", NULL, 0, "check the schema");
+	if (rc == 0 && c->ans.len > 0 && c->ans.data[0] == '0') {
+		snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN %s", table, column);
+		rc = post(c, q, "", NULL, 0, "add a column");
+	}
+	return rc;
+}
+
 static int
 ch_open_dir(struct store *st, const char *data_dir, char *err, size_t errlen)
 {
@@ -1390,6 +1471,8 @@ ch_close(struct store *st)
 		fclose(c->spill);
 	dm_buf_free(&c->json);
 	dm_buf_free(&c->sql);
+	dm_buf_free(&c->ipsb);
+	backend_ips_free(&c->ips);
 	reps_clear(c);
 	free(c->reps);
 	free(c->seen);
@@ -1483,6 +1566,8 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 	dm_buf_init(&c->fin, DM_CH_MAX_BATCH_BYTES);
 	dm_buf_init(&c->json, 4 * 1024 * 1024);
 	dm_buf_init(&c->sql, 1024 * 1024);
+	dm_buf_init(&c->ipsb, 4 * 1024 * 1024 + 2048 * DM_ENRICH_BATCH_IPS);
+	backend_ips_init(&c->ips, DM_ENRICH_BATCH_IPS);
 	rollup_init(&c->rollup, DM_MAX_ROLLUP_CELLS);
 	c->h = curl_easy_init();
 	if (!c->h) {
@@ -1573,19 +1658,27 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 			         c->db);
 			rc = DM_ESTORE;
 		}
+		/* records of a database made before their enrichment: the
+		 * columns added at the end, where the inserts put them */
+		for (int i = 0; rc == 0 && records_enrich_cols[i]; i++)
+			rc = add_column(c, "records", records_enrich_cols[i]);
 		/* the Distributed tables over every shard's: the two written
 		 * through are sharded by the attempt, so an attempt's rows,
-		 * its commit and its cancel are on one shard */
+		 * its commit and its cancel are on one shard; a source's ips
+		 * rows by the source */
 		static const char *const dist[] = {"ledger", "records", "cells", "daily", "day_totals",
-		                                   "src_day", "reports", "cancels", NULL};
+		                                   "src_day", "reports", "cancels", "ips", NULL};
 		for (int i = 0; rc == 0 && c->sfx[0] && dist[i]; i++) {
 			int keyed = strcmp(dist[i], "ledger") == 0 || strcmp(dist[i], "records") == 0;
+			int by_ip = strcmp(dist[i], "ips") == 0;
 			snprintf(create, sizeof create,
 			         "CREATE TABLE IF NOT EXISTS %s_d AS %s ENGINE = Distributed(%s, %s, %s%s)",
 			         dist[i], dist[i], cluster, c->db, dist[i],
-			         keyed ? ", intHash64(attempt)" : "");
+			         keyed ? ", intHash64(attempt)" : by_ip ? ", cityHash64(ip)" : "");
 			rc = post(c, create, "", NULL, 0, "create the Distributed tables");
 		}
+		for (int i = 0; rc == 0 && c->sfx[0] && records_enrich_cols[i]; i++)
+			rc = add_column(c, "records_d", records_enrich_cols[i]);
 	}
 	memcpy(c->base, base, sizeof base);
 	if (rc) {
@@ -1594,6 +1687,29 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 		return rc;
 	}
 	return 0;
+}
+
+/* dmarcd reenrich: new ips rows (the newest wins when read); records are
+ * kept as written (rewriting them would be a mutation of every part that
+ * holds one: docs/ENRICH.md). */
+static int
+ch_reenrich(struct store *st, const char *domain, int64_t since, const struct dm_record *src,
+            size_t n)
+{
+	struct ch *c = st->impl;
+	(void)domain;
+	(void)since;
+	int rc = batch_commit(c);
+	c->err[0] = '\0';
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = backend_ips_add(&c->ips, &src[i], (long long)time(NULL));
+		if (rc == DM_ELIMIT && (rc = ips_flush(c)) == 0)
+			rc = backend_ips_add(&c->ips, &src[i], (long long)time(NULL));
+	}
+	if (rc == 0)
+		rc = ips_flush(c);
+	c->broken = 0;
+	return rc;
 }
 
 const struct store_ops store_ch_ops = {
@@ -1611,5 +1727,6 @@ const struct store_ops store_ch_ops = {
         .failed = ch_failed,
         .lookup = ch_lookup,
         .stats = ch_stats,
+        .reenrich = ch_reenrich,
         .errmsg = ch_errmsg,
 };

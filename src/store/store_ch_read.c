@@ -823,6 +823,76 @@ list_row(void *arg, char **f)
 	return 0;
 }
 
+/* The ips rows of a page's sources: the latest final reverse name
+ * (ptr_state 1-3) with the service found with it, else the latest of
+ * all; the latest AS and country. */
+#define IPS_FINAL "ptr_state IN (1, 2, 3)"
+static int
+ips_row(void *arg, char **f)
+{
+	struct page *p = arg;
+	unsigned char ip[16];
+	if (read_ip(f[0], ip) != 0)
+		return 0;
+	for (size_t i = 0; i < p->n; i++) {
+		struct store_ip_info *info = &p->rows[i].info;
+		if (memcmp(p->rows[i].ip, ip, 16) != 0)
+			continue;
+		const char **str[] = {&info->ptr, &info->base_domain, NULL, &info->as_org,
+		                      &info->country, &info->service, &info->service_type};
+		info->known = 1;
+		info->ptr_state = (int)num(p->q, f[1]);
+		info->asn = (uint32_t)num(p->q, f[4]);
+		for (int c = 0; c < 7; c++)
+			if (str[c] && f[2 + c] && f[2 + c][0])
+				*str[c] = dm_arena_strndup(&p->q->rec.arena, f[2 + c], strlen(f[2 + c]));
+		break;
+	}
+	return 0;
+}
+
+static int
+ips_fill(struct chr *q, struct page *p)
+{
+	if (p->n == 0)
+		return 0;
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT ip, if(countIf(" IPS_FINAL ") > 0, argMaxIf(ptr_state, updated, " IPS_FINAL
+	        "), argMax(ptr_state, updated)), argMaxIf(ptr, updated, " IPS_FINAL "),"
+	        " argMaxIf(base_domain, updated, " IPS_FINAL "), argMax(asn, updated),"
+	        " argMax(as_name, updated), argMax(country, updated),"
+	        " if(countIf(" IPS_FINAL ") > 0, argMaxIf(service, updated, " IPS_FINAL "),"
+	        " argMax(service, updated)),"
+	        " if(countIf(" IPS_FINAL ") > 0, argMaxIf(service_type, updated, " IPS_FINAL "),"
+	        " argMax(service_type, updated)) FROM ips%s WHERE ip IN (",
+	    q->sfx);
+	for (size_t i = 0; i < p->n; i++) {
+		if (i)
+			add(&s, ",");
+		add_ip(&s, p->rows[i].ip);
+	}
+	add(&s, ") GROUP BY ip");
+	return run(&s, NULL, 9, ips_row, p);
+}
+
+static int
+rd_ip_info(void *impl, const unsigned char ip[16], struct store_ip_info *info)
+{
+	struct chr *q = impl;
+	int rc = ready(q);
+	if (rc)
+		return rc;
+	struct store_source_row row;
+	memset(&row, 0, sizeof row);
+	memcpy(row.ip, ip, 16);
+	struct page p = {.q = q, .rows = &row, .n = 1, .cap = 1};
+	dm_arena_reset(&q->rec.arena);
+	rc = ips_fill(q, &p);
+	*info = row.info;
+	return rc;
+}
+
 static const char *const sources_order[] = {
         [STORE_SORT_MESSAGES] = "c0 DESC, source_ip",
         [STORE_SORT_FAIL] = "c2 DESC, c0 DESC, source_ip",
@@ -873,6 +943,8 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 		dm_arena_reset(&q->rec.arena);
 		rc = run(&s, NULL, 3, list_row, &p);
 	}
+	if (rc == 0)
+		rc = ips_fill(q, &p);
 	for (size_t i = 0; rc == 0 && i < p.n; i++)
 		rc = fn(arg, &p.rows[i]);
 	free(p.rows);
@@ -1273,6 +1345,7 @@ const struct store_read_ops store_ch_read_ops = {
         .timeseries = rd_timeseries,
         .sources = rd_sources,
         .source = rd_source,
+        .ip_info = rd_ip_info,
         .reporters = rd_reporters,
         .reports = rd_reports,
         .report = rd_report,

@@ -53,13 +53,21 @@
 #include "store/store.h"
 #include "store/store_pg.h"
 
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 #define PG_STR_(x) #x
 #define PG_STR(x) PG_STR_(x)
 #define STORE_BATCH_REPORTS 1000
 #define STORE_BATCH_SECONDS 1.0
 #define PG_COPY_FLUSH (4 * 1024 * 1024) /* send buffered records beyond this */
 #define PG_LOCK_KEY "4242001"           /* advisory lock around schema set-up */
+
+/* Each source's latest enrichment (src/enrich/), what source lists show;
+ * ptr_state as enum dm_ptr_state.  Version 3. */
+#define IPS_SQL                                                                                    \
+	"CREATE TABLE IF NOT EXISTS ips("                                                          \
+	" ip bytea PRIMARY KEY, ptr_state smallint NOT NULL, ptr text, base_domain text,"          \
+	" asn bigint, as_name text, country text, service text, service_type text,"               \
+	" updated bigint NOT NULL);"
 
 static const char schema_sql[] =
         "CREATE TABLE IF NOT EXISTS dmarcd_schema(version integer NOT NULL);"
@@ -106,7 +114,7 @@ static const char schema_sql[] =
         " day bigint NOT NULL, messages bigint NOT NULL, dmarc_pass bigint NOT NULL,"
         " spf_aligned bigint NOT NULL, dkim_aligned bigint NOT NULL,"
         " quarantine bigint NOT NULL, reject bigint NOT NULL,"
-        " PRIMARY KEY(domain, source_ip, account_id, day));";
+        " PRIMARY KEY(domain, source_ip, account_id, day));" IPS_SQL;
 
 /* From version 1 (records without their order within the report). */
 static const char upgrade1_sql[] =
@@ -115,12 +123,31 @@ static const char upgrade1_sql[] =
         "CREATE INDEX IF NOT EXISTS records_report_n ON records(report, n);"
         "UPDATE dmarcd_schema SET version = 2;";
 
+/* From version 2: the ips table. */
+static const char upgrade2_sql[] = IPS_SQL "UPDATE dmarcd_schema SET version = 3;";
+
 /* Per connection: where a batch's rollup cells wait for their upsert. */
 static const char temp_sql[] =
         "CREATE TEMP TABLE daily_in (LIKE daily) ON COMMIT DELETE ROWS;"
         "CREATE TEMP TABLE day_totals_in (LIKE day_totals) ON COMMIT DELETE ROWS;"
         "CREATE TEMP TABLE src_day_in (LIKE src_day) ON COMMIT DELETE ROWS;"
-        "CREATE TEMP TABLE reports_in (LIKE reports INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;";
+        "CREATE TEMP TABLE reports_in (LIKE reports INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;"
+        "CREATE TEMP TABLE ips_in (LIKE ips) ON COMMIT DELETE ROWS;";
+
+/* A reverse name not known now (ptr_state 0, or 4: the DNS failed) leaves
+ * the one known before, and the service found with it. */
+#define IPS_KEEP "excluded.ptr_state IN (0, 4) AND ips.ptr_state NOT IN (0, 4)"
+static const char ips_upsert_sql[] =
+        "INSERT INTO ips SELECT * FROM ips_in ORDER BY ip ON CONFLICT (ip) DO UPDATE SET"
+        " asn = excluded.asn, as_name = excluded.as_name, country = excluded.country,"
+        " updated = excluded.updated,"
+        " ptr_state = CASE WHEN " IPS_KEEP " THEN ips.ptr_state ELSE excluded.ptr_state END,"
+        " ptr = CASE WHEN " IPS_KEEP " THEN ips.ptr ELSE excluded.ptr END,"
+        " base_domain = CASE WHEN " IPS_KEEP " THEN ips.base_domain ELSE excluded.base_domain END,"
+        " service = CASE WHEN " IPS_KEEP " THEN ips.service ELSE excluded.service END,"
+        " service_type = CASE WHEN " IPS_KEEP " THEN ips.service_type"
+        "  ELSE excluded.service_type END;"
+        "TRUNCATE ips_in;";
 
 static const char upsert_sql[] =
         "INSERT INTO daily SELECT * FROM daily_in ORDER BY domain, source_ip, day, account_id,"
@@ -169,7 +196,7 @@ static const char meta_update_sql[] =
 static const char records_copy_sql[] =
         "COPY records(report, n, account_id, policy_domain, date_begin, date_end, source_ip, count,"
         " disposition, dkim, spf, dmarc_pass, header_from, envelope_from, envelope_to, reasons,"
-        " dkim_results, spf_results) FROM STDIN";
+        " dkim_results, spf_results, ptr, base_domain, asn, as_name, country, service) FROM STDIN";
 
 static const char stats_sql[] =
         "SELECT r.policy_domain, r.n, r.rec, r.msg, COALESCE(d.pass, 0), COALESCE(d.fail, 0) FROM"
@@ -197,6 +224,7 @@ struct pg {
 	int64_t account_id;
 	long long rec_n; /* the open report's records so far: their order */
 	struct rollup bdaily, btotals;
+	struct backend_ips ips; /* the batch's sources, for the ips table */
 	struct dm_buf copy; /* records rows not sent yet (COPY text format) */
 	struct dm_buf rows; /* rollup rows of one flush */
 	struct dm_buf meta; /* the metadata rows of the batch's stored reports */
@@ -347,10 +375,12 @@ pg_setup(struct pg *p)
 				v = -1;
 		}
 		PQclear(r);
-		if (v == 1) {
+		if (v == 1 || v == 2) {
 			rc = ex(p, "BEGIN", "upgrade the schema");
-			if (rc == 0)
+			if (rc == 0 && v == 1)
 				rc = ex(p, upgrade1_sql, "upgrade the schema from version 1");
+			if (rc == 0)
+				rc = ex(p, upgrade2_sql, "upgrade the schema from version 2");
 			if (rc == 0)
 				rc = ex(p, "COMMIT", "upgrade the schema");
 			if (rc)
@@ -443,6 +473,7 @@ store_pg_open(struct store *st, const char *url, const char *password, char *err
 	rollup_init(&p->rollup, DM_MAX_ROLLUP_CELLS);
 	rollup_init(&p->bdaily, DM_MAX_BATCH_ROLLUP_CELLS);
 	rollup_init(&p->btotals, DM_MAX_BATCH_TOTAL_CELLS);
+	backend_ips_init(&p->ips, DM_ENRICH_BATCH_IPS);
 	dm_buf_init(&p->copy, 2 * PG_COPY_FLUSH);
 	dm_buf_init(&p->rows, 64 * 1024 * 1024);
 	dm_buf_init(&p->meta, 64 * 1024 * 1024);
@@ -475,6 +506,7 @@ pg_close(struct store *st)
 	rollup_free(&p->rollup);
 	rollup_free(&p->bdaily);
 	rollup_free(&p->btotals);
+	backend_ips_free(&p->ips);
 	dm_buf_free(&p->copy);
 	dm_buf_free(&p->rows);
 	dm_buf_free(&p->meta);
@@ -544,6 +576,32 @@ src_row(void *arg, const struct backend_src_day *a)
 	return bad;
 }
 
+/* Upsert the batch's sources into ips (COPY into ips_in, one upsert), and
+ * empty the table. */
+static int
+ips_write(struct pg *p)
+{
+	if (p->ips.n == 0)
+		return 0;
+	int bad = 0, rc;
+	dm_buf_reset(&p->rows);
+	for (size_t i = 0; i < p->ips.n; i++) {
+		const struct backend_ip *x = backend_ips_at(&p->ips, i);
+		const struct dm_enrichment *e = &x->e;
+		bad |= field_ip(&p->rows, x->ip, 6, 0, 0);
+		bad |= field_int(&p->rows, (long long)e->ptr_state, 0);
+		bad |= backend_enrich_fields(&p->rows, e, 1, 0);
+		bad |= field_int(&p->rows, x->updated, 1);
+	}
+	backend_ips_clear(&p->ips);
+	rc = bad ? DM_ELIMIT
+	         : copy_in(p, "COPY ips_in FROM STDIN", p->rows.data, p->rows.len, "COPY ips");
+	dm_buf_reset(&p->rows);
+	if (rc == 0)
+		rc = ex(p, ips_upsert_sql, "upsert the sources' enrichment");
+	return rc;
+}
+
 /* Upsert the batch's cells (daily, src_day from daily's runs, day_totals)
  * and empty the tables: at the batch's end, or when a table is full. */
 static int
@@ -602,6 +660,8 @@ batch_write(void *arg, struct rollup *unused)
 		             "COPY day_totals");
 	if (rc == 0)
 		rc = ex(p, upsert_sql, "upsert the rollups");
+	if (rc == 0)
+		rc = ips_write(p);
 	rollup_clear(&p->bdaily);
 	rollup_clear(&p->btotals);
 	return rc;
@@ -793,14 +853,16 @@ pg_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	bad |= field(b, rec->envelope_to, 0);
 	for (int i = 0; i < 3; i++) {
 		if (len[i] <= 2) {
-			bad |= field(b, NULL, i == 2);
+			bad |= field(b, NULL, 0);
 		} else {
 			char save = p->json.data[off[i] + len[i]];
 			p->json.data[off[i] + len[i]] = '\0';
-			bad |= field(b, p->json.data + off[i], i == 2);
+			bad |= field(b, p->json.data + off[i], 0);
 			p->json.data[off[i] + len[i]] = save;
 		}
 	}
+	const struct dm_enrichment *e = rec->enr;
+	bad |= backend_enrich_fields(b, e, 0, 1);
 	if (bad) {
 		b->len = row; /* the row is not sent half */
 		snprintf(p->err, sizeof p->err, "record too large to send");
@@ -808,6 +870,13 @@ pg_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	}
 	p->rec_n++;
 	if (b->len >= PG_COPY_FLUSH && (rc = copy_flush(p)) != 0)
+		return rc;
+	if (e && (rc = backend_ips_add(&p->ips, rec, (long long)time(NULL))) == DM_ELIMIT) {
+		rc = ips_write(p);
+		if (rc == 0)
+			rc = backend_ips_add(&p->ips, rec, (long long)time(NULL));
+	}
+	if (rc)
 		return rc;
 	p->rollup_rep = rep;
 	return rollup_add(&p->rollup, rep->begin, rep->end, rec, report_flush, p);
@@ -987,6 +1056,76 @@ pg_failed(struct store *st)
 	return __atomic_load_n(&((struct pg *)st->impl)->failed_id, __ATOMIC_ACQUIRE);
 }
 
+/* dmarcd reenrich: the sources by COPY into a temporary table, one
+ * UPDATE ... FROM over the records, the ips upsert; one transaction. */
+static int
+pg_reenrich(struct store *st, const char *domain, int64_t since, const struct dm_record *src,
+            size_t n)
+{
+	struct pg *p = st->impl;
+	int rc = batch_commit(p);
+	if (rc)
+		return rc;
+	p->err[0] = '\0';
+	rc = ex(p,
+	        "BEGIN; CREATE TEMP TABLE IF NOT EXISTS reenrich(ip bytea PRIMARY KEY,"
+	        " keep_ptr boolean, ptr text, base_domain text, asn bigint, as_name text,"
+	        " country text, service text) ON COMMIT DELETE ROWS",
+	        "reenrich");
+	int bad = 0;
+	dm_buf_reset(&p->rows);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct dm_enrichment *e = src[i].enr;
+		if (!e || !src[i].ip_family)
+			continue;
+		bad |= field_ip(&p->rows, src[i].ip, 6, 0, 0);
+		bad |= field(&p->rows, backend_ptr_final(e->ptr_state) ? "f" : "t", 0);
+		bad |= backend_enrich_fields(&p->rows, e, 0, 1);
+	}
+	if (rc == 0 && bad) {
+		snprintf(p->err, sizeof p->err, "reenrich: the sources do not fit");
+		rc = DM_ELIMIT;
+	}
+	if (rc == 0 && p->rows.len)
+		rc = copy_in(p, "COPY reenrich FROM STDIN", p->rows.data, p->rows.len, "reenrich");
+	dm_buf_reset(&p->rows);
+	if (rc == 0) {
+		char since_s[24];
+		snprintf(since_s, sizeof since_s, "%lld", (long long)since);
+		const char *v[2] = {domain, since_s};
+		PGresult *r = PQexecParams(
+		        p->c,
+		        "UPDATE records r SET"
+		        " ptr = CASE WHEN e.keep_ptr THEN r.ptr ELSE e.ptr END,"
+		        " base_domain = CASE WHEN e.keep_ptr THEN r.base_domain ELSE e.base_domain END,"
+		        " asn = e.asn, as_name = e.as_name, country = e.country,"
+		        " service = COALESCE(e.service, r.service)"
+		        " FROM reenrich e WHERE r.source_ip = e.ip"
+		        /* the records of the reports in question (records_report_n) */
+		        " AND r.report IN (SELECT id FROM reports WHERE"
+		        "  ($1::text IS NULL OR policy_domain = $1::text) AND date_end >= $2::bigint)",
+		        2, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = fail(p, r, "reenrich the records");
+		else
+			PQclear(r);
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = backend_ips_add(&p->ips, &src[i], (long long)time(NULL));
+		if (rc == DM_ELIMIT && (rc = ips_write(p)) == 0)
+			rc = backend_ips_add(&p->ips, &src[i], (long long)time(NULL));
+	}
+	if (rc == 0)
+		rc = ips_write(p);
+	if (rc == 0)
+		rc = ex(p, "COMMIT", "reenrich");
+	if (rc) {
+		PQclear(PQexec(p->c, "ROLLBACK"));
+		backend_ips_clear(&p->ips);
+	}
+	return rc;
+}
+
 static int
 pg_stats(struct store *st, const char *domain, struct store_stats *total,
          int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg)
@@ -1051,5 +1190,6 @@ const struct store_ops store_pg_ops = {
         .failed = pg_failed,
         .lookup = NULL, /* a round trip per report: the claim decides alone */
         .stats = pg_stats,
+        .reenrich = pg_reenrich,
         .errmsg = pg_errmsg,
 };

@@ -604,6 +604,76 @@ rd_reporters(void *impl, const struct store_scope *sc, const struct store_filter
 
 /* ---- sources ------------------------------------------------------------------ */
 
+static const char q_ips[] =
+	"SELECT ip, ptr_state, ptr, base_domain, asn, as_name, country, service, service_type"
+	" FROM ips WHERE ip = ANY (SELECT decode(x, 'hex') FROM unnest($1::text[]) AS x)";
+
+/* The ips rows of n sources into their info, strings in the reader's
+ * record arena (not reset here). */
+static int
+ips_fill(struct pgr *q, struct store_source_row *rows, int n)
+{
+	if (n <= 0)
+		return 0;
+	struct args a;
+	memset(&a, 0, sizeof a);
+	a.t[0] = T_TEXT_ARRAY;
+	a.n = 1;
+	dm_buf_init(&a.text[0], (size_t)n * 36 + 16);
+	int bad = dm_buf_addc(&a.text[0], '{');
+	for (int i = 0; i < n; i++) {
+		bad |= dm_buf_add(&a.text[0], i ? ",\"" : "\"", i ? 2 : 1);
+		for (int k = 0; k < 16; k++)
+			bad |= dm_buf_printf(&a.text[0], "%02x", rows[i].ip[k]);
+		bad |= dm_buf_addc(&a.text[0], '"');
+	}
+	bad |= dm_buf_add(&a.text[0], "}", 2);
+	a.v[0] = a.text[0].data;
+	if (bad) {
+		args_free(&a);
+		snprintf(q->err, sizeof q->err, "the page does not fit");
+		return DM_ELIMIT;
+	}
+	PGresult *r;
+	int rc = run(q, q_ips, &a, &r);
+	for (int k = 0; rc == 0 && k < PQntuples(r); k++) {
+		unsigned char ip[16];
+		if (read_ip(r, k, 0, ip) != 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			struct store_ip_info *info = &rows[i].info;
+			if (memcmp(rows[i].ip, ip, 16) != 0)
+				continue;
+			const char **str[] = {&info->ptr, &info->base_domain, NULL, &info->as_org,
+			                      &info->country, &info->service, &info->service_type};
+			info->known = 1;
+			info->ptr_state = (int)num(r, k, 1);
+			info->asn = (uint32_t)num(r, k, 4);
+			for (int c = 0; c < 7; c++) {
+				const char *t = val(r, k, 2 + c);
+				if (str[c] && t)
+					*str[c] = dm_arena_strndup(&q->rec.arena, t, strlen(t));
+			}
+			break;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int
+rd_ip_info(void *impl, const unsigned char ip[16], struct store_ip_info *info)
+{
+	struct pgr *q = impl;
+	struct store_source_row row;
+	memset(&row, 0, sizeof row);
+	memcpy(row.ip, ip, 16);
+	dm_arena_reset(&q->rec.arena);
+	int rc = ips_fill(q, &row, 1);
+	*info = row.info;
+	return rc;
+}
+
 static int
 rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *f,
            enum store_source_sort sort, unsigned limit, unsigned offset, uint64_t *total,
@@ -679,6 +749,8 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 		}
 	}
 	PQclear(l);
+	if (rc == 0)
+		rc = ips_fill(q, rows, n);
 	for (int i = 0; rc == 0 && i < n; i++)
 		rc = fn(arg, &rows[i]);
 	free(rows);
@@ -966,6 +1038,7 @@ const struct store_read_ops store_pg_read_ops = {
         .timeseries = rd_timeseries,
         .sources = rd_sources,
         .source = rd_source,
+        .ip_info = rd_ip_info,
         .reporters = rd_reporters,
         .reports = rd_reports,
         .report = rd_report,

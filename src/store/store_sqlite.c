@@ -61,8 +61,10 @@
  * the day_totals rollup, the indexes of the read side (migrated from 1 by
  * rebuilding the rollups from the records).  3: src_day (migrated from 2
  * by summing daily).  4: daily keyed by source first, without an index
- * of its own (it is only ever read per source; migrated by copying). */
-#define SCHEMA_VERSION 4
+ * of its own (it is only ever read per source; migrated by copying).
+ * 5: ips, each source's latest enrichment (made empty: `dmarcd reenrich`
+ * fills it for what was stored before). */
+#define SCHEMA_VERSION 5
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
@@ -117,7 +119,13 @@ static const char schema_sql[] =
 	" day INTEGER NOT NULL, messages INTEGER NOT NULL, dmarc_pass INTEGER NOT NULL,"
 	" spf_aligned INTEGER NOT NULL, dkim_aligned INTEGER NOT NULL,"
 	" quarantine INTEGER NOT NULL, reject INTEGER NOT NULL,"
-	" PRIMARY KEY(domain, source_ip, account_id, day)) WITHOUT ROWID;";
+	" PRIMARY KEY(domain, source_ip, account_id, day)) WITHOUT ROWID;"
+	/* each source's latest enrichment (src/enrich/): what the source
+	 * lists show; ptr_state as enum dm_ptr_state */
+	"CREATE TABLE IF NOT EXISTS ips("
+	" ip BLOB PRIMARY KEY, ptr_state INTEGER NOT NULL, ptr TEXT, base_domain TEXT,"
+	" asn INTEGER, as_name TEXT, country TEXT, service TEXT, service_type TEXT,"
+	" updated INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* Schema 2 to 3: src_day from daily (daily_old: the table before 4). */
 static const char migrate_src_day_sql[] =
@@ -159,6 +167,7 @@ enum stmt {
 	S_DAILY,
 	S_TOTALS,
 	S_SRCDAY,
+	S_IP,
 	S_LOOKUP,
 	S_STATS,
 	S_COUNT
@@ -187,8 +196,26 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RECORD] = "INSERT INTO records(report, account_id, policy_domain, date_begin,"
 		     " date_end, source_ip, count, disposition, dkim, spf, dmarc_pass,"
 		     " header_from, envelope_from, envelope_to, reasons, dkim_results,"
-		     " spf_results) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
-		     "?16,?17)",
+		     " spf_results, ptr, base_domain, asn, as_name, country, service)"
+		     " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,"
+		     "?16,?17,?18,?19,?20,?21,?22,?23)",
+	/* a reverse name not known now (ptr_state 0, or 4: the DNS failed)
+	 * leaves the one known before, and the service found with it */
+	[S_IP] = "INSERT INTO ips(ip, ptr_state, ptr, base_domain, asn, as_name, country,"
+		 " service, service_type, updated) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+		 " ON CONFLICT(ip) DO UPDATE SET"
+		 " asn = excluded.asn, as_name = excluded.as_name, country = excluded.country,"
+		 " updated = excluded.updated,"
+		 " ptr_state = CASE WHEN excluded.ptr_state IN (0, 4) AND ips.ptr_state NOT IN (0, 4)"
+		 "  THEN ips.ptr_state ELSE excluded.ptr_state END,"
+		 " ptr = CASE WHEN excluded.ptr_state IN (0, 4) AND ips.ptr_state NOT IN (0, 4)"
+		 "  THEN ips.ptr ELSE excluded.ptr END,"
+		 " base_domain = CASE WHEN excluded.ptr_state IN (0, 4) AND ips.ptr_state NOT IN (0, 4)"
+		 "  THEN ips.base_domain ELSE excluded.base_domain END,"
+		 " service = CASE WHEN excluded.ptr_state IN (0, 4) AND ips.ptr_state NOT IN (0, 4)"
+		 "  THEN ips.service ELSE excluded.service END,"
+		 " service_type = CASE WHEN excluded.ptr_state IN (0, 4) AND ips.ptr_state NOT IN (0, 4)"
+		 "  THEN ips.service_type ELSE excluded.service_type END",
 	[S_RECORD_SCAN] = "SELECT source_ip, count, disposition, dkim, spf, header_from"
 			  " FROM records WHERE id BETWEEN ?1 AND ?2",
 	[S_DAILY] = "INSERT INTO daily(account_id, domain, day, source_ip, header_from,"
@@ -247,6 +274,7 @@ struct sq {
 	int64_t account_id;
 	/* the batch's rollup cells: daily (and src_day from it), day_totals */
 	struct rollup bdaily, btotals;
+	struct backend_ips ips; /* the batch's sources, for the ips table */
 	struct dm_buf json;
 	/* the batch */
 	int batch_open;
@@ -431,6 +459,7 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 	rollup_init(&q->rollup, DM_MAX_ROLLUP_CELLS);
 	rollup_init(&q->bdaily, DM_MAX_BATCH_ROLLUP_CELLS);
 	rollup_init(&q->btotals, DM_MAX_BATCH_TOTAL_CELLS);
+	backend_ips_init(&q->ips, DM_ENRICH_BATCH_IPS);
 	dm_buf_init(&q->json, 4 * 1024 * 1024);
 	if (rc == SQLITE_OK && version == 1) {
 		/* the rollups of schema 1 had no reporter: made again from the
@@ -461,6 +490,7 @@ sq_open(struct store *st, const char *data_dir, char *err, size_t errlen)
 		rollup_free(&q->rollup);
 		rollup_free(&q->bdaily);
 		rollup_free(&q->btotals);
+		backend_ips_free(&q->ips);
 		dm_buf_free(&q->json);
 		free(q);
 		return DM_ESTORE;
@@ -479,6 +509,7 @@ sq_close_impl(struct sq *q)
 	rollup_free(&q->rollup);
 	rollup_free(&q->bdaily);
 	rollup_free(&q->btotals);
+	backend_ips_free(&q->ips);
 	dm_buf_free(&q->json);
 	free(q);
 }
@@ -716,6 +747,33 @@ totals_write(struct sq *q, struct rollup *r)
 	return rc;
 }
 
+/* Upsert the batch's sources into ips, and empty the table. */
+static int
+ips_write(struct sq *q)
+{
+	sqlite3_stmt *s = q->st[S_IP];
+	int rc = 0;
+	for (size_t i = 0; i < q->ips.n && rc == 0; i++) {
+		const struct backend_ip *x = backend_ips_at(&q->ips, i);
+		sqlite3_bind_blob(s, 1, x->ip, 16, SQLITE_STATIC);
+		sqlite3_bind_int(s, 2, (int)x->e.ptr_state);
+		bind_text(s, 3, x->e.ptr[0] ? x->e.ptr : NULL);
+		bind_text(s, 4, x->e.base_domain[0] ? x->e.base_domain : NULL);
+		if (x->e.asn)
+			sqlite3_bind_int64(s, 5, x->e.asn);
+		else
+			sqlite3_bind_null(s, 5);
+		bind_text(s, 6, x->e.as_org[0] ? x->e.as_org : NULL);
+		bind_text(s, 7, x->e.country[0] ? x->e.country : NULL);
+		bind_text(s, 8, x->e.ip_service);
+		bind_text(s, 9, x->e.ip_service_type);
+		sqlite3_bind_int64(s, 10, x->updated);
+		rc = step_done(q, s);
+	}
+	backend_ips_clear(&q->ips);
+	return rc;
+}
+
 /* Write the batch's rollup cells out and empty its tables (when the batch
  * commits, or when a table is full: the callback of rollup_merge). */
 static int
@@ -726,6 +784,8 @@ batch_write(void *arg, struct rollup *unused)
 	int rc = daily_write(q, &q->bdaily);
 	if (rc == 0)
 		rc = totals_write(q, &q->btotals);
+	if (rc == 0)
+		rc = ips_write(q);
 	rollup_clear(&q->bdaily);
 	rollup_clear(&q->btotals);
 	return rc;
@@ -840,7 +900,29 @@ sq_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 			sqlite3_bind_text(s, 15 + i, q->json.data + off[i], (int)len[i],
 					  SQLITE_STATIC);
 	}
+	const struct dm_enrichment *e = rec->enr;
+	if (e) {
+		bind_text(s, 18, e->ptr[0] ? e->ptr : NULL);
+		bind_text(s, 19, e->base_domain[0] ? e->base_domain : NULL);
+		if (e->asn)
+			sqlite3_bind_int64(s, 20, e->asn);
+		else
+			sqlite3_bind_null(s, 20);
+		bind_text(s, 21, e->as_org[0] ? e->as_org : NULL);
+		bind_text(s, 22, e->country[0] ? e->country : NULL);
+		bind_text(s, 23, e->service);
+	} else {
+		for (int i = 18; i <= 23; i++)
+			sqlite3_bind_null(s, i);
+	}
 	rc = step_done(q, s);
+	if (rc)
+		return rc;
+	if (e && (rc = backend_ips_add(&q->ips, rec, (int64_t)time(NULL))) == DM_ELIMIT) {
+		rc = ips_write(q);
+		if (rc == 0)
+			rc = backend_ips_add(&q->ips, rec, (int64_t)time(NULL));
+	}
 	if (rc)
 		return rc;
 	q->last_record = sqlite3_last_insert_rowid(q->db);
@@ -1058,6 +1140,95 @@ sq_lookup(struct store *st, struct dm_report *rep, int *exists)
 	return 0;
 }
 
+/* dmarcd reenrich: the sources into a temporary table, then one pass over
+ * the records (UPDATE ... FROM) and the ips upsert, in one transaction. */
+static int
+sq_reenrich(struct store *st, const char *domain, int64_t since, const struct dm_record *src,
+            size_t n)
+{
+	struct sq *q = st->impl;
+	int rc = batch_commit(q);
+	if (rc)
+		return rc;
+	q->err[0] = '\0';
+	q->broken = 0;
+	char *msg = NULL;
+	int src_rc = sqlite3_exec(q->db,
+	                          "BEGIN IMMEDIATE;"
+	                          " CREATE TEMP TABLE IF NOT EXISTS reenrich(ip BLOB PRIMARY KEY,"
+	                          " keep_ptr INTEGER, ptr TEXT, base_domain TEXT, asn INTEGER,"
+	                          " as_name TEXT, country TEXT, service TEXT);"
+	                          " DELETE FROM reenrich;",
+	                          NULL, NULL, &msg);
+	sqlite3_stmt *ins = NULL, *upd = NULL;
+	if (src_rc == SQLITE_OK)
+		src_rc = sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO reenrich VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+		                            -1, &ins, NULL);
+	for (size_t i = 0; src_rc == SQLITE_OK && i < n; i++) {
+		const struct dm_enrichment *e = src[i].enr;
+		if (!e || !src[i].ip_family)
+			continue;
+		sqlite3_bind_blob(ins, 1, src[i].ip, 16, SQLITE_STATIC);
+		sqlite3_bind_int(ins, 2, !backend_ptr_final(e->ptr_state));
+		bind_text(ins, 3, e->ptr[0] ? e->ptr : NULL);
+		bind_text(ins, 4, e->base_domain[0] ? e->base_domain : NULL);
+		if (e->asn)
+			sqlite3_bind_int64(ins, 5, e->asn);
+		else
+			sqlite3_bind_null(ins, 5);
+		bind_text(ins, 6, e->as_org[0] ? e->as_org : NULL);
+		bind_text(ins, 7, e->country[0] ? e->country : NULL);
+		bind_text(ins, 8, e->service);
+		src_rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(q->db);
+		sqlite3_reset(ins);
+	}
+	if (src_rc == SQLITE_OK)
+		src_rc = sqlite3_prepare_v2(
+		        q->db,
+		        "UPDATE records SET"
+		        " ptr = CASE WHEN e.keep_ptr THEN records.ptr ELSE e.ptr END,"
+		        " base_domain = CASE WHEN e.keep_ptr THEN records.base_domain ELSE e.base_domain END,"
+		        " asn = e.asn, as_name = e.as_name, country = e.country,"
+		        " service = COALESCE(e.service, records.service)"
+		        /* the records of the reports in question, by their id
+		         * ranges: not a pass over every record */
+		        " FROM reenrich e, (SELECT first_record, last_record FROM reports"
+		        "  WHERE (?1 IS NULL OR policy_domain = ?1) AND date_end >= ?2) AS r"
+		        " WHERE records.id BETWEEN r.first_record AND r.last_record"
+		        " AND records.source_ip = e.ip",
+		        -1, &upd, NULL);
+	if (src_rc == SQLITE_OK) {
+		bind_text(upd, 1, domain);
+		sqlite3_bind_int64(upd, 2, since);
+		src_rc = sqlite3_step(upd) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(q->db);
+	}
+	sqlite3_finalize(ins);
+	sqlite3_finalize(upd);
+	if (src_rc != SQLITE_OK) {
+		snprintf(q->err, sizeof q->err, "%s", msg ? msg : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return DM_ESTORE;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = backend_ips_add(&q->ips, &src[i], (int64_t)time(NULL));
+		if (rc == DM_ELIMIT && (rc = ips_write(q)) == 0)
+			rc = backend_ips_add(&q->ips, &src[i], (int64_t)time(NULL));
+	}
+	if (rc == 0)
+		rc = ips_write(q);
+	if (rc == 0 && sqlite3_exec(q->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(q->err, sizeof q->err, "%s", msg ? msg : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		rc = DM_ESTORE;
+	}
+	if (rc) {
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		backend_ips_clear(&q->ips);
+	}
+	return rc;
+}
+
 static int
 sq_stats(struct store *st, const char *domain, struct store_stats *total,
 	 int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg)
@@ -1119,5 +1290,6 @@ const struct store_ops store_sqlite_ops = {
 	.failed = sq_failed,
 	.lookup = sq_lookup,
 	.stats = sq_stats,
+	.reenrich = sq_reenrich,
 	.errmsg = sq_errmsg,
 };

@@ -80,6 +80,7 @@ enum rstmt {
 	R_SOURCE_ROWS,
 	R_SOURCE_LISTS,
 	R_SOURCE_TOTAL,
+	R_IP_INFO,
 	R_SOURCE_DAYS,
 	R_SOURCE_PARTS,
 	R_REPORTERS,
@@ -131,6 +132,8 @@ static const char *const rstmt_sql[R_COUNT] = {
                 " WHERE domain = ?3 AND source_ip = ?6 AND day BETWEEN ?4 AND ?5 AND" SCOPE
                 " GROUP BY header_from, reporter"
                 " ORDER BY SUM(messages) DESC, header_from, reporter LIMIT 400",
+        [R_IP_INFO] = "SELECT ptr_state, ptr, base_domain, asn, as_name, country, service,"
+                      " service_type FROM ips WHERE ip = ?6",
         [R_SOURCE_TOTAL] = "SELECT" COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
                            " AND day BETWEEN ?4 AND ?5 AND" SCOPE,
         [R_SOURCE_DAYS] = "SELECT day," COUNTS " FROM daily WHERE domain = ?3 AND source_ip = ?6"
@@ -579,6 +582,32 @@ sources_sql(struct sqr *q, const struct store_scope *sc, const struct store_filt
 	return 0;
 }
 
+/* ip's row of ips into info, its strings copied into the reader's
+ * record arena (not reset here). */
+static int
+ip_info_read(struct sqr *q, const unsigned char ip[16], struct store_ip_info *info)
+{
+	static const struct store_scope none = {0, 0};
+	sqlite3_stmt *s = prep(q, R_IP_INFO, &none, NULL);
+	sqlite3_bind_blob(s, 6, ip, 16, SQLITE_STATIC);
+	int st = sqlite3_step(s);
+	memset(info, 0, sizeof *info);
+	if (st == SQLITE_ROW) {
+		const char **str[] = {&info->ptr, &info->base_domain, NULL, &info->as_org,
+		                      &info->country, &info->service, &info->service_type};
+		info->known = 1;
+		info->ptr_state = sqlite3_column_int(s, 0);
+		info->asn = (uint32_t)sqlite3_column_int64(s, 3);
+		for (int i = 0; i < 7; i++) {
+			const char *t = col_text(s, 1 + i);
+			if (str[i] && t)
+				*str[i] = dm_arena_strndup(&q->rec.arena, t, strlen(t));
+		}
+	}
+	sqlite3_reset(s);
+	return st == SQLITE_ROW || st == SQLITE_DONE ? 0 : fail(q, st);
+}
+
 static int
 rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *f,
            enum store_source_sort sort, unsigned limit, unsigned offset, uint64_t *total,
@@ -612,12 +641,22 @@ rd_sources(void *impl, const struct store_scope *sc, const struct store_filter *
 		}
 		if (st != SQLITE_DONE && st != SQLITE_ROW)
 			rc = fail(q, st);
-		else
-			rc = fn(arg, r);
 		sqlite3_reset(l);
+		if (rc == 0)
+			rc = ip_info_read(q, r->ip, &r->info);
+		if (rc == 0)
+			rc = fn(arg, r);
 	}
 	free(page);
 	return rc;
+}
+
+static int
+rd_ip_info(void *impl, const unsigned char ip[16], struct store_ip_info *info)
+{
+	struct sqr *q = impl;
+	dm_arena_reset(&q->rec.arena);
+	return ip_info_read(q, ip, info);
 }
 
 /* ---- one record ------------------------------------------------------------------- */
@@ -952,6 +991,7 @@ const struct store_read_ops store_sqlite_read_ops = {
         .timeseries = rd_timeseries,
         .sources = rd_sources,
         .source = rd_source,
+        .ip_info = rd_ip_info,
         .reporters = rd_reporters,
         .reports = rd_reports,
         .report = rd_report,

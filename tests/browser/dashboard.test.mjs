@@ -176,6 +176,66 @@ async function xss(p = page) {
 	return p.evaluate(() => [window.__xss, document.querySelectorAll('main img, main script').length]);
 }
 
+// what the Sender column shows for a source of the API: its service, else
+// its AS organisation, else "unknown"
+function senderOf(x) {
+	const w = x.who || {};
+	return w.service || w.as_org || 'unknown';
+}
+
+// a source list's rows as shown: IP, sender name, type label, country
+async function senderRows(testid, p = page) {
+	return p.$$eval(`[data-testid=${testid}] tbody tr`, (trs) =>
+		trs.map((tr) => {
+			const td = tr.children[1];
+			const t = (sel) => {
+				const e = td.querySelector(sel);
+				return e ? e.textContent : null;
+			};
+			return { ip: tr.children[0].textContent, name: t('.who-name'), type: t('.who-type'), cc: t('.who-cc'), ptr: t('.who-ptr') };
+		})
+	);
+}
+
+function sendersOfAPI(items) {
+	return items.map((x) => {
+		const w = x.who || {};
+		return { ip: x.ip, name: senderOf(x), type: w.service ? w.service_type || null : null, cc: w.country || null, ptr: w.ptr || null };
+	});
+}
+
+const PTR_STATES = {
+	confirmed: 'confirmed',
+	unconfirmed: "not confirmed: the name's addresses do not include this IP",
+	none: 'no reverse name',
+	failed: 'DNS failed, asked again later',
+	unknown: 'not looked up yet',
+};
+
+// the source page's who block against a /api/v1/sources/{ip} answer
+async function whoBlockMatches(s, p = page) {
+	const w = s.who || {};
+	const got = await p.evaluate(() => {
+		const q = (id) => document.querySelector(`[data-testid=source-who] [data-testid=${id}]`);
+		const one = (id) => {
+			const e = q(id);
+			return e ? { text: e.textContent, value: e.getAttribute('data-value'), state: e.getAttribute('data-state') } : null;
+		};
+		return { service: one('who-service'), ptr: one('who-ptr'), asn: one('who-asn'), country: one('who-country') };
+	});
+	assert.ok(got.service && got.ptr && got.asn && got.country, 'the who block: ' + JSON.stringify(got));
+	assert.equal(got.service.value, w.service || '', 'service');
+	assert.equal(got.service.text, w.service ? w.service + (w.service_type ? ' ' + w.service_type : '') : 'none known');
+	assert.equal(got.asn.value, w.asn === null || w.asn === undefined ? '' : String(w.asn), 'AS number');
+	if (w.asn !== null && w.asn !== undefined) assert.equal(got.asn.text, 'AS' + w.asn + (w.as_org ? ' ' + w.as_org : ''));
+	else assert.equal(got.asn.text, w.as_org || 'unknown');
+	assert.equal(got.country.value, w.country || '', 'country');
+	if (w.country) assert.ok(got.country.text.startsWith(w.country), 'country ' + got.country.text);
+	const state = w.ptr_state || 'unknown';
+	assert.equal(got.ptr.state, state);
+	assert.equal(got.ptr.text, w.ptr ? `${w.ptr} (${PTR_STATES[state] || state})` : PTR_STATES[state] || state, 'reverse name');
+}
+
 async function download(selector, p = page) {
 	const [dl] = await Promise.all([p.waitForEvent('download', { timeout: WAIT }), p.click(selector)]);
 	const name = dl.suggestedFilename();
@@ -338,6 +398,9 @@ await check('overview: top sources and top reporters', async () => {
 	const src = await apiJSON('sources', { domain: params.domain, from: params.from, to: params.to, limit: 10 });
 	const ips = await page.$$eval('[data-testid=top-sources] tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
 	assert.deepEqual(ips, src.items.map((x) => x.ip));
+	const head = await page.$$eval('[data-testid=top-sources] thead th', (ths) => ths.map((t) => t.textContent));
+	assert.equal(head[1], 'Sender', 'the Sender column follows the IP');
+	assert.deepEqual(await senderRows('top-sources'), sendersOfAPI(src.items), 'the senders are /api/v1/sources who');
 	const reps = await page.$$eval('[data-testid=top-reporters] tbody tr', (trs) => trs.length);
 	assert.ok(reps > 0, 'no reporters shown');
 });
@@ -451,10 +514,37 @@ await check('sources: every sending IP, as the API lists them', async () => {
 		trs.map((tr) => [...tr.children].map((td) => td.textContent))
 	);
 	assert.equal(rows.length, Math.min(50, src.total));
+	const head = await page.$$eval('[data-testid=sources-table] thead th', (ths) => ths.map((t) => t.textContent));
+	assert.deepEqual(head.slice(0, 3), ['Source IP', 'Sender', 'Messages']);
 	assert.deepEqual(rows.map((r) => r[0]), src.items.map((x) => x.ip));
-	assert.deepEqual(rows.map((r) => r[1]), src.items.map((x) => x.messages.toLocaleString('en-US')));
+	assert.deepEqual(rows.map((r) => r[2]), src.items.map((x) => x.messages.toLocaleString('en-US')));
 	sourceIP = src.items[0].ip;
 	await shot('sources');
+});
+
+await check('sources: the Sender column is what the API says of each source', async () => {
+	const { params } = route();
+	const src = await apiJSON('sources', { domain: params.domain, from: params.from, to: params.to, limit: 50 });
+	assert.ok(src.items.every((x) => 'who' in x), 'every item of /api/v1/sources carries who');
+	const shown = await senderRows('sources-table');
+	assert.deepEqual(shown.map((r) => r.name), src.items.map(senderOf), 'service, else AS organisation, else unknown');
+	assert.deepEqual(shown, sendersOfAPI(src.items), 'name, type, country and reverse name per row');
+	// the generated data: IP databases installed, so most rows name a network
+	assert.ok(src.items.some((x) => x.who && x.who.as_org), 'no source with an AS organisation');
+	// the tooltip spells out the AS
+	const x = src.items.find((i) => i.who && i.who.asn !== null && i.who.as_org);
+	const i = src.items.indexOf(x);
+	const title = await page.getAttribute(`[data-testid=sources-table] tbody tr:nth-child(${i + 1}) .who`, 'title');
+	assert.ok(title.split('\n').includes(`AS${x.who.asn} ${x.who.as_org}`), 'tooltip ' + JSON.stringify(title));
+});
+
+await check('the DB-IP attribution: a link to https://db-ip.com on the page', async () => {
+	const link = page.locator('[data-testid=dbip-link]');
+	assert.equal(await link.isVisible(), true, 'visible');
+	assert.ok(['https://db-ip.com', 'https://db-ip.com/'].includes(await link.getAttribute('href')), 'href');
+	assert.equal(await link.evaluate((a) => a.href), 'https://db-ip.com/');
+	assert.match(await link.getAttribute('rel'), /\bnoopener\b/);
+	assert.equal(await page.textContent('[data-testid=ip-data]').then((t) => t.replace(/\s+/g, ' ').trim()), 'IP data: DB-IP (CC BY 4.0)');
 });
 
 await check('sources: sort by DMARC failures', async () => {
@@ -484,6 +574,7 @@ await check('drill into a source', async () => {
 	assert.equal(Number(await attr('[data-testid=chart]', 'data-total-messages')), s.messages, 'chart total');
 	const reps = await page.$$eval('[data-testid=source-reporters] tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
 	assert.deepEqual(reps, s.reporters.map((r) => r.reporter));
+	await whoBlockMatches(s);
 	await shot('source');
 	await page.goBack();
 	await ready();
@@ -491,6 +582,81 @@ await check('drill into a source', async () => {
 	await page.goForward();
 	await ready();
 	assert.ok(route().path.startsWith('/source/'), 'forward: the source');
+});
+
+await check('source view: the who block with the AS number of the API', async () => {
+	const { params } = route();
+	const src = await apiJSON('sources', { domain: params.domain, from: params.from, to: params.to, limit: 200 });
+	const x = src.items.find((i) => i.who && i.who.asn !== null && i.who.as_org && i.who.country);
+	assert.ok(x, 'no source with an AS number in the first 200');
+	const back = page.url();
+	await page.goto(BASE + '/#/source/' + x.ip + '?' + new URLSearchParams({ domain: params.domain, from: params.from, to: params.to }));
+	await ready();
+	const s = await apiJSON('sources/' + x.ip, { domain: params.domain, from: params.from, to: params.to });
+	assert.deepEqual(s.who, x.who, 'the list and the source agree');
+	await whoBlockMatches(s);
+	assert.ok((await page.textContent('[data-testid=who-asn]')).startsWith('AS' + s.who.asn + ' '), 'AS number shown');
+	assert.equal(await page.isVisible('[data-testid=dbip-link]'), true, 'the DB-IP link');
+	await shot('source-who');
+	// and one without an AS number, if the data has one
+	const y = src.items.find((i) => !i.who || i.who.asn === null);
+	if (y) {
+		await page.goto(BASE + '/#/source/' + y.ip + '?' + new URLSearchParams({ domain: params.domain, from: params.from, to: params.to }));
+		await ready();
+		await whoBlockMatches(await apiJSON('sources/' + y.ip, { domain: params.domain, from: params.from, to: params.to }));
+	}
+	await page.goto(back);
+	await ready();
+});
+
+// the hostile who: the server's real answers with markup put into every
+// text field of `who` (an AS name, a reverse name are whatever whoever
+// runs the address chose; the test data cannot hold them, so the answer
+// is changed on its way to the page, for this check only)
+const HOSTILE_WHO = {
+	ptr: '<svg onload="window.__xss=6">.mail.example',
+	ptr_state: 'confirmed',
+	base_domain: '<b>x</b>.example',
+	asn: 64496,
+	as_org: '<img src=x onerror="window.__xss=5">',
+	country: '<i>US</i>',
+	service: '<script>window.__xss=4</script>',
+	service_type: '<u>esp</u>',
+};
+await check('a hostile who (service, AS name, reverse name) is text, nothing ran', async () => {
+	const { params } = route();
+	const rewrite = async (r) => {
+		const res = await r.fetch();
+		const body = await res.json();
+		if (Array.isArray(body.items)) body.items = body.items.map((x) => ({ ...x, who: HOSTILE_WHO }));
+		else body.who = HOSTILE_WHO;
+		await r.fulfill({ response: res, json: body });
+	};
+	await page.route(/\/api\/v1\/sources(\/|\?|$)/, rewrite);
+	const back = page.url();
+	try {
+		await page.goto(BASE + '/#/sources?' + new URLSearchParams({ domain: params.domain, from: params.from, to: params.to }));
+		await ready();
+		const rows = await senderRows('sources-table');
+		assert.ok(rows.length > 0);
+		for (const r of rows) {
+			assert.deepEqual(
+				{ name: r.name, type: r.type, cc: r.cc, ptr: r.ptr },
+				{ name: HOSTILE_WHO.service, type: HOSTILE_WHO.service_type, cc: HOSTILE_WHO.country, ptr: HOSTILE_WHO.ptr }
+			);
+		}
+		assert.deepEqual(await xss(), [undefined, 0]);
+		assert.equal(await page.evaluate(() => document.querySelectorAll('main svg, main b, main i, main u').length), 0, 'markup elements');
+		await page.goto(BASE + '/#/source/' + sourceIP + '?' + new URLSearchParams({ domain: params.domain, from: params.from, to: params.to }));
+		await ready();
+		await whoBlockMatches({ who: HOSTILE_WHO });
+		assert.deepEqual(await xss(), [undefined, 0]);
+		assert.equal(await page.evaluate(() => document.querySelectorAll('main svg, main b, main i, main u').length), 0, 'markup elements');
+	} finally {
+		await page.unroute(/\/api\/v1\/sources(\/|\?|$)/, rewrite);
+	}
+	await page.goto(back);
+	await ready();
 });
 
 await check("the hostile report's source: its reporter and SPF domain as text", async () => {
@@ -631,7 +797,7 @@ await check('an unknown report says so', async () => {
 
 await check('phone 390x844: no horizontal overflow, chart fits', async () => {
 	await page.setViewportSize({ width: 390, height: 844 });
-	const views = ['#/overview', '#/sources', '#/reports', '#/report/' + hostileId];
+	const views = ['#/overview', '#/sources', '#/source/' + sourceIP, '#/reports', '#/report/' + hostileId];
 	for (const v of views) {
 		await page.goto(BASE + '/' + v + '?domain=' + encodeURIComponent(domains[0].domain));
 		await ready();
@@ -647,6 +813,7 @@ await check('phone 390x844: no horizontal overflow, chart fits', async () => {
 			assert.ok(cw <= o.w, 'chart right edge at ' + cw);
 			await shot('phone');
 		}
+		if (v === '#/sources') await shot('phone-sources');
 	}
 	await page.setViewportSize({ width: 1280, height: 900 });
 });

@@ -7,7 +7,10 @@ import pytest
 from conftest import assert_error, day_add
 
 SRC_KEYS = {"ip", "messages", "dmarc_pass", "dmarc_fail", "spf_aligned", "dkim_aligned", "header_from",
-            "reporters"}
+            "reporters", "who"}
+WHO_KEYS = {"ptr", "ptr_state", "base_domain", "asn", "as_org", "country", "service", "service_type"}
+SERVICE_TYPES = {"mailbox", "esp", "marketing", "crm", "support", "forwarder", "security", "hosting",
+                 "other"}
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +201,33 @@ def test_source_unknown_and_malformed(world, acme, listing):
 def test_source_needs_domain(world, acme, listing):
     ip = listing[world.acme_domains[0]][0][0]["ip"]
     assert_error(acme.get("/api/v1/sources/" + ip), 400, "domain")
+
+
+def test_sources_who(world, listing):
+    """Who each source is (docs/ENRICH.md): stored at ingest from the IP
+    databases the build installs, without reverse names (no resolver is
+    set here); the AS as `dmarcd geoip lookup` reads the same database."""
+    import json
+    import os
+    import subprocess
+    items = [i for dom in world.acme_domains for i in listing[dom][0]]
+    for i in items:
+        w = i["who"]
+        assert w is not None and set(w) == WHO_KEYS, i
+        assert w["ptr"] is None and w["base_domain"] is None and w["ptr_state"] == "unknown"
+        assert w["country"] is None or (len(w["country"]) == 2 and w["country"].isupper())
+        assert (w["service"] is None) == (w["service_type"] is None)
+        assert w["service_type"] is None or w["service_type"] in SERVICE_TYPES
+    sample = items[:200]
+    db = os.path.join(os.path.dirname(os.environ["DMARCD_BIN"]), "asn.mmdb")
+    r = subprocess.run([os.environ["DMARCD_BIN"], "geoip", "lookup", "--json", "--db", db] +
+                       [i["ip"] for i in sample], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    looked = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["address"] for x in looked] == [i["ip"] for i in sample]
+    for i, x in zip(sample, looked):
+        assert i["who"]["asn"] == (x["asn"] if x["found"] else None), (i["ip"], x)
+        assert i["who"]["as_org"] == (x.get("org") if x["found"] else None), (i["ip"], x)
+    # the generated addresses are random public ones: most are in the database
+    assert sum(x["found"] for x in looked) > len(looked) // 2
+    assert any(i["who"]["country"] for i in items) and any(i["who"]["service"] for i in items)
