@@ -763,7 +763,7 @@ EOF
 		echo
 		awk -v off="$ENRICH_OFF_SECS" -v on="$ENRICH_RDNS_SECS" -v t=0.8 -v p="$ENRICH_PTRS" 'BEGIN {
 			r = off / on
-			printf "enrichment with reverse DNS (every PTR answered by knotd on loopback; %s sources confirmed forward) runs at %.2fx the ingest without enrichment: %s the goal of %.1fx.\n", p, r, r >= t ? "meets" : "BELOW", t }'
+			printf "enrichment with reverse DNS (every PTR answered by knotd on loopback; %s sources confirmed forward) runs at %.2fx the ingest without enrichment: %s the goal of %.1fx.\n", p, r, (r >= t) ? "meets" : "BELOW", t }'
 	fi
 	if [[ -n ${TYP_J1_RATIO:-} ]]; then
 		echo

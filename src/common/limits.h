@@ -408,9 +408,34 @@
 
 /* An AS organisation name as stored: real ones are under 100 bytes. */
 #define DM_ENRICH_ORG_MAX 255
-/* Addresses one enricher (one ingest thread) remembers with their
- * reverse names: about 100 bytes each, so about 2 MiB. */
-#define DM_ENRICH_IP_CACHE 16384
+/* Addresses the process remembers with their reverse names: about 150
+ * bytes each with the names, so about 10 MiB. */
+#define DM_ENRICH_IP_CACHE 65536
+/* Addresses waiting for the reverse-DNS thread: more are left unknown
+ * (for the fill) rather than queued without end. */
+#define DM_ENRICH_QUEUE 16384
+/* Addresses queued before the reverse-DNS thread is woken for them (or
+ * 10 ms, or an ingest thread waiting): one wake-up per batch. */
+#define DM_ENRICH_KICK 64
+/* An ingest thread waits for reverse names at most this percent of its
+ * time (beside the per-report deadline): a stream of reports of sources
+ * never seen is not slowed more than that by their names, which the fill
+ * asks again later. */
+#define DM_ENRICH_WAIT_SHARE 10
+/* A report whose budget leaves less than this does not wait at all. */
+#define DM_ENRICH_MIN_WAIT_MS 5
+/* The reverse-DNS thread's nice value: below the ingest threads, so that
+ * on a busy machine its work waits rather than theirs. */
+#define DM_ENRICH_DNS_NICE 19
+/* Sources whose reverse name is asked per second by default (rdns_rate;
+ * two questions each): an import of years of reports does not flood the
+ * site's resolver (public ones limit a client to about a thousand
+ * questions a second) nor take the CPU from the parsing; what is not
+ * asked in time is asked by the fill. */
+#define DM_ENRICH_RDNS_RATE 1000
+/* The reverse-DNS thread asks in batches of this many milliseconds'
+ * worth of rdns_rate: a wake-up per batch, not per question. */
+#define DM_ENRICH_BATCH_MS 50
 /* A reverse name is asked again after its TTL, but not sooner than this
  * (names with TTLs of seconds would be asked for every report), and a
  * DNS failure after DM_ENRICH_RETRY_TTL seconds. */
@@ -423,9 +448,9 @@
 /* Sources of one write batch held for the ips table before they are
  * written (about 1 KiB each). */
 #define DM_ENRICH_BATCH_IPS 4096
-/* Reverse-name questions one ingest thread has out at once: a report of
- * a million sources asks as fast as the answers come, not a million at
- * once (the rest are left unknown, for `dmarcd reenrich --missing`). */
+/* Reverse-name questions the DNS thread has out at once: a report of a
+ * million sources is asked as fast as the answers come, not a million at
+ * once. */
 #define DM_ENRICH_MAX_PENDING 512
 /* Sources `dmarcd reenrich` asks about at once and writes in one
  * transaction: the DNS questions of a chunk are all out together. */

@@ -112,6 +112,9 @@ const struct dm_config_opt dm_config_table[] = {
 	 "enrich: the sending-service map (data/services.conf); empty = none"},
 	{"rdns", DM_CFG_ENUM, "auto", "auto|on|off", OPT(rdns),
 	 "enrich: ask each source's reverse name (auto: when resolver is set)"},
+	{"rdns_rate", DM_CFG_INT, DM_STR(DM_ENRICH_RDNS_RATE), "1..1000000", OPT(rdns_rate),
+	 "enrich: sources whose reverse name is asked per second at most (two questions each);"
+	 " the rest wait, or are asked by the fill"},
 	{"enrich_fill_seconds", DM_CFG_INT, "300", "0..86400", OPT(enrich_fill_seconds),
 	 "serve: how often the reverse names that missed their report's deadline are asked"
 	 " again (the last " DM_STR(DM_ENRICH_FILL_DAYS) " days' reports); 0 = never"},

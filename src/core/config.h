@@ -68,6 +68,7 @@ struct dm_config {
 	char services_file[PATH_MAX - 256];
 	char rdns[8];
 	char enrich_fill_seconds[8];
+	char rdns_rate[8];
 };
 
 /* DM_CFG_INT: decimal, choices is "MIN..MAX"; the value stays a string

@@ -4,13 +4,13 @@
  * organisation, its country, and the sending service (docs/ENRICH.md).
  *
  * struct dm_enrich_shared holds what every thread reads: the MMDB files
- * (libmaxminddb, opened once, read-only), the service map and the DNS
- * cache.  struct dm_enricher is one thread's: its resolver and a cache of
- * the addresses it has seen, with their reverse names as they arrive.
+ * (libmaxminddb, opened once, read-only), the service map, and the
+ * reverse-DNS thread with its table of addresses.  struct dm_enricher is
+ * one ingest thread's: its budget of waiting.
  *
- * Reverse DNS is asynchronous: dm_enricher_prefetch asks, the answers
- * are read by dm_enricher_settle (up to a deadline, never cancelling),
- * and dm_enricher_get gives what is known now.  A name is kept only when
+ * Reverse DNS is asynchronous: dm_enricher_prefetch queues the question,
+ * dm_enricher_settle waits for the answers (up to a deadline, never
+ * cancelling), and dm_enricher_get gives what is known now.  A name is kept only when
  * the name's own address records contain the address (forward-confirmed
  * reverse DNS): anyone can publish any PTR name for their own address,
  * so an unconfirmed name says nothing about who sent.
@@ -55,6 +55,7 @@ struct dm_enrich_conf {
 	int rdns;               /* ask PTRs */
 	const char *resolver;   /* as the resolver setting */
 	int timeout_ms;
+	long rate; /* sources asked per second at most (0: DM_ENRICH_RDNS_RATE) */
 };
 
 struct dm_enrich_shared;
@@ -72,9 +73,16 @@ void dm_enricher_free(struct dm_enricher *e);
 /* Ask ip's reverse name unless known or asked (ip: 16 bytes, IPv4
  * mapped). Sends; never waits. */
 void dm_enricher_prefetch(struct dm_enricher *e, const unsigned char ip[16]);
-/* Read answers until none is outstanding or deadline_ms (monotonic)
- * passes; questions left stay asked. */
+/* Wait for the answers until none is outstanding or deadline_ms
+ * (monotonic) passes, within the enricher's budget: in all at most
+ * DM_ENRICH_WAIT_SHARE percent of the time since its first record (plus
+ * one report's DM_ENRICH_REPORT_WAIT_MS); questions left stay asked. */
 void dm_enricher_settle(struct dm_enricher *e, int64_t deadline_ms);
+/* The same without the budget (dmarcd reenrich). */
+void dm_enricher_wait(struct dm_enricher *e, int64_t deadline_ms);
+/* Can the names asked now be answered within a report's deadline (the
+ * queue is shorter than the pace asks in that time)? */
+int dm_enricher_keeping_up(const struct dm_enricher *e);
 /* Questions asked and not yet answered. */
 size_t dm_enricher_pending(const struct dm_enricher *e);
 

@@ -58,9 +58,7 @@ redo(struct dm_enricher *en, struct store *st, const char *domain, int64_t since
 		return 0;
 	for (size_t i = 0; i < c->n; i++)
 		dm_enricher_prefetch(en, c->ip[i]);
-	int64_t until = dm_dns_now_ms() + 3 * (int64_t)timeout_ms + 1000;
-	while (dm_enricher_pending(en) > 0 && dm_dns_now_ms() < until)
-		dm_enricher_settle(en, until);
+	dm_enricher_wait(en, dm_dns_now_ms() + 3 * (int64_t)timeout_ms + 1000);
 	struct dm_record *recs = xcalloc(c->n, sizeof *recs);
 	struct dm_enrichment *e = xcalloc(c->n, sizeof *e);
 	for (size_t i = 0; i < c->n; i++) {

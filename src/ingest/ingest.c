@@ -113,6 +113,9 @@ struct ingest_job {
 	struct agg_parser *parser; /* reused for every document */
 	struct dm_enricher *enricher; /* NULL: records are stored without */
 	int64_t enrich_until;	      /* the current report's deadline for reverse names */
+	int enrich_settled;	      /* ... waited for already */
+	int rdns;		      /* reverse names are asked */
+	int hold;		      /* records wait for the report's end even when direct */
 };
 
 /* ---- results ------------------------------------------------------------ */
@@ -316,8 +319,13 @@ add_record(struct ingest_job *job, const struct dm_report *rep, const struct dm_
 		if (rec->dkim_res[i].domain && rec->dkim_res[i].result &&
 		    strcmp(rec->dkim_res[i].result, "pass") == 0)
 			dkim[nd++] = rec->dkim_res[i].domain;
-	if (dm_enricher_pending(job->enricher) > 0)
-		dm_enricher_settle(job->enricher, job->enrich_until);
+	/* once per report, before its first record is written: the names
+	 * asked by then have until the report's deadline */
+	if (!job->enrich_settled) {
+		job->enrich_settled = 1;
+		if (dm_enricher_pending(job->enricher) > 0)
+			dm_enricher_settle(job->enricher, job->enrich_until);
+	}
 	dm_enricher_get(job->enricher, rec->ip, dkim, nd, &e);
 	r.enr = &e;
 	return store_record_add(job->env.store, rep, &r, job->err, sizeof job->err);
@@ -426,8 +434,15 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 	struct doc *d = &job->doc;
 	int rc;
 	if (job->enricher && rec->ip_family != 0) {
-		if (!d->seen_record)
+		if (!d->seen_record) {
 			job->enrich_until = dm_dns_now_ms() + DM_ENRICH_REPORT_WAIT_MS;
+			job->enrich_settled = 0;
+			/* a job alone on the store holds the report's records
+			 * for their names only while the DNS keeps up: in a
+			 * bulk import they are written as they come, and the
+			 * fill asks later */
+			job->hold = job->rdns && dm_enricher_keeping_up(job->enricher);
+		}
 		dm_enricher_prefetch(job->enricher, rec->ip);
 	}
 	if (!d->seen_record) {
@@ -454,7 +469,11 @@ on_record(void *arg, struct dm_report *rep, const struct dm_record *rec)
 			d->store_rc = rc;
 		return rc;
 	}
-	if (!d->tx_open && !d->spill && !job->env.direct && job->nbatch < DM_MAX_BATCH_RECORDS) {
+	/* held (up to DM_MAX_BATCH_RECORDS) until the report ends, also by a
+	 * job alone on the store when reverse names are asked: they then
+	 * have the whole report's parsing to come in */
+	if (!d->tx_open && !d->spill && (!job->env.direct || job->hold) &&
+	    job->nbatch < DM_MAX_BATCH_RECORDS) {
 		dm_record_copy(&job->batch_arena, &job->batch[job->nbatch++], rec);
 		return 0;
 	}
@@ -1016,6 +1035,7 @@ ingest_job_new(const struct ingest_env *env)
 		job->enricher = dm_enricher_new(env->enrich, err, sizeof err);
 		if (!job->enricher)
 			dm_log(DM_LOG_WARN, "ingest", "enrichment off for this job: %s", err);
+		job->rdns = job->enricher && dm_enrich_rdns(env->enrich);
 	}
 	return job;
 }

@@ -250,6 +250,20 @@ backend_ips_add(struct backend_ips *s, const struct dm_record *rec, int64_t now)
 	return 0;
 }
 
+static int
+slot_cmp(const void *a, const void *b, void *arg)
+{
+	const struct backend_ips *s = arg;
+	return memcmp(s->v[*(const size_t *)a].ip, s->v[*(const size_t *)b].ip, 16);
+}
+
+void
+backend_ips_sort(struct backend_ips *s)
+{
+	if (s->n > 1)
+		qsort_r(s->slot, s->n, sizeof *s->slot, slot_cmp, s);
+}
+
 const struct backend_ip *
 backend_ips_at(const struct backend_ips *s, size_t i)
 {

@@ -89,6 +89,9 @@ void backend_ips_clear(struct backend_ips *s);
 /* Add rec's source; DM_ELIMIT when the table is full (write it, clear
  * it, add again). */
 int backend_ips_add(struct backend_ips *s, const struct dm_record *rec, int64_t now) DM_WUR;
+/* Put the entries in address order (the ips table's): a write walks
+ * its B-tree once. */
+void backend_ips_sort(struct backend_ips *s);
 /* The i-th entry (0 <= i < s->n). */
 const struct backend_ip *backend_ips_at(const struct backend_ips *s, size_t i);
 /* Does the reverse-name state carry a result (confirmed, unconfirmed,

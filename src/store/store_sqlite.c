@@ -753,6 +753,7 @@ ips_write(struct sq *q)
 {
 	sqlite3_stmt *s = q->st[S_IP];
 	int rc = 0;
+	backend_ips_sort(&q->ips);
 	for (size_t i = 0; i < q->ips.n && rc == 0; i++) {
 		const struct backend_ip *x = backend_ips_at(&q->ips, i);
 		sqlite3_bind_blob(s, 1, x->ip, 16, SQLITE_STATIC);
