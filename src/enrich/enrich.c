@@ -23,7 +23,7 @@
  *
  * Functions: dm_enrich_shared_new/free, dm_enricher_new/free,
  * dm_enricher_prefetch, dm_enricher_settle, dm_enricher_wait, dm_enricher_pending,
- * dm_enricher_get, dm_enricher_lookup, dm_enrich_describe.  Logs nothing.
+ * dm_enricher_get, dm_enrich_describe.  Logs nothing.
  */
 #include "enrich/enrich.h"
 
@@ -804,14 +804,4 @@ dm_enricher_get(struct dm_enricher *e, const unsigned char ip[16], const char *c
 			out->ip_service_type = dm_service_type_name(own->type);
 		}
 	}
-}
-
-void
-dm_enricher_lookup(struct dm_enricher *e, const unsigned char ip[16],
-                   const char *const *dkim_domains, size_t ndkim, int timeout_ms,
-                   struct dm_enrichment *out)
-{
-	dm_enricher_prefetch(e, ip);
-	dm_enricher_wait(e, dm_dns_now_ms() + timeout_ms);
-	dm_enricher_get(e, ip, dkim_domains, ndkim, out);
 }

@@ -91,12 +91,6 @@ size_t dm_enricher_pending(const struct dm_enricher *e);
 void dm_enricher_get(struct dm_enricher *e, const unsigned char ip[16],
                      const char *const *dkim_domains, size_t ndkim, struct dm_enrichment *out);
 
-/* The whole enrichment of ip, waiting for its reverse name up to
- * timeout_ms (dmarcd reenrich). */
-void dm_enricher_lookup(struct dm_enricher *e, const unsigned char ip[16],
-                        const char *const *dkim_domains, size_t ndkim, int timeout_ms,
-                        struct dm_enrichment *out);
-
 /* The shared state the configuration asks for: NULL with err "" when
  * enrich = off; NULL with err set when a file it names cannot be read
  * (a default file that is not there is left out, said in *note). */
