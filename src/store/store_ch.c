@@ -1077,6 +1077,7 @@ ch_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 		snprintf(c->err, sizeof c->err, "record too large to send");
 		return DM_ELIMIT;
 	}
+	rc = 0; /* no enrichment: nothing for ips */
 	if (e && (rc = backend_ips_add(&c->ips, rec, (long long)time(NULL))) == DM_ELIMIT) {
 		rc = ips_flush(c);
 		if (rc == 0)

@@ -871,6 +871,7 @@ pg_record_add(struct store *st, const struct dm_report *rep, const struct dm_rec
 	p->rec_n++;
 	if (b->len >= PG_COPY_FLUSH && (rc = copy_flush(p)) != 0)
 		return rc;
+	rc = 0; /* no enrichment: nothing for ips */
 	if (e && (rc = backend_ips_add(&p->ips, rec, (long long)time(NULL))) == DM_ELIMIT) {
 		rc = ips_write(p);
 		if (rc == 0)
