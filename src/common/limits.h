@@ -353,9 +353,9 @@
  * a registry file larger than this (about a million tokens) is refused
  * rather than sent. */
 #define DM_REG_CH_MAX_BYTES (64u * 1024 * 1024)
-/* A claim of a registry generation in ClickHouse left empty this long
- * was made by a node that died; the next writer drops it.  Far longer
- * than writing a registry file takes. */
+/* A registry generation in ClickHouse written this long ago under its
+ * temporary name and never renamed was left by a node that died; the
+ * next writer drops it.  Far longer than writing a registry file takes. */
 #define DM_REG_CH_ABANDONED_SECONDS 60
 /* Shards of a ClickHouse cluster dmarcd makes its tables on
  * (clickhouse_shards): a bound on the list, far above what one

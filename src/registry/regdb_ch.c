@@ -7,22 +7,29 @@
  * Functions: regdb_ch_use, regdb_ch_sync, regdb_ch_publish.
  *
  * ClickHouse 18.16 (without ZooKeeper) has no transaction and no
- * conditional write, but creating a table is atomic: of two CREATE TABLE
- * of one name exactly one succeeds.  So generation N of the registry is
- * the table registry_gen_<N> (12 digits, so names sort as numbers) of the
- * store's database, holding one row: the SQLite file of the whole
- * registry (it is small: accounts, domains, addresses, token hashes) and
- * its SHA-256.  A change is made on a private copy of generation N and
- * published as N + 1:
+ * conditional write, but renaming a table is atomic and fails when the
+ * new name is taken.  So generation N of the registry is the table
+ * registry_gen_<N> (12 digits, so names sort as numbers) of the store's
+ * database, holding one row: the SQLite file of the whole registry (it
+ * is small: accounts, domains, addresses, token hashes) and its SHA-256.
+ * A change is made on a private copy of generation N and published as
+ * N + 1:
  *
- *   1. CREATE TABLE registry_gen_<N+1> (Log engine): the claim.  When it
- *      exists, another node's change came first: DM_EBUSY, nothing was
- *      changed, run the command again.  (An empty claim older than
- *      DM_REG_CH_ABANDONED_SECONDS, whose maker died, is dropped first.)
- *   2. INSERT the file and its hash.
- *   3. Read the table's first row back: it is ours, or a slow claimant's
- *      whose empty claim was taken for abandoned wrote first; then ours
- *      lost (DM_EBUSY), and every reader takes the first row too.
+ *   1. CREATE TABLE registry_new_<time>_<random> (Log engine), a name no
+ *      other writer uses, and INSERT the file and its hash into it.
+ *   2. RENAME it to registry_gen_<N+1>.  When that name is taken, another
+ *      node's change came first: DM_EBUSY, the table is dropped, nothing
+ *      was changed, run the command again.
+ *
+ * A generation is therefore never seen empty or half-written, and holds
+ * exactly one row, written by the one writer whose rename succeeded.  (An
+ * earlier protocol created registry_gen_<N+1> first and wrote it after:
+ * a second writer, seeing it empty at the instant ClickHouse lists a new
+ * table with no metadata time, took it for abandoned, dropped it and
+ * wrote its own, and both could read their own row back as the first.)
+ * A writer that dies leaves only its registry_new_ table, dropped by the
+ * next writer once older than DM_REG_CH_ABANDONED_SECONDS (its name says
+ * when it was made).
  *
  * A reader takes the newest generation whose first row's hash matches its
  * body.  The ten newest generations are kept; older tables are dropped by
@@ -35,6 +42,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -148,19 +157,25 @@ run(struct call *c, const char *sql, const void *body, size_t len, int *code)
 	return 0;
 }
 
-/* The generations claimed, newest first (at most n), and the age in
- * seconds of each claim. */
+/* The generations published, newest first (at most n).  ClickHouse 18.16
+ * fails a read of system.tables with 60 (no such table) when a table of
+ * the database goes during the read (another writer's rename or drop):
+ * read again. */
 static int
-claimed(struct call *c, int64_t *gens, int64_t *ages, size_t n, size_t *got)
+generations(struct call *c, int64_t *gens, size_t n, size_t *got)
 {
 	*got = 0;
-	int code;
-	int rc = run(c,
-	             "SELECT toInt64(substring(name, 14)), toInt64(now()) -"
-	             " toInt64(metadata_modification_time) FROM system.tables"
-	             " WHERE database = currentDatabase() AND startsWith(name, 'registry_gen_')"
-	             " ORDER BY name DESC FORMAT TabSeparated",
-	             NULL, 0, &code);
+	int code = 0, rc = 0;
+	for (int tries = 0; tries < 50; tries++) {
+		rc = run(c,
+		         "SELECT toInt64(substring(name, 14)) FROM system.tables"
+		         " WHERE database = currentDatabase() AND startsWith(name, 'registry_gen_')"
+		         " ORDER BY name DESC FORMAT TabSeparated",
+		         NULL, 0, &code);
+		if (rc == 0 || code != 60)
+			break;
+		usleep(20 * 1000);
+	}
 	if (rc)
 		return code == 81 ? 0 : rc; /* 81: no database yet, so no registry */
 	if (dm_buf_addc(&c->ans, '\0') != 0)
@@ -169,11 +184,8 @@ claimed(struct call *c, int64_t *gens, int64_t *ages, size_t n, size_t *got)
 	while (s && *s && *got < n) {
 		char *t;
 		long long g = strtoll(s, &t, 10);
-		long long a = *t == '\t' ? strtoll(t + 1, &t, 10) : 0;
-		if (g > 0) {
-			gens[*got] = g;
-			ages[(*got)++] = a;
-		}
+		if (g > 0)
+			gens[(*got)++] = g;
 		s = strchr(t, '\n');
 		if (s)
 			s++;
@@ -221,7 +233,7 @@ first_row(struct call *c, int64_t g, const char **body, size_t *len, char hex[DM
 	const char *b = rowbinary_string(&p, end, &blen);
 	const char *h = b ? rowbinary_string(&p, end, &hlen) : NULL;
 	if (!h || hlen != DM_SHA256_HEX - 1)
-		return 0; /* empty: claimed, not written (yet) */
+		return 0; /* empty (made by hand, or by an older dmarcd): not one */
 	struct dm_sha256 *x = dm_sha256_new();
 	dm_sha256_update(x, b, blen);
 	dm_sha256_final_hex(x, hex);
@@ -237,12 +249,12 @@ int
 regdb_ch_sync(const char *path, int64_t have, int64_t *gen, char *err, size_t errlen)
 {
 	struct call c;
-	int64_t gens[KEEP_GENERATIONS + 2], ages[KEEP_GENERATIONS + 2];
+	int64_t gens[KEEP_GENERATIONS + 2];
 	size_t n;
 	*gen = 0;
 	int rc = call_init(&c, err, errlen);
 	if (rc == 0)
-		rc = claimed(&c, gens, ages, sizeof gens / sizeof gens[0], &n);
+		rc = generations(&c, gens, sizeof gens / sizeof gens[0], &n);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (gens[i] == have) {
 			*gen = have; /* what we have is the newest there is */
@@ -269,6 +281,35 @@ regdb_ch_sync(const char *path, int64_t have, int64_t *gen, char *err, size_t er
 	}
 	call_free(&c);
 	return rc;
+}
+
+/* Drop the registry_new_ tables made more than DM_REG_CH_ABANDONED_SECONDS
+ * ago: their writers died before renaming them (best effort). */
+static void
+drop_leftovers(struct call *c)
+{
+	char sql[256];
+	snprintf(sql, sizeof sql,
+	         "SELECT name FROM system.tables WHERE database = currentDatabase() AND"
+	         " startsWith(name, 'registry_new_') AND toInt64(substring(name, 14, 12)) < %lld"
+	         " FORMAT TabSeparated",
+	         (long long)time(NULL) - DM_REG_CH_ABANDONED_SECONDS);
+	if (run(c, sql, NULL, 0, NULL) != 0 || dm_buf_addc(&c->ans, '\0') != 0)
+		return;
+	char names[16][64];
+	int n = 0;
+	for (char *s = c->ans.data; s && *s && n < 16;) {
+		size_t k = strcspn(s, "\n");
+		if (k > 0 && k < sizeof names[0] && strspn(s, "abcdefghijklmnopqrstuvwxyz_0123456789") >= k)
+			snprintf(names[n++], sizeof names[0], "%.*s", (int)k, s);
+		s += k;
+		if (*s)
+			s++;
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %.63s", names[i]);
+		(void)run(c, sql, NULL, 0, NULL);
+	}
 }
 
 int
@@ -309,45 +350,19 @@ regdb_ch_publish(int64_t gen, const char *path, char *err, size_t errlen)
 		rc = run(&c, sql, NULL, 0, NULL);
 		memcpy(ch_base, base, sizeof base);
 	}
-	/* 1. the claim; an empty one whose maker died long ago is dropped */
-	for (int tries = 0; rc == 0 && tries < 2; tries++) {
-		snprintf(sql, sizeof sql,
-		         "CREATE TABLE registry_gen_%012" PRId64 " (body String, sha String)"
-		         " ENGINE = Log",
-		         gen);
-		rc = run(&c, sql, NULL, 0, &code);
-		if (rc == 0 || code != 57) /* 57: the table exists */
-			break;
-		const char *body;
-		size_t len;
-		char h[DM_SHA256_HEX];
-		int64_t claim_age = -1;
-		rc = first_row(&c, gen, &body, &len, h);
-		if (rc == 0 && body == NULL) {
-			/* claimed, not written: in progress, or abandoned (the
-			 * age of its claim) */
-			int64_t all[KEEP_GENERATIONS + 2], age[KEEP_GENERATIONS + 2];
-			size_t got = 0;
-			rc = claimed(&c, all, age, sizeof all / sizeof all[0], &got);
-			for (size_t i = 0; rc == 0 && i < got; i++)
-				if (all[i] == gen)
-					claim_age = age[i];
-			if (rc == 0 && claim_age > DM_REG_CH_ABANDONED_SECONDS) {
-				snprintf(sql, sizeof sql,
-				         "DROP TABLE IF EXISTS registry_gen_%012" PRId64, gen);
-				rc = run(&c, sql, NULL, 0, NULL);
-				continue;
-			}
-		}
-		if (rc == 0) {
-			snprintf(err, errlen,
-			         "the registry was changed on another node at the same time:"
-			         " nothing was changed, run the command again");
-			rc = DM_EBUSY;
-		}
-		break;
+	/* 1. the new generation under a name of its own */
+	char tmp[96];
+	uint64_t r = 0;
+	if (rc == 0 && getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) {
+		snprintf(err, errlen, "registry: no random bytes");
+		rc = DM_EIO;
 	}
-	/* 2. the file and its hash */
+	snprintf(tmp, sizeof tmp, "registry_new_%012lld_%016" PRIx64, (long long)time(NULL), r);
+	if (rc == 0) {
+		snprintf(sql, sizeof sql, "CREATE TABLE %s (body String, sha String) ENGINE = Log", tmp);
+		rc = run(&c, sql, NULL, 0, NULL);
+	}
+	int made = rc == 0;
 	struct dm_buf row;
 	dm_buf_init(&row, DM_REG_CH_MAX_BYTES + 128);
 	if (rc == 0) {
@@ -363,28 +378,48 @@ regdb_ch_publish(int64_t gen, const char *path, char *err, size_t errlen)
 		bad2 |= dm_buf_add(&row, file.data ? file.data : "", file.len);
 		bad2 |= dm_buf_addc(&row, (char)(DM_SHA256_HEX - 1));
 		bad2 |= dm_buf_add(&row, hex, DM_SHA256_HEX - 1);
-		snprintf(sql, sizeof sql,
-		         "INSERT INTO registry_gen_%012" PRId64 " FORMAT RowBinary", gen);
+		snprintf(sql, sizeof sql, "INSERT INTO %s FORMAT RowBinary", tmp);
 		rc = bad2 ? DM_ELIMIT : run(&c, sql, row.data, row.len, NULL);
 	}
-	/* 3. the first row must be ours */
+	/* 2. published by its rename, which fails when another came first */
 	if (rc == 0) {
-		const char *body;
-		size_t len;
-		char h[DM_SHA256_HEX];
-		rc = first_row(&c, gen, &body, &len, h);
-		if (rc == 0 && (body == NULL || strcmp(h, hex) != 0)) {
+		snprintf(sql, sizeof sql, "RENAME TABLE %s TO registry_gen_%012" PRId64, tmp, gen);
+		rc = run(&c, sql, NULL, 0, &code);
+		if (rc == 0) {
+			made = 0;
+		} else if (code == 57) { /* the table exists */
 			snprintf(err, errlen,
 			         "the registry was changed on another node at the same time:"
 			         " nothing was changed, run the command again");
 			rc = DM_EBUSY;
+		} else if (code == 0) {
+			/* no answer: renamed or not, the generation says */
+			const char *body;
+			size_t blen;
+			char h[DM_SHA256_HEX];
+			char keep[512];
+			snprintf(keep, sizeof keep, "%s", err);
+			if (first_row(&c, gen, &body, &blen, h) == 0 && body &&
+			    strcmp(h, hex) == 0) {
+				rc = 0;
+				made = 0;
+			} else {
+				snprintf(err, errlen, "%s", keep);
+			}
 		}
+	}
+	if (made) {
+		snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", tmp);
+		char keep[512];
+		snprintf(keep, sizeof keep, "%s", err);
+		(void)run(&c, sql, NULL, 0, NULL);
+		snprintf(err, errlen, "%s", keep);
 	}
 	/* the old generations go */
 	if (rc == 0) {
-		int64_t gens[64], ages[64];
+		int64_t gens[64];
 		size_t n = 0;
-		if (claimed(&c, gens, ages, 64, &n) == 0)
+		if (generations(&c, gens, 64, &n) == 0)
 			for (size_t i = 0; i < n; i++)
 				if (gens[i] <= gen - KEEP_GENERATIONS) {
 					snprintf(sql, sizeof sql,
@@ -393,6 +428,9 @@ regdb_ch_publish(int64_t gen, const char *path, char *err, size_t errlen)
 					(void)run(&c, sql, NULL, 0, NULL);
 				}
 	}
+	/* and what writers that died left (their names say when) */
+	if (rc == 0)
+		drop_leftovers(&c);
 	dm_buf_free(&row);
 	dm_buf_free(&file);
 	call_free(&c);

@@ -15,8 +15,9 @@
  * carries every report's rollup cells and its commit row; materialised
  * views turn them into `cells` (kept per attempt), the SummingMergeTree
  * rollups `daily`, `day_totals` and `src_day`, and `reports`.  ClickHouse
- * writes one INSERT whole once it has its body, so an attempt counts fully
- * or not at all.
+ * writes each of those tables whole, one after the other: an INSERT that
+ * fails half-way is completed by repair() before anything else is
+ * written, so an attempt counts fully or not at all.
  *
  * A report is *live* through its attempts that have a commit row and no
  * cancel row.  When an identity has more than one live attempt (two nodes
@@ -94,6 +95,42 @@ static const char *const records_enrich_cols[] = {
 	" archive_key Nullable(String), content_hash Nullable(String), source Nullable(String)," \
 	" records Int64, messages_total Int64, skipped Int64, received_at Int64, warnings Nullable(String)"
 
+/* The views from the ledger into each derived table: SELECT ... FROM,
+ * and what follows the table.  The rollups take kind 1 (cells) and 4
+ * (an attempt's marker: account -1, domain '', day = the attempt), the
+ * marker telling which of them hold an attempt (repair()). */
+#define CELLS_SEL                                                                                  \
+	"SELECT attempt, account_id, month, reporter, domain, source_ip, day, header_from,"        \
+	" disposition, dkim_pass, spf_pass, n_messages AS messages, n_records AS recs FROM "
+#define DAILY_SEL                                                                                  \
+	"SELECT domain, source_ip, day, account_id, header_from, reporter, disposition, dkim_pass,"\
+	" spf_pass, month, n_messages AS messages, n_records AS records FROM "
+#define TOTALS_SEL                                                                                 \
+	"SELECT domain, day, account_id, reporter, disposition, dkim_pass, spf_pass, month,"       \
+	" sum(n_messages) AS messages, sum(n_records) AS records FROM "
+#define TOTALS_TAIL                                                                                \
+	" WHERE kind IN (1, 4)"                                                                    \
+	" GROUP BY domain, day, account_id, reporter, disposition, dkim_pass, spf_pass, month"
+#define SRC_SEL                                                                                    \
+	"SELECT domain, source_ip, account_id, day, month, sum(n_messages) AS messages,"           \
+	" sum(if(dkim_pass OR spf_pass, n_messages, 0)) AS dmarc_pass,"                            \
+	" sum(if(spf_pass = 1, n_messages, 0)) AS spf_aligned,"                                    \
+	" sum(if(dkim_pass = 1, n_messages, 0)) AS dkim_aligned,"                                  \
+	" sum(if(disposition = 'quarantine', n_messages, 0)) AS quarantine,"                       \
+	" sum(if(disposition = 'reject', n_messages, 0)) AS reject, sum(n_records) AS records"     \
+	" FROM "
+#define SRC_TAIL " WHERE kind IN (1, 4) GROUP BY domain, source_ip, account_id, day, month"
+#define REPORTS_SEL                                                                                \
+	"SELECT attempt, ident, node, account_id, month, reporter, policy_domain, report_id,"      \
+	" date_begin, date_end, org_name, email, extra_contact_info, adkim, aspf, p, sp, np, pct,"  \
+	" fo, testing, discovery_method, generator, version, xmlns, schema, report_error,"         \
+	" archive_key, content_hash, source, records, messages_total AS messages, skipped,"        \
+	" received_at, warnings, now() AS stored_at FROM "
+#define VIEW(t, sel, tail)                                                                        \
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS " t "_mv TO " t " AS " sel "ledger" tail
+#define FEED(t, sel, tail)                                                                        \
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS feed_" t "_mv TO " t " AS " sel "feed_" t tail
+
 static const char *const schema_sql[] = {
 	"CREATE TABLE IF NOT EXISTS ledger (" LEDGER_COLS ") ENGINE = Null",
 	"CREATE TABLE IF NOT EXISTS records (attempt UInt64, n UInt32, account_id Int64, month UInt32,"
@@ -112,41 +149,26 @@ static const char *const schema_sql[] = {
 	" reporter String, domain String, source_ip String, day Int64, header_from String,"
 	" disposition String, dkim_pass UInt8, spf_pass UInt8, messages Int64, recs Int64)"
 	" ENGINE = MergeTree PARTITION BY month ORDER BY (attempt, day)",
-	"CREATE MATERIALIZED VIEW IF NOT EXISTS cells_mv TO cells AS SELECT attempt,"
-	" account_id, month, reporter, domain, source_ip, day, header_from, disposition, dkim_pass,"
-	" spf_pass, n_messages AS messages, n_records AS recs FROM ledger WHERE kind = 1",
+	VIEW("cells", CELLS_SEL, " WHERE kind = 1"),
 	"CREATE TABLE IF NOT EXISTS daily (domain String, source_ip String, day Int64,"
 	" account_id Int64, header_from String, reporter String, disposition String,"
 	" dkim_pass UInt8, spf_pass UInt8, month UInt32, messages Int64, records Int64)"
 	" ENGINE = SummingMergeTree((messages, records)) PARTITION BY month"
 	" ORDER BY (domain, source_ip, day, account_id, header_from, reporter, disposition,"
 	" dkim_pass, spf_pass)",
-	"CREATE MATERIALIZED VIEW IF NOT EXISTS daily_mv TO daily AS SELECT domain, source_ip, day,"
-	" account_id, header_from, reporter, disposition, dkim_pass, spf_pass, month,"
-	" n_messages AS messages, n_records AS records FROM ledger WHERE kind = 1",
+	VIEW("daily", DAILY_SEL, " WHERE kind IN (1, 4)"),
 	"CREATE TABLE IF NOT EXISTS day_totals (domain String, day Int64, account_id Int64,"
 	" reporter String, disposition String, dkim_pass UInt8, spf_pass UInt8, month UInt32,"
 	" messages Int64, records Int64)"
 	" ENGINE = SummingMergeTree((messages, records)) PARTITION BY month"
 	" ORDER BY (domain, day, account_id, reporter, disposition, dkim_pass, spf_pass)",
-	"CREATE MATERIALIZED VIEW IF NOT EXISTS day_totals_mv TO day_totals AS SELECT domain, day,"
-	" account_id, reporter, disposition, dkim_pass, spf_pass, month,"
-	" sum(n_messages) AS messages, sum(n_records) AS records FROM ledger"
-	" WHERE kind = 1"
-	" GROUP BY domain, day, account_id, reporter, disposition, dkim_pass, spf_pass, month",
+	VIEW("day_totals", TOTALS_SEL, TOTALS_TAIL),
 	"CREATE TABLE IF NOT EXISTS src_day (domain String, source_ip String, account_id Int64,"
 	" day Int64, month UInt32, messages Int64, dmarc_pass Int64, spf_aligned Int64,"
 	" dkim_aligned Int64, quarantine Int64, reject Int64, records Int64)"
 	" ENGINE = SummingMergeTree((messages, dmarc_pass, spf_aligned, dkim_aligned, quarantine,"
 	" reject, records)) PARTITION BY month ORDER BY (domain, source_ip, account_id, day)",
-	"CREATE MATERIALIZED VIEW IF NOT EXISTS src_day_mv TO src_day AS SELECT domain, source_ip,"
-	" account_id, day, month, sum(n_messages) AS messages,"
-	" sum(if(dkim_pass OR spf_pass, n_messages, 0)) AS dmarc_pass,"
-	" sum(if(spf_pass = 1, n_messages, 0)) AS spf_aligned,"
-	" sum(if(dkim_pass = 1, n_messages, 0)) AS dkim_aligned,"
-	" sum(if(disposition = 'quarantine', n_messages, 0)) AS quarantine,"
-	" sum(if(disposition = 'reject', n_messages, 0)) AS reject, sum(n_records) AS records"
-	" FROM ledger WHERE kind = 1 GROUP BY domain, source_ip, account_id, day, month",
+	VIEW("src_day", SRC_SEL, SRC_TAIL),
 	"CREATE TABLE IF NOT EXISTS reports (attempt UInt64, ident UInt64, node UInt64, account_id Int64,"
 	" month UInt32, " IDENT ", org_name Nullable(String), email Nullable(String),"
 	" extra_contact_info Nullable(String), adkim Nullable(String), aspf Nullable(String),"
@@ -158,16 +180,23 @@ static const char *const schema_sql[] = {
 	" skipped Int64, received_at Int64, warnings Nullable(String),"
 	" stored_at DateTime DEFAULT now())"
 	" ENGINE = MergeTree PARTITION BY month ORDER BY (policy_domain, date_begin, attempt)",
-	"CREATE MATERIALIZED VIEW IF NOT EXISTS reports_mv TO reports AS SELECT attempt, ident, node,"
-	" account_id, month, reporter, policy_domain, report_id, date_begin, date_end, org_name,"
-	" email, extra_contact_info, adkim, aspf, p, sp, np, pct, fo, testing, discovery_method,"
-	" generator, version, xmlns, schema, report_error, archive_key, content_hash, source,"
-	" records, messages_total AS messages, skipped, received_at, warnings, now() AS stored_at"
-	" FROM ledger WHERE kind = 2",
+	VIEW("reports", REPORTS_SEL, " WHERE kind = 2"),
 	"CREATE TABLE IF NOT EXISTS cancels (attempt UInt64, node UInt64, at Int64)"
 	" ENGINE = MergeTree ORDER BY attempt",
 	"CREATE MATERIALIZED VIEW IF NOT EXISTS cancels_mv TO cancels AS SELECT attempt, node,"
 	" received_at AS at FROM ledger WHERE kind = 3",
+	/* each derived table's feed: the same view from a Null table of its
+	 * own, through which repair() writes into that table alone */
+	"CREATE TABLE IF NOT EXISTS feed_cells AS ledger",
+	FEED("cells", CELLS_SEL, " WHERE kind = 1"),
+	"CREATE TABLE IF NOT EXISTS feed_daily AS ledger",
+	FEED("daily", DAILY_SEL, " WHERE kind IN (1, 4)"),
+	"CREATE TABLE IF NOT EXISTS feed_day_totals AS ledger",
+	FEED("day_totals", TOTALS_SEL, TOTALS_TAIL),
+	"CREATE TABLE IF NOT EXISTS feed_src_day AS ledger",
+	FEED("src_day", SRC_SEL, SRC_TAIL),
+	"CREATE TABLE IF NOT EXISTS feed_reports AS ledger",
+	FEED("reports", REPORTS_SEL, " WHERE kind = 2"),
 	NULL,
 };
 /* clang-format on */
@@ -225,6 +254,11 @@ struct ch {
 	uint32_t *months; /* loaded months (YYYYMM of a report's begin) */
 	size_t nmonths, capmonths;
 	int64_t seen_polled; /* when new reports were last asked for */
+	/* a batch whose final INSERT failed: its rows, on a temp file, kept
+	 * until what the server applied of them is completed (repair()) */
+	FILE *pend;
+	char *pend_mem;    /* its rows when they were all in memory */
+	char pend_qid[96]; /* that INSERT's query_id */
 	/* the batch */
 	int batch_open, broken;
 	uint64_t batch_id, durable_id, failed_id;
@@ -307,6 +341,23 @@ post(struct ch *c, const char *query, const char *params, const char *body, size
      const char *what)
 {
 	return send_body(c, query, params, body, len, NULL, what);
+}
+
+/* post() of a read of system.tables or system.columns: ClickHouse 18.16
+ * fails it with code 60 (no such table) when a table of the database goes
+ * during the read (a registry writer's rename: regdb_ch.c), so it is
+ * read again. */
+static int
+post_system(struct ch *c, const char *query, const char *what)
+{
+	int rc = 0;
+	for (int tries = 0; tries < 50; tries++) {
+		rc = post(c, query, "", NULL, 0, what);
+		if (rc == 0 || strncmp(c->ans.data ? c->ans.data : "", "Code: 60,", 9) != 0)
+			break;
+		usleep(20 * 1000);
+	}
+	return rc;
 }
 
 static size_t
@@ -445,6 +496,22 @@ fin_truncate(struct ch *c, uint64_t len)
 		c->broken = 1;
 }
 
+/* A temp file in data_dir/tmp, already unlinked. */
+static FILE *
+temp_file(struct ch *c)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s/dmarcd-ch-XXXXXX", c->tmpdir);
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path);
+	FILE *f = fdopen(fd, "w+");
+	if (f == NULL)
+		close(fd);
+	return f;
+}
+
 /* Past DM_CH_SPILL_BYTES in memory, fin goes on to a temp file (in
  * data_dir/tmp), so memory does not grow with a report's sources.  Called
  * between whole rows. */
@@ -454,15 +521,7 @@ fin_spill(struct ch *c)
 	if (c->fin.len < DM_CH_SPILL_BYTES)
 		return 0;
 	if (c->spill == NULL) {
-		char path[4200];
-		snprintf(path, sizeof path, "%s/dmarcd-ch-XXXXXX", c->tmpdir);
-		int fd = mkstemp(path);
-		if (fd >= 0) {
-			unlink(path);
-			c->spill = fdopen(fd, "w+");
-			if (c->spill == NULL)
-				close(fd);
-		}
+		c->spill = temp_file(c);
 		if (c->spill == NULL) {
 			snprintf(c->err, sizeof c->err, "clickhouse: no temp file in %.400s", c->tmpdir);
 			return DM_EIO;
@@ -832,18 +891,259 @@ ips_flush(struct ch *c)
 	return rc;
 }
 
+/* ---- a batch whose final INSERT failed ---------------------------------------- */
+
+/* The final INSERT goes through the views of `ledger` one table after the
+ * other, each table's rows written whole (an attempt's rows share one
+ * partition, its month): a server that dies or fails half-way leaves an
+ * attempt in some of the five tables and not in the others, in an order
+ * that is the server's business.  The batch's rows are kept (pend) and,
+ * before anything else is written, repair() looks up which tables hold
+ * each attempt (cells and reports by attempt, the rollups by the
+ * attempt's marker row) and completes an attempt found in any of them in
+ * the others, through their feed tables: the report then counts once,
+ * whole, and comes back as a duplicate.  An attempt found in none is left:
+ * nothing of it counts and its report is stored again.  Doing it twice
+ * writes nothing twice (a table that holds an attempt is not written). */
+
+static const char *const derived[] = {"cells", "daily", "day_totals", "src_day", "reports"};
+#define NDERIVED 5
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The index of x in the sorted v, or -1. */
+static long
+find_u64(const uint64_t *v, size_t n, uint64_t x)
+{
+	const uint64_t *p = bsearch(&x, v, n, sizeof *v, cmp_u64);
+	return p ? (long)(p - v) : -1;
+}
+
+/* A ledger row's kind and attempt (its first two fields). */
+static uint64_t
+row_attempt(const char *line, int *kind)
+{
+	*kind = line[0] - '0';
+	const char *t = strchr(line, '\t');
+	return t ? strtoull(t + 1, NULL, 10) : 0;
+}
+
+/* A ledger row's identity key (its third field). */
+static uint64_t
+row_ident(const char *line)
+{
+	const char *t = strchr(line, '\t');
+	t = t ? strchr(t + 1, '\t') : NULL;
+	return t ? strtoull(t + 1, NULL, 10) : 0;
+}
+
+/* The batch's final INSERT, which failed, kept as the pending batch: the
+ * spill file when it was sent from there, else a copy of fin in memory. */
+static void
+pend_keep(struct ch *c)
+{
+	if (c->spill && c->spilled > 0) {
+		c->pend = c->spill;
+		c->spill = NULL;
+		c->spilled = 0;
+		return;
+	}
+	c->pend_mem = xmalloc(c->fin.len + 1);
+	memcpy(c->pend_mem, c->fin.data, c->fin.len);
+	c->pend = fmemopen(c->pend_mem, c->fin.len, "r");
+	if (c->pend == NULL)
+		abort(); /* out of memory, like xmalloc */
+}
+
+static void
+pend_drop(struct ch *c)
+{
+	if (c->pend)
+		fclose(c->pend);
+	free(c->pend_mem);
+	c->pend = NULL;
+	c->pend_mem = NULL;
+	c->pend_qid[0] = '\0';
+}
+
+/* Which of the n attempts (sorted) each derived table holds: bit t of
+ * held[i] for derived[t]. */
+static int
+attempts_held(struct ch *c, const uint64_t *att, size_t n, unsigned char *held)
+{
+	/* the key each table holds an attempt by, and the marker's filter */
+	static const char *const key[NDERIVED] = {"attempt", "day", "day", "day", "attempt"};
+	static const char *const marker[NDERIVED] = {
+	        "", "account_id = -1 AND domain = '' AND source_ip = '' AND ",
+	        "account_id = -1 AND domain = '' AND ",
+	        "account_id = -1 AND domain = '' AND source_ip = '' AND ", ""};
+	struct dm_buf *q = &c->sql;
+	dm_buf_reset(q);
+	int bad = 0;
+	for (int t = 0; t < NDERIVED; t++) {
+		bad |= dm_buf_printf(q, "%sSELECT toUInt8(%d), toUInt64(%s) FROM %s%s WHERE %s%s IN (",
+		                     t ? " UNION ALL " : "", t, key[t], derived[t], c->sfx, marker[t],
+		                     key[t]);
+		for (size_t i = 0; i < n; i++)
+			bad |= dm_buf_printf(q, "%s%" PRIu64, i ? "," : "", att[i]);
+		bad |= dm_buf_printf(q, ") GROUP BY %s", key[t]);
+	}
+	bad |= dm_buf_printf(q, " FORMAT TabSeparated");
+	bad |= dm_buf_addc(q, '\0');
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "clickhouse: too many attempts to look up");
+		return DM_ELIMIT;
+	}
+	int rc = post(c, q->data, "", NULL, 0, "look up the failed batch");
+	if (rc)
+		return rc;
+	memset(held, 0, n);
+	size_t pos = 0;
+	char *ln, *e;
+	while (next_line(c, &pos, &ln)) {
+		unsigned long t = strtoul(ln, &e, 10);
+		if (*e != '\t' || t >= NDERIVED)
+			continue;
+		long i = find_u64(att, n, strtoull(e + 1, NULL, 10));
+		if (i >= 0)
+			held[i] |= (unsigned char)(1u << t);
+	}
+	return 0;
+}
+
+/* Complete what the pending batch left half-applied (above).  0 when
+ * there is nothing left to do; DM_EBUSY while its INSERT still runs. */
+static int
+repair(struct ch *c)
+{
+	if (c->pend == NULL)
+		return 0;
+	/* an INSERT the server still runs may yet apply more of it */
+	char q[256];
+	snprintf(q, sizeof q,
+	         "SELECT count() FROM system.processes WHERE query_id = '%s' FORMAT TabSeparated",
+	         c->pend_qid);
+	int rc = post(c, q, "", NULL, 0, "look for the failed batch's INSERT");
+	if (rc)
+		return rc;
+	if (c->ans.len == 0 || c->ans.data[0] != '0') {
+		snprintf(c->err, sizeof c->err,
+		         "clickhouse: the failed batch's INSERT still runs on the server");
+		return DM_EBUSY;
+	}
+	uint64_t *att = NULL, *ids = NULL;
+	size_t n = 0, cap = 0, nids = 0, capids = 0;
+	unsigned char *held = NULL;
+	char *line = NULL;
+	size_t lcap = 0;
+	FILE *out = NULL;
+	rewind(c->pend);
+	while (getline(&line, &lcap, c->pend) > 0) {
+		int kind;
+		uint64_t a = row_attempt(line, &kind);
+		if (n && att[n - 1] == a)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			att = xrealloc(att, cap * sizeof *att);
+		}
+		att[n++] = a;
+	}
+	if (n > 0) {
+		qsort(att, n, sizeof *att, cmp_u64);
+		size_t u = 1;
+		for (size_t i = 1; i < n; i++)
+			if (att[i] != att[u - 1])
+				att[u++] = att[i];
+		n = u;
+		held = xcalloc(n, 1);
+		rc = attempts_held(c, att, n, held);
+	}
+	for (int t = 0; rc == 0 && t < NDERIVED; t++) {
+		/* the rows of the attempts found elsewhere but not here */
+		uint64_t len = 0;
+		if (out == NULL && (out = temp_file(c)) == NULL) {
+			snprintf(c->err, sizeof c->err, "clickhouse: no temp file in %.400s", c->tmpdir);
+			rc = DM_EIO;
+			break;
+		}
+		if (ftruncate(fileno(out), 0) != 0 || fseeko(out, 0, SEEK_SET) != 0)
+			rc = DM_EIO;
+		rewind(c->pend);
+		ssize_t ll;
+		while (rc == 0 && (ll = getline(&line, &lcap, c->pend)) > 0) {
+			int kind;
+			long i = find_u64(att, n, row_attempt(line, &kind));
+			if (i < 0 || held[i] == 0 || (held[i] & (1u << t)))
+				continue;
+			if (fwrite(line, 1, (size_t)ll, out) != (size_t)ll)
+				rc = DM_EIO;
+			len += (uint64_t)ll;
+			if (t == 0 && kind == 2) { /* the identities completed, once */
+				if (nids == capids) {
+					capids = capids ? 2 * capids : 64;
+					ids = xrealloc(ids, capids * sizeof *ids);
+				}
+				ids[nids++] = row_ident(line);
+			}
+		}
+		if (rc == 0 && (fflush(out) != 0 || fseeko(out, 0, SEEK_SET) != 0))
+			rc = DM_EIO;
+		if (rc) {
+			snprintf(c->err, sizeof c->err, "clickhouse: cannot write a temp file in %.400s",
+			         c->tmpdir);
+			break;
+		}
+		if (len == 0)
+			continue;
+		char ins[96], params[256];
+		snprintf(ins, sizeof ins, "INSERT INTO feed_%s%s FORMAT TabSeparated", derived[t],
+		         c->sfx);
+		snprintf(params, sizeof params, "&max_insert_block_size=1073741824%s", c->sync);
+		rc = post_file(c, ins, params, out, len, "complete the failed batch");
+	}
+	/* the identities completed: kept once, as after any commit */
+	if (rc == 0 && nids > 0 && (rc = live_attempts(c, ids, nids)) == 0) {
+		struct att *v;
+		size_t nv = parse_live(c, &v);
+		rc = resolve(c, v, nv);
+		free(v);
+	}
+	free(line);
+	free(att);
+	free(ids);
+	free(held);
+	if (out)
+		fclose(out);
+	if (rc == 0)
+		pend_drop(c);
+	return rc;
+}
+
 static int
 batch_commit(struct ch *c)
 {
 	if (!c->batch_open)
 		return 0;
-	int rc = c->broken ? DM_ESTORE : recs_flush(c);
+	int rc = c->broken ? DM_ESTORE : repair(c);
+	if (rc == 0)
+		rc = recs_flush(c);
 	if (rc == 0)
 		rc = ips_flush(c);
 	if (rc == 0 && fin_len(c) > 0) {
-		char q[64], params[128];
+		char q[64], params[256];
+		uint32_t r = 0;
+		(void)getrandom(&r, sizeof r, 0);
+		snprintf(c->pend_qid, sizeof c->pend_qid, "dmarcd-%016" PRIx64 "-%" PRIu64 "-%08x",
+		         c->node, c->batch_id, r);
 		snprintf(q, sizeof q, "INSERT INTO ledger%s FORMAT TabSeparated", c->sfx);
-		snprintf(params, sizeof params, "&max_insert_block_size=1073741824%s", c->sync);
+		snprintf(params, sizeof params, "&max_insert_block_size=1073741824&query_id=%s%s",
+		         c->pend_qid, c->sync);
 		if (c->spilled == 0) {
 			rc = post(c, q, params, c->fin.data, c->fin.len, "commit the batch");
 		} else {
@@ -859,6 +1159,9 @@ batch_commit(struct ch *c)
 				rc = post_file(c, q, params, c->spill, c->spilled, "commit the batch");
 			}
 		}
+		/* the server may have applied part of it: kept for repair() */
+		if (rc)
+			pend_keep(c);
 	}
 	if (rc == 0)
 		rc = check_batch(c);
@@ -995,11 +1298,11 @@ ch_tx_begin(struct store *st, int64_t account_id)
 	if (c->batch_open && c->broken)
 		batch_fail(c);
 	if (!c->batch_open) {
-		if (c->seen_polled && (int64_t)time(NULL) > c->seen_polled) {
-			int rc = seen_poll(c);
-			if (rc)
-				return rc;
-		}
+		int rc = repair(c);
+		if (rc == 0 && c->seen_polled && (int64_t)time(NULL) > c->seen_polled)
+			rc = seen_poll(c);
+		if (rc)
+			return rc;
 		c->batch_open = 1;
 		c->batch_id++;
 		clock_gettime(CLOCK_MONOTONIC, &c->batch_start);
@@ -1192,6 +1495,16 @@ ch_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 	                     (unsigned long long)rep->messages, (unsigned long long)rep->skipped,
 	                     (long long)info->received_at);
 	bad |= field(b, c->json.data, 1);
+	/* the attempt's marker in the rollups (repair()) */
+	bad |= dm_buf_printf(b, "4\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t-1\t%u\t", c->attempt,
+	                     ident, c->node, month_of(rep->begin));
+	bad |= field(b, c->reporter, 0);
+	bad |= field(b, dom, 0);
+	bad |= field(b, rid, 0);
+	bad |= field_int(b, rep->begin, 0);
+	bad |= field_int(b, rep->end, 0);
+	bad |= dm_buf_printf(b, "\t\t%" PRIu64 "\t\t\t0\t0\t0\t1\t", c->attempt);
+	bad |= dm_buf_add(b, NO_META, sizeof NO_META - 1);
 	if (bad) {
 		snprintf(c->err, sizeof c->err, "report metadata too large");
 		rc = DM_ELIMIT;
@@ -1437,7 +1750,7 @@ add_column(struct ch *c, const char *table, const char *column)
 	         "SELECT count() FROM system.columns WHERE database = currentDatabase()"
 	         " AND table = '%s' AND name = '%s'",
 	         table, name);
-	int rc = post(c, q, "", NULL, 0, "check the schema");
+	int rc = post_system(c, q, "check the schema");
 	if (rc == 0 && c->ans.len > 0 && c->ans.data[0] == '0') {
 		snprintf(q, sizeof q, "ALTER TABLE %s ADD COLUMN %s", table, column);
 		rc = post(c, q, "", NULL, 0, "add a column");
@@ -1462,6 +1775,8 @@ ch_close(struct store *st)
 	if (!c)
 		return;
 	(void)batch_commit(c);
+	(void)repair(c);
+	pend_drop(c);
 	curl_easy_cleanup(c->h);
 	explicit_bzero(c->password, sizeof c->password);
 	rollup_free(&c->rollup);
@@ -1645,13 +1960,29 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 		snprintf(c->base, sizeof c->base, "%.360sdatabase=%s", endpoints[e], c->db);
 		for (int i = 0; rc == 0 && schema_sql[i]; i++)
 			rc = post(c, schema_sql[i], "", NULL, 0, "create the schema");
+		/* a database made before the rollups took the attempts'
+		 * markers (kind 4; a failed batch could not be repaired) is not
+		 * taken: its view of daily is not the one made here */
+		if (rc == 0 &&
+		    (rc = post_system(c,
+		                      "SELECT count() FROM system.tables WHERE database ="
+		                      " currentDatabase() AND name = 'daily_mv' AND"
+		                      " position(create_table_query, 'kind IN (1, 4)') > 0",
+		                      "check the schema")) == 0 &&
+		    (c->ans.len < 1 || c->ans.data[0] != '1')) {
+			snprintf(c->err, sizeof c->err,
+			         "clickhouse: database %s was made by an older dmarcd (its rollups have no"
+			         " attempt markers): store into a new database",
+			         c->db);
+			rc = DM_ESTORE;
+		}
 		/* a database made before src_day counted records (the API's
 		 * reads need them) is not taken */
 		if (rc == 0 &&
-		    (rc = post(c,
-		               "SELECT count() FROM system.columns WHERE database ="
-		               " currentDatabase() AND table = 'src_day' AND name = 'records'",
-		               "", NULL, 0, "check the schema")) == 0 &&
+		    (rc = post_system(c,
+		                      "SELECT count() FROM system.columns WHERE database ="
+		                      " currentDatabase() AND table = 'src_day' AND name = 'records'",
+		                      "check the schema")) == 0 &&
 		    (c->ans.len < 1 || c->ans.data[0] != '1')) {
 			snprintf(c->err, sizeof c->err,
 			         "clickhouse: database %s was made by an older dmarcd (src_day has no"
@@ -1667,10 +1998,13 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 		 * through are sharded by the attempt, so an attempt's rows,
 		 * its commit and its cancel are on one shard; a source's ips
 		 * rows by the source */
-		static const char *const dist[] = {"ledger", "records", "cells", "daily", "day_totals",
-		                                   "src_day", "reports", "cancels", "ips", NULL};
+		static const char *const dist[] = {
+		        "ledger",     "records",         "cells",     "daily",        "day_totals",
+		        "src_day",    "reports",         "cancels",   "ips",          "feed_cells",
+		        "feed_daily", "feed_day_totals", "feed_src_day", "feed_reports", NULL};
 		for (int i = 0; rc == 0 && c->sfx[0] && dist[i]; i++) {
-			int keyed = strcmp(dist[i], "ledger") == 0 || strcmp(dist[i], "records") == 0;
+			int keyed = strcmp(dist[i], "ledger") == 0 || strcmp(dist[i], "records") == 0 ||
+			            strncmp(dist[i], "feed_", 5) == 0;
 			int by_ip = strcmp(dist[i], "ips") == 0;
 			snprintf(create, sizeof create,
 			         "CREATE TABLE IF NOT EXISTS %s_d AS %s ENGINE = Distributed(%s, %s, %s%s)",

@@ -365,11 +365,13 @@ add_ip(struct stmt *s, const unsigned char ip[16])
 	add(s, "'");
 }
 
-/* The scope: every account's rows for the admin, else the account's. */
+/* The scope: every account's rows for the admin, else the account's
+ * (account -1 holds the write side's attempt markers, never read). */
 static void
 add_scope(struct stmt *s, const struct store_scope *sc)
 {
-	add(s, " (%d OR account_id = %lld)", sc->admin ? 1 : 0, (long long)sc->account);
+	add(s, " ((%d AND account_id >= 0) OR account_id = %lld)", sc->admin ? 1 : 0,
+	    (long long)sc->account);
 }
 
 /* The attempt is live: committed (its row is there) and not cancelled;

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import (BIN, GEN, chconf, chq, ch_start, ch_stop, dm, gen_typical,  # noqa: F401
                       rollup_sums, stats, totals)
 
@@ -108,42 +110,102 @@ def test_kill9_then_again_is_exact(chconf):
     assert rollup_sums(db) == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
 
 
+def start_serve(cfg, tmp_path):
+    """`dmarcd serve` (SMTP, two workers, a catch-all account) on cfg:
+    the process and its log file."""
+    dm("account", "add", "any", "--catch-all", "--config", cfg)
+    log = open(tmp_path / "serve.log", "wb")
+    return subprocess.Popen([BIN, "serve", "--config", cfg, "--smtp",
+                             "127.0.0.1:%d" % free_port(), "--http", "none", "--workers", "2"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log), log
+
+
+def deliver(cfg, files):
+    for f in files:
+        dm("deliver", "--config", cfg, "--rcpt", "dmarc@reports.example",
+           input=open(f, "rb").read())
+
+
+def wait_drained(cfg, serve, deadline=180):
+    end = time.monotonic() + deadline
+    while dm("spool", "list", "--config", cfg).stdout.strip():
+        assert serve.poll() is None, "serve exited"
+        assert time.monotonic() < end, "the spool never drained"
+        time.sleep(0.5)
+
+
+def stop_serve(serve, log):
+    serve.terminate()
+    serve.wait(30)
+    log.close()
+
+
 def test_server_away_costs_nothing(chconf, tmp_path):
     """`dmarcd serve` keeps what it accepted in its spool while ClickHouse
     is down (killed), tries again with back-off, and stores it all once the
-    server is back."""
+    server is back: every report once, in every rollup."""
     cfg, data, db = chconf
     mails, exp = gen_typical(300, seed=3)
     files = sorted(os.path.join(mails, f) for f in os.listdir(mails))
-    dm("account", "add", "any", "--catch-all", "--config", cfg)
-    log = open(tmp_path / "serve.log", "wb")
-    serve = subprocess.Popen([BIN, "serve", "--config", cfg, "--smtp",
-                              "127.0.0.1:%d" % free_port(), "--http", "none", "--workers", "2"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    serve, log = start_serve(cfg, tmp_path)
     try:
-        for f in files[:100]:
-            dm("deliver", "--config", cfg, "--rcpt", "dmarc@reports.example",
-               input=open(f, "rb").read())
+        deliver(cfg, files[:100])
         ch_stop()
         try:
-            for f in files[100:]:
-                dm("deliver", "--config", cfg, "--rcpt", "dmarc@reports.example",
-                   input=open(f, "rb").read())
+            deliver(cfg, files[100:])
             time.sleep(3)
             assert serve.poll() is None
             assert dm("spool", "list", "--config", cfg).stdout.strip(), "the spool is empty"
         finally:
             ch_start()
-        deadline = time.monotonic() + 180
-        while dm("spool", "list", "--config", cfg).stdout.strip():
-            assert time.monotonic() < deadline, "the spool never drained"
-            time.sleep(0.5)
+        wait_drained(cfg, serve)
         assert totals(stats("--config", cfg)) == exact(exp)
-        assert rollup_sums(db)["daily"] == exp["messages"]
+        assert rollup_sums(db) == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
     finally:
-        serve.terminate()
-        serve.wait(30)
-        log.close()
+        stop_serve(serve, log)
+
+
+@pytest.mark.parametrize("view", ["day_totals_mv", "src_day_mv"])
+def test_half_applied_batch_completed(chconf, tmp_path, view):
+    """A batch's final INSERT that the server applies in part - one view of
+    the ledger fails, after ClickHouse wrote the tables of the views it
+    ran before (cells and daily before day_totals; src_day after the
+    commit row in reports) - is completed before the next batch: every
+    report counts once and whole in every table, though the broken view
+    fails every batch's INSERT."""
+    cfg, _, db = chconf
+    mails, exp = gen_typical(60, seed=11)
+    files = sorted(os.path.join(mails, f) for f in os.listdir(mails))
+    dm("stats", "--config", cfg)  # the schema
+    create = chq("SHOW CREATE TABLE %s FORMAT TSVRaw" % view, db).strip()
+    broken = create.replace(" WHERE ", " WHERE throwIf(kind = 1) = 0 AND ", 1)
+    assert broken != create
+    chq("DROP TABLE %s" % view, db)
+    chq(broken, db)
+    try:
+        serve, log = start_serve(cfg, tmp_path)
+        try:
+            deliver(cfg, files)
+            wait_drained(cfg, serve)
+        finally:
+            stop_serve(serve, log)
+        assert "throwIf" in (tmp_path / "serve.log").read_text(errors="replace"), \
+            "the broken view never failed an INSERT"
+        assert totals(stats("--config", cfg)) == exact(exp)
+        assert rollup_sums(db) == {t: exp["messages"] for t in ("daily", "src_day", "day_totals")}
+        # each report once in reports, its cells once, one marker per table
+        assert chq("SELECT count(), uniqExact(ident) FROM reports", db).split() == \
+            [str(exp["reports"])] * 2
+        assert chq("SELECT sum(recs) FROM cells", db).strip() == str(exp["records"])
+        for t in ("daily", "day_totals", "src_day"):
+            assert chq("SELECT sum(records) FROM %s WHERE account_id = -1" % t, db).strip() == \
+                str(exp["reports"]), t
+        # the markers are in no answer
+        assert "" not in [d["domain"] for d in json.loads(
+            dm("stats", "--json", "--config", cfg).stdout).get("domains", [])]
+    finally:
+        chq("DROP TABLE %s" % view, db)
+        chq(create, db)
 
 
 def test_same_api_answers_as_sqlite(chconf, tmp_path):
@@ -254,33 +316,52 @@ def test_two_nodes_share_their_tenants(chconf, tmp_path):
 
 
 def test_registry_changes_at_once_are_never_lost(chconf, tmp_path):
-    """Eight `account add` at once from two nodes: each either succeeds and
-    its account is there for both nodes, or fails saying that nothing was
-    changed (two changes took the same generation: ClickHouse lets one
-    CREATE TABLE of a name succeed).  A claim that is not written yet makes
-    a change wait its turn the same way."""
+    """Eight `account add` at once from two nodes, five rounds: each either
+    succeeds and its account is there for both nodes, or fails saying that
+    nothing was changed (two changes took the same generation: ClickHouse
+    lets one RENAME to a name succeed).  Every generation holds exactly
+    one row; a taken generation number (even empty) refuses a change;
+    what a writer that died left under its temporary name goes."""
     cfg, _, db = chconf
     confs = node_confs(cfg, tmp_path)
     dm("account", "add", "first", "--config", confs[0])
-    procs = [subprocess.Popen([BIN, "account", "add", "acct%d" % i, "--config", confs[i % 2]],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(8)]
-    outs = [(p.wait(60), p.stderr.read().decode()) for p in procs]
-    made = {"acct%d" % i for i, (rc, _) in enumerate(outs) if rc == 0}
-    for rc, err in outs:
-        assert rc == 0 or "nothing was changed, run the command again" in err, err
-    assert made, outs
-    for c in confs:
-        names = {json.loads(ln)["account"] for ln in
-                 dm("account", "list", "--json", "--config", c).stdout.decode().splitlines()}
-        assert names == made | {"first"}, (names, made)
-    # a claim in progress (an empty next generation): refused, nothing changed
+    want = {"first"}
+    for rnd in range(5):
+        names = ["acct%d_%d" % (rnd, i) for i in range(8)]
+        procs = [subprocess.Popen([BIN, "account", "add", n, "--config", confs[i % 2]],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for i, n in enumerate(names)]
+        outs = [(p.wait(60), p.stderr.read().decode()) for p in procs]
+        for rc, err in outs:
+            assert rc == 0 or "nothing was changed, run the command again" in err, err
+        made = {n for n, (rc, _) in zip(names, outs) if rc == 0}
+        assert made, outs
+        want |= made
+        for c in confs:
+            got = {json.loads(ln)["account"] for ln in
+                   dm("account", "list", "--json", "--config", c).stdout.decode().splitlines()}
+            assert got == want, (rnd, got ^ want)
+    for g in generations(db):
+        assert chq("SELECT count() FROM registry_gen_%012d" % g, db).strip() == "1", g
+    assert chq("SELECT count() FROM system.tables WHERE database = '%s' AND"
+               " startsWith(name, 'registry_new_')" % db).strip() == "0"
+    # a generation number taken (here empty, as a writer of an older
+    # dmarcd could leave it): refused, nothing changed
     nxt = generations(db)[-1] + 1
     chq("CREATE TABLE %s.registry_gen_%012d (body String, sha String) ENGINE = Log" % (db, nxt))
     p = dm("account", "add", "late", "--config", confs[0], check=False)
     assert p.returncode != 0 and b"nothing was changed" in p.stderr, p.stderr
     chq("DROP TABLE %s.registry_gen_%012d" % (db, nxt))
+    # a writer that died before its rename two minutes ago left its table
+    old = "registry_new_%012d_%016x" % (int(time.time()) - 120, 1)
+    young = "registry_new_%012d_%016x" % (int(time.time()), 2)
+    for t in (old, young):
+        chq("CREATE TABLE %s.%s (body String, sha String) ENGINE = Log" % (db, t))
     dm("account", "add", "late", "--config", confs[1])
     assert b"late" in dm("account", "list", "--config", confs[0]).stdout
+    left = chq("SELECT name FROM system.tables WHERE database = '%s' AND"
+               " startsWith(name, 'registry_new_')" % db).split()
+    assert left == [young], left
     # only the newest generations are kept
     assert len(generations(db)) <= 10
 
