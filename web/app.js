@@ -9,8 +9,11 @@
  *   #/source/IP?domain=D&from=&to=
  *   #/reports?domain=D&from=&to=&reporter=R&page=1
  *   #/report/ID?domain=D&from=&to=
+ *   #/advice?domain=D&days=30
  * `range=all` instead of from/to means all time; with neither, the range
  * is the last 30 days that have data (ending at the domain's `last` day).
+ * The advice has no range: `days` (1 to 3660, default 30) counted back
+ * from today, UTC, as `dmarcd advise` counts (docs/ADVICE.md).
  *
  * Login: the link `/#token=T` puts T into sessionStorage and replaces the
  * address (history.replaceState) so the token is in no history entry.
@@ -29,7 +32,9 @@
 	var ROW_CHUNK = 500; /* report rows rendered per click */
 	var PRESETS = [7, 30, 90, 365];
 	var DEFAULT_DAYS = 30;
-	var PARAM_ORDER = ['domain', 'range', 'from', 'to', 'reporter', 'sort', 'page'];
+	var PARAM_ORDER = ['domain', 'range', 'from', 'to', 'days', 'reporter', 'sort', 'page'];
+	var ADVICE_DAYS = [7, 30, 90]; /* the advice's window buttons */
+	var MAX_ADVICE_DAYS = 3660; /* the API's limit */
 	var SOURCE_SORTS = [
 		['messages', 'Most messages'],
 		['dmarc_fail', 'Most DMARC failures'],
@@ -373,6 +378,20 @@
 		return hashFor(view, arg, p);
 	}
 
+	/* the advice of the route's domain (its days kept when the route is
+	 * an advice): the range does not apply to it */
+	function adviceLink(params) {
+		return hashFor('advice', null, {domain: params.get('domain'), days: params.get('days')});
+	}
+
+	/* the route's days of the advice: 1 to 3660, else null */
+	function adviceDays(params) {
+		var s = params.get('days');
+		if (s === null || !/^\d{1,4}$/.test(s)) return null;
+		var n = Number(s);
+		return n >= 1 && n <= MAX_ADVICE_DAYS ? n : null;
+	}
+
 	/* from/to of the route for the API (both null for all time) */
 	function rangeOf(params) {
 		if (params.get('range') === 'all') return {from: null, to: null};
@@ -450,10 +469,14 @@
 		var rg = rangeOf(r.params);
 		els.from.value = rg.from || '';
 		els.to.value = rg.to || '';
+		/* the advice has its own window (days back from today): the
+		 * range controls do not apply to it */
+		els.presets.hidden = r.view === 'advice';
+		els.custom.hidden = r.view === 'advice';
 		var navView = r.view === 'source' ? 'sources' : r.view === 'report' ? 'reports' : r.view;
 		Array.prototype.forEach.call(document.querySelectorAll('.tabs a'), function (a) {
 			var v = a.getAttribute('data-view');
-			a.setAttribute('href', linkTo(v, null, r.params));
+			a.setAttribute('href', v === 'advice' ? adviceLink(r.params) : linkTo(v, null, r.params));
 			if (v === navView) a.setAttribute('aria-current', 'page');
 			else a.removeAttribute('aria-current');
 		});
@@ -1443,7 +1466,281 @@
 		);
 	}
 
-	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport};
+	/* ---- the advice: the road to p=reject (docs/ADVICE.md) --------------------- */
+
+	/* what each next step changes in the record */
+	var STEPS = {
+		quarantine: 'p=none → p=quarantine',
+		pct: 'p=quarantine for all mail (pct=100)',
+		reject: 'p=quarantine → p=reject',
+		sp: 'subdomains too: sp=reject',
+		np: 'names that do not exist: np=reject',
+		done: 'nothing left: p=reject everywhere',
+	};
+
+	function lastDays(n) {
+		return 'the last ' + (n === 1 ? 'day' : fmtInt(n) + ' days');
+	}
+
+	/* 0.856843 -> '85.68%' */
+	function rate(x) {
+		if (x === null || x === undefined || isNaN(x)) return '–';
+		return (100 * x).toFixed(2) + '%';
+	}
+
+	/* 'p=none pct=100': the tags of the newest report's policy, as published
+	 * (absent ones take their defaults) */
+	function policyText(p) {
+		if (!p) return 'unknown';
+		var tags = ['p', 'sp', 'np', 'pct']
+			.filter(function (k) {
+				return present(p[k]);
+			})
+			.map(function (k) {
+				return k + '=' + p[k];
+			});
+		return tags.length ? tags.join(' ') : 'unknown';
+	}
+
+	function policyAbsent(p) {
+		if (!p) return 'no policy in the reports';
+		var absent = ['sp', 'np', 'pct'].filter(function (k) {
+			return !present(p[k]);
+		});
+		return absent.length ? absent.join(', ') + ' not published' : 'as published';
+	}
+
+	/* safe, not yet, or done: the word is the badge's meaning, the
+	 * colour only repeats it */
+	function safeBadge(next, testid) {
+		var done = next.step === 'done';
+		var ok = done || next.safe === true;
+		return h('span', {class: ok ? 'badge badge-ok' : 'badge badge-warn', testid: testid || null, 'data-safe': String(next.safe === true), text: done ? 'done' : ok ? 'safe' : 'not yet'});
+	}
+
+	/* [{code, message}] as a list: the message, its code for a search */
+	function adviceList(items, testid) {
+		return h(
+			'ul',
+			{class: 'advice-list', testid: testid},
+			items.map(function (x) {
+				return h('li', {'data-code': x.code}, h('span', {class: 'advice-msg', text: x.message}), ' ', h('span', {class: 'chip mono', text: x.code}));
+			})
+		);
+	}
+
+	/* a button that puts text on the clipboard, where the browser offers
+	 * one (a secure context: https, or http to 127.0.0.1) */
+	function copyButton(text, testid) {
+		if (!navigator.clipboard || typeof navigator.clipboard.writeText !== 'function') return null;
+		var b = h('button', {type: 'button', class: 'copy', testid: testid, text: 'Copy'});
+		b.addEventListener('click', function () {
+			navigator.clipboard.writeText(text).then(
+				function () {
+					b.textContent = 'Copied';
+					setTimeout(function () {
+						b.textContent = 'Copy';
+					}, 1500);
+				},
+				function (e) {
+					notice('Copy failed: ' + (e && e.message ? e.message : e));
+				}
+			);
+		});
+		return b;
+	}
+
+	function codeBlock(label, testid, text) {
+		return h(
+			'div',
+			{class: 'code-block'},
+			h('div', {class: 'code-head'}, h('span', {class: 'muted', text: label}), copyButton(text, testid + '-copy')),
+			h('pre', {class: 'code', testid: testid, text: text})
+		);
+	}
+
+	/* the record of the next step: its DNS name, the TXT value, the line
+	 * of a zone file */
+	function recordBlock(domain, next) {
+		if (!present(next.record)) return h('p', {class: 'empty', testid: 'advice-no-record', text: 'Nothing to publish.'});
+		var name = '_dmarc.' + domain;
+		return h(
+			'div',
+			{class: 'advice-record'},
+			h('h3', {text: next.safe ? 'Publish' : 'Publish once nothing blocks it'}),
+			dl([
+				['DNS name', h('code', {text: name}), 'advice-dns-name'],
+				['Type', 'TXT'],
+			], 'advice-dns'),
+			codeBlock('TXT record', 'advice-record', next.record),
+			present(next.zone) ? codeBlock('zone file', 'advice-zone', name + '. IN TXT ' + next.zone) : null
+		);
+	}
+
+	/* the failing services: one row each, its actions in a row under it */
+	function servicesTable(items) {
+		var testid = 'advice-services-table';
+		if (!items.length) return h('p', {class: 'empty', testid: testid, text: 'No known service fails DMARC in this window.'});
+		var thead = h(
+			'thead',
+			null,
+			h('tr', null, h('th', {scope: 'col', text: 'Service'}), h('th', {scope: 'col', text: 'Type'}), h('th', {scope: 'col', class: 'num', text: 'Failing / messages'}), h('th', {scope: 'col', class: 'num', text: 'Sources'}))
+		);
+		var tbody = h('tbody');
+		items.forEach(function (s) {
+			tbody.append(
+				h(
+					'tr',
+					{class: 'svc'},
+					h('td', null, h('span', {class: 'who-name', text: s.service})),
+					h('td', null, present(s.type) ? h('span', {class: 'who-type', text: s.type}) : '–'),
+					h('td', {class: 'num', text: fmtInt(s.failing) + ' / ' + fmtInt(s.messages)}),
+					h('td', {class: 'num', text: fmtInt(s.sources)})
+				),
+				h('tr', {class: 'svc-actions'}, h('td', {colspan: '4'}, (s.actions || []).length ? adviceList(s.actions, null) : muted('no action named')))
+			);
+		});
+		return h('div', {class: 'table-wrap'}, h('table', {testid: testid}, thead, tbody));
+	}
+
+	/* the window buttons: 7, 30, 90 days (another from the address is
+	 * shown in the title, no button pressed) */
+	function adviceDaysBar(days) {
+		return h(
+			'div',
+			{class: 'toolbar'},
+			h(
+				'div',
+				{class: 'ctl presets', role: 'group', 'aria-label': 'Days', testid: 'advice-days'},
+				ADVICE_DAYS.map(function (n) {
+					return h('button', {type: 'button', testid: 'advice-days-' + n, 'aria-pressed': String(n === days), text: n + ' d', onclick: function () {
+						go('advice', null, withParams({days: n}));
+					}});
+				})
+			),
+			h('span', {class: 'muted', text: 'days back from today (UTC)'})
+		);
+	}
+
+	function viewAdvice(r, gen) {
+		var dom = r.params.get('domain');
+		var days = adviceDays(r.params) || DEFAULT_DAYS;
+		var title = function (sub) {
+			return h('h1', {class: 'view-title'}, 'Advice ', h('span', {class: 'sub', testid: 'advice-window', text: dom + ' · ' + sub}));
+		};
+		return api('advice', {domain: dom, days: days}).then(
+			function (a) {
+				if (gen !== generation) return null;
+				var next = a.next || {};
+				var f = a.failing || {};
+				var fw = a.forwarders || {};
+				var un = a.unknown || {};
+				var top = un.top || [];
+				var step = String(next.step || 'done');
+				var messages = kpi('advice-messages', 'Messages', a.messages, fmtInt(a.messages), fmtInt(a.reports) + (a.reports === 1 ? ' report' : ' reports'));
+				messages.setAttribute('data-reports', String(a.reports));
+				var policy = kpi('advice-policy', 'Published policy', policyText(a.policy), policyText(a.policy), policyAbsent(a.policy));
+				policy.classList.add('kpi-text'); /* tags, not a number: smaller */
+				var kpis = h(
+					'div',
+					{class: 'kpis', testid: 'advice-kpis'},
+					kpi('advice-pass-rate', 'DMARC pass rate', a.pass_rate, rate(a.pass_rate), fmtInt(a.dmarc_pass) + ' of ' + fmtInt(a.messages)),
+					messages,
+					kpi('advice-failing', 'Failing', f.messages, fmtInt(f.messages), 'services ' + fmtInt(f.services) + ' · forwarders ' + fmtInt(f.forwarders) + ' · unknown ' + fmtInt(f.unknown)),
+					policy,
+					h(
+						'div',
+						{class: 'kpi', testid: 'advice-step', 'data-value': step},
+						h('div', {class: 'kpi-label', text: 'Next step'}),
+						h('div', {class: 'kpi-value'}, h('span', {testid: 'advice-step-name', text: step}), ' ', safeBadge(next, 'advice-safe')),
+						h('div', {class: 'kpi-sub', text: Object.prototype.hasOwnProperty.call(STEPS, step) ? STEPS[step] : ''})
+					)
+				);
+				var blockers = next.blockers || [];
+				return {
+					title: 'Advice · ' + dom,
+					nodes: [
+						title(a.from + ' – ' + a.to + ' (' + lastDays(days) + ')'),
+						adviceDaysBar(days),
+						kpis,
+						f.not_analysed
+							? h('p', {class: 'notice', testid: 'advice-not-analysed', text: fmtInt(f.not_analysed) + ' failing messages came from more sources than are analysed: they are counted in no group.'})
+							: null,
+						section(
+							'Next step: ' + step,
+							'advice-next',
+							h('p', {class: 'advice-step'}, safeBadge(next), ' ', Object.prototype.hasOwnProperty.call(STEPS, step) ? STEPS[step] : step),
+							present(next.why) ? h('p', {testid: 'advice-why', text: next.why}) : null,
+							blockers.length ? [h('h3', {text: 'What blocks it'}), adviceList(blockers, 'advice-blockers')] : null,
+							recordBlock(a.domain || dom, next)
+						),
+						section(
+							'Services that need a fix',
+							'advice-services',
+							h('p', {class: 'muted', text: 'Your own mail through a known sending service that is not set up for your domain: it blocks the next step until it is fixed.'}),
+							servicesTable(a.services || [])
+						),
+						section(
+							'Forwarders and mailing lists',
+							'advice-forwarders',
+							h('p', {class: 'muted', text: "Your mail passed on by others: ARC and the receivers' overrides are the remedy, not your records. It never blocks a step."}),
+							dl([
+								['Failing', fmtInt(fw.failing) + ' of ' + fmtInt(fw.messages) + ' messages', 'advice-fw-failing'],
+								['Sources', fmtInt(fw.sources), 'advice-fw-sources'],
+								['Services', list(fw.services || []), 'advice-fw-services'],
+							], 'advice-fw')
+						),
+						section(
+							'Unknown sources (likely spoofing)',
+							'advice-unknown',
+							h('p', {class: 'muted', testid: 'advice-unknown-summary', text: fmtInt(un.failing) + ' failing of ' + fmtInt(un.messages) + ' messages from ' + fmtInt(un.sources) + (un.sources === 1 ? ' source' : ' sources') + ' no service is known for: what the policy is for. They never block a step.' + (top.length && top.length < un.sources ? ' The largest ' + top.length + ':' : '')}),
+							table(
+								'advice-unknown-table',
+								[
+									{label: 'Source IP', cls: 'nowrap', cell: function (x) {
+										return h('a', {href: linkTo('source', x.ip, r.params), text: x.ip});
+									}},
+									{label: 'Failing', num: true, cell: function (x) {
+										return fmtInt(x.failing);
+									}},
+									{label: 'Messages', num: true, cell: function (x) {
+										return fmtInt(x.messages);
+									}},
+									{label: 'Network', cell: function (x) {
+										return asText({asn: x.asn, as_org: x.as_name}) || (present(x.as_name) ? String(x.as_name) : null);
+									}},
+									{label: 'Country', cell: function (x) {
+										return present(x.country) ? h('span', {class: 'who-cc', title: countryName(x.country), text: x.country}) : null;
+									}},
+									{label: 'Reverse DNS', cell: function (x) {
+										return present(x.ptr) ? h('span', {class: 'mono clip', text: x.ptr}) : null;
+									}},
+								],
+								top,
+								'No unknown source fails DMARC in this window.'
+							)
+						),
+					],
+				};
+			},
+			function (e) {
+				if (e instanceof ApiError && e.status === 404) {
+					if (gen !== generation) return null;
+					return {
+						title: 'Advice · ' + dom,
+						nodes: [
+							title(lastDays(days)),
+							adviceDaysBar(days),
+							h('p', {class: 'card empty', testid: 'advice-none', text: 'No reports of ' + dom + ' in ' + lastDays(days) + '.'}),
+						],
+					};
+				}
+				throw e;
+			}
+		);
+	}
+
+	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport, advice: viewAdvice};
 
 	/* ---- render ------------------------------------------------------------------ */
 
@@ -1493,18 +1790,28 @@
 					info = domains[0];
 					fix.domain = info.domain;
 				}
-				['from', 'to'].forEach(function (k) {
-					var v = r.params.get(k);
-					if (v !== null && (!validDay(v) || r.params.get('range') === 'all')) fix[k] = null;
-				});
-				var range = r.params.get('range');
-				if (range !== null && range !== 'all') fix.range = null;
-				var hasRange = range === 'all' || validDay(r.params.get('from')) || validDay(r.params.get('to'));
-				if (!hasRange) {
-					var p = presetRange(DEFAULT_DAYS, info);
-					fix.from = p.from;
-					fix.to = p.to;
-					fix.range = null;
+				if (r.view === 'advice') {
+					/* days, no range */
+					['range', 'from', 'to'].forEach(function (k) {
+						if (r.params.get(k) !== null) fix[k] = null;
+					});
+					var n = adviceDays(r.params);
+					if (r.params.get('days') !== String(n)) fix.days = n || DEFAULT_DAYS;
+				} else {
+					if (r.params.get('days') !== null) fix.days = null;
+					['from', 'to'].forEach(function (k) {
+						var v = r.params.get(k);
+						if (v !== null && (!validDay(v) || r.params.get('range') === 'all')) fix[k] = null;
+					});
+					var range = r.params.get('range');
+					if (range !== null && range !== 'all') fix.range = null;
+					var hasRange = range === 'all' || validDay(r.params.get('from')) || validDay(r.params.get('to'));
+					if (!hasRange) {
+						var p = presetRange(DEFAULT_DAYS, info);
+						fix.from = p.from;
+						fix.to = p.to;
+						fix.range = null;
+					}
 				}
 				if (Object.keys(fix).length && hashFor(r.view, r.arg, withParams(fix)) !== location.hash) {
 					go(r.view, r.arg, withParams(fix), true);
@@ -1547,6 +1854,7 @@
 			notice: $('notice'),
 			domain: $('domain'),
 			presets: $('presets'),
+			custom: $('custom-range'),
 			from: $('from'),
 			to: $('to'),
 			brand: $('brand'),
@@ -1558,7 +1866,7 @@
 		}
 		els.domain.addEventListener('change', onDomainChange);
 		els.presets.addEventListener('click', onPreset);
-		$('custom-range').addEventListener('submit', onCustomRange);
+		els.custom.addEventListener('submit', onCustomRange);
 		$('logout').addEventListener('click', function () {
 			setToken(null);
 			showLogin('Signed out.');

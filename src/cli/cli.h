@@ -8,6 +8,7 @@
 #ifndef DM_CLI_H
 #define DM_CLI_H
 
+#include "common/limits.h"
 #include "core/config.h"
 
 /* Exit codes of `dmarcd ingest` and friends. */
@@ -37,6 +38,15 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, struct dm_config
 	      int (*on_opt)(void *arg, int key, const char *value), void *arg, int *first_arg);
 void cli_usage(const struct cli_cmd *cmd, FILE *out);
 
+/* The report addresses of a domain in the registry (none when there is
+ * no registry yet): `record check` and `advise`. */
+struct cli_addrs {
+	const char *domain;
+	char addr[DM_DMARC_MAX_URIS][DM_REGISTRY_MAX_ADDRESS + 1];
+	size_t n;
+};
+void cli_domain_addresses(const struct dm_config *cfg, const char *domain, struct cli_addrs *out);
+
 int cli_ingest(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_stats(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_reenrich(const struct cli_cmd *cmd, int argc, char **argv);
@@ -51,6 +61,8 @@ int cli_domain(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_address(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_record(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_geoip(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_advise(const struct cli_cmd *cmd, int argc, char **argv);
+extern const struct cli_opt cli_advise_opts[];
 
 extern const struct cli_opt cli_ingest_opts[];
 extern const struct cli_opt cli_stats_opts[];

@@ -370,20 +370,24 @@ generate(const struct cli_cmd *cmd, struct rec_args *a, const struct dm_config *
 }
 
 /* The domain's report addresses in the registry (the instance's own). */
-struct our_addrs {
-	const char *domain;
-	char addr[DM_DMARC_MAX_URIS][DM_REGISTRY_MAX_ADDRESS + 1];
-	size_t n;
-};
-
 static int
 our_addr(void *arg, const struct registry_row *r)
 {
-	struct our_addrs *o = arg;
+	struct cli_addrs *o = arg;
 	if (r->domain && r->address && strcasecmp(r->domain, o->domain) == 0 &&
 	    o->n < DM_DMARC_MAX_URIS)
 		snprintf(o->addr[o->n++], sizeof(o->addr[0]), "%s", r->address);
 	return 0;
+}
+
+void
+cli_domain_addresses(const struct dm_config *cfg, const char *domain, struct cli_addrs *out)
+{
+	char err[512];
+	out->domain = domain;
+	out->n = 0;
+	if (registry_list_addresses(cfg->data_dir, our_addr, out, err, sizeof err) != 0)
+		out->n = 0;
 }
 
 /* The selectors of dom's DKIM signatures in its stored reports of the
@@ -420,7 +424,7 @@ static int
 check(struct rec_args *a, const struct dm_config *cfg, const char *domain)
 {
 	static struct dm_check c;
-	static struct our_addrs ours;
+	static struct cli_addrs ours;
 	struct dm_check_args ca;
 	char dom[DM_CHECK_NAME], err[512] = "";
 	if (a->too_many) {
@@ -447,10 +451,9 @@ check(struct rec_args *a, const struct dm_config *cfg, const char *domain)
 			ca.selectors[ca.nselectors++] = seen[i];
 	}
 	/* the registry may not exist yet: then nothing is ours */
-	ours.domain = dom;
-	if (registry_list_addresses(cfg->data_dir, our_addr, &ours, err, sizeof err) == 0)
-		for (size_t i = 0; i < ours.n; i++)
-			ca.ours[ca.nours++] = ours.addr[i];
+	cli_domain_addresses(cfg, dom, &ours);
+	for (size_t i = 0; i < ours.n; i++)
+		ca.ours[ca.nours++] = ours.addr[i];
 	struct dm_dns_cache *cache = dm_dns_cache_new(0);
 	struct dm_resolver *r =
 	        dm_resolver_new(a->resolver ? a->resolver : cfg->resolver,

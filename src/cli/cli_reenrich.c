@@ -12,7 +12,6 @@
  * Functions: cli_reenrich.  Exit status: 0, or 2 when the store, the
  * configuration or the enrichment's files cannot be used.
  */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "common/buf.h"
+#include "common/day.h"
 #include "common/json.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
@@ -68,41 +68,6 @@ on_opt(void *arg, int key, const char *value)
 	return 0;
 }
 
-/* YYYY-MM-DD as the unix time of its 00:00 UTC. */
-static int
-parse_day(const char *s, int64_t *out)
-{
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return -1;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
-			return -1;
-	tm.tm_year =
-	        (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0') - 1900;
-	tm.tm_mon = (s[5] - '0') * 10 + (s[6] - '0') - 1;
-	tm.tm_mday = (s[8] - '0') * 10 + (s[9] - '0');
-	if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31)
-		return -1;
-	*out = (int64_t)timegm(&tm);
-	return 0;
-}
-
-struct names {
-	char **v;
-	size_t n;
-};
-
-static int
-domain_row(void *arg, const struct store_domain_row *r)
-{
-	struct names *d = arg;
-	d->v = xrealloc(d->v, (d->n + 1) * sizeof *d->v);
-	d->v[d->n++] = xstrdup(r->domain);
-	return 0;
-}
-
 int
 cli_reenrich(const struct cli_cmd *cmd, int argc, char **argv)
 {
@@ -118,7 +83,7 @@ cli_reenrich(const struct cli_cmd *cmd, int argc, char **argv)
 		return CLI_FAILED;
 	}
 	int64_t since = STORE_OPEN;
-	if (a.since && parse_day(a.since, &since) != 0) {
+	if (a.since && dm_parse_day(a.since, &since) != 0) {
 		fprintf(stderr, "dmarcd reenrich: --since wants YYYY-MM-DD\n");
 		return CLI_FAILED;
 	}
@@ -142,11 +107,11 @@ cli_reenrich(const struct cli_cmd *cmd, int argc, char **argv)
 		return CLI_FAILED;
 	}
 	struct store_scope admin = {.account = 0, .admin = 1};
-	struct names doms = {NULL, 0};
+	struct store_names doms = {NULL, 0};
 	int rc = 0;
 	if (a.domain)
-		domain_row(&doms, &(struct store_domain_row){.domain = a.domain});
-	else if ((rc = store_domains(&admin, rd, domain_row, &doms)) != 0)
+		store_names_add(&doms, &(struct store_domain_row){.domain = a.domain});
+	else if ((rc = store_domains(&admin, rd, store_names_add, &doms)) != 0)
 		snprintf(err, sizeof err, "%s", store_reader_error(rd));
 	int timeout_ms = (int)dm_config_int(cfg.dns_timeout_ms);
 	struct dm_reenrich_totals t;
@@ -203,9 +168,7 @@ cli_reenrich(const struct cli_cmd *cmd, int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "dmarcd reenrich: %s\n", err[0] ? err : dm_strerror(rc));
 	dm_buf_free(&out);
-	for (size_t d = 0; d < doms.n; d++)
-		free(doms.v[d]);
-	free(doms.v);
+	store_names_free(&doms);
 	store_reader_close(rd);
 	store_close(st);
 	dm_enricher_free(en);

@@ -403,6 +403,28 @@
  * last 90 days, most used first): senders rarely use more than a few. */
 #define DM_CHECK_MAX_SELECTORS 32
 #define DM_CHECK_SEEN_DAYS 90
+/* The rollout advice (dmarcd advise, src/dns/advise.c).  Sources of the
+ * domain's records kept per question: the classification needs each
+ * one's counts and a few of its failing results (about 600 bytes); a
+ * domain with more distinct sources in its window counts the rest in the
+ * totals as "not analysed", which blocks a step only by their volume. */
+#define DM_ADVISE_MAX_SOURCES 50000
+/* Distinct services named in the advice; beyond, they are summed as
+ * other services (no domain uses that many). */
+#define DM_ADVISE_MAX_SERVICES 64
+/* Unknown sources listed, by failing volume. */
+#define DM_ADVISE_TOP_UNKNOWN 10
+/* No step is advised on less data: a window of fewer days or messages
+ * says too little about the senders that mail rarely (a monthly
+ * newsletter). */
+#define DM_ADVISE_MIN_DAYS 7
+#define DM_ADVISE_MIN_MESSAGES 100
+/* The failing share of legitimate mail (passing, plus failing mail of
+ * known services) a step tolerates, per 100,000 messages: 1% for
+ * quarantine (that mail goes to spam, and the reports keep showing it),
+ * 0.1% for reject and sp=reject (that mail is lost). */
+#define DM_ADVISE_QUARANTINE_PER_100K 1000
+#define DM_ADVISE_REJECT_PER_100K 100
 
 /* ---- enrichment (src/enrich/) ------------------------------------------ */
 

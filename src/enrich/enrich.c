@@ -53,7 +53,6 @@ struct dm_enrich_shared {
 	MMDB_s asn, country;
 	int have_asn, have_country;
 	struct dm_services *services;
-	struct dm_dns_cache *cache;
 	struct rdns *rd; /* NULL: no reverse names */
 	int rdns;
 	long rate; /* rdns_rate */
@@ -95,7 +94,6 @@ dm_enrich_shared_new(const struct dm_enrich_conf *c, char *err, size_t errlen)
 	snprintf(s->resolver, sizeof(s->resolver), "%s", c->resolver ? c->resolver : "");
 	s->timeout_ms = c->timeout_ms;
 	s->rate = c->rate > 0 ? c->rate : DM_ENRICH_RDNS_RATE;
-	s->cache = dm_dns_cache_new(0);
 	if (s->rdns && (s->rd = rdns_new(s, err, errlen)) == NULL)
 		goto fail;
 	return s;
@@ -113,9 +111,8 @@ dm_enrich_shared_free(struct dm_enrich_shared *s)
 		MMDB_close(&s->asn);
 	if (s->have_country)
 		MMDB_close(&s->country);
-	rdns_free(s->rd); /* before the cache its resolver uses */
+	rdns_free(s->rd);
 	dm_services_free(s->services);
-	dm_dns_cache_free(s->cache);
 	free(s);
 }
 
@@ -154,6 +151,12 @@ dm_enrich_from_config(const struct dm_config *cfg, char *note, size_t notelen, c
 	        .rate = dm_config_int(cfg->rdns_rate),
 	};
 	return dm_enrich_shared_new(&c, err, errlen);
+}
+
+const struct dm_services *
+dm_enrich_services(const struct dm_enrich_shared *s)
+{
+	return s ? s->services : NULL;
 }
 
 int

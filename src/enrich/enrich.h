@@ -99,6 +99,8 @@ struct dm_enrich_shared *dm_enrich_from_config(const struct dm_config *cfg, char
                                                size_t notelen, char *err, size_t errlen);
 
 /* Are reverse names asked? */
+/* The service map of s (NULL: none loaded). */
+const struct dm_services *dm_enrich_services(const struct dm_enrich_shared *s);
 int dm_enrich_rdns(const struct dm_enrich_shared *s);
 
 /* What the shared state has: for logs and `dmarcd config check`. */

@@ -564,6 +564,29 @@ dm_services_by_spf(const struct dm_services *s, const char *include)
 	return service_of(s, find_suffix(s, T_SPF, include));
 }
 
+void
+dm_services_spf_of(const struct dm_services *s, const char *name, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	size_t k = 0;
+	while (k < s->nsvc && strcasecmp(s->svc[k].name, name) != 0)
+		k++;
+	if (k == s->nsvc)
+		return;
+	/* the first in the file: keys point into its text */
+	const struct entry *best = NULL;
+	const struct table *t = &s->tab[T_SPF];
+	for (size_t i = 0; i < t->size; i++) {
+		if (!t->slot[i])
+			continue;
+		const struct entry *e = &s->ent[t->slot[i] - 1];
+		if (e->svc == k && e->key && (!best || e->key < best->key))
+			best = e;
+	}
+	if (best)
+		snprintf(out, outlen, "%.*s", (int)best->len, best->key);
+}
+
 const struct dm_service *
 dm_services_by_domain(const struct dm_services *s, const char *domain)
 {

@@ -56,6 +56,9 @@ const struct dm_service *dm_services_by_asn(const struct dm_services *s, uint32_
 const struct dm_service *dm_services_by_spf(const struct dm_services *s, const char *include);
 /* DKIM d= (or envelope) domain: exact or subdomain at a label boundary. */
 const struct dm_service *dm_services_by_domain(const struct dm_services *s, const char *domain);
+/* The first SPF include name listed for the service called name, into
+ * out (empty when it has none, or there is no such service). */
+void dm_services_spf_of(const struct dm_services *s, const char *name, char *out, size_t outlen);
 /* The service of a source: by ptr (if ptr non-NULL), else by the DKIM
  * domains given (the first that matches), else by asn (0 = unknown). */
 const struct dm_service *dm_services_match(const struct dm_services *s, const char *ptr,

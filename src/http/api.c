@@ -30,12 +30,14 @@
 
 #include <event2/buffer.h>
 
+#include "common/day.h"
 #include "common/ip.h"
 #include "common/json.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/xalloc.h"
+#include "dns/advise.h"
 
 #define API_FLUSH (32 * 1024)
 #define DAY 86400
@@ -139,42 +141,6 @@ bad_param(struct api_call *c, const char *name, const char *expected)
 	return -1;
 }
 
-/* YYYY-MM-DD (a real date) into the Unix seconds of its 00:00 UTC. */
-static int
-parse_day(const char *s, int64_t *day)
-{
-	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return -1;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && !isdigit((unsigned char)s[i]))
-			return -1;
-	int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-	int m = (s[5] - '0') * 10 + (s[6] - '0');
-	int d = (s[8] - '0') * 10 + (s[9] - '0');
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-		return -1;
-	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	if (m == 2 && d == 29 && !leap)
-		return -1;
-	struct tm tm;
-	memset(&tm, 0, sizeof tm);
-	tm.tm_year = y - 1900;
-	tm.tm_mon = m - 1;
-	tm.tm_mday = d;
-	*day = (int64_t)timegm(&tm);
-	return 0;
-}
-
-static void
-format_day(int64_t day, char out[11])
-{
-	time_t t = (time_t)day;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
 /* A domain or reporter parameter, lower-cased into out. */
 static int
 lower_param(struct api_call *c, const char *name, size_t max, char *out, size_t outlen)
@@ -220,9 +186,9 @@ read_filter(struct api_call *c, struct query *q, int need_domain)
 		q->f.reporter = q->reporter;
 	q->from_s = param(c, "from");
 	q->to_s = param(c, "to");
-	if (q->from_s && parse_day(q->from_s, &q->f.from) != 0)
+	if (q->from_s && dm_parse_day(q->from_s, &q->f.from) != 0)
 		return bad_param(c, "from", "YYYY-MM-DD");
-	if (q->to_s && parse_day(q->to_s, &q->f.to) != 0)
+	if (q->to_s && dm_parse_day(q->to_s, &q->f.to) != 0)
 		return bad_param(c, "to", "YYYY-MM-DD");
 	if (q->from_s && q->to_s && q->f.from > q->f.to)
 		return bad_param(c, "to", "a day not before 'from'");
@@ -314,8 +280,8 @@ domain_row(void *arg, const struct store_domain_row *r)
 {
 	struct jw *w = arg;
 	char first[11], last[11];
-	format_day(r->first_day, first);
-	format_day(r->last_day, last);
+	dm_format_day(r->first_day, first);
+	dm_format_day(r->last_day, last);
 	dm_json_obj_begin(&w->j);
 	dm_json_key(&w->j, "domain");
 	dm_json_str(&w->j, r->domain);
@@ -382,7 +348,7 @@ day_row(void *arg, const struct store_day_row *r)
 {
 	struct jw *w = arg;
 	char d[11];
-	format_day(r->day, d);
+	dm_format_day(r->day, d);
 	dm_json_obj_begin(&w->j);
 	dm_json_key(&w->j, "date");
 	dm_json_str(&w->j, d);
@@ -560,7 +526,7 @@ sd_day(void *arg, const struct store_day_row *r)
 		dm_json_key(&s->w.j, "days");
 		dm_json_arr_begin(&s->w.j);
 	}
-	format_day(r->day, d);
+	dm_format_day(r->day, d);
 	dm_json_obj_begin(&s->w.j);
 	dm_json_key(&s->w.j, "date");
 	dm_json_str(&s->w.j, d);
@@ -1474,10 +1440,67 @@ api_healthz(struct api_call *c)
 
 static const char *const p_none[] = {NULL};
 static const char *const p_range[] = {"domain", "from", "to", NULL};
+static const char *const p_advice[] = {"domain", "days", NULL};
 static const char *const p_sources[] = {"domain", "from", "to", "sort", "limit", "offset", NULL};
 static const char *const p_reports[] = {"domain", "from",   "to", "reporter",
                                         "limit",  "offset", NULL};
 static const char *const p_export[] = {"domain", "from", "to", "reporter", NULL};
+
+/* GET /api/v1/advice?domain=D&days=N: the rollout advice of the domain
+ * from its records of the last N days (default 30) in scope; the record
+ * carries the domain's report addresses of the caller's account. */
+static void
+h_advice(struct api_call *c)
+{
+	char dom[DM_MAX_DOMAIN_LEN + 1];
+	if (lower_param(c, "domain", DM_MAX_DOMAIN_LEN, dom, sizeof dom) != 0)
+		return;
+	if (!dom[0]) {
+		(void)bad_param(c, "domain", "a domain name (required)");
+		return;
+	}
+	long days = 30;
+	const char *d = param(c, "days");
+	if (d) {
+		char *end;
+		days = strtol(d, &end, 10);
+		if (*d == '\0' || *end || days < 1 || days > 3660) {
+			(void)bad_param(c, "days", "1 to 3660");
+			return;
+		}
+	}
+	int64_t today = (int64_t)time(NULL) / DAY * DAY;
+	struct store_filter f = {.domain = dom, .from = today - (days - 1) * DAY, .to = today};
+	struct dm_advisor *adv = dm_advisor_new(dom, f.from, today);
+	int rc = store_export(&c->scope, c->t->rd, &f, dm_advisor_add, adv);
+	if (rc == 0 && dm_advisor_reports(adv) == 0)
+		rc = DM_ENOTFOUND;
+	char addr[DM_DMARC_MAX_URIS][DM_REGISTRY_MAX_ADDRESS + 1];
+	const char *rua[DM_DMARC_MAX_URIS];
+	size_t n = 0;
+	if (rc == 0 && c->t->hooks && c->t->hooks->domain_addresses)
+		n = c->t->hooks->domain_addresses(c->t->hooks->arg, c->scope.admin ? 0 : c->scope.account,
+		                                  dom, addr, DM_DMARC_MAX_URIS);
+	for (size_t i = 0; i < n; i++)
+		rua[i] = addr[i];
+	if (rc == 0 && dm_advisor_finish(adv, c->t->rd, c->t->cfg->services, rua, n) != 0)
+		rc = DM_ESTORE;
+	if (rc) {
+		dm_advisor_free(adv);
+		store_error(c, rc);
+		return;
+	}
+	struct jw w;
+	jw_init(&w, c);
+	out_status(c->out, 200, "application/json");
+	dm_advisor_json(adv, &w.j);
+	dm_advisor_free(adv);
+	if (dm_buf_addc(&w.b, '\n') != 0 || w.j.rc != 0)
+		api_error(c, 503, "answer too large");
+	else
+		(void)jw_flush(&w, 1);
+	jw_free(&w);
+}
 
 static const struct api_route routes[] = {
         {"/api/v1/domains", NULL, API_GET, h_domains, NULL, p_none},
@@ -1486,6 +1509,7 @@ static const struct api_route routes[] = {
         {"/api/v1/sources", NULL, API_GET, h_sources, NULL, p_sources},
         {"/api/v1/sources/", "", API_GET, h_source, NULL, p_range},
         {"/api/v1/reporters", NULL, API_GET, h_reporters, NULL, p_range},
+        {"/api/v1/advice", NULL, API_GET, h_advice, NULL, p_advice},
         {"/api/v1/reports", NULL, API_GET | API_POST, h_reports, h_upload, p_reports},
         {"/api/v1/reports/", "", API_GET, h_report, NULL, p_none},
         {"/api/v1/reports/", "/raw", API_GET, h_report_raw, NULL, p_none},

@@ -19,7 +19,10 @@
 #include "archive/archive.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/limits.h"
 #include "store/store.h"
+
+struct dm_services;
 
 struct http_server;
 
@@ -33,6 +36,11 @@ struct http_hooks {
 	/* Append the Prometheus lines of the rest of the process (SMTP,
 	 * spool, processing) to out.  Called on the HTTP thread. */
 	void (*metrics)(void *arg, struct dm_buf *out);
+	/* The report addresses of domain for a token of account (0 for an
+	 * admin token: any account's), at most max into out; their number.
+	 * Called on the HTTP thread. */
+	size_t (*domain_addresses)(void *arg, int64_t account, const char *domain,
+	                           char out[][DM_REGISTRY_MAX_ADDRESS + 1], size_t max);
 	void *arg;
 };
 
@@ -46,6 +54,7 @@ struct http_config {
 	unsigned timeout;    /* seconds */
 	struct store *store; /* readers are opened on it; uploads stored in it */
 	struct archive *archive;
+	const struct dm_services *services; /* the service map for the advice, or NULL */
 };
 
 /* Bind the listeners, load the dashboard's files, start the loop thread

@@ -41,6 +41,7 @@
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <strings.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,7 @@ struct reg_account {
 struct reg_name {
 	char *name; /* a domain or an address, lower-case */
 	int64_t account;
+	char *domain; /* an address's domain (NULL: none, or a domain's row) */
 };
 
 /* A live API token: account_id is 0 for an admin token. */
@@ -309,7 +311,7 @@ cmp_token(const void *a, const void *b)
 static const struct reg_name *
 find_name(const struct reg_name *v, size_t n, const char *name)
 {
-	struct reg_name key = {(char *)name, 0};
+	struct reg_name key = {(char *)name, 0, NULL};
 	return n ? bsearch(&key, v, n, sizeof *v, cmp_name) : NULL;
 }
 
@@ -508,8 +510,10 @@ read_generation(struct regdb *db, int64_t *gen, char *err, size_t errlen)
 static void
 free_names(struct reg_name *v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(v[i].name);
+		free(v[i].domain);
+	}
 	free(v);
 }
 
@@ -525,10 +529,10 @@ registry_free(struct registry *reg)
 	free(reg);
 }
 
-/* Read rows of (text, account) into a sorted array. */
+/* Read rows of (text, account[, domain]) into a sorted array. */
 static int
-load_names(struct regdb *db, const char *sql, struct reg_name **out, size_t *nout, char *err,
-           size_t errlen)
+load_names(struct regdb *db, const char *sql, int with_domain, struct reg_name **out,
+           size_t *nout, char *err, size_t errlen)
 {
 	struct regdb_stmt *st = NULL;
 	size_t n = 0, cap = 0;
@@ -548,6 +552,8 @@ load_names(struct regdb *db, const char *sql, struct reg_name **out, size_t *nou
 		}
 		v[n].name = xstrdup(name);
 		v[n].account = regdb_int64(st, 1);
+		const char *dom = with_domain ? regdb_text(st, 2) : NULL;
+		v[n].domain = dom ? xstrdup(dom) : NULL;
 		n++;
 	}
 	if (s != REGDB_DONE)
@@ -640,11 +646,13 @@ load_once(const char *data_dir, struct registry *reg, char *err, size_t errlen)
 		return rc;
 	rc = load_accounts(db, reg, err, errlen);
 	if (rc == 0)
-		rc = load_names(db, "SELECT domain, account_id FROM domains", &reg->domains,
+		rc = load_names(db, "SELECT domain, account_id FROM domains", 0, &reg->domains,
 		                &reg->ndomains, err, errlen);
 	if (rc == 0)
-		rc = load_names(db, "SELECT address, account_id FROM addresses", &reg->addrs,
-		                &reg->naddrs, err, errlen);
+		rc = load_names(db,
+		                "SELECT a.address, a.account_id, d.domain FROM addresses a"
+		                " LEFT JOIN domains d ON d.id = a.domain_id",
+		                1, &reg->addrs, &reg->naddrs, err, errlen);
 	if (rc == 0)
 		rc = load_tokens(db, reg, err, errlen);
 	if (rc == 0)
@@ -787,6 +795,20 @@ registry_claims(const struct registry *reg, int64_t account, const char *policy_
 			return 1;
 	}
 	return 0;
+}
+
+size_t
+registry_domain_addresses(const struct registry *reg, int64_t account, const char *domain,
+                          char out[][DM_REGISTRY_MAX_ADDRESS + 1], size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; reg && i < reg->naddrs && n < max; i++) {
+		const struct reg_name *x = &reg->addrs[i];
+		if (x->domain && strcasecmp(x->domain, domain) == 0 &&
+		    (account == 0 || x->account == account))
+			snprintf(out[n++], DM_REGISTRY_MAX_ADDRESS + 1, "%s", x->name);
+	}
+	return n;
 }
 
 int64_t

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 
 #define REGISTRY_FILE "registry.sqlite"
 
@@ -85,6 +86,10 @@ int registry_claims(const struct registry *reg, int64_t account, const char *pol
 
 /* The account a report goes to: the first recipient's account that
  * claims policy_domain, else 0 (unclaimed). */
+/* The report addresses of domain (as added) in the snapshot, of account
+ * (0: of any), in address order, at most max into out; their number. */
+size_t registry_domain_addresses(const struct registry *reg, int64_t account, const char *domain,
+                                 char out[][DM_REGISTRY_MAX_ADDRESS + 1], size_t max);
 int64_t registry_account_for(const struct registry *reg, const char *const *rcpt, size_t nrcpt,
                              const char *policy_domain);
 

@@ -188,18 +188,6 @@ reg_load(struct serve *sv, char *err, size_t errlen)
 }
 
 static int
-fill_domain(void *arg, const struct store_domain_row *r)
-{
-	struct {
-		char **v;
-		size_t n;
-	} *d = arg;
-	d->v = xrealloc(d->v, (d->n + 1) * sizeof *d->v);
-	d->v[d->n++] = xstrdup(r->domain);
-	return 0;
-}
-
-static int
 fill_quitting(struct serve *sv)
 {
 	pthread_mutex_lock(&sv->fill_mu);
@@ -219,12 +207,9 @@ fill_once(struct serve *sv, struct dm_enricher *en)
 		dm_log(DM_LOG_WARN, "serve", "enrichment fill: %s", err);
 		return;
 	}
-	struct names {
-		char **v;
-		size_t n;
-	} d = {NULL, 0};
+	struct store_names d = {NULL, 0};
 	struct store_scope admin = {.account = 0, .admin = 1};
-	if (store_domains(&admin, rd, fill_domain, &d) != 0)
+	if (store_domains(&admin, rd, store_names_add, &d) != 0)
 		dm_log(DM_LOG_WARN, "serve", "enrichment fill: %s", store_reader_error(rd));
 	int64_t since = ((int64_t)time(NULL) / 86400 - DM_ENRICH_FILL_DAYS) * 86400;
 	int timeout_ms = (int)dm_config_int(sv->cfg->dns_timeout_ms);
@@ -241,9 +226,7 @@ fill_once(struct serve *sv, struct dm_enricher *en)
 		       "enrichment fill: %llu sources asked again, %llu confirmed, %llu still unknown",
 		       (unsigned long long)t.sources, (unsigned long long)t.confirmed,
 		       (unsigned long long)(t.unknown + t.failed));
-	for (size_t i = 0; i < d.n; i++)
-		free(d.v[i]);
-	free(d.v);
+	store_names_free(&d);
 	store_reader_close(rd);
 }
 
@@ -338,6 +321,17 @@ hook_upload_account(void *arg, int64_t account, const char *policy_domain)
 	int claims = registry_claims(r->reg, account, policy_domain);
 	reg_release(sv, r);
 	return claims ? account : 0;
+}
+
+static size_t
+hook_domain_addresses(void *arg, int64_t account, const char *domain,
+                      char out[][DM_REGISTRY_MAX_ADDRESS + 1], size_t max)
+{
+	struct serve *sv = arg;
+	struct reg_ref *r = reg_hold(sv);
+	size_t n = registry_domain_addresses(r->reg, account, domain, out, max);
+	reg_release(sv, r);
+	return n;
 }
 
 static void
@@ -897,11 +891,13 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 			.max_per_ip = (unsigned)dm_config_int(sv.cfg->http_max_per_ip),
 			.timeout = (unsigned)dm_config_int(sv.cfg->http_timeout),
 			.store = sv.store,
+			.services = dm_enrich_services(sv.enrich),
 			.archive = sv.archive,
 		};
 		struct http_hooks hh = {
 			.auth = hook_auth,
 			.upload_account = hook_upload_account,
+			.domain_addresses = hook_domain_addresses,
 			.metrics = hook_metrics,
 			.arg = &sv,
 		};

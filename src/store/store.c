@@ -324,6 +324,25 @@ store_reader_ping(struct store_reader *rd)
 }
 
 int
+store_names_add(void *arg, const struct store_domain_row *r)
+{
+	struct store_names *d = arg;
+	d->v = xrealloc(d->v, (d->n + 1) * sizeof *d->v);
+	d->v[d->n++] = xstrdup(r->domain);
+	return 0;
+}
+
+void
+store_names_free(struct store_names *names)
+{
+	for (size_t i = 0; i < names->n; i++)
+		free(names->v[i]);
+	free(names->v);
+	names->v = NULL;
+	names->n = 0;
+}
+
+int
 store_domains(const struct store_scope *sc, struct store_reader *rd,
 	      int (*fn)(void *arg, const struct store_domain_row *r), void *arg)
 {

@@ -155,6 +155,15 @@ struct store_report_row {
 
 struct store_reader;
 
+/* Domain names gathered by store_domains with store_names_add as its
+ * callback (copies); store_names_free frees them. */
+struct store_names {
+	char **v;
+	size_t n;
+};
+int store_names_add(void *arg, const struct store_domain_row *r);
+void store_names_free(struct store_names *names);
+
 /* Domains with data in scope, by name. */
 int store_domains(const struct store_scope *sc, struct store_reader *rd,
 		  int (*fn)(void *arg, const struct store_domain_row *r), void *arg) DM_WUR;

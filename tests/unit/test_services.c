@@ -446,6 +446,31 @@ test_empty_and_limits(void **state)
 	free(text);
 }
 
+/* The SPF include advised for a service: its first in the file. */
+static void
+test_spf_of(void **state)
+{
+	(void)state;
+	char err[512] = "", out[128];
+	struct dm_services *s = load_text("[A]\ntype = esp\nspf = first.example second.example\n"
+	                                  "spf = third.example\n\n[B]\ntype = crm\nptr = b.example\n",
+	                                  err, sizeof err);
+	if (!s)
+		print_error("%s\n", err);
+	assert_non_null(s);
+	dm_services_spf_of(s, "A", out, sizeof out);
+	assert_string_equal(out, "first.example");
+	dm_services_spf_of(s, "a", out, sizeof out); /* the name's case does not matter */
+	assert_string_equal(out, "first.example");
+	dm_services_spf_of(s, "B", out, sizeof out);
+	assert_string_equal(out, "");
+	dm_services_spf_of(s, "nobody", out, sizeof out);
+	assert_string_equal(out, "");
+	dm_services_spf_of(s, "A", out, 6); /* cut to the room there is */
+	assert_string_equal(out, "first");
+	dm_services_free(s);
+}
+
 int
 main(void)
 {
@@ -454,6 +479,7 @@ main(void)
 	        cmocka_unit_test(test_boundaries),   cmocka_unit_test(test_match),
 	        cmocka_unit_test(test_longest_wins), cmocka_unit_test(test_many),
 	        cmocka_unit_test(test_errors),       cmocka_unit_test(test_empty_and_limits),
+	        cmocka_unit_test(test_spf_of),
 	};
 	return cmocka_run_group_tests(tests, load_real, free_real);
 }
