@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,9 @@
 #include "common/metrics.h"
 #include "common/xalloc.h"
 #include "dns/advise.h"
+#include "dns/check.h"
+#include "dns/dmarc_record.h"
+#include "dns/resolver.h"
 
 #define API_FLUSH (32 * 1024)
 #define DAY 86400
@@ -1441,10 +1445,15 @@ api_healthz(struct api_call *c)
 static const char *const p_none[] = {NULL};
 static const char *const p_range[] = {"domain", "from", "to", NULL};
 static const char *const p_advice[] = {"domain", "days", NULL};
+static const char *const p_dns[] = {"domain", "selector", NULL};
+static const char *const p_record[] = {"domain", "p", "sp", "np", "adkim", "aspf", "fo", "t", NULL};
 static const char *const p_sources[] = {"domain", "from", "to", "sort", "limit", "offset", NULL};
 static const char *const p_reports[] = {"domain", "from",   "to", "reporter",
                                         "limit",  "offset", NULL};
 static const char *const p_export[] = {"domain", "from", "to", "reporter", NULL};
+
+static size_t our_addresses(struct api_call *c, const char *dom,
+                            char addr[][DM_REGISTRY_MAX_ADDRESS + 1]);
 
 /* GET /api/v1/advice?domain=D&days=N: the rollout advice of the domain
  * from its records of the last N days (default 30) in scope; the record
@@ -1478,9 +1487,8 @@ h_advice(struct api_call *c)
 	char addr[DM_DMARC_MAX_URIS][DM_REGISTRY_MAX_ADDRESS + 1];
 	const char *rua[DM_DMARC_MAX_URIS];
 	size_t n = 0;
-	if (rc == 0 && c->t->hooks && c->t->hooks->domain_addresses)
-		n = c->t->hooks->domain_addresses(c->t->hooks->arg, c->scope.admin ? 0 : c->scope.account,
-		                                  dom, addr, DM_DMARC_MAX_URIS);
+	if (rc == 0)
+		n = our_addresses(c, dom, addr);
 	for (size_t i = 0; i < n; i++)
 		rua[i] = addr[i];
 	if (rc == 0 && dm_advisor_finish(adv, c->t->rd, c->t->cfg->services, rua, n) != 0)
@@ -1502,6 +1510,178 @@ h_advice(struct api_call *c)
 	jw_free(&w);
 }
 
+/* The domain's report addresses of the caller's account (any account's
+ * for an admin token), at most DM_DMARC_MAX_URIS: their number. */
+static size_t
+our_addresses(struct api_call *c, const char *dom, char addr[][DM_REGISTRY_MAX_ADDRESS + 1])
+{
+	if (!c->t->hooks || !c->t->hooks->domain_addresses)
+		return 0;
+	return c->t->hooks->domain_addresses(c->t->hooks->arg, c->scope.admin ? 0 : c->scope.account,
+	                                     dom, addr, DM_DMARC_MAX_URIS);
+}
+
+/* The domain parameter (required, lower case) of a domain the caller has
+ * reports of; else the error is answered (404 when not in scope: a
+ * tenant never learns of another's domains).  0 or -1. */
+static int
+scoped_domain(struct api_call *c, char dom[DM_MAX_DOMAIN_LEN + 1])
+{
+	if (lower_param(c, "domain", DM_MAX_DOMAIN_LEN, dom, DM_MAX_DOMAIN_LEN + 1) != 0)
+		return -1;
+	if (!dom[0])
+		return bad_param(c, "domain", "a domain name (required)");
+	struct store_filter f = {.domain = dom, .from = STORE_OPEN, .to = STORE_OPEN};
+	uint64_t reports = 0;
+	struct store_counts t;
+	int rc = store_summary(&c->scope, c->t->rd, &f, &reports, &t);
+	if (rc) {
+		store_error(c, rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /api/v1/dns?domain=D[&selector=S]: `dmarcd record check` of a
+ * domain in scope, from the DNS (the configured resolver), with the DKIM
+ * selectors of its reports of the last DM_CHECK_SEEN_DAYS days.  It runs
+ * on this query thread (its own c-ares channel, never the loop) and ends
+ * within DM_CHECK_DEADLINE_MS. */
+static void
+h_dns(struct api_call *c)
+{
+	char dom[DM_MAX_DOMAIN_LEN + 1], name[DM_CHECK_NAME], err[512] = "";
+	if (scoped_domain(c, dom) != 0)
+		return;
+	if (dm_check_domain_name(dom, name, err, sizeof err) != 0) {
+		(void)bad_param(c, "domain", "a domain name");
+		return;
+	}
+	struct dm_check_args ca;
+	memset(&ca, 0, sizeof ca);
+	ca.domain = name;
+	const char *sel = param(c, "selector");
+	if (sel && *sel)
+		ca.selectors[ca.nselectors++] = sel;
+	char seen[DM_CHECK_MAX_SELECTORS][64];
+	size_t nseen = 0;
+	if (dm_check_seen_selectors(c->t->rd, &c->scope, name, DM_CHECK_SEEN_DAYS, seen, &nseen) !=
+	    0)
+		nseen = 0;
+	for (size_t i = 0; i < nseen && ca.nselectors < DM_CHECK_MAX_SELECTORS; i++)
+		if (!(sel && strcasecmp(sel, seen[i]) == 0))
+			ca.selectors[ca.nselectors++] = seen[i];
+	char addr[DM_DMARC_MAX_URIS][DM_REGISTRY_MAX_ADDRESS + 1];
+	size_t n = our_addresses(c, name, addr);
+	for (size_t i = 0; i < n; i++)
+		ca.ours[ca.nours++] = addr[i];
+	const struct http_config *cfg = c->t->cfg;
+	struct dm_resolver *r = dm_resolver_new(cfg->resolver ? cfg->resolver : "",
+	                                        cfg->dns_timeout_ms > 0 ? cfg->dns_timeout_ms : 2000,
+	                                        NULL, err, sizeof err);
+	if (!r) {
+		dm_log(DM_LOG_ERROR, "http", "record check: %s", err);
+		api_error(c, 503, "the DNS cannot be asked");
+		return;
+	}
+	struct dm_check *chk = xcalloc(1, sizeof *chk);
+	dm_check_run(r, &ca, chk);
+	dm_resolver_free(r);
+	struct jw w;
+	jw_init(&w, c);
+	out_status(c->out, 200, "application/json");
+	dm_check_json(chk, &w.j);
+	dm_check_free(chk);
+	free(chk);
+	if (dm_buf_addc(&w.b, '\n') != 0 || w.j.rc != 0)
+		api_error(c, 503, "answer too large");
+	else
+		(void)jw_flush(&w, 1);
+	jw_free(&w);
+}
+
+/* GET /api/v1/record?domain=D&p=&sp=&np=&adkim=&aspf=&fo=&t=: the record
+ * `dmarcd record generate` makes for a domain in scope, with the caller's
+ * report addresses as rua, read back tag by tag (its findings). */
+static void
+h_record(struct api_call *c)
+{
+	char dom[DM_MAX_DOMAIN_LEN + 1];
+	if (scoped_domain(c, dom) != 0)
+		return;
+	static const char *const keys[] = {"p", "sp", "np", "adkim", "aspf", "fo"};
+	static const char *const allowed[] = {"none quarantine reject", "none quarantine reject",
+	                                      "none quarantine reject", "r s", "r s", NULL};
+	const char *v[6];
+	for (int i = 0; i < 6; i++) {
+		v[i] = param(c, keys[i]);
+		if (v[i] && !*v[i])
+			v[i] = NULL;
+		if (!v[i] || !allowed[i])
+			continue;
+		/* one word of the list */
+		const char *a = allowed[i];
+		size_t len = strlen(v[i]);
+		int ok = 0;
+		for (const char *p = a; *p; p += strcspn(p, " "), p += *p == ' ') {
+			size_t w = strcspn(p, " ");
+			ok |= w == len && strncmp(p, v[i], len) == 0;
+		}
+		if (!ok) {
+			(void)bad_param(c, keys[i], allowed[i]);
+			return;
+		}
+	}
+	if (v[5] && (strlen(v[5]) > 16 || strspn(v[5], "01ds:") != strlen(v[5]))) {
+		(void)bad_param(c, "fo", "0, 1, d, s joined by ':'");
+		return;
+	}
+	const char *t = param(c, "t");
+	if (t && *t && strcmp(t, "y") != 0 && strcmp(t, "n") != 0) {
+		(void)bad_param(c, "t", "y or n");
+		return;
+	}
+	struct dm_dmarc_wish w;
+	memset(&w, 0, sizeof w);
+	w.p = v[0] ? v[0] : "none";
+	w.sp = v[1];
+	w.np = v[2];
+	w.adkim = v[3];
+	w.aspf = v[4];
+	w.fo = v[5];
+	w.testing = t && strcmp(t, "y") == 0;
+	char addr[DM_DMARC_MAX_URIS][DM_REGISTRY_MAX_ADDRESS + 1];
+	size_t n = our_addresses(c, dom, addr);
+	for (size_t i = 0; i < n; i++)
+		w.rua[w.nrua++] = addr[i];
+	char text[DM_DMARC_MAX_RECORD + 1], zone[2 * DM_DMARC_MAX_RECORD];
+	if (dm_dmarc_record_generate(&w, text, sizeof text) != 0 ||
+	    dm_txt_zone_strings(text, zone, sizeof zone) != 0) {
+		api_error(c, 400, "the record would be too long");
+		return;
+	}
+	struct dm_dmarc_record *r = xcalloc(1, sizeof *r);
+	dm_dmarc_record_parse(text, strlen(text), r);
+	struct jw jw;
+	jw_init(&jw, c);
+	json_begin(&jw);
+	dm_json_key(&jw.j, "domain");
+	dm_json_str(&jw.j, dom);
+	dm_json_key(&jw.j, "name");
+	char at[DM_MAX_DOMAIN_LEN + 8];
+	snprintf(at, sizeof at, "_dmarc.%s", dom);
+	dm_json_str(&jw.j, at);
+	dm_json_key(&jw.j, "record");
+	dm_json_str(&jw.j, text);
+	dm_json_key(&jw.j, "zone");
+	dm_json_str(&jw.j, zone);
+	dm_json_key(&jw.j, "parsed");
+	dm_dmarc_record_json(r, &jw.j);
+	free(r);
+	json_end(&jw, 0);
+	jw_free(&jw);
+}
+
 static const struct api_route routes[] = {
         {"/api/v1/domains", NULL, API_GET, h_domains, NULL, p_none},
         {"/api/v1/summary", NULL, API_GET, h_summary, NULL, p_range},
@@ -1510,6 +1690,8 @@ static const struct api_route routes[] = {
         {"/api/v1/sources/", "", API_GET, h_source, NULL, p_range},
         {"/api/v1/reporters", NULL, API_GET, h_reporters, NULL, p_range},
         {"/api/v1/advice", NULL, API_GET, h_advice, NULL, p_advice},
+        {"/api/v1/dns", NULL, API_GET, h_dns, NULL, p_dns},
+        {"/api/v1/record", NULL, API_GET, h_record, NULL, p_record},
         {"/api/v1/reports", NULL, API_GET | API_POST, h_reports, h_upload, p_reports},
         {"/api/v1/reports/", "", API_GET, h_report, NULL, p_none},
         {"/api/v1/reports/", "/raw", API_GET, h_report_raw, NULL, p_none},

@@ -55,6 +55,8 @@ struct http_config {
 	struct store *store; /* readers are opened on it; uploads stored in it */
 	struct archive *archive;
 	const struct dm_services *services; /* the service map for the advice, or NULL */
+	const char *resolver; /* the DNS server of the record checks ("": the system's) */
+	int dns_timeout_ms;
 };
 
 /* Bind the listeners, load the dashboard's files, start the loop thread

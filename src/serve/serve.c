@@ -892,6 +892,8 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 			.timeout = (unsigned)dm_config_int(sv.cfg->http_timeout),
 			.store = sv.store,
 			.services = dm_enrich_services(sv.enrich),
+			.resolver = sv.cfg->resolver,
+			.dns_timeout_ms = (int)dm_config_int(sv.cfg->dns_timeout_ms),
 			.archive = sv.archive,
 		};
 		struct http_hooks hh = {

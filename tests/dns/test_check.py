@@ -407,3 +407,69 @@ def test_selectors_from_reports(dns, tmp_path):
     run_ok(["ingest", str(f), "--data", data2])
     out = check(dns.addr, "good.test", data=data2, expect_rc=0)
     assert out["dkim"] == []
+
+
+def test_api_check_and_generate(dns, tmp_path):
+    """GET /api/v1/dns answers what `dmarcd record check --json` prints for
+    a domain with reports in the caller's scope (its DKIM selectors read
+    from them); GET /api/v1/record makes the record with the caller's
+    report address and reads it back.  Another account's token gets 404
+    for both, like a domain nobody has."""
+    import http.client
+    import importlib.util
+    import os
+    spec = importlib.util.spec_from_file_location(
+        "apinode", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "apinode.py"))
+    apinode = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(apinode)
+    data = str(tmp_path / "data")
+    cfg = tmp_path / "dmarcd.conf"
+    cfg.write_text("data_dir = %s\nresolver = %s\ndns_timeout_ms = 500\nrdns = off\n"
+                   % (data, dns.addr))
+    args = ["--config", str(cfg)]
+    run_ok(["account", "add", "acme"] + args)
+    run_ok(["account", "add", "other"] + args)
+    run_ok(["domain", "add", "good.test", "--account", "acme", "--address",
+            "dmarc-good@reports.host.test"] + args)
+    tok = {a: run_ok(["token", "add", "--account", a] + args).stdout.strip()
+           for a in ("acme", "other")}
+    begin = (int(time.time()) // 86400 - 3) * 86400
+    f = tmp_path / "r.xml"
+    f.write_text(aggregate_xml("good.test", begin, [
+        ("192.0.2.1", 50, [("good.test", "s2048", "pass")])]))
+    run_ok(["ingest", str(f), "--account", "acme"] + args)
+    cli = check(dns.addr, "good.test", data=data)
+    node = apinode.Node(BIN, tmp_path, "api", args)
+    try:
+        def get(path, token):
+            c = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
+            c.request("GET", path, headers={"Authorization": "Bearer " + token})
+            r = c.getresponse()
+            return r.status, r.read()
+
+        st, body = get("/api/v1/dns?domain=good.test", tok["acme"])
+        assert st == 200, body
+        api = json.loads(body)
+        for x in (api, cli):
+            x.pop("took_ms")
+        assert api == cli
+        assert [k["selector"] for k in api["dkim"]] == ["s2048"]
+        assert get("/api/v1/dns?domain=good.test", tok["other"])[0] == 404
+        assert get("/api/v1/dns?domain=nowhere.test", tok["acme"])[0] == 404
+        st, body = get("/api/v1/record?domain=good.test&p=reject&adkim=s", tok["acme"])
+        assert st == 200, body
+        rec = json.loads(body)
+        assert rec["name"] == "_dmarc.good.test"
+        assert rec["record"] == \
+            "v=DMARC1; p=reject; adkim=s; rua=mailto:dmarc-good@reports.host.test"
+        assert rec["zone"] == '"%s"' % rec["record"]
+        assert rec["parsed"]["valid"] is True
+        st, body = get("/api/v1/record?domain=good.test", tok["acme"])
+        assert json.loads(body)["record"] == \
+            "v=DMARC1; p=none; rua=mailto:dmarc-good@reports.host.test"
+        assert "p_none" in {f["code"] for f in json.loads(body)["parsed"]["findings"]}
+        for bad in ("p=block", "adkim=x", "fo=2", "t=maybe", "sp=Reject"):
+            assert get("/api/v1/record?domain=good.test&" + bad, tok["acme"])[0] == 400, bad
+        assert get("/api/v1/record?domain=good.test", tok["other"])[0] == 404
+    finally:
+        node.stop()
