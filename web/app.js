@@ -13,7 +13,9 @@
  * `range=all` instead of from/to means all time; with neither, the range
  * is the last 30 days that have data (ending at the domain's `last` day).
  * The advice has no range: `days` (1 to 3660, default 30) counted back
- * from today, UTC, as `dmarcd advise` counts (docs/ADVICE.md).
+ * from today, UTC, as `dmarcd advise` counts (docs/ADVICE.md). Under it,
+ * the records published now (/api/v1/dns, asked on a button press: it
+ * asks the DNS live) and a record generator (/api/v1/record).
  *
  * Login: the link `/#token=T` puts T into sessionStorage and replaces the
  * address (history.replaceState) so the token is in no history entry.
@@ -1622,6 +1624,474 @@
 		);
 	}
 
+	/* ---- the advice: published records (GET /api/v1/dns) ------------------------ */
+
+	var SEVERITY_RANK = {info: 1, warning: 2, error: 3};
+	var SPF_MAX_LOOKUPS = 10; /* RFC 7208 §4.6.4: more is a permerror */
+	var SPF_MAX_VOIDS = 2; /* RFC 7208 §4.6.4 */
+	var SPF_MAX_DEPTH = 20; /* the server stops at 10 levels; a bound anyway */
+	/* the `dns` of a name as asked (docs/RECORDS.md) */
+	var DNS_STATES = {
+		ok: 'found',
+		nodata: 'the name has no record of this type',
+		nxdomain: 'no such name',
+		servfail: 'the server failed (SERVFAIL)',
+		timeout: 'no answer in time',
+		error: 'could not be asked',
+	};
+	/* SPF tree nodes whose status says nothing is wrong */
+	var SPF_FINE = {ok: true, macro: true, skipped: true};
+
+	function own(o, k) {
+		return Object.prototype.hasOwnProperty.call(o, k);
+	}
+
+	function arr(v) {
+		return Array.isArray(v) ? v : [];
+	}
+
+	/* the card a finding of a check belongs to, by its `where`: the DMARC
+	 * record's (with its report destinations, rua:HOST and ruf:HOST), the
+	 * SPF tree's (spf:NAME), the DKIM keys' (dkim:SELECTOR), else other */
+	function findingCard(f) {
+		var w = f && typeof f.where === 'string' ? f.where : '';
+		if (w === 'dmarc' || w.slice(0, 4) === 'rua:' || w.slice(0, 4) === 'ruf:') return 'dmarc';
+		if (w.slice(0, 4) === 'spf:') return 'spf';
+		if (w.slice(0, 5) === 'dkim:') return 'dkim';
+		return 'other';
+	}
+
+	/* the worst severity among findings: 'error', 'warning', else 'ok'
+	 * (an info changes nothing) */
+	function worst(findings) {
+		var w = 0;
+		findings.forEach(function (f) {
+			if (f && own(SEVERITY_RANK, f.severity)) w = Math.max(w, SEVERITY_RANK[f.severity]);
+		});
+		return w === 3 ? 'error' : w === 2 ? 'warning' : 'ok';
+	}
+
+	function statusBadge(status, testid) {
+		var cls = status === 'ok' ? 'badge-ok' : status === 'warning' ? 'badge-warn' : 'badge-err';
+		return h('span', {class: 'badge ' + cls, testid: testid || null, text: status});
+	}
+
+	/* [{severity, code, message, where}] as a list: severity, message, code,
+	 * and where when it says more than the card does */
+	function findingsList(items, testid, quietWhere) {
+		if (!items.length) return h('p', {class: 'empty', testid: testid, 'data-count': '0', text: 'No findings.'});
+		return h(
+			'ul',
+			{class: 'findings', testid: testid, 'data-count': String(items.length)},
+			items.map(function (f) {
+				var sev = own(SEVERITY_RANK, f.severity) ? f.severity : 'info';
+				var where = present(f.where) && f.where !== quietWhere ? String(f.where) : null;
+				return h(
+					'li',
+					{'data-severity': String(f.severity), 'data-code': String(f.code), 'data-where': present(f.where) ? String(f.where) : null},
+					h('span', {class: 'sev sev-' + sev, text: String(f.severity)}),
+					' ',
+					h('span', {class: 'finding-msg', text: f.message}),
+					' ',
+					h('span', {class: 'chip mono', text: f.code}),
+					where ? [' ', h('span', {class: 'chip mono finding-where', text: where})] : null
+				);
+			})
+		);
+	}
+
+	/* 'nxdomain: no such name' for a `dns` value */
+	function dnsStateText(st) {
+		st = String(st);
+		return own(DNS_STATES, st) && st !== 'ok' ? st + ': ' + DNS_STATES[st] : st;
+	}
+
+	/* a card of the check: its title, its status word, its body, its findings */
+	function dnsCard(title, testid, findings, body) {
+		var status = worst(findings);
+		return h(
+			'section',
+			{class: 'dns-card dns-' + status, testid: testid, 'data-status': status, 'aria-label': title + ': ' + status},
+			h('h3', null, title, ' ', statusBadge(status, testid + '-status')),
+			body,
+			h('h4', {text: 'Findings'}),
+			findingsList(findings, testid + '-findings', testid === 'dns-dmarc' ? 'dmarc' : null)
+		);
+	}
+
+	function dmarcCard(c, findings) {
+		var d = c.dmarc || {};
+		var ap = d.applies || {};
+		var psl = d.psl || {};
+		var walk = d.tree_walk || {};
+		var ext = arr(d.destinations).filter(function (x) {
+			return x && x.external === true;
+		});
+		var applies = present(ap.record_at)
+			? h('span', {testid: 'dns-dmarc-applies', 'data-record-at': String(ap.record_at), 'data-policy': present(ap.policy) ? String(ap.policy) : ''},
+				h('code', {text: '_dmarc.' + ap.record_at}),
+				ap.record_at !== c.domain ? ' (inherited)' : null,
+				', policy ',
+				h('strong', {text: present(ap.policy) ? ap.policy : '–'}))
+			: h('span', {class: 'res-fail', testid: 'dns-dmarc-applies', 'data-record-at': '', 'data-policy': '', text: 'no record: no policy applies'});
+		var differs = psl.record_at !== walk.record_at || psl.org_domain !== walk.org_domain;
+		var found = function (x) {
+			return (present(x.record_at) ? '_dmarc.' + x.record_at : 'no record') + ' (organisational domain ' + (present(x.org_domain) ? x.org_domain : '–') + ')';
+		};
+		return dnsCard(
+			'DMARC',
+			'dns-dmarc',
+			findings,
+			[
+				dl(
+					[
+						['Name', h('code', {text: d.name}), 'dns-dmarc-name'],
+						['DNS', d.dns === 'ok' ? fmtInt(d.records) + (d.records === 1 ? ' record' : ' records') : dnsStateText(d.dns), 'dns-dmarc-dns'],
+						['Applies', applies],
+						differs ? ['Public Suffix List', found(psl), 'dns-dmarc-psl'] : null,
+						differs ? ['DNS tree walk', found(walk), 'dns-dmarc-walk'] : null,
+					].filter(Boolean),
+					'dns-dmarc-meta'
+				),
+				present(d.text) ? h('pre', {class: 'code', testid: 'dns-dmarc-record', text: d.text}) : h('p', {class: 'empty', testid: 'dns-dmarc-record', text: 'No DMARC record at ' + d.name + '.'}),
+				h('h4', {text: 'External report destinations'}),
+				ext.length
+					? h(
+						'ul',
+						{class: 'dests', testid: 'dns-dests'},
+						ext.map(function (x) {
+							var auth = x.authorization || {};
+							return h(
+								'li',
+								{'data-uri': String(x.uri), 'data-authorized': String(x.authorized === true)},
+								h('span', {class: 'chip mono', text: x.tag}),
+								' ',
+								h('code', {text: x.uri}),
+								' ',
+								x.authorized === true ? h('span', {class: 'sev sev-ok', text: 'authorized'}) : h('span', {class: 'sev sev-error', text: 'not authorized'}),
+								x.ours === true ? [' ', muted('(this dmarcd)')] : null,
+								present(x.override) ? [' → ', h('code', {text: x.override})] : null,
+								present(auth.name) ? h('div', {class: 'sub-line mono', text: auth.name + (auth.dns === 'ok' ? '' : ' · ' + dnsStateText(auth.dns))}) : null
+							);
+						})
+					)
+					: h('p', {class: 'empty', testid: 'dns-dests', text: 'None: every report address is inside the domain.'}),
+			]
+		);
+	}
+
+	/* '17 of 10 lookups', marked when over the limit */
+	function spfCount(testid, n, limit, what) {
+		var over = typeof n === 'number' && n > limit;
+		return h(
+			'span',
+			{class: over ? 'spf-count over' : 'spf-count', testid: testid, 'data-value': String(n), 'data-limit': String(limit)},
+			h('strong', {text: fmtInt(n)}),
+			' of ' + limit + ' ' + what
+		);
+	}
+
+	/* one node of the SPF lookup tree and, nested, the nodes below it */
+	function spfNode(n, depth) {
+		n = n || {};
+		var st = String(n.status);
+		var kids = arr(n.children);
+		var count = fmtInt(n.lookups) + (n.lookups === 1 ? ' lookup' : ' lookups') + (n.void_lookups ? ', ' + fmtInt(n.void_lookups) + ' void' : '');
+		return h(
+			'li',
+			{'data-name': String(n.name), 'data-via': present(n.via) ? String(n.via) : '', 'data-lookups': String(n.lookups), 'data-status': st},
+			h(
+				'div',
+				{class: 'spf-node'},
+				present(n.via) ? [h('span', {class: 'chip mono spf-via', text: n.via}), ' '] : null,
+				h('code', {class: 'spf-name', text: n.name}),
+				' ',
+				h('span', {class: 'spf-lookups muted', text: count}),
+				' ',
+				h('span', {class: own(SPF_FINE, st) ? 'spf-status' : 'spf-status res-fail', text: st})
+			),
+			depth > 0 && present(n.record) ? h('div', {class: 'sub-line mono', text: n.record}) : null,
+			kids.length && depth < SPF_MAX_DEPTH
+				? h(
+					'ul',
+					null,
+					kids.map(function (k) {
+						return spfNode(k, depth + 1);
+					})
+				)
+				: null
+		);
+	}
+
+	function spfCard(c, findings) {
+		var s = c.spf || {};
+		var tree = s.tree && typeof s.tree === 'object' ? s.tree : null;
+		return dnsCard('SPF', 'dns-spf', findings, [
+			h('p', {class: 'spf-counts'}, spfCount('dns-spf-lookups', s.lookups, SPF_MAX_LOOKUPS, 'DNS lookups'), spfCount('dns-spf-voids', s.void_lookups, SPF_MAX_VOIDS, 'void lookups')),
+			tree && present(tree.record)
+				? h('pre', {class: 'code', testid: 'dns-spf-record', text: tree.record})
+				: h('p', {class: 'empty', testid: 'dns-spf-record', text: 'No SPF record at ' + c.domain + (tree && present(tree.status) ? ' (' + tree.status + ').' : '.')}),
+			tree ? [h('h4', {text: 'Lookup tree'}), h('ul', {class: 'spf-tree', testid: 'dns-spf-tree'}, spfNode(tree, 0))] : null,
+		]);
+	}
+
+	/* what a selector's key is: 'rsa, 2048 bits', or its problem */
+	function dkimKeyText(k) {
+		var key = k.key && typeof k.key === 'object' ? k.key : null;
+		if (k.records > 1) return 'several key records (' + fmtInt(k.records) + ')';
+		if (k.dns !== 'ok') return 'no key (' + dnsStateText(k.dns) + ')';
+		if (!key) return 'no key record';
+		if (key.revoked === true) return 'revoked (p= is empty)';
+		if (key.valid !== true) return 'not a valid key record';
+		var t = present(key.key_type) ? String(key.key_type) : 'key';
+		if (present(key.bits)) t += ', ' + fmtInt(key.bits) + ' bits';
+		if (key.testing === true) t += ', testing (t=y)';
+		return t;
+	}
+
+	function dkimCard(c, findings) {
+		var keys = arr(c.dkim);
+		return dnsCard('DKIM', 'dns-dkim', findings, [
+			keys.length
+				? h(
+					'ul',
+					{class: 'dkim-list', testid: 'dns-dkim-list'},
+					keys.map(function (k) {
+						k = k || {};
+						var st = worst(
+							findings.filter(function (f) {
+								return f.where === 'dkim:' + k.selector;
+							})
+						);
+						return h(
+							'li',
+							{'data-selector': String(k.selector), 'data-status': st},
+							h('div', {class: 'dkim-row'}, h('code', {class: 'dkim-sel', text: k.selector}), ' ', h('span', {class: st === 'ok' ? 'dkim-key' : 'dkim-key res-fail', text: dkimKeyText(k)})),
+							h('div', {class: 'sub-line mono', text: k.name}),
+							present(k.text) ? h('details', null, h('summary', {text: 'Key record'}), h('pre', {class: 'code', text: k.text})) : null
+						);
+					})
+				)
+				: h('p', {class: 'empty', testid: 'dns-dkim-list', text: 'No selector to check: none signed for the domain in its reports of the last 90 days. Name one above.'}),
+		]);
+	}
+
+	/* the answer of GET /api/v1/dns: a summary and the three cards */
+	function checkResult(c) {
+		var findings = arr(c.findings).filter(function (f) {
+			return f && typeof f === 'object';
+		});
+		var by = {dmarc: [], spf: [], dkim: [], other: []};
+		findings.forEach(function (f) {
+			by[findingCard(f)].push(f);
+		});
+		var status = worst(findings);
+		return [
+			h(
+				'p',
+				{class: 'dns-summary', testid: 'dns-summary', 'data-errors': String(c.errors), 'data-warnings': String(c.warnings)},
+				statusBadge(status),
+				' ',
+				fmtInt(c.errors) + (c.errors === 1 ? ' error, ' : ' errors, ') + fmtInt(c.warnings) + (c.warnings === 1 ? ' warning' : ' warnings'),
+				' ',
+				muted('(' + fmtInt(c.dns_questions) + ' DNS questions, ' + fmtInt(c.took_ms) + ' ms)')
+			),
+			h('div', {class: 'dns-cards'}, dmarcCard(c, by.dmarc), spfCard(c, by.spf), dkimCard(c, by.dkim)),
+			by.other.length ? [h('h3', {text: 'Other findings'}), findingsList(by.other, 'dns-other-findings', null)] : null,
+		];
+	}
+
+	function dnsError(domain, e) {
+		var st = e instanceof ApiError ? e.status : 0;
+		var msg = e && e.message ? e.message : String(e);
+		var text;
+		if (st === 404) text = 'No reports of ' + domain + ' under this token: the DNS is checked for those domains only.';
+		else if (st === 503) text = 'The server cannot ask the DNS now (' + msg + '). The resolver setting of its configuration names the servers it asks.';
+		else if (st === 0) text = 'The DNS check got no answer: ' + msg + '.';
+		else text = 'The DNS check failed: ' + msg + '.';
+		return h('p', {class: st === 404 ? 'empty' : 'alert', role: 'alert', testid: 'dns-error', 'data-status': String(st), text: text});
+	}
+
+	/* "Published records": asked on demand (it asks the DNS, live, and
+	 * can take seconds); an optional DKIM selector is asked as well */
+	function dnsPanel(domain) {
+		var out = h('div', {class: 'dns-out', testid: 'dns-result', 'data-state': 'idle'});
+		var status = h('span', {class: 'muted', testid: 'dns-status', role: 'status', text: 'Not checked yet: the server asks the DNS now, which can take a few seconds.'});
+		var sel = h('input', {type: 'text', class: 'dns-selector', testid: 'dns-selector', 'aria-label': 'DKIM selector to check as well (optional)', placeholder: 'DKIM selector (optional)', maxlength: '63', spellcheck: 'false', autocomplete: 'off'});
+		var btn = h('button', {type: 'submit', class: 'primary', testid: 'dns-check', text: 'Check DNS'});
+		var seq = 0;
+		var form = h('form', {class: 'toolbar', testid: 'dns-form', autocomplete: 'off', novalidate: true}, btn, sel, status);
+		/* while it asks, the button refuses (aria-disabled, not disabled:
+		 * a disabled button would lose the keyboard's focus) */
+		form.addEventListener('submit', function (ev) {
+			ev.preventDefault();
+			if (btn.getAttribute('aria-disabled') === 'true') return;
+			var my = ++seq;
+			btn.setAttribute('aria-disabled', 'true');
+			out.setAttribute('aria-busy', 'true');
+			out.setAttribute('data-state', 'busy');
+			status.textContent = 'Asking the DNS…';
+			api('dns', {domain: domain, selector: sel.value.trim()})
+				.then(function (c) {
+					if (my !== seq) return;
+					out.replaceChildren.apply(out, [].concat(checkResult(c || {})).filter(Boolean));
+					out.setAttribute('data-state', 'done');
+					status.textContent = 'Checked at ' + fmtTime(Date.now() / 1000) + ' UTC.';
+				})
+				.catch(function (e) {
+					if (my !== seq || (e instanceof ApiError && e.status === 401)) return;
+					out.replaceChildren(dnsError(domain, e));
+					out.setAttribute('data-state', 'error');
+					status.textContent = 'The check failed.';
+				})
+				.then(function () {
+					if (my !== seq) return;
+					btn.removeAttribute('aria-disabled');
+					btn.textContent = 'Check again';
+					out.removeAttribute('aria-busy');
+				});
+		});
+		return section(
+			'Published records',
+			'advice-dns',
+			h('p', {class: 'muted', text: 'What the DNS publishes for ' + domain + ' now, asked by the server: the DMARC record and which one applies, the SPF lookups, the DKIM keys of the selectors in the reports.'}),
+			form,
+			out
+		);
+	}
+
+	/* ---- the advice: the record generator (GET /api/v1/record) ----------------- */
+
+	var POLICY_VALUES = ['none', 'quarantine', 'reject'];
+	var GEN_FIELDS = [
+		{key: 'p', label: 'Policy (p)', options: [['none', 'none'], ['quarantine', 'quarantine'], ['reject', 'reject']]},
+		{key: 'sp', label: 'Subdomains (sp)', options: [['', 'as p'], ['none', 'none'], ['quarantine', 'quarantine'], ['reject', 'reject']]},
+		{key: 'np', label: 'Names that do not exist (np)', options: [['', 'as sp'], ['none', 'none'], ['quarantine', 'quarantine'], ['reject', 'reject']]},
+		{key: 'adkim', label: 'DKIM alignment (adkim)', options: [['', 'default (relaxed)'], ['r', 'relaxed (r)'], ['s', 'strict (s)']]},
+		{key: 'aspf', label: 'SPF alignment (aspf)', options: [['', 'default (relaxed)'], ['r', 'relaxed (r)'], ['s', 'strict (s)']]},
+	];
+
+	/* 'v=DMARC1; p=quarantine; sp=reject' -> {v: 'DMARC1', p: 'quarantine', sp: 'reject'} */
+	function recordTags(text) {
+		var tags = Object.create(null);
+		String(text || '')
+			.split(';')
+			.forEach(function (part) {
+				var i = part.indexOf('=');
+				if (i < 0) return;
+				var k = part.slice(0, i).trim().toLowerCase();
+				if (k && !own(tags, k)) tags[k] = part.slice(i + 1).trim();
+			});
+		return tags;
+	}
+
+	/* the generator's first values: the tags of the advice's next record
+	 * (the step to take), else the policy published in the reports; only
+	 * values the form offers */
+	function generatorStart(a) {
+		var next = a.next || {};
+		var from = present(next.record) ? recordTags(next.record) : a.policy || {};
+		var v = {};
+		GEN_FIELDS.forEach(function (f) {
+			var x = present(from[f.key]) ? String(from[f.key]).toLowerCase() : '';
+			var ok = f.options.some(function (o) {
+				return o[0] === x;
+			});
+			v[f.key] = ok ? x : f.options[0][0];
+		});
+		if (POLICY_VALUES.indexOf(v.p) < 0) v.p = 'none';
+		v.t = present(next.record) && String(recordTags(next.record).t).toLowerCase() === 'y';
+		return v;
+	}
+
+	/* the query of the form: p first, the rest when chosen */
+	function generatorQuery(selects, testing) {
+		var q = {};
+		GEN_FIELDS.forEach(function (f) {
+			if (selects[f.key].value) q[f.key] = selects[f.key].value;
+		});
+		if (testing.checked) q.t = 'y';
+		return q;
+	}
+
+	function generatorResult(g) {
+		var parsed = g.parsed || {};
+		var name = present(g.name) ? String(g.name) : '';
+		return [
+			dl([['DNS name', h('code', {text: name}), 'gen-name'], ['Type', 'TXT']], 'gen-dns'),
+			codeBlock('TXT record', 'gen-record', String(g.record)),
+			present(g.zone) ? codeBlock('zone file', 'gen-zone', name + '. IN TXT ' + g.zone) : null,
+			h('h3', null, 'Read back ', h('span', {class: parsed.valid === true ? 'badge badge-ok' : 'badge badge-err', testid: 'gen-valid', text: parsed.valid === true ? 'valid' : 'not valid'})),
+			findingsList(arr(parsed.findings), 'gen-findings', null),
+		];
+	}
+
+	/* the form of the record generator, and its answer under it; each
+	 * change asks again (the answer of the last question is shown) */
+	function generator(domain, start) {
+		var selects = {};
+		var out = h('div', {class: 'gen-out', testid: 'gen-out', 'data-state': 'idle'});
+		var testing = h('input', {type: 'checkbox', testid: 'gen-t', checked: start.t || null});
+		var seq = 0;
+		var fields = GEN_FIELDS.map(function (f) {
+			selects[f.key] = h(
+				'select',
+				{testid: 'gen-' + f.key, name: f.key},
+				f.options.map(function (o) {
+					return h('option', {value: o[0], text: o[1], selected: o[0] === start[f.key] || null});
+				})
+			);
+			return h('label', {class: 'gen-field'}, h('span', {text: f.label}), selects[f.key]);
+		});
+		var run = function () {
+			var q = generatorQuery(selects, testing);
+			var key = new URLSearchParams(q).toString();
+			var my = ++seq;
+			out.setAttribute('aria-busy', 'true');
+			q.domain = domain;
+			return api('record', q)
+				.then(function (g) {
+					if (my !== seq) return;
+					out.replaceChildren.apply(out, generatorResult(g || {}).filter(Boolean));
+					out.setAttribute('data-state', 'done');
+				})
+				.catch(function (e) {
+					if (my !== seq || (e instanceof ApiError && e.status === 401)) return;
+					out.replaceChildren(h('p', {class: 'alert', role: 'alert', testid: 'gen-error', 'data-status': String(e instanceof ApiError ? e.status : 0), text: 'No record: ' + (e && e.message ? e.message : String(e)) + '.'}));
+					out.setAttribute('data-state', 'error');
+				})
+				.then(function () {
+					if (my !== seq) return;
+					out.setAttribute('data-params', key);
+					out.removeAttribute('aria-busy');
+				});
+		};
+		var form = h(
+			'form',
+			{class: 'gen-form', testid: 'gen-form', autocomplete: 'off', novalidate: true},
+			fields,
+			h('label', {class: 'gen-check'}, testing, h('span', {text: 'Testing (t=y): receivers apply one step less'})),
+			h('button', {type: 'submit', class: 'primary', testid: 'gen-submit', text: 'Generate'})
+		);
+		form.addEventListener('change', function () {
+			run();
+		});
+		form.addEventListener('submit', function (ev) {
+			ev.preventDefault();
+			run();
+		});
+		return {
+			node: section(
+				'Record generator',
+				'advice-generator',
+				h('p', {class: 'muted', text: 'A DMARC record for ' + domain + ' with the report addresses of this dmarcd as rua. It starts from the next step; each change makes it again.'}),
+				form,
+				out
+			),
+			run: run,
+		};
+	}
+
 	function viewAdvice(r, gen) {
 		var dom = r.params.get('domain');
 		var days = adviceDays(r.params) || DEFAULT_DAYS;
@@ -1657,7 +2127,10 @@
 					)
 				);
 				var blockers = next.blockers || [];
-				return {
+				/* the generator's first record is asked before the view
+				 * shows, so the page is whole when it appears */
+				var recordGen = generator(a.domain || dom, generatorStart(a));
+				var view = {
 					title: 'Advice · ' + dom,
 					nodes: [
 						title(a.from + ' – ' + a.to + ' (' + lastDays(days) + ')'),
@@ -1720,8 +2193,13 @@
 								'No unknown source fails DMARC in this window.'
 							)
 						),
+						dnsPanel(a.domain || dom),
+						recordGen.node,
 					],
 				};
+				return recordGen.run().then(function () {
+					return gen === generation ? view : null;
+				});
 			},
 			function (e) {
 				if (e instanceof ApiError && e.status === 404) {

@@ -195,16 +195,16 @@ hash_ip(const unsigned char ip[16])
 static struct src *
 source(struct dm_advisor *a, const unsigned char ip[16])
 {
-	if (2 * (a->n + 1) > a->cap) {
-		if (a->n >= DM_ADVISE_MAX_SOURCES) {
-			/* look only */
-			for (size_t i = hash_ip(ip) & (a->cap - 1);; i = (i + 1) & (a->cap - 1)) {
-				if (!a->tab[i].used)
-					return NULL;
-				if (memcmp(a->tab[i].ip, ip, 16) == 0)
-					return &a->tab[i];
-			}
+	if (a->n >= DM_ADVISE_MAX_SOURCES) {
+		/* full: look only */
+		for (size_t i = hash_ip(ip) & (a->cap - 1);; i = (i + 1) & (a->cap - 1)) {
+			if (!a->tab[i].used)
+				return NULL;
+			if (memcmp(a->tab[i].ip, ip, 16) == 0)
+				return &a->tab[i];
 		}
+	}
+	if (2 * (a->n + 1) > a->cap) {
 		size_t cap = a->cap ? 2 * a->cap : 1024;
 		struct src *old = a->tab;
 		size_t oldcap = a->cap;
