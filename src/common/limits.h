@@ -430,6 +430,10 @@
 
 /* An AS organisation name as stored: real ones are under 100 bytes. */
 #define DM_ENRICH_ORG_MAX 255
+/* Addresses whose AS and country an ingest thread keeps (direct-mapped,
+ * a power of two; about 1.1 MiB): a report's sources repeat record after
+ * record, and a batch's sources stay within a few thousand. */
+#define DM_ENRICH_MEMO 4096
 /* Addresses the process remembers with their reverse names: about 150
  * bytes each with the names, so about 10 MiB. */
 #define DM_ENRICH_IP_CACHE 65536

@@ -564,11 +564,23 @@ rdns_free(struct rdns *d)
 
 /* ---- one thread's enricher ------------------------------------------- */
 
+/* What the MMDB files say of one address, kept by an enricher: a
+ * report's source comes back in record after record, and the lookups
+ * (two trees, three values) cost more than the rest of the enrichment. */
+struct mmdb_memo {
+	unsigned char ip[16];
+	int used;
+	uint32_t asn;
+	char as_org[DM_ENRICH_ORG_MAX + 1];
+	char country[3];
+};
+
 struct dm_enricher {
 	struct dm_enrich_shared *s;
 	/* the time waited for reverse names, against the time since the
 	 * first record: waits stop at DM_ENRICH_WAIT_SHARE percent of it */
 	int64_t t0, waited;
+	struct mmdb_memo *memo; /* DM_ENRICH_MEMO entries, direct-mapped */
 };
 
 struct dm_enricher *
@@ -578,12 +590,15 @@ dm_enricher_new(struct dm_enrich_shared *s, char *err, size_t errlen)
 	(void)errlen;
 	struct dm_enricher *e = xcalloc(1, sizeof(*e));
 	e->s = s;
+	e->memo = xcalloc(DM_ENRICH_MEMO, sizeof(*e->memo));
 	return e;
 }
 
 void
 dm_enricher_free(struct dm_enricher *e)
 {
+	if (e)
+		free(e->memo);
 	free(e);
 }
 
@@ -776,7 +791,22 @@ dm_enricher_get(struct dm_enricher *e, const unsigned char ip[16], const char *c
                 size_t ndkim, struct dm_enrichment *out)
 {
 	memset(out, 0, sizeof(*out));
-	lookup_mmdb(e->s, ip, out);
+	uint64_t h = 1469598103934665603ULL;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ ip[i]) * 1099511628211ULL;
+	struct mmdb_memo *m = &e->memo[h & (DM_ENRICH_MEMO - 1)];
+	if (m->used && memcmp(m->ip, ip, 16) == 0) {
+		out->asn = m->asn;
+		memcpy(out->as_org, m->as_org, strlen(m->as_org) + 1);
+		memcpy(out->country, m->country, sizeof(out->country));
+	} else {
+		lookup_mmdb(e->s, ip, out);
+		memcpy(m->ip, ip, 16);
+		m->used = 1;
+		m->asn = out->asn;
+		memcpy(m->as_org, out->as_org, strlen(out->as_org) + 1);
+		memcpy(m->country, out->country, sizeof(m->country));
+	}
 	struct rdns *d = e->s->rd;
 	/* as in dm_enricher_prefetch: a busy lock leaves the name unknown */
 	if (d && pthread_mutex_trylock(&d->mu) == 0) {

@@ -229,15 +229,11 @@ backend_ips_add(struct backend_ips *s, const struct dm_record *rec, int64_t now)
 		k = (k + 1) & (s->cap - 1);
 	struct backend_ip *x = &s->v[k];
 	if (x->updated) {
-		struct dm_enrichment keep = x->e;
-		x->e = *rec->enr;
-		if (!backend_ptr_final(rec->enr->ptr_state) && backend_ptr_final(keep.ptr_state)) {
-			x->e.ptr_state = keep.ptr_state;
-			memcpy(x->e.ptr, keep.ptr, sizeof x->e.ptr);
-			memcpy(x->e.base_domain, keep.base_domain, sizeof x->e.base_domain);
-			x->e.ip_service = keep.ip_service;
-			x->e.ip_service_type = keep.ip_service_type;
-		}
+		/* the same address again: what the row keeps of it (AS,
+		 * country, the address's own service) is the same; only its
+		 * reverse name may have moved on, and a final one stays */
+		if (rec->enr->ptr_state != x->e.ptr_state && !backend_ptr_final(x->e.ptr_state))
+			x->e = *rec->enr;
 		x->updated = now;
 		return 0;
 	}
