@@ -1036,8 +1036,10 @@ repair(struct ch *c)
 		         "clickhouse: the failed batch's INSERT still runs on the server");
 		return DM_EBUSY;
 	}
-	uint64_t *att = NULL, *ids = NULL;
-	size_t n = 0, cap = 0, nids = 0, capids = 0;
+	/* its attempts, and each report's (attempt, identity) from its
+	 * commit row */
+	uint64_t *att = NULL, *com = NULL, *ids = NULL;
+	size_t n = 0, cap = 0, ncom = 0, capcom = 0, nids = 0;
 	unsigned char *held = NULL;
 	char *line = NULL;
 	size_t lcap = 0;
@@ -1046,6 +1048,14 @@ repair(struct ch *c)
 	while (getline(&line, &lcap, c->pend) > 0) {
 		int kind;
 		uint64_t a = row_attempt(line, &kind);
+		if (kind == 2) {
+			if (ncom + 2 > capcom) {
+				capcom = capcom ? 2 * capcom : 128;
+				com = xrealloc(com, capcom * sizeof *com);
+			}
+			com[ncom++] = a;
+			com[ncom++] = row_ident(line);
+		}
 		if (n && att[n - 1] == a)
 			continue;
 		if (n == cap) {
@@ -1084,13 +1094,6 @@ repair(struct ch *c)
 			if (fwrite(line, 1, (size_t)ll, out) != (size_t)ll)
 				rc = DM_EIO;
 			len += (uint64_t)ll;
-			if (t == 0 && kind == 2) { /* the identities completed, once */
-				if (nids == capids) {
-					capids = capids ? 2 * capids : 64;
-					ids = xrealloc(ids, capids * sizeof *ids);
-				}
-				ids[nids++] = row_ident(line);
-			}
 		}
 		if (rc == 0 && (fflush(out) != 0 || fseeko(out, 0, SEEK_SET) != 0))
 			rc = DM_EIO;
@@ -1107,7 +1110,17 @@ repair(struct ch *c)
 		snprintf(params, sizeof params, "&max_insert_block_size=1073741824%s", c->sync);
 		rc = post_file(c, ins, params, out, len, "complete the failed batch");
 	}
-	/* the identities completed: kept once, as after any commit */
+	/* the identities of the reports now committed (whether their commit
+	 * row was written then or now): kept once, as after any commit,
+	 * which the failed batch never checked */
+	if (rc == 0 && ncom > 0) {
+		ids = xcalloc(ncom / 2, sizeof *ids);
+		for (size_t i = 0; i < ncom; i += 2) {
+			long k = find_u64(att, n, com[i]);
+			if (k >= 0 && held[k])
+				ids[nids++] = com[i + 1];
+		}
+	}
 	if (rc == 0 && nids > 0 && (rc = live_attempts(c, ids, nids)) == 0) {
 		struct att *v;
 		size_t nv = parse_live(c, &v);
@@ -1116,6 +1129,7 @@ repair(struct ch *c)
 	}
 	free(line);
 	free(att);
+	free(com);
 	free(ids);
 	free(held);
 	if (out)
