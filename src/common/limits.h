@@ -431,9 +431,10 @@
 /* An AS organisation name as stored: real ones are under 100 bytes. */
 #define DM_ENRICH_ORG_MAX 255
 /* Addresses whose AS and country an ingest thread keeps (direct-mapped,
- * a power of two; about 1.1 MiB): a report's sources repeat record after
- * record, and a batch's sources stay within a few thousand. */
-#define DM_ENRICH_MEMO 4096
+ * a power of two; 40 bytes each, so 2.5 MiB): a domain's sources repeat
+ * record after record and day after day, a few thousand per domain, and
+ * a store of tens of domains keeps them all. */
+#define DM_ENRICH_MEMO 65536
 /* Addresses the process remembers with their reverse names: about 150
  * bytes each with the names, so about 10 MiB. */
 #define DM_ENRICH_IP_CACHE 65536
@@ -447,7 +448,7 @@
  * time (beside the per-report deadline): a stream of reports of sources
  * never seen is not slowed more than that by their names, which the fill
  * asks again later. */
-#define DM_ENRICH_WAIT_SHARE 10
+#define DM_ENRICH_WAIT_SHARE 5
 /* A report whose budget leaves less than this does not wait at all. */
 #define DM_ENRICH_MIN_WAIT_MS 5
 /* The reverse-DNS thread's nice value: below the ingest threads, so that
@@ -471,6 +472,10 @@
  * first record: what comes later is left for `dmarcd reenrich`, so a slow
  * or dead DNS server costs each report at most this. */
 #define DM_ENRICH_REPORT_WAIT_MS 1000
+/* Sources whose ips row a SQLite writer remembers writing (24 bytes
+ * each, direct-mapped, a power of two: 1.5 MiB): a source that comes
+ * back batch after batch with the same enrichment is not written again. */
+#define DM_STORE_IPS_SEEN 65536
 /* Sources of one write batch held for the ips table before they are
  * written (about 1 KiB each). */
 #define DM_ENRICH_BATCH_IPS 4096

@@ -565,21 +565,26 @@ rdns_free(struct rdns *d)
 /* ---- one thread's enricher ------------------------------------------- */
 
 /* What the MMDB files say of one address, kept by an enricher: a
- * report's source comes back in record after record, and the lookups
- * (two trees, three values) cost more than the rest of the enrichment. */
+ * source comes back in record after record and report after report, and
+ * the lookups (two trees, three values) cost more than the rest of the
+ * enrichment.  The AS name is kept where it is in the mapped file (which
+ * stays open as long as the shared state), so an entry is 40 bytes. */
 struct mmdb_memo {
 	unsigned char ip[16];
-	int used;
 	uint32_t asn;
-	char as_org[DM_ENRICH_ORG_MAX + 1];
+	const char *org; /* in the ASN file, org_len bytes, not terminated */
+	uint16_t org_len;
 	char country[3];
+	unsigned char used;
 };
 
 struct dm_enricher {
 	struct dm_enrich_shared *s;
 	/* the time waited for reverse names, against the time since the
-	 * first record: waits stop at DM_ENRICH_WAIT_SHARE percent of it */
+	 * first record: waits stop at DM_ENRICH_WAIT_SHARE percent of it;
+	 * the first report's wait (first) is its own and not in waited */
 	int64_t t0, waited;
+	int first;
 	struct mmdb_memo *memo; /* DM_ENRICH_MEMO entries, direct-mapped */
 };
 
@@ -648,13 +653,20 @@ dm_enricher_settle(struct dm_enricher *e, int64_t deadline_ms)
 	int64_t now = dm_dns_now_ms();
 	if (!e->t0)
 		e->t0 = now;
-	/* the whole of the waiting stays a share of the work: a stream of
-	 * reports of new sources is not slowed by their names, which the
-	 * fill asks again */
-	int64_t allowed =
-	        (now - e->t0) * DM_ENRICH_WAIT_SHARE / 100 + DM_ENRICH_REPORT_WAIT_MS - e->waited;
-	if (deadline_ms > now + allowed)
-		deadline_ms = now + allowed;
+	/* The first report of the thread waits up to its deadline (one
+	 * report ingested alone gets its names).  The others, together, wait
+	 * at most a share of the time since: a stream of reports of new
+	 * sources is not slowed by their names, which the fill asks again.
+	 * The first report's wait gives the others no credit: a credit of a
+	 * deadline would let the first hundred reports of an import wait
+	 * for their names one after the other, a second in all. */
+	int first = !e->first;
+	e->first = 1;
+	if (!first) {
+		int64_t allowed = (now - e->t0) * DM_ENRICH_WAIT_SHARE / 100 - e->waited;
+		if (deadline_ms > now + allowed)
+			deadline_ms = now + allowed;
+	}
 	/* a wait of a few milliseconds costs more in wake-ups than it brings */
 	if (deadline_ms - now < DM_ENRICH_MIN_WAIT_MS)
 		return;
@@ -666,7 +678,8 @@ dm_enricher_settle(struct dm_enricher *e, int64_t deadline_ms)
 	if ((double)queued > (double)d->rate * (double)(deadline_ms - now) / 1000.0)
 		return;
 	dm_enricher_wait(e, deadline_ms);
-	e->waited += dm_dns_now_ms() - now;
+	if (!first)
+		e->waited += dm_dns_now_ms() - now;
 }
 
 void
@@ -743,32 +756,42 @@ mmdb_find(MMDB_s *db, const unsigned char ip[16], MMDB_entry_s *entry)
 	return 0;
 }
 
-/* A UTF-8 string of the database, printable and bounded, into out. */
+/* n bytes of a UTF-8 string of the database, printable and bounded,
+ * into out. */
 static void
-copy_str(const MMDB_entry_data_s *d, char *out, size_t outlen)
+copy_str(const char *in, size_t n, char *out, size_t outlen)
 {
-	size_t n = d->data_size < outlen - 1 ? d->data_size : outlen - 1;
+	if (n > outlen - 1)
+		n = outlen - 1;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)d->utf8_string[i];
+		unsigned char ch = (unsigned char)in[i];
 		out[k++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
 	}
 	out[k] = '\0';
 }
 
+/* The AS and country of ip into m (its AS name left in the file). */
 static void
-lookup_mmdb(struct dm_enrich_shared *s, const unsigned char ip[16], struct dm_enrichment *out)
+lookup_mmdb(struct dm_enrich_shared *s, const unsigned char ip[16], struct mmdb_memo *m)
 {
 	MMDB_entry_s entry;
 	MMDB_entry_data_s d;
+	m->asn = 0;
+	m->org = NULL;
+	m->org_len = 0;
+	m->country[0] = '\0';
 	if (s->have_asn && mmdb_find(&s->asn, ip, &entry) == 0) {
 		if (MMDB_get_value(&entry, &d, "autonomous_system_number", NULL) == MMDB_SUCCESS &&
 		    d.has_data && d.type == MMDB_DATA_TYPE_UINT32)
-			out->asn = d.uint32;
+			m->asn = d.uint32;
 		if (MMDB_get_value(&entry, &d, "autonomous_system_organization", NULL) ==
 		            MMDB_SUCCESS &&
-		    d.has_data && d.type == MMDB_DATA_TYPE_UTF8_STRING)
-			copy_str(&d, out->as_org, sizeof(out->as_org));
+		    d.has_data && d.type == MMDB_DATA_TYPE_UTF8_STRING) {
+			m->org = d.utf8_string;
+			m->org_len = d.data_size < DM_ENRICH_ORG_MAX ? (uint16_t)d.data_size
+			                                             : DM_ENRICH_ORG_MAX;
+		}
 	}
 	if (s->have_country && mmdb_find(&s->country, ip, &entry) == 0) {
 		int ok = MMDB_get_value(&entry, &d, "country_code", NULL) == MMDB_SUCCESS &&
@@ -778,10 +801,11 @@ lookup_mmdb(struct dm_enrich_shared *s, const unsigned char ip[16], struct dm_en
 			             MMDB_SUCCESS &&
 			     d.has_data;
 		if (ok && d.type == MMDB_DATA_TYPE_UTF8_STRING && d.data_size == 2) {
-			char cc[3];
-			copy_str(&d, cc, sizeof(cc));
-			if (cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z')
-				memcpy(out->country, cc, 3);
+			const char *cc = d.utf8_string;
+			if (cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z') {
+				memcpy(m->country, cc, 2);
+				m->country[2] = '\0';
+			}
 		}
 	}
 }
@@ -795,18 +819,14 @@ dm_enricher_get(struct dm_enricher *e, const unsigned char ip[16], const char *c
 	for (int i = 0; i < 16; i++)
 		h = (h ^ ip[i]) * 1099511628211ULL;
 	struct mmdb_memo *m = &e->memo[h & (DM_ENRICH_MEMO - 1)];
-	if (m->used && memcmp(m->ip, ip, 16) == 0) {
-		out->asn = m->asn;
-		memcpy(out->as_org, m->as_org, strlen(m->as_org) + 1);
-		memcpy(out->country, m->country, sizeof(out->country));
-	} else {
-		lookup_mmdb(e->s, ip, out);
+	if (!m->used || memcmp(m->ip, ip, 16) != 0) {
+		lookup_mmdb(e->s, ip, m);
 		memcpy(m->ip, ip, 16);
 		m->used = 1;
-		m->asn = out->asn;
-		memcpy(m->as_org, out->as_org, strlen(out->as_org) + 1);
-		memcpy(m->country, out->country, sizeof(m->country));
 	}
+	out->asn = m->asn;
+	copy_str(m->org ? m->org : "", m->org_len, out->as_org, sizeof(out->as_org));
+	memcpy(out->country, m->country, sizeof(out->country));
 	struct rdns *d = e->s->rd;
 	/* as in dm_enricher_prefetch: a busy lock leaves the name unknown */
 	if (d && pthread_mutex_trylock(&d->mu) == 0) {

@@ -215,15 +215,50 @@ backend_ptr_final(int ptr_state)
 	       ptr_state == DM_PTR_NONE;
 }
 
+static uint64_t
+fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+uint64_t
+backend_ip_hash(const unsigned char ip[16])
+{
+	return fnv(1469598103934665603ull, ip, 16);
+}
+
+/* A string and its end (NULL and "" alike: both are stored as NULL). */
+static uint64_t
+fnv_str(uint64_t h, const char *s)
+{
+	if (s)
+		h = fnv(h, s, strlen(s));
+	return fnv(h, "", 1);
+}
+
+uint64_t
+backend_ip_values_hash(const struct dm_enrichment *e)
+{
+	uint64_t h = fnv(1469598103934665603ull, &e->ptr_state, sizeof e->ptr_state);
+	h = fnv(h, &e->asn, sizeof e->asn);
+	h = fnv_str(h, e->ptr);
+	h = fnv_str(h, e->base_domain);
+	h = fnv_str(h, e->as_org);
+	h = fnv_str(h, e->country);
+	h = fnv_str(h, e->ip_service);
+	h = fnv_str(h, e->ip_service_type);
+	return h ? h : 1;
+}
+
 int
 backend_ips_add(struct backend_ips *s, const struct dm_record *rec, int64_t now)
 {
 	if (!rec->enr || !rec->ip_family)
 		return 0;
-	uint64_t h = 1469598103934665603ull;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ rec->ip[i]) * 1099511628211ull;
-	size_t k = (size_t)h & (s->cap - 1);
+	size_t k = (size_t)backend_ip_hash(rec->ip) & (s->cap - 1);
 	/* open addressing: a used entry has updated > 0 */
 	while (s->v[k].updated && memcmp(s->v[k].ip, rec->ip, 16) != 0)
 		k = (k + 1) & (s->cap - 1);

@@ -89,6 +89,10 @@ void backend_ips_clear(struct backend_ips *s);
 /* Add rec's source; DM_ELIMIT when the table is full (write it, clear
  * it, add again). */
 int backend_ips_add(struct backend_ips *s, const struct dm_record *rec, int64_t now) DM_WUR;
+/* A hash of an address, and one of the values its ips row is written
+ * with (never 0). */
+uint64_t backend_ip_hash(const unsigned char ip[16]);
+uint64_t backend_ip_values_hash(const struct dm_enrichment *e);
 /* Put the entries in address order (the ips table's): a write walks
  * its B-tree once. */
 void backend_ips_sort(struct backend_ips *s);

@@ -146,6 +146,37 @@ def test_stored_with_records_and_ips(dns, tmp_path):
     assert rec[e][2:5] == (15169, "Google LLC", "US")
 
 
+def test_ips_of_schema_5_migrated(dns, tmp_path):
+    """A store made before schema 6 (ips keyed by the address, WITHOUT
+    ROWID) is migrated when a writer opens it: every row is kept, the
+    table has rowids and still one row per address, and new sources are
+    added to it."""
+    data, _, _ = ingest(tmp_path, dns.addr, rows=ROWS[:3])
+    path = os.path.join(data, "dmarcd.sqlite")
+    db = sqlite3.connect(path)
+    before = sorted(db.execute("SELECT * FROM ips"))
+    assert len(before) == 3
+    db.executescript(
+        "BEGIN; ALTER TABLE ips RENAME TO ips_6;"
+        " CREATE TABLE ips(ip BLOB PRIMARY KEY, ptr_state INTEGER NOT NULL, ptr TEXT,"
+        " base_domain TEXT, asn INTEGER, as_name TEXT, country TEXT, service TEXT,"
+        " service_type TEXT, updated INTEGER NOT NULL) WITHOUT ROWID;"
+        " INSERT INTO ips SELECT * FROM ips_6; DROP TABLE ips_6; PRAGMA user_version = 5; COMMIT;")
+    with pytest.raises(sqlite3.OperationalError):
+        db.execute("SELECT rowid FROM ips").fetchall()
+    db.close()
+    ingest(tmp_path, dns.addr, rows=ROWS[3:5], domain="enrich2.test")
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+    after = sorted(db.execute("SELECT * FROM ips"))
+    assert len(after) == 5 and set(before) <= set(after)
+    assert len(db.execute("SELECT rowid FROM ips").fetchall()) == 5
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'ips_v5'").fetchall() == []
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO ips(ip, ptr_state, updated) SELECT ip, 0, 0 FROM ips LIMIT 1")
+    db.close()
+
+
 def test_api_shows_who(dns, tmp_path):
     data, cfg, _ = ingest(tmp_path, dns.addr)
     node = apinode.Node(BIN, tmp_path, "enrich", ["--config", cfg])

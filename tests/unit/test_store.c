@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/limits.h"
+#include "enrich/enrich.h"
 #include "store/rollup.h"
 #include "store/store.h"
 
@@ -304,6 +305,90 @@ test_batch_rollup_and_undo(void **state)
 	store_close(st);
 }
 
+/* Add n records with distinct sources from base (as add_sources), each
+ * with the enrichment e. */
+static void
+add_enriched(struct store *st, struct dm_report *r, int base, int n,
+             const struct dm_enrichment *e)
+{
+	struct dm_record rec;
+	for (int i = 0; i < n; i++) {
+		make_record(&rec, (unsigned char)((base + i) & 255), 1, "pass");
+		rec.ip[13] = (unsigned char)((base + i) >> 8);
+		rec.enr = e;
+		assert_int_equal(store_record_add(st, r, &rec, NULL, 0), 0);
+		r->records++;
+		r->messages++;
+	}
+}
+
+static void
+commit_report(struct store *st, struct dm_report *r)
+{
+	struct store_report_info info = {.archive_key = "k", .content_hash = "h", .source = "s"};
+	enum store_outcome out;
+	assert_int_equal(store_tx_commit(st, r, &info, &out, NULL, 0), 0);
+	assert_int_equal(out, STORE_STORED);
+	dm_report_free(r);
+	assert_int_equal(store_flush(st, NULL, 0), 0);
+}
+
+/* The ips table: a row per source with its latest enrichment.  A source
+ * that comes back with the same enrichment is not written again (a row
+ * changed behind the writer's back stays so), a changed one is; and the
+ * rows a rolled-back savepoint took back are written when their sources
+ * come again, though the writer had written them once. */
+static void
+test_ips_rows(void **state)
+{
+	char err[256];
+	struct store *st = store_open("sqlite", dir, err, sizeof err);
+	assert_non_null(st);
+	struct dm_enrichment e = {.ptr_state = DM_PTR_NONE, .asn = 64500, .as_org = "Example Org",
+	                          .country = "DE"};
+	struct dm_report r;
+
+	make_report(&r, "i-1", 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_enriched(st, &r, 1, 3, &e);
+	commit_report(st, &r);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM ips WHERE asn = 64500 AND country = 'DE'"
+	                           " AND as_name = 'Example Org' AND ptr_state = 3"),
+	                 3);
+
+	query_int("UPDATE ips SET asn = 1");
+	make_report(&r, "i-2", 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_enriched(st, &r, 1, 3, &e);
+	commit_report(st, &r);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM ips WHERE asn = 1"), 3);
+
+	struct dm_enrichment e2 = e;
+	e2.asn = 64501;
+	make_report(&r, "i-3", 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_enriched(st, &r, 1, 1, &e2);
+	commit_report(st, &r);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM ips WHERE asn = 64501"), 1);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM ips WHERE asn = 1"), 2);
+
+	/* enough sources for the report's savepoint (its own rollup
+	 * overflows) and for a write of ips after it, then aborted */
+	int n = DM_MAX_ROLLUP_CELLS + 2 * DM_ENRICH_BATCH_IPS;
+	make_report(&r, "i-aborted", 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_enriched(st, &r, 1000, n, &e);
+	store_tx_abort(st);
+	dm_report_free(&r);
+	make_report(&r, "i-again", 1700006400, 1700092799);
+	assert_int_equal(store_tx_begin(st, 0, NULL, 0), 0);
+	add_enriched(st, &r, 1000, n, &e);
+	commit_report(st, &r);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM ips"), 3 + n);
+	assert_int_equal(query_int("SELECT COUNT(*) FROM ips WHERE asn = 64500"), n);
+	store_close(st);
+}
+
 static int
 flush_count(void *arg, struct rollup *r)
 {
@@ -419,6 +504,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiday, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_rollup_and_undo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ips_rows, setup, teardown),
 		cmocka_unit_test(test_rollup_exact_and_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
