@@ -475,10 +475,14 @@
  * first record: what comes later is left for `dmarcd reenrich`, so a slow
  * or dead DNS server costs each report at most this. */
 #define DM_ENRICH_REPORT_WAIT_MS 1000
-/* Sources whose ips row a SQLite writer remembers writing (24 bytes
- * each, direct-mapped, a power of two: 1.5 MiB): a source that comes
- * back batch after batch with the same enrichment is not written again. */
+/* Sources whose ips row a SQLite writer remembers writing (32 bytes
+ * each, direct-mapped, a power of two: 2 MiB): a source that comes back
+ * batch after batch with the same enrichment is not written again, for
+ * DM_STORE_IPS_SEEN_SECS; after that it is written anyway, so a row that
+ * another process changed or removed (a pruning, by hand) comes back
+ * within that time. */
 #define DM_STORE_IPS_SEEN 65536
+#define DM_STORE_IPS_SEEN_SECS 3600
 /* Sources of one write batch held for the ips table before they are
  * written (about 1 KiB each). */
 #define DM_ENRICH_BATCH_IPS 4096

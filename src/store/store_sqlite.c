@@ -290,12 +290,14 @@ struct sq {
 	struct backend_ips ips; /* the batch's sources, for the ips table */
 	/* what this connection wrote to ips lately (DM_STORE_IPS_SEEN
 	 * addresses, direct-mapped): a source that comes back with the same
-	 * enrichment is not written again.  Emptied whenever a transaction
-	 * or savepoint is rolled back, so it only holds rows the database
-	 * has (or the open transaction will commit). */
+	 * enrichment within DM_STORE_IPS_SEEN_SECS is not written again.
+	 * Emptied whenever a transaction or savepoint is rolled back, so it
+	 * only holds rows the database has (or the open transaction will
+	 * commit); the time bound covers rows others change or remove. */
 	struct ips_seen {
 		unsigned char ip[16];
-		uint64_t h; /* of the values written; 0: empty */
+		uint64_t h;  /* of the values written; 0: empty */
+		int64_t at; /* when (the row's updated) */
 	} *seen;
 	struct dm_buf json;
 	/* the batch */
@@ -553,6 +555,13 @@ sq_close(struct store *st)
 	st->impl = NULL;
 }
 
+/* Forget what q->seen says was written: a rollback took it back. */
+static void
+seen_clear(struct sq *q)
+{
+	memset(q->seen, 0, DM_STORE_IPS_SEEN * sizeof *q->seen);
+}
+
 /*
  * Give up the open batch: after a failed statement SQLite may have rolled
  * back the statement, the savepoint, or the whole transaction (I/O errors,
@@ -561,13 +570,6 @@ sq_close(struct store *st)
  * batch fails all of it: every report of it is reported as not durable
  * (store_failed) and its inputs are processed again.
  */
-/* Forget what q->seen says was written: a rollback took it back. */
-static void
-seen_clear(struct sq *q)
-{
-	memset(q->seen, 0, DM_STORE_IPS_SEEN * sizeof *q->seen);
-}
-
 static void
 batch_fail(struct sq *q)
 {
@@ -787,9 +789,10 @@ totals_write(struct sq *q, struct rollup *r)
 }
 
 /* Upsert the batch's sources into ips, and empty the table.  A source
- * this connection wrote with the same values (q->seen) is left alone,
- * unless all is set: the upsert of the same values again changes
- * nothing (see S_IP), so only its `updated` stays older. */
+ * this connection wrote with the same values in the last
+ * DM_STORE_IPS_SEEN_SECS (q->seen) is left alone, unless all is set:
+ * the upsert of the same values again changes nothing (see S_IP), so
+ * only its `updated` stays older, by less than that. */
 static int
 ips_write(struct sq *q, int all)
 {
@@ -800,7 +803,8 @@ ips_write(struct sq *q, int all)
 		const struct backend_ip *x = backend_ips_at(&q->ips, i);
 		struct ips_seen *seen = &q->seen[backend_ip_hash(x->ip) & (DM_STORE_IPS_SEEN - 1)];
 		uint64_t h = backend_ip_values_hash(&x->e);
-		if (!all && seen->h == h && memcmp(seen->ip, x->ip, 16) == 0)
+		if (!all && seen->h == h && memcmp(seen->ip, x->ip, 16) == 0 &&
+		    x->updated >= seen->at && x->updated - seen->at < DM_STORE_IPS_SEEN_SECS)
 			continue;
 		seen->h = 0;
 		sqlite3_bind_blob(s, 1, x->ip, 16, SQLITE_STATIC);
@@ -820,6 +824,7 @@ ips_write(struct sq *q, int all)
 		if (rc == 0) {
 			memcpy(seen->ip, x->ip, 16);
 			seen->h = h;
+			seen->at = x->updated;
 		}
 	}
 	backend_ips_clear(&q->ips);
