@@ -130,6 +130,33 @@
  * milliseconds (ADV-67) and is converted with a warning. */
 #define DM_MAX_PLAUSIBLE_EPOCH 100000000000LL
 
+/* ---- SMTP TLS reports (src/parse/tlsrpt.c, jsontok.c) ----------------- */
+
+/* Bytes of one TLS-RPT JSON document after decompression: mox caps TLS-RPT
+ * JSON at 20 MB; real reports are a few KiB (SPECS 6.8 suggests 64 MiB). */
+#define DM_TLS_MAX_BYTES (64ULL * 1024 * 1024)
+/* JSON nesting: a TLS report is 5 levels deep (report, policies, policy,
+ * failure-details, detail); the cap stops a depth bomb (SPECS 6.6 #77). */
+#define DM_TLS_MAX_DEPTH 32
+/* One JSON string or number token in bytes: the longest field worth
+ * keeping is a policy-string line or an additional-information URI. */
+#define DM_TLS_MAX_TOKEN (64 * 1024)
+/* Policies in one report: a reporter sends one per policy domain and MX
+ * pattern it met, a handful in practice. */
+#define DM_TLS_MAX_POLICIES 10000
+/* Failure details in one report: one per result type, sending address,
+ * MX and receiving address; a big sender with broken TLS at the receiver
+ * can send thousands.  They stream to the store, so this bounds time, not
+ * memory. */
+#define DM_TLS_MAX_FAILURES 1000000
+/* policy-string lines kept per policy, and their bytes together: an STS
+ * policy is a few lines, a TLSA set a few records; the rest is dropped
+ * with a warning. */
+#define DM_TLS_MAX_POLICY_STRINGS 64
+#define DM_TLS_MAX_POLICY_STRING_BYTES (16 * 1024)
+/* mx-host entries kept per policy (joined with ", "). */
+#define DM_TLS_MAX_MX_HOSTS 64
+
 /* ---- pipeline -------------------------------------------------------- */
 
 /* Attachments smaller than this are kept in memory between archiving and
