@@ -5,11 +5,13 @@
  * test compares one string; each document is also fed byte by byte and
  * in random chunk sizes, which must give the same log.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
