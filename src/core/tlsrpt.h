@@ -31,8 +31,9 @@ struct dm_tls_report {
 	/* the policy-domain of the first policy that has one (NULL: none) */
 	const char *policy_domain;
 	/* filled while parsing */
-	unsigned npolicies;                 /* policies handed to the callback */
-	uint64_t failure_details;           /* failure details handed over */
+	unsigned npolicies;                 /* policies handed to the callback
+					       (counting the one in the callback) */
+	uint64_t failure_details;           /* failure details handed over (same) */
 	uint64_t success, failure;          /* summed over the policies' summaries */
 	unsigned nwarnings;
 	unsigned warnings_dropped;
@@ -42,7 +43,8 @@ struct dm_tls_report {
 /* One entry of "policies", complete (handed over at its end). */
 struct dm_tls_policy {
 	unsigned index;            /* 0, 1, ... in document order */
-	const char *type;          /* "sts" | "tlsa" | "no-policy-found" | other, lower case */
+	const char *type;          /* "sts" | "tlsa" | "no-policy-found" | other, lower case;
+				      "" when absent (never NULL) */
 	const char *domain;        /* policy-domain, lower case, no trailing dot; NULL: absent */
 	const char *mx_host;       /* mx-host: one string, or a list joined with ", "; NULL */
 	const char *policy_string; /* the policy-string lines joined with "\n"; NULL */
@@ -54,7 +56,8 @@ struct dm_tls_policy {
  * (key order is free), so a failure carries its policy's index only. */
 struct dm_tls_failure {
 	unsigned policy;               /* index of its policy */
-	const char *result_type;       /* lower case; unknown types kept as they came */
+	const char *result_type;       /* lower case; unknown types kept as they came;
+					  "" when absent (never NULL) */
 	const char *sending_mta_ip;    /* canonical text; NULL when absent or invalid */
 	const char *receiving_mx_hostname, *receiving_mx_helo;
 	const char *receiving_ip;      /* canonical text; NULL when absent or invalid */

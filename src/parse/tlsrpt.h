@@ -17,7 +17,9 @@
  * that is not an object, a count that is not a non-negative integer, a
  * missing report-id, organization-name or date-range, a duplicate key in
  * one object (which of two values would be true cannot be known).
- * A UTF-8 BOM is skipped.
+ * A UTF-8 BOM is skipped.  The decisions in detail (dates as bare days
+ * or numbers, counts as strings, an empty policies list) are listed at
+ * the top of tlsrpt.c.
  *
  * Usage:
  *
@@ -67,8 +69,9 @@ const char *tls_parser_error(const struct tls_parser *p);
 struct dm_tls_report *tls_parser_report(struct tls_parser *p);
 
 /* True once the document is seen to be a TLS report: a top-level object
- * with a "policies" or "organization-name" or "report-id" member (used to
- * tell "not a TLS report" from "a broken one"). */
+ * with a "policies", "organization-name", "report-id", "date-range" or
+ * "contact-info" member (used to tell "not a TLS report" from "a broken
+ * one"). */
 int tls_parser_is_tlsrpt(const struct tls_parser *p);
 
 #endif
