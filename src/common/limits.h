@@ -156,6 +156,10 @@
 #define DM_TLS_MAX_POLICY_STRING_BYTES (16 * 1024)
 /* mx-host entries kept per policy (joined with ", "). */
 #define DM_TLS_MAX_MX_HOSTS 64
+/* A TLS report's policies and failure details wait for its end (its
+ * identity may come last): in memory up to this, then in a temporary
+ * file, so memory does not grow with the report. */
+#define DM_TLS_KEEP_BYTES (256 * 1024)
 
 /* ---- pipeline -------------------------------------------------------- */
 

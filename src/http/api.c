@@ -922,6 +922,8 @@ raw_meta(void *arg, const struct store_report_row *r)
 	return 0;
 }
 
+static void raw_send(struct api_call *c, int64_t id, const struct raw_meta *m);
+
 static void
 h_report_raw(struct api_call *c)
 {
@@ -937,10 +939,17 @@ h_report_raw(struct api_call *c)
 		store_error(c, rc);
 		return;
 	}
+	raw_send(c, id, &m);
+}
+
+/* The archived file of the report id (m: its key and a file name). */
+static void
+raw_send(struct api_call *c, int64_t id, const struct raw_meta *m)
+{
 	struct archive_blob *blob;
-	if (!m.key[0] || archive_blob_open(c->t->cfg->archive, m.key, &blob) != 0) {
+	if (!m->key[0] || archive_blob_open(c->t->cfg->archive, m->key, &blob) != 0) {
 		char esc[160];
-		dm_log_escape(esc, sizeof esc, m.key, strlen(m.key));
+		dm_log_escape(esc, sizeof esc, m->key, strlen(m->key));
 		dm_log(DM_LOG_ERROR, "http", "report %" PRId64 ": archived file %s not found", id,
 		       esc);
 		api_error(c, 404, "not found");
@@ -953,12 +962,12 @@ h_report_raw(struct api_call *c)
 	             {".xml", "application/xml"},
 	             {".json", "application/json"}};
 	const char *type = "application/octet-stream";
-	const char *dot = strrchr(m.key, '.');
+	const char *dot = strrchr(m->key, '.');
 	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
 		if (strcmp(dot, types[i].ext) == 0)
 			type = types[i].type;
 	char disp[320];
-	snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", m.name);
+	snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", m->name);
 	out_status(c->out, 200, type);
 	out_header(c->out, "Content-Disposition", disp);
 	struct dm_reader *r = archive_blob_reader(blob);
@@ -979,6 +988,323 @@ h_report_raw(struct api_call *c)
 	}
 	free(buf);
 	archive_blob_close(blob);
+}
+
+/* ---- SMTP TLS reports ---------------------------------------------------------------- */
+
+/* Failure groups on the TLS page. */
+#define API_TLS_GROUPS 100
+
+static int
+tls_domain_row(void *arg, const struct store_tls_domain_row *r)
+{
+	struct jw *w = arg;
+	char first[11], last[11];
+	dm_format_day(r->first_day, first);
+	dm_format_day(r->last_day, last);
+	dm_json_obj_begin(&w->j);
+	dm_json_key(&w->j, "domain");
+	dm_json_str(&w->j, r->domain);
+	dm_json_key(&w->j, "reports");
+	dm_json_uint(&w->j, r->reports);
+	dm_json_key(&w->j, "success");
+	dm_json_uint(&w->j, r->success);
+	dm_json_key(&w->j, "failure");
+	dm_json_uint(&w->j, r->failure);
+	dm_json_key(&w->j, "first_day");
+	dm_json_str(&w->j, first);
+	dm_json_key(&w->j, "last_day");
+	dm_json_str(&w->j, last);
+	dm_json_obj_end(&w->j);
+	return jw_flush(w, 0);
+}
+
+/* GET /api/v1/tls/domains: the domains with TLS reports in scope. */
+static void
+h_tls_domains(struct api_call *c)
+{
+	struct jw w;
+	jw_init(&w, c);
+	json_begin(&w);
+	dm_json_key(&w.j, "domains");
+	dm_json_arr_begin(&w.j);
+	int rc = store_tls_domains(&c->scope, c->t->rd, tls_domain_row, &w);
+	dm_json_arr_end(&w.j);
+	json_end(&w, rc);
+	jw_free(&w);
+}
+
+struct tls_ctx {
+	struct jw w;
+	uint64_t success, failure;
+};
+
+static int
+tls_day_row(void *arg, const struct store_tls_day_row *r)
+{
+	struct tls_ctx *t = arg;
+	char d[11];
+	dm_format_day(r->day, d);
+	t->success += r->success;
+	t->failure += r->failure;
+	dm_json_obj_begin(&t->w.j);
+	dm_json_key(&t->w.j, "date");
+	dm_json_str(&t->w.j, d);
+	dm_json_key(&t->w.j, "success");
+	dm_json_uint(&t->w.j, r->success);
+	dm_json_key(&t->w.j, "failure");
+	dm_json_uint(&t->w.j, r->failure);
+	dm_json_obj_end(&t->w.j);
+	return jw_flush(&t->w, 0);
+}
+
+static int
+tls_group_row(void *arg, const struct store_tls_failure_group *r)
+{
+	struct tls_ctx *t = arg;
+	dm_json_obj_begin(&t->w.j);
+	dm_json_key(&t->w.j, "result_type");
+	dm_json_str(&t->w.j, r->result_type);
+	dm_json_key(&t->w.j, "mx");
+	dm_json_str(&t->w.j, r->mx);
+	dm_json_key(&t->w.j, "sessions");
+	dm_json_uint(&t->w.j, r->sessions);
+	dm_json_obj_end(&t->w.j);
+	return jw_flush(&t->w, 0);
+}
+
+/* GET /api/v1/tls?domain=D&from=&to=: sessions per day, the totals, and
+ * the failed sessions by result type and MX (docs/API.md). */
+static void
+h_tls(struct api_call *c)
+{
+	struct query q;
+	if (read_filter(c, &q, 1) != 0)
+		return;
+	struct tls_ctx t = {.success = 0};
+	jw_init(&t.w, c);
+	json_begin(&t.w);
+	echo_filter(&t.w, &q);
+	dm_json_key(&t.w.j, "points");
+	dm_json_arr_begin(&t.w.j);
+	int rc = store_tls_days(&c->scope, c->t->rd, &q.f, tls_day_row, &t);
+	dm_json_arr_end(&t.w.j);
+	if (rc == 0) {
+		dm_json_key(&t.w.j, "success");
+		dm_json_uint(&t.w.j, t.success);
+		dm_json_key(&t.w.j, "failure");
+		dm_json_uint(&t.w.j, t.failure);
+		dm_json_key(&t.w.j, "failures");
+		dm_json_arr_begin(&t.w.j);
+		rc = store_tls_failures(&c->scope, c->t->rd, &q.f, API_TLS_GROUPS, tls_group_row, &t);
+		dm_json_arr_end(&t.w.j);
+	}
+	json_end(&t.w, rc);
+	jw_free(&t.w);
+}
+
+static void
+tls_report_fields(struct dm_json *j, const struct store_tls_report_row *r)
+{
+	dm_json_key(j, "id");
+	dm_json_int(j, r->id);
+	dm_json_key(j, "org_name");
+	dm_json_str(j, r->org_name);
+	dm_json_key(j, "contact_info");
+	dm_json_str(j, r->contact_info);
+	dm_json_key(j, "report_id");
+	dm_json_str(j, r->report_id);
+	dm_json_key(j, "policy_domain");
+	dm_json_str(j, r->policy_domain);
+	dm_json_key(j, "begin");
+	dm_json_int(j, r->begin);
+	dm_json_key(j, "end");
+	dm_json_int(j, r->end);
+	dm_json_key(j, "policies");
+	dm_json_uint(j, r->policies);
+	dm_json_key(j, "failure_details");
+	dm_json_uint(j, r->failure_details);
+	dm_json_key(j, "success");
+	dm_json_uint(j, r->success);
+	dm_json_key(j, "failure");
+	dm_json_uint(j, r->failure);
+	dm_json_key(j, "received_at");
+	dm_json_int(j, r->received_at);
+}
+
+static int
+tls_report_row(void *arg, const struct store_tls_report_row *r)
+{
+	struct reports_ctx *s = arg;
+	reports_open(s);
+	dm_json_obj_begin(&s->w.j);
+	tls_report_fields(&s->w.j, r);
+	dm_json_obj_end(&s->w.j);
+	return jw_flush(&s->w, 0);
+}
+
+/* GET /api/v1/tls/reports?domain=&from=&to=&limit=&offset= */
+static void
+h_tls_reports(struct api_call *c)
+{
+	struct query q;
+	unsigned limit, offset;
+	if (read_filter(c, &q, 0) != 0 || uint_param(c, "limit", 100, 1, 1000, &limit) != 0 ||
+	    uint_param(c, "offset", 0, 0, 1000000, &offset) != 0)
+		return;
+	struct reports_ctx s = {.opened = 0};
+	jw_init(&s.w, c);
+	json_begin(&s.w);
+	int rc = store_tls_reports(&c->scope, c->t->rd, &q.f, limit, offset, &s.total,
+	                           tls_report_row, &s);
+	if (rc == 0) {
+		reports_open(&s);
+		dm_json_arr_end(&s.w.j);
+	}
+	json_end(&s.w, rc);
+	jw_free(&s.w);
+}
+
+struct tls_detail {
+	struct jw w;
+	int in_failures;
+};
+
+static int
+tls_detail_meta(void *arg, const struct store_tls_report_row *r)
+{
+	struct tls_detail *d = arg;
+	struct dm_json *j = &d->w.j;
+	tls_report_fields(j, r);
+	dm_json_key(j, "archive_key");
+	dm_json_str(j, r->archive_key);
+	dm_json_key(j, "warnings");
+	if (r->warnings_json != NULL && r->warnings_json[0] == '[')
+		dm_json_raw(j, r->warnings_json);
+	else {
+		dm_json_arr_begin(j);
+		dm_json_arr_end(j);
+	}
+	dm_json_key(j, "policies");
+	dm_json_arr_begin(j);
+	return jw_flush(&d->w, 0);
+}
+
+static int
+tls_detail_policy(void *arg, const struct store_tls_policy_row *p)
+{
+	struct tls_detail *d = arg;
+	struct dm_json *j = &d->w.j;
+	dm_json_obj_begin(j);
+	dm_json_key(j, "index");
+	dm_json_uint(j, p->idx);
+	dm_json_key(j, "policy_type");
+	dm_json_str(j, p->type);
+	dm_json_key(j, "policy_domain");
+	dm_json_str(j, p->domain);
+	dm_json_key(j, "mx_host");
+	dm_json_str(j, p->mx_host);
+	dm_json_key(j, "policy_string");
+	dm_json_str(j, p->policy_string);
+	dm_json_key(j, "success");
+	dm_json_uint(j, p->success);
+	dm_json_key(j, "failure");
+	dm_json_uint(j, p->failure);
+	dm_json_obj_end(j);
+	return jw_flush(&d->w, 0);
+}
+
+static int
+tls_detail_failure(void *arg, const struct store_tls_failure_row *f)
+{
+	struct tls_detail *d = arg;
+	struct dm_json *j = &d->w.j;
+	if (!d->in_failures) {
+		d->in_failures = 1;
+		dm_json_arr_end(j);
+		dm_json_key(j, "failures");
+		dm_json_arr_begin(j);
+	}
+	dm_json_obj_begin(j);
+	dm_json_key(j, "policy");
+	dm_json_uint(j, f->policy);
+	dm_json_key(j, "result_type");
+	dm_json_str(j, f->result_type);
+	dm_json_key(j, "sending_mta_ip");
+	dm_json_str(j, f->sending_ip);
+	dm_json_key(j, "receiving_mx_hostname");
+	dm_json_str(j, f->receiving_mx_hostname);
+	dm_json_key(j, "receiving_mx_helo");
+	dm_json_str(j, f->receiving_mx_helo);
+	dm_json_key(j, "receiving_ip");
+	dm_json_str(j, f->receiving_ip);
+	dm_json_key(j, "additional_information");
+	dm_json_str(j, f->additional_info);
+	dm_json_key(j, "failure_reason_code");
+	dm_json_str(j, f->failure_reason_code);
+	dm_json_key(j, "failed_session_count");
+	dm_json_uint(j, f->sessions);
+	dm_json_obj_end(j);
+	return jw_flush(&d->w, 0);
+}
+
+/* GET /api/v1/tls/reports/ID: the report, its policies and failures. */
+static void
+h_tls_report(struct api_call *c)
+{
+	int64_t id;
+	if (parse_id(c->arg, &id) != 0) {
+		api_error(c, 404, "not found");
+		return;
+	}
+	struct tls_detail d = {.in_failures = 0};
+	jw_init(&d.w, c);
+	json_begin(&d.w);
+	int rc = store_tls_report(&c->scope, c->t->rd, id, tls_detail_meta, tls_detail_policy,
+	                          tls_detail_failure, &d);
+	if (rc == 0) {
+		if (!d.in_failures) {
+			dm_json_arr_end(&d.w.j);
+			dm_json_key(&d.w.j, "failures");
+			dm_json_arr_begin(&d.w.j);
+		}
+		dm_json_arr_end(&d.w.j);
+	}
+	json_end(&d.w, rc);
+	jw_free(&d.w);
+}
+
+static int
+tls_raw_meta(void *arg, const struct store_tls_report_row *r)
+{
+	struct raw_meta *m = arg;
+	char org[72], dom[72];
+	snprintf(m->key, sizeof m->key, "%s", r->archive_key ? r->archive_key : "");
+	name_part(org, sizeof org, r->org_name);
+	name_part(dom, sizeof dom, r->policy_domain);
+	const char *dot = strrchr(m->key, '.');
+	snprintf(m->name, sizeof m->name, "%s!%s!%" PRId64 "!%" PRId64 "%s", org, dom, r->begin,
+	         r->end, dot ? dot : "");
+	return 0;
+}
+
+/* GET /api/v1/tls/reports/ID/raw: the file as it came. */
+static void
+h_tls_report_raw(struct api_call *c)
+{
+	int64_t id;
+	struct raw_meta m;
+	memset(&m, 0, sizeof m);
+	if (parse_id(c->arg, &id) != 0) {
+		api_error(c, 404, "not found");
+		return;
+	}
+	int rc = store_tls_report(&c->scope, c->t->rd, id, tls_raw_meta, NULL, NULL, &m);
+	if (rc) {
+		store_error(c, rc);
+		return;
+	}
+	raw_send(c, id, &m);
 }
 
 /* ---- export ----------------------------------------------------------------------- */
@@ -1444,6 +1770,7 @@ api_healthz(struct api_call *c)
 
 static const char *const p_none[] = {NULL};
 static const char *const p_range[] = {"domain", "from", "to", NULL};
+static const char *const p_tls_reports[] = {"domain", "from", "to", "limit", "offset", NULL};
 static const char *const p_advice[] = {"domain", "days", NULL};
 static const char *const p_dns[] = {"domain", "selector", NULL};
 static const char *const p_record[] = {"domain", "p", "sp", "np", "adkim", "aspf", "fo", "t", NULL};
@@ -1695,6 +2022,11 @@ static const struct api_route routes[] = {
         {"/api/v1/reports", NULL, API_GET | API_POST, h_reports, h_upload, p_reports},
         {"/api/v1/reports/", "", API_GET, h_report, NULL, p_none},
         {"/api/v1/reports/", "/raw", API_GET, h_report_raw, NULL, p_none},
+        {"/api/v1/tls", NULL, API_GET, h_tls, NULL, p_range},
+        {"/api/v1/tls/domains", NULL, API_GET, h_tls_domains, NULL, p_none},
+        {"/api/v1/tls/reports", NULL, API_GET, h_tls_reports, NULL, p_tls_reports},
+        {"/api/v1/tls/reports/", "", API_GET, h_tls_report, NULL, p_none},
+        {"/api/v1/tls/reports/", "/raw", API_GET, h_tls_report_raw, NULL, p_none},
         {"/api/v1/export.csv", NULL, API_GET, h_export_csv, NULL, p_export},
         {"/api/v1/export.json", NULL, API_GET, h_export_json, NULL, p_export},
 };

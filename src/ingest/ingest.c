@@ -64,6 +64,7 @@
 #include "parse/aggregate.h"
 #include "parse/mime.h"
 #include "parse/sniff.h"
+#include "parse/tlsrpt.h"
 #include "parse/unpack.h"
 
 #define IOBUF 65536
@@ -77,6 +78,7 @@ struct doc {
 	size_t nhead;
 	const char *what; /* description for DOC_OTHER */
 	struct agg_parser *parser;
+	struct tls_parser *tls; /* DOC_TLS */
 	int seen_record;
 	struct dm_sha256 *hash; /* of the document's bytes, until report_id is seen */
 	int dup;     /* identity already stored (found at the first record) */
@@ -111,6 +113,9 @@ struct ingest_job {
 	size_t ntail;
 	struct doc doc;
 	struct agg_parser *parser; /* reused for every document */
+	struct tls_parser *tls;	   /* the same for TLS reports */
+	const struct mime_part_info *part; /* the MIME part being read, or NULL */
+	struct dm_buf tlsbuf;	   /* a TLS report's items until its end (tls_keep) */
 	struct dm_enricher *enricher; /* NULL: records are stored without */
 	int64_t enrich_until;	      /* the current report's deadline for reverse names */
 	int enrich_settled;	      /* ... waited for already */
@@ -552,6 +557,329 @@ store_failed:
 	job->fatal = d->store_rc;
 }
 
+/* ---- SMTP TLS reports ---------------------------------------------------- */
+
+/*
+ * A TLS report's identity (report-id, organization-name, dates) may come
+ * after its policies (JSON keys are in any order), and the store claims a
+ * report before its first row.  So its policies and failure details are
+ * kept until the document ends: encoded in job->tlsbuf, and past
+ * DM_TLS_KEEP_BYTES in an unlinked file under tmp_dir (memory stays
+ * bounded whatever the report's size), then handed to store_tls_put() in
+ * document order.  Encoding: a tag ('P' or 'F'), the numbers, then every
+ * string as a 32-bit length (SPILL_NONE for NULL) and its bytes.
+ */
+static int
+tls_str(struct dm_buf *b, const char *s)
+{
+	uint32_t n = s ? (uint32_t)strlen(s) : SPILL_NONE;
+	int rc = dm_buf_add(b, &n, sizeof n);
+	return rc == 0 && s ? dm_buf_add(b, s, n) : rc;
+}
+
+/* The encoded item in job->tlsbuf is complete: keep it. */
+static int
+tls_kept(struct ingest_job *job)
+{
+	struct doc *d = &job->doc;
+	if (!d->spill && job->tlsbuf.len <= DM_TLS_KEEP_BYTES)
+		return 0;
+	if (!d->spill) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/tlsrpt-XXXXXX",
+			 job->env.tmp_dir ? job->env.tmp_dir : "/tmp");
+		int fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0 || (d->spill = fdopen(fd, "w+")) == NULL) {
+			snprintf(job->err, sizeof job->err,
+				 "cannot keep a TLS report in tmp/ until its end: %s", strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return DM_EIO;
+		}
+		unlink(path);
+	}
+	if (fwrite(job->tlsbuf.data, 1, job->tlsbuf.len, d->spill) != job->tlsbuf.len) {
+		snprintf(job->err, sizeof job->err, "cannot keep a TLS report in tmp/: %s",
+			 strerror(errno));
+		return DM_EIO;
+	}
+	dm_buf_reset(&job->tlsbuf);
+	return 0;
+}
+
+static int
+tls_keep_failed(struct ingest_job *job, int rc)
+{
+	if (rc == DM_ELIMIT) /* cannot be: every item is bounded by the parser */
+		snprintf(job->err, sizeof job->err, "a TLS report item too big to keep");
+	job->doc.store_rc = rc;
+	return rc;
+}
+
+static int
+on_tls_policy(void *arg, struct dm_tls_report *rep, const struct dm_tls_policy *pol)
+{
+	struct ingest_job *job = arg;
+	struct dm_buf *b = &job->tlsbuf;
+	uint64_t num[3] = {pol->index, pol->success, pol->failure};
+	(void)rep;
+	int rc = dm_buf_addc(b, 'P');
+	if (rc == 0)
+		rc = dm_buf_add(b, num, sizeof num);
+	const char *str[] = {pol->type, pol->domain, pol->mx_host, pol->policy_string};
+	for (size_t i = 0; rc == 0 && i < sizeof str / sizeof str[0]; i++)
+		rc = tls_str(b, str[i]);
+	if (rc == 0)
+		rc = tls_kept(job);
+	return rc ? tls_keep_failed(job, rc) : 0;
+}
+
+static int
+on_tls_failure(void *arg, struct dm_tls_report *rep, const struct dm_tls_failure *f)
+{
+	struct ingest_job *job = arg;
+	struct dm_buf *b = &job->tlsbuf;
+	uint64_t num[2] = {f->policy, f->sessions};
+	(void)rep;
+	int rc = dm_buf_addc(b, 'F');
+	if (rc == 0)
+		rc = dm_buf_add(b, num, sizeof num);
+	const char *str[] = {f->result_type,	   f->sending_mta_ip,	f->receiving_mx_hostname,
+			     f->receiving_mx_helo, f->receiving_ip,	f->additional_info,
+			     f->failure_reason_code};
+	for (size_t i = 0; rc == 0 && i < sizeof str / sizeof str[0]; i++)
+		rc = tls_str(b, str[i]);
+	if (rc == 0)
+		rc = tls_kept(job);
+	return rc ? tls_keep_failed(job, rc) : 0;
+}
+
+/* Reading the kept items back (store_tls_next_fn). */
+struct tls_replay {
+	struct ingest_job *job;
+	FILE *f;
+	struct dm_tls_policy pol;
+	struct dm_tls_failure fail;
+	int bad;
+};
+
+static int
+tls_unstr(struct tls_replay *t, const char **out)
+{
+	uint32_t n;
+	*out = NULL;
+	if (fread(&n, sizeof n, 1, t->f) != 1)
+		return -1;
+	if (n == SPILL_NONE)
+		return 0;
+	if (n > DM_TLS_MAX_TOKEN + DM_TLS_MAX_POLICY_STRING_BYTES + 4096)
+		return -1;
+	char *s = dm_arena_alloc(&t->job->batch_arena, (size_t)n + 1);
+	if (n && fread(s, 1, n, t->f) != n)
+		return -1;
+	s[n] = '\0';
+	*out = s;
+	return 0;
+}
+
+static int
+tls_next(void *arg, struct store_tls_item *it)
+{
+	struct tls_replay *t = arg;
+	memset(it, 0, sizeof *it);
+	if (t->f == NULL)
+		return 0;
+	int tag = fgetc(t->f);
+	dm_arena_reset(&t->job->batch_arena);
+	if (tag == EOF)
+		return ferror(t->f) ? (t->bad = 1, DM_EIO) : 0;
+	int rc = -1;
+	if (tag == 'P') {
+		uint64_t num[3];
+		struct dm_tls_policy *p = &t->pol;
+		memset(p, 0, sizeof *p);
+		if (fread(num, sizeof num, 1, t->f) == 1) {
+			p->index = (unsigned)num[0];
+			p->success = num[1];
+			p->failure = num[2];
+			rc = tls_unstr(t, &p->type) || tls_unstr(t, &p->domain) ||
+			     tls_unstr(t, &p->mx_host) || tls_unstr(t, &p->policy_string);
+		}
+		it->pol = p;
+	} else if (tag == 'F') {
+		uint64_t num[2];
+		struct dm_tls_failure *f = &t->fail;
+		memset(f, 0, sizeof *f);
+		if (fread(num, sizeof num, 1, t->f) == 1) {
+			f->policy = (unsigned)num[0];
+			f->sessions = num[1];
+			rc = tls_unstr(t, &f->result_type) || tls_unstr(t, &f->sending_mta_ip) ||
+			     tls_unstr(t, &f->receiving_mx_hostname) ||
+			     tls_unstr(t, &f->receiving_mx_helo) || tls_unstr(t, &f->receiving_ip) ||
+			     tls_unstr(t, &f->additional_info) ||
+			     tls_unstr(t, &f->failure_reason_code);
+		}
+		it->fail = f;
+	}
+	if (rc) {
+		t->bad = 1;
+		return DM_EIO;
+	}
+	return 1;
+}
+
+static void
+emit_tls(struct ingest_job *job, struct dm_tls_report *rep, const char *status, const char *error)
+{
+	struct ingest_result r;
+	memset(&r, 0, sizeof r);
+	r.kind = "tlsrpt";
+	r.status = status;
+	r.org_name = rep->org_name;
+	r.report_id = rep->report_id;
+	r.policy_domain = rep->policy_domain;
+	if (rep->have_begin && rep->have_end) {
+		r.have_range = 1;
+		r.begin = rep->begin;
+		r.end = rep->end;
+	}
+	if (strcmp(status, "stored") == 0 || strcmp(status, "duplicate") == 0) {
+		r.records = rep->npolicies;
+		r.messages = rep->success + rep->failure;
+	}
+	r.archive_key = job->key[0] ? job->key : NULL;
+	r.error = error;
+	r.nwarnings = rep->nwarnings;
+	r.warnings = rep->warnings;
+	emit(job, &r);
+}
+
+
+/* A domain name of at most DM_MAX_DOMAIN_LEN: letters, digits, '-', '.',
+ * with a dot; copied lower case into out.  0 when s[0..n) is one. */
+static int
+domain_word(const char *s, size_t n, char *out, size_t outlen)
+{
+	if (n == 0 || n > DM_MAX_DOMAIN_LEN || n >= outlen || !memchr(s, '.', n))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!isalnum(c) && c != '-' && c != '.')
+			return -1;
+		out[i] = (char)tolower(c);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/*
+ * A TLS report whose policies name no policy-domain (Postfix's reporter
+ * for no-policy-found, SPECS 3.4): the domain is taken from what the mail
+ * says of it, with a warning: the file name RFC 8460 recommends
+ * (sender!policy-domain!begin!end...), else the subject ("Report Domain:
+ * D Submitter: ...").  Both come from the same sender as the report.
+ */
+static void
+tls_domain_hint(struct ingest_job *job, struct dm_tls_report *rep)
+{
+	char dom[DM_MAX_DOMAIN_LEN + 1];
+	const char *name = job->part ? job->part->filename : job->display;
+	const char *subject = job->part ? job->part->subject : NULL;
+	if (name && strrchr(name, '/'))
+		name = strrchr(name, '/') + 1;
+	const char *bang = name ? strchr(name, '!') : NULL;
+	if (bang) {
+		const char *d = bang + 1;
+		size_t n = strcspn(d, "!");
+		if (d[n] == '!' && domain_word(d, n, dom, sizeof dom) == 0) {
+			rep->policy_domain = dm_arena_strndup(&rep->arena, dom, strlen(dom));
+			dm_tls_report_warn(rep, "no policy-domain: %s from the file name", dom);
+			return;
+		}
+	}
+	const char *at = subject ? strcasestr(subject, "Report Domain:") : NULL;
+	if (at) {
+		at += 14;
+		at += strspn(at, " \t");
+		if (domain_word(at, strcspn(at, " \t;"), dom, sizeof dom) == 0) {
+			rep->policy_domain = dm_arena_strndup(&rep->arena, dom, strlen(dom));
+			dm_tls_report_warn(rep, "no policy-domain: %s from the subject", dom);
+			return;
+		}
+	}
+	dm_tls_report_warn(rep, "no policy-domain, and none in the file name or subject");
+}
+
+/* The TLS document ended (rc: the unpacker's outcome): store it. */
+static void
+finish_tls(struct ingest_job *job, int rc, const char *reason)
+{
+	struct doc *d = &job->doc;
+	struct dm_tls_report *rep = tls_parser_report(d->tls);
+	char msg[DM_MAX_ERROR_LEN + 32];
+	FILE *f = NULL;
+
+	if (d->store_rc) {
+		snprintf(msg, sizeof msg, "store error: %s (%s)", dm_strerror(d->store_rc), job->err);
+		emit_tls(job, rep, "rejected", msg);
+		job->fatal = d->store_rc;
+		return;
+	}
+	if (rc < 0) {
+		const char *perr = tls_parser_error(d->tls);
+		emit_tls(job, rep, "rejected", *perr ? perr : reason);
+		return;
+	}
+	if (tls_parser_finish(d->tls) != 0) {
+		emit_tls(job, rep, "rejected", tls_parser_error(d->tls));
+		return;
+	}
+	if (d->spill) {
+		if (tls_kept(job) != 0 || fflush(d->spill) != 0 || fseeko(d->spill, 0, SEEK_SET) != 0)
+			goto io;
+		f = d->spill;
+	} else if (job->tlsbuf.len > 0) {
+		f = fmemopen(job->tlsbuf.data, job->tlsbuf.len, "r");
+		if (f == NULL)
+			goto io;
+	} /* else nothing kept: a report without policies */
+	if (rep->policy_domain == NULL)
+		tls_domain_hint(job, rep);
+	int64_t account = job->env.account_id;
+	if (job->env.account_for != NULL && rep->policy_domain != NULL)
+		account = job->env.account_for(job->env.arg, rep->policy_domain);
+	struct store_report_info info = {
+		.archive_key = job->key,
+		.content_hash = job->hash,
+		.source = job->display,
+		.received_at = (int64_t)time(NULL),
+	};
+	struct tls_replay t = {.job = job, .f = f};
+	enum store_outcome out;
+	rc = store_tls_put(job->env.store, account, rep, &info, tls_next, &t, &out, job->err,
+			   sizeof job->err);
+	if (f != NULL && f != d->spill)
+		fclose(f);
+	dm_arena_reset(&job->batch_arena);
+	if (t.bad)
+		goto io;
+	if (rc) {
+		snprintf(msg, sizeof msg, "store error: %s (%s)", dm_strerror(rc), job->err);
+		emit_tls(job, rep, "rejected", msg);
+		job->fatal = rc;
+		return;
+	}
+	emit_tls(job, rep, out == STORE_STORED ? "stored" : "duplicate", NULL);
+	return;
+io:
+	if (f != NULL && f != d->spill)
+		fclose(f);
+	snprintf(msg, sizeof msg, "cannot read back the TLS report kept in tmp/: %s",
+		 errno ? strerror(errno) : "the file is short");
+	emit_tls(job, rep, "rejected", msg);
+	job->fatal = DM_EIO;
+}
+
 /* ---- documents out of the unpacker -------------------------------------- */
 
 static void
@@ -590,7 +918,15 @@ doc_classify(struct ingest_job *job)
 		d->parser = job->parser;
 		d->hash = dm_sha256_new();
 		return 0;
-	case SNIFF_JSON: d->kind = DOC_TLS; return 0;
+	case SNIFF_JSON:
+		d->kind = DOC_TLS;
+		if (job->tls)
+			tls_parser_reset(job->tls);
+		else
+			job->tls = tls_parser_new(on_tls_policy, on_tls_failure, job);
+		d->tls = job->tls;
+		dm_buf_reset(&job->tlsbuf);
+		return 0;
 	case SNIFF_GZIP:
 	case SNIFF_ZIP:
 	case SNIFF_ZLIB: d->kind = DOC_NESTED; return 0;
@@ -607,6 +943,8 @@ static int
 doc_feed(struct doc *d, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
+	if (d->kind == DOC_TLS)
+		return tls_parser_feed(d->tls, buf, len);
 	/* in small slices while hashing, so hashing stops soon after the
 	 * report_id (typically in the first few hundred bytes) */
 	while (d->hash && len > 0) {
@@ -644,17 +982,17 @@ doc_data(void *arg, const void *buf, size_t len)
 			d->what = "whitespace";
 			return DM_ESTOP;
 		}
-		if (d->kind != DOC_AGG)
+		if (d->kind != DOC_AGG && d->kind != DOC_TLS)
 			return DM_ESTOP;
 		/* feed the head, then the rest of this chunk */
 		if (doc_feed(d, d->head, d->nhead) != 0)
-			return DM_ESTOP;
+			return d->store_rc ? d->store_rc : DM_ESTOP;
 		buf = (const unsigned char *)buf + take;
 		len -= take;
 		if (len == 0)
 			return 0;
 	}
-	if (d->kind != DOC_AGG)
+	if (d->kind != DOC_AGG && d->kind != DOC_TLS)
 		return DM_ESTOP;
 	if (doc_feed(d, buf, len) != 0)
 		return d->store_rc ? d->store_rc : DM_ESTOP;
@@ -686,7 +1024,7 @@ doc_end(void *arg, int rc, const char *reason)
 			finish_aggregate(job);
 		}
 		break;
-	case DOC_TLS: emit_simple(job, "tlsrpt", "rejected", key, "not supported yet"); break;
+	case DOC_TLS: finish_tls(job, rc, reason); break;
 	case DOC_NESTED:
 		emit_simple(job, "none", "rejected", key, rc < 0 && reason ? reason : "nested archive");
 		break;
@@ -998,7 +1336,10 @@ on_part(void *arg, const struct mime_part_info *info, struct dm_reader *content)
 	}
 	struct prefix_reader pr = {.head = head, .nhead = nhead, .rest = content};
 	struct dm_reader r = {.read = prefix_read, .ctx = &pr};
-	return attachment(job, &r);
+	job->part = info;
+	int rc = attachment(job, &r);
+	job->part = NULL;
+	return rc;
 }
 
 static int
@@ -1029,6 +1370,7 @@ ingest_job_new(const struct ingest_env *env)
 	job->tail = xmalloc(UNPACK_ZIP_TAIL);
 	dm_buf_init(&job->mem, DM_MAX_INMEMORY_ATTACHMENT);
 	dm_arena_init(&job->batch_arena);
+	dm_buf_init(&job->tlsbuf, DM_TLS_KEEP_BYTES + 2 * DM_TLS_MAX_TOKEN * 8);
 	job->batch = xcalloc(DM_MAX_BATCH_RECORDS, sizeof *job->batch);
 	if (env->enrich) {
 		char err[256];
@@ -1047,6 +1389,8 @@ ingest_job_free(struct ingest_job *job)
 		return;
 	doc_reset(job);
 	agg_parser_free(job->parser);
+	tls_parser_free(job->tls);
+	dm_buf_free(&job->tlsbuf);
 	free(job->iobuf);
 	free(job->tail);
 	dm_buf_free(&job->mem);

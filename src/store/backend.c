@@ -6,6 +6,7 @@
  * backend_src_days.
  */
 #include "store/backend.h"
+#include "core/tlsrpt.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -116,6 +117,59 @@ backend_warnings_json(struct dm_buf *json, const struct dm_report *rep)
 	if (j.rc == 0 && dm_buf_addc(json, '\0') != 0)
 		return DM_ELIMIT;
 	return j.rc ? DM_ELIMIT : 0;
+}
+
+static int
+warnings_json(struct dm_buf *json, const char *const *w, unsigned n, unsigned dropped)
+{
+	struct dm_json j;
+	dm_buf_reset(json);
+	dm_json_init(&j, json);
+	dm_json_arr_begin(&j);
+	for (unsigned i = 0; i < n; i++)
+		dm_json_str(&j, w[i]);
+	if (dropped) {
+		char more[64];
+		snprintf(more, sizeof more, "%u more warnings", dropped);
+		dm_json_str(&j, more);
+	}
+	dm_json_arr_end(&j);
+	if (j.rc == 0 && dm_buf_addc(json, '\0') != 0)
+		return DM_ELIMIT;
+	return j.rc ? DM_ELIMIT : 0;
+}
+
+void
+backend_tls_reporter(const struct dm_tls_report *rep, char *out, size_t outlen)
+{
+	const char *src = rep->org_name;
+	if (src == NULL || !*src) {
+		const char *at = rep->contact_info ? strrchr(rep->contact_info, '@') : NULL;
+		src = at ? at + 1 : (rep->contact_info ? rep->contact_info : "");
+	}
+	size_t n = 0;
+	for (; src[n] && n < outlen - 1; n++)
+		out[n] = (char)tolower((unsigned char)src[n]);
+	out[n] = '\0';
+}
+
+const char *
+backend_tls_domain(const struct dm_tls_report *rep)
+{
+	return rep->policy_domain ? rep->policy_domain : "";
+}
+
+int64_t
+backend_tls_day(const struct dm_tls_report *rep)
+{
+	int64_t t = rep->begin;
+	return t - ((t % 86400) + 86400) % 86400;
+}
+
+int
+backend_tls_warnings_json(struct dm_buf *json, const struct dm_tls_report *rep)
+{
+	return warnings_json(json, rep->warnings, rep->nwarnings, rep->warnings_dropped);
 }
 
 int

@@ -38,6 +38,16 @@ int backend_record_json(struct dm_buf *json, const struct dm_record *rec, size_t
  * json (reset first). */
 int backend_warnings_json(struct dm_buf *json, const struct dm_report *rep) DM_WUR;
 
+struct dm_tls_report;
+/* A TLS report's reporter (the lower-cased organization-name, or the
+ * domain of contact-info), its policy domain ("" when no policy named
+ * one), the day its policies are counted on (the UTC day it begins), and
+ * its warnings as a JSON array like backend_warnings_json. */
+void backend_tls_reporter(const struct dm_tls_report *rep, char *out, size_t outlen);
+const char *backend_tls_domain(const struct dm_tls_report *rep);
+int64_t backend_tls_day(const struct dm_tls_report *rep);
+int backend_tls_warnings_json(struct dm_buf *json, const struct dm_tls_report *rep) DM_WUR;
+
 /* Merge one report's rollup cells into the batch's tables (daily cells,
  * and day_totals cells without the source), flush called when one is
  * full. */

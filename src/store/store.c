@@ -439,3 +439,68 @@ store_export(const struct store_scope *sc, struct store_reader *rd, const struct
 		return DM_EINVAL;
 	return rd->st->read_ops->export(rd->impl, sc, f, fn, arg);
 }
+
+/* ---- SMTP TLS reports --------------------------------------------------------- */
+
+int
+store_tls_put(struct store *st, int64_t account_id, struct dm_tls_report *rep,
+	      const struct store_report_info *info, store_tls_next_fn next, void *arg,
+	      enum store_outcome *out, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = reason(st, st->ops->tls_put(st, account_id, rep, info, next, arg, out), err,
+			errlen);
+	/* the batch the report went into (a put may have opened it) */
+	last_batch = st->ops->batch(st);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_tls_domains(const struct store_scope *sc, struct store_reader *rd,
+		  int (*fn)(void *arg, const struct store_tls_domain_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->tls_domains(rd->impl, sc, fn, arg);
+}
+
+int
+store_tls_days(const struct store_scope *sc, struct store_reader *rd, const struct store_filter *f,
+	       int (*fn)(void *arg, const struct store_tls_day_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc) || !filter_ok(rd, f, 1))
+		return DM_EINVAL;
+	return rd->st->read_ops->tls_days(rd->impl, sc, f, fn, arg);
+}
+
+int
+store_tls_failures(const struct store_scope *sc, struct store_reader *rd,
+		   const struct store_filter *f, unsigned limit,
+		   int (*fn)(void *arg, const struct store_tls_failure_group *r), void *arg)
+{
+	if (!scope_ok(rd, sc) || !filter_ok(rd, f, 1))
+		return DM_EINVAL;
+	return rd->st->read_ops->tls_failures(rd->impl, sc, f, limit, fn, arg);
+}
+
+int
+store_tls_reports(const struct store_scope *sc, struct store_reader *rd,
+		  const struct store_filter *f, unsigned limit, unsigned offset, uint64_t *total,
+		  int (*fn)(void *arg, const struct store_tls_report_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->tls_reports(rd->impl, sc, f, limit, offset, total, fn, arg);
+}
+
+int
+store_tls_report(const struct store_scope *sc, struct store_reader *rd, int64_t id,
+		 int (*meta_fn)(void *arg, const struct store_tls_report_row *r),
+		 int (*pol_fn)(void *arg, const struct store_tls_policy_row *r),
+		 int (*fail_fn)(void *arg, const struct store_tls_failure_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->tls_report(rd->impl, sc, id, meta_fn, pol_fn, fail_fn, arg);
+}

@@ -39,6 +39,58 @@ struct store_report_info {
 
 enum store_outcome { STORE_STORED, STORE_DUPLICATE };
 
+/* A TLS report's policies and failure details, pulled by the store
+ * (store_tls_put below). */
+struct dm_tls_report;
+struct dm_tls_policy;
+struct dm_tls_failure;
+
+/* What next() hands over: exactly one of pol or fail is set. */
+struct store_tls_item {
+	const struct dm_tls_policy *pol;
+	const struct dm_tls_failure *fail;
+};
+/* 1 and *it filled, 0 at the end, or a negative code (the store aborts
+ * the report and returns it). */
+typedef int (*store_tls_next_fn)(void *arg, struct store_tls_item *it);
+
+/* TLS report reads (store_tls_domains ... store_tls_report below). */
+struct store_tls_domain_row {
+	const char *domain;
+	uint64_t reports, success, failure;
+	int64_t first_day, last_day;
+};
+struct store_tls_day_row {
+	int64_t day;
+	uint64_t success, failure;
+};
+/* Failed sessions of f's domain summed by result type and receiving MX
+ * (hostname; "" when the report gave none), most first. */
+struct store_tls_failure_group {
+	const char *result_type, *mx;
+	uint64_t sessions;
+};
+struct store_tls_report_row {
+	int64_t id, account_id;
+	const char *org_name, *contact_info, *report_id, *policy_domain;
+	int64_t begin, end, received_at;
+	uint64_t policies, failure_details, success, failure;
+	/* the detail only (NULL in lists) */
+	const char *archive_key, *warnings_json;
+};
+struct store_tls_policy_row {
+	unsigned idx;
+	const char *type, *domain, *mx_host, *policy_string;
+	uint64_t success, failure;
+};
+struct store_tls_failure_row {
+	unsigned policy;
+	const char *result_type, *sending_ip, *receiving_mx_hostname, *receiving_mx_helo,
+		*receiving_ip, *additional_info, *failure_reason_code;
+	uint64_t sessions;
+};
+
+
 struct store_domain_stats {
 	const char *domain;
 	uint64_t reports, records, messages;
@@ -256,6 +308,10 @@ struct store_ops {
 	 * and their records of domain, NULL any, that end at since or later) */
 	int (*reenrich)(struct store *st, const char *domain, int64_t since,
 			const struct dm_record *src, size_t n);
+	/* a whole TLS report (store_tls_put) */
+	int (*tls_put)(struct store *st, int64_t account_id, struct dm_tls_report *rep,
+		       const struct store_report_info *info, store_tls_next_fn next, void *arg,
+		       enum store_outcome *out);
 	/* error text of the last failure; read by store.c under the lock,
 	 * right after the failing call */
 	const char *(*errmsg)(struct store *st);
@@ -297,6 +353,22 @@ struct store_read_ops {
 		      int (*fn)(void *arg, const struct store_report_row *r,
 				const struct dm_record *rec),
 		      void *arg);
+	int (*tls_domains)(void *impl, const struct store_scope *sc,
+			   int (*fn)(void *arg, const struct store_tls_domain_row *r), void *arg);
+	int (*tls_days)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+			int (*fn)(void *arg, const struct store_tls_day_row *r), void *arg);
+	int (*tls_failures)(void *impl, const struct store_scope *sc,
+			    const struct store_filter *f, unsigned limit,
+			    int (*fn)(void *arg, const struct store_tls_failure_group *r),
+			    void *arg);
+	int (*tls_reports)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+			   unsigned limit, unsigned offset, uint64_t *total,
+			   int (*fn)(void *arg, const struct store_tls_report_row *r), void *arg);
+	int (*tls_report)(void *impl, const struct store_scope *sc, int64_t id,
+			  int (*meta_fn)(void *arg, const struct store_tls_report_row *r),
+			  int (*pol_fn)(void *arg, const struct store_tls_policy_row *r),
+			  int (*fail_fn)(void *arg, const struct store_tls_failure_row *r),
+			  void *arg);
 };
 
 struct store {
@@ -370,6 +442,47 @@ int store_lookup(struct store *st, struct dm_report *rep, int *exists, char *err
 int store_stats(struct store *st, const char *domain, struct store_stats *total,
 		int (*per_domain)(void *arg, const struct store_domain_stats *d), void *arg,
 		char *err, size_t errlen) DM_WUR;
+
+/* ---- SMTP TLS reports (RFC 8460) ---------------------------------------------
+ *
+ * A TLS report is stored whole by one call: its row, one row per policy
+ * and one per failure detail, pulled from the caller by next() (ingest
+ * keeps them, in memory and past a bound in a temporary file, until the
+ * report's identity is known).  The identity is (account, reporter =
+ * lower-cased organization-name, report-id); a second copy is a
+ * duplicate and writes nothing.  Each policy row is counted on the day its
+ * report begins (UTC).  Durability is that of store_tx_commit: the report
+ * is durable once store_durable() reaches store_last_batch(). */
+
+int store_tls_put(struct store *st, int64_t account_id, struct dm_tls_report *rep,
+		  const struct store_report_info *info, store_tls_next_fn next, void *arg,
+		  enum store_outcome *out, char *err, size_t errlen) DM_WUR;
+
+/* Policy domains with TLS reports in scope, by name. */
+int store_tls_domains(const struct store_scope *sc, struct store_reader *rd,
+		      int (*fn)(void *arg, const struct store_tls_domain_row *r), void *arg) DM_WUR;
+/* Sessions per day of f's domain (required), oldest first; DM_ENOTFOUND
+ * when the domain has no TLS report in scope. */
+int store_tls_days(const struct store_scope *sc, struct store_reader *rd,
+		   const struct store_filter *f,
+		   int (*fn)(void *arg, const struct store_tls_day_row *r), void *arg) DM_WUR;
+/* Failure groups of f's domain, at most limit, most sessions first. */
+int store_tls_failures(const struct store_scope *sc, struct store_reader *rd,
+		       const struct store_filter *f, unsigned limit,
+		       int (*fn)(void *arg, const struct store_tls_failure_group *r),
+		       void *arg) DM_WUR;
+/* A page of TLS reports (f->domain may be NULL), newest first. */
+int store_tls_reports(const struct store_scope *sc, struct store_reader *rd,
+		      const struct store_filter *f, unsigned limit, unsigned offset,
+		      uint64_t *total,
+		      int (*fn)(void *arg, const struct store_tls_report_row *r), void *arg) DM_WUR;
+/* One TLS report with its policies and failure details (in document
+ * order); DM_ENOTFOUND outside the scope. */
+int store_tls_report(const struct store_scope *sc, struct store_reader *rd, int64_t id,
+		     int (*meta_fn)(void *arg, const struct store_tls_report_row *r),
+		     int (*pol_fn)(void *arg, const struct store_tls_policy_row *r),
+		     int (*fail_fn)(void *arg, const struct store_tls_failure_row *r),
+		     void *arg) DM_WUR;
 
 /* Backends. */
 extern const struct store_ops store_sqlite_ops;

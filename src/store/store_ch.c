@@ -56,6 +56,7 @@
 #include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
+#include "core/tlsrpt.h"
 #include "store/backend.h"
 #include "store/rollup.h"
 #include "store/store.h"
@@ -197,6 +198,26 @@ static const char *const schema_sql[] = {
 	FEED("src_day", SRC_SEL, SRC_TAIL),
 	"CREATE TABLE IF NOT EXISTS feed_reports AS ledger",
 	FEED("reports", REPORTS_SEL, " WHERE kind = 2"),
+	/* SMTP TLS reports (store.h): an attempt's policies and failures,
+	 * then its report row, the commit; reads take the smallest committed
+	 * attempt of an identity (store_ch_read.c) */
+	"CREATE TABLE IF NOT EXISTS tls_reports (attempt UInt64, ident UInt64, account_id Int64,"
+	" month UInt32, reporter String, report_id String, policy_domain String,"
+	" org_name Nullable(String), contact_info Nullable(String), date_begin Int64,"
+	" date_end Int64, day Int64, policies Int64, failure_details Int64, success Int64,"
+	" failure Int64, archive_key Nullable(String), content_hash Nullable(String),"
+	" source Nullable(String), received_at Int64, warnings Nullable(String))"
+	" ENGINE = MergeTree PARTITION BY month ORDER BY (policy_domain, date_begin, attempt)",
+	"CREATE TABLE IF NOT EXISTS tls_policies (attempt UInt64, account_id Int64, month UInt32,"
+	" domain String, day Int64, idx UInt32, policy_type String, policy_domain Nullable(String),"
+	" mx_host Nullable(String), policy_string Nullable(String), success Int64, failure Int64)"
+	" ENGINE = MergeTree PARTITION BY month ORDER BY (domain, day, attempt, idx)",
+	"CREATE TABLE IF NOT EXISTS tls_failures (attempt UInt64, account_id Int64, month UInt32,"
+	" domain String, day Int64, n UInt32, policy UInt32, result_type String,"
+	" sending_ip Nullable(String), receiving_mx_hostname Nullable(String),"
+	" receiving_mx_helo Nullable(String), receiving_ip Nullable(String),"
+	" additional_info Nullable(String), failure_reason_code Nullable(String), sessions Int64)"
+	" ENGINE = MergeTree PARTITION BY month ORDER BY (domain, day, attempt, n)",
 	NULL,
 };
 /* clang-format on */
@@ -1596,6 +1617,155 @@ ch_lookup(struct store *st, struct dm_report *rep, int *exists)
 	return rc;
 }
 
+
+/* ---- SMTP TLS reports ----------------------------------------------------------- */
+
+/*
+ * A TLS report is written at once, outside the batches (reports are few
+ * and small): its policies and failures (several INSERTs when many), then
+ * its tls_reports row, the commit.  Rows of an attempt without its commit
+ * row are never read.  An identity already committed is a duplicate (one
+ * lookup); two nodes storing the same report at once both commit, and
+ * reads take the smallest attempt of each identity, so it counts once.
+ * Acknowledged INSERTs are durable as the batches' are.
+ */
+
+#define CH_TLS_FLUSH (4 * 1024 * 1024)
+
+static int
+tls_send(struct ch *c, const char *table, const char *cols, struct dm_buf *b)
+{
+	char q[512];
+	snprintf(q, sizeof q, "INSERT INTO %s%s (%s) FORMAT TabSeparated", table, c->sfx, cols);
+	int rc = b->len ? post(c, q, c->sync, b->data, b->len, "insert a TLS report") : 0;
+	dm_buf_reset(b);
+	return rc;
+}
+
+static int
+ch_tls_put(struct store *st, int64_t account_id, struct dm_tls_report *rep,
+           const struct store_report_info *info, store_tls_next_fn next, void *arg,
+           enum store_outcome *out)
+{
+	static const char pol_cols[] = "attempt, account_id, month, domain, day, idx, policy_type,"
+	                               " policy_domain, mx_host, policy_string, success, failure";
+	static const char fail_cols[] =
+	        "attempt, account_id, month, domain, day, n, policy, result_type, sending_ip,"
+	        " receiving_mx_hostname, receiving_mx_helo, receiving_ip, additional_info,"
+	        " failure_reason_code, sessions";
+	static const char rep_cols[] =
+	        "attempt, ident, account_id, month, reporter, report_id, policy_domain, org_name,"
+	        " contact_info, date_begin, date_end, day, policies, failure_details, success,"
+	        " failure, archive_key, content_hash, source, received_at, warnings";
+	struct ch *c = st->impl;
+	c->err[0] = '\0';
+	if (!dm_tls_report_claimable(rep)) {
+		snprintf(c->err, sizeof c->err, "a TLS report without its identity");
+		return DM_EINVAL;
+	}
+	char reporter[DM_MAX_ID_LEN + 1];
+	backend_tls_reporter(rep, reporter, sizeof reporter);
+	const char *domain = backend_tls_domain(rep);
+	int64_t day = backend_tls_day(rep);
+	uint32_t month = month_of(rep->begin);
+	uint64_t ident = ident_of(reporter, "tlsrpt", rep->report_id, 0, 0);
+
+	/* stored already? */
+	struct dm_buf *q = &c->sql;
+	dm_buf_reset(q);
+	int bad = dm_buf_printf(q, "SELECT count() FROM tls_reports%s WHERE ident = %" PRIu64
+	                           " AND reporter = ", c->sfx, ident);
+	bad |= store_ch_literal(q, &c->json, reporter);
+	bad |= dm_buf_adds(q, " AND report_id = ");
+	bad |= store_ch_literal(q, &c->json, rep->report_id);
+	bad |= dm_buf_addc(q, '\0');
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "clickhouse: a TLS report identity too long");
+		return DM_ELIMIT;
+	}
+	int rc = post(c, q->data, "", NULL, 0, "look a TLS report up");
+	if (rc)
+		return rc;
+	if (c->ans.len > 0 && c->ans.data[0] != '0') {
+		*out = STORE_DUPLICATE;
+		return 0;
+	}
+
+	uint64_t attempt = new_attempt();
+	struct dm_buf pol, fl;
+	dm_buf_init(&pol, 2 * CH_TLS_FLUSH);
+	dm_buf_init(&fl, 2 * CH_TLS_FLUSH);
+	long long k = 0;
+	struct store_tls_item it;
+	while (rc == 0 && (rc = next(arg, &it)) == 1) {
+		rc = 0;
+		struct dm_buf *b = it.pol ? &pol : &fl;
+		bad = field_int(b, (long long)attempt, 0) | field_int(b, account_id, 0) |
+		      field_int(b, month, 0);
+		if (it.pol) {
+			const struct dm_tls_policy *x = it.pol;
+			bad |= field(b, x->domain ? x->domain : domain, 0) | field_int(b, day, 0) |
+			       field_int(b, x->index, 0) | field(b, x->type ? x->type : "", 0) |
+			       field(b, x->domain, 0) | field(b, x->mx_host, 0) |
+			       field(b, x->policy_string, 0) | field_int(b, (long long)x->success, 0) |
+			       field_int(b, (long long)x->failure, 1);
+		} else {
+			const struct dm_tls_failure *x = it.fail;
+			bad |= field(b, domain, 0) | field_int(b, day, 0) | field_int(b, k++, 0) |
+			       field_int(b, x->policy, 0) |
+			       field(b, x->result_type ? x->result_type : "", 0) |
+			       field(b, x->sending_mta_ip, 0) | field(b, x->receiving_mx_hostname, 0) |
+			       field(b, x->receiving_mx_helo, 0) | field(b, x->receiving_ip, 0) |
+			       field(b, x->additional_info, 0) | field(b, x->failure_reason_code, 0) |
+			       field_int(b, (long long)x->sessions, 1);
+		}
+		if (bad) {
+			snprintf(c->err, sizeof c->err, "clickhouse: a TLS report row too long");
+			rc = DM_ELIMIT;
+		}
+		if (rc == 0 && pol.len >= CH_TLS_FLUSH)
+			rc = tls_send(c, "tls_policies", pol_cols, &pol);
+		if (rc == 0 && fl.len >= CH_TLS_FLUSH)
+			rc = tls_send(c, "tls_failures", fail_cols, &fl);
+	}
+	if (rc == 0)
+		rc = tls_send(c, "tls_policies", pol_cols, &pol);
+	if (rc == 0)
+		rc = tls_send(c, "tls_failures", fail_cols, &fl);
+	dm_buf_free(&fl);
+	if (rc == 0 && backend_tls_warnings_json(&c->json, rep) != 0) {
+		snprintf(c->err, sizeof c->err, "clickhouse: the report's warnings are too long");
+		rc = DM_ELIMIT;
+	}
+	if (rc == 0) {
+		/* the commit */
+		struct dm_buf *b = &pol;
+		dm_buf_reset(b);
+		bad = field_int(b, (long long)attempt, 0) |
+		      (dm_buf_printf(b, "%" PRIu64 "\t", ident) ? DM_ELIMIT : 0) |
+		      field_int(b, account_id, 0) | field_int(b, month, 0) | field(b, reporter, 0) |
+		      field(b, rep->report_id, 0) | field(b, domain, 0) | field(b, rep->org_name, 0) |
+		      field(b, rep->contact_info, 0) | field_int(b, rep->begin, 0) |
+		      field_int(b, rep->end, 0) | field_int(b, day, 0) |
+		      field_int(b, rep->npolicies, 0) | field_int(b, (long long)rep->failure_details, 0) |
+		      field_int(b, (long long)rep->success, 0) | field_int(b, (long long)rep->failure, 0) |
+		      field(b, info->archive_key, 0) | field(b, info->content_hash, 0) |
+		      field(b, info->source, 0) | field_int(b, info->received_at, 0) |
+		      field(b, c->json.data, 1);
+		if (bad) {
+			snprintf(c->err, sizeof c->err, "clickhouse: a TLS report row too long");
+			rc = DM_ELIMIT;
+		} else {
+			rc = tls_send(c, "tls_reports", rep_cols, b);
+		}
+	}
+	dm_buf_free(&pol);
+	if (rc)
+		return rc;
+	*out = STORE_STORED;
+	return 0;
+}
+
 /* ---- stats ---------------------------------------------------------------------- */
 
 void
@@ -2015,10 +2185,11 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 		static const char *const dist[] = {
 		        "ledger",     "records",         "cells",     "daily",        "day_totals",
 		        "src_day",    "reports",         "cancels",   "ips",          "feed_cells",
-		        "feed_daily", "feed_day_totals", "feed_src_day", "feed_reports", NULL};
+		        "feed_daily", "feed_day_totals", "feed_src_day", "feed_reports",
+		        "tls_reports", "tls_policies", "tls_failures", NULL};
 		for (int i = 0; rc == 0 && c->sfx[0] && dist[i]; i++) {
 			int keyed = strcmp(dist[i], "ledger") == 0 || strcmp(dist[i], "records") == 0 ||
-			            strncmp(dist[i], "feed_", 5) == 0;
+			            strncmp(dist[i], "feed_", 5) == 0 || strncmp(dist[i], "tls_", 4) == 0;
 			int by_ip = strcmp(dist[i], "ips") == 0;
 			snprintf(create, sizeof create,
 			         "CREATE TABLE IF NOT EXISTS %s_d AS %s ENGINE = Distributed(%s, %s, %s%s)",
@@ -2077,5 +2248,6 @@ const struct store_ops store_ch_ops = {
         .lookup = ch_lookup,
         .stats = ch_stats,
         .reenrich = ch_reenrich,
+        .tls_put = ch_tls_put,
         .errmsg = ch_errmsg,
 };

@@ -1337,6 +1337,313 @@ rd_export(void *impl, const struct store_scope *sc, const struct store_filter *f
 	           &e);
 }
 
+
+/* ---- SMTP TLS reports ------------------------------------------------------------ */
+
+/* The live TLS attempts: the smallest committed attempt of each identity
+ * (store_ch.c); over every shard when there are several (GLOBAL IN). */
+static void
+add_tls_live(struct stmt *s)
+{
+	add(s, " attempt %sIN (SELECT min(attempt) FROM tls_reports%s GROUP BY ident)",
+	    s->q->sfx[0] ? "GLOBAL " : "", s->q->sfx);
+}
+
+struct tls_rows {
+	struct chr *q;
+	union {
+		int (*domain)(void *arg, const struct store_tls_domain_row *r);
+		int (*day)(void *arg, const struct store_tls_day_row *r);
+		int (*group)(void *arg, const struct store_tls_failure_group *r);
+		int (*report)(void *arg, const struct store_tls_report_row *r);
+		int (*pol)(void *arg, const struct store_tls_policy_row *r);
+		int (*fail)(void *arg, const struct store_tls_failure_row *r);
+	} fn;
+	void *arg;
+	int detail, have;
+};
+
+static int
+tls_domain_row(void *arg, char **f)
+{
+	struct tls_rows *w = arg;
+	struct store_tls_domain_row d = {
+	        .domain = f[0] ? f[0] : "",
+	        .reports = unum(w->q, f[1]),
+	        .success = unum(w->q, f[2]),
+	        .failure = unum(w->q, f[3]),
+	        .first_day = num(w->q, f[4]),
+	        .last_day = num(w->q, f[5]),
+	};
+	return w->q->bad ? 0 : w->fn.domain(w->arg, &d);
+}
+
+static int
+rd_tls_domains(void *impl, const struct store_scope *sc,
+               int (*fn)(void *arg, const struct store_tls_domain_row *r), void *arg)
+{
+	struct chr *q = impl;
+	int rc = ready(q);
+	if (rc)
+		return rc;
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT policy_domain, count(), sum(success), sum(failure), min(day), max(day)"
+	        " FROM tls_reports%s WHERE", q->sfx);
+	add_scope(&s, sc);
+	add(&s, " AND");
+	add_tls_live(&s);
+	add(&s, " GROUP BY policy_domain ORDER BY policy_domain");
+	struct tls_rows w = {.q = q, .fn.domain = fn, .arg = arg};
+	return run(&s, NULL, 6, tls_domain_row, &w);
+}
+
+static int
+tls_one(void *arg, char **f)
+{
+	struct tls_rows *w = arg;
+	(void)f;
+	w->have = 1;
+	return 0;
+}
+
+static int
+tls_visible(struct chr *q, const struct store_scope *sc, const struct store_filter *f)
+{
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT 1 FROM tls_reports%s WHERE policy_domain = ", q->sfx);
+	add_str(&s, f->domain);
+	add(&s, " AND");
+	add_scope(&s, sc);
+	add(&s, " AND");
+	add_tls_live(&s);
+	add(&s, " LIMIT 1");
+	struct tls_rows w = {.q = q};
+	int rc = run(&s, NULL, 1, tls_one, &w);
+	return rc ? rc : w.have ? 0 : DM_ENOTFOUND;
+}
+
+/* f's domain and days, in scope, live. */
+static void
+add_tls_where(struct stmt *s, const struct store_scope *sc, const struct store_filter *f)
+{
+	add(s, " WHERE domain = ");
+	add_str(s, f->domain);
+	add(s, " AND day BETWEEN %" PRId64 " AND %" PRId64 " AND", from_of(f), to_of(f));
+	add_scope(s, sc);
+	add(s, " AND");
+	add_tls_live(s);
+}
+
+static int
+tls_day_row(void *arg, char **f)
+{
+	struct tls_rows *w = arg;
+	struct store_tls_day_row d = {
+	        .day = num(w->q, f[0]), .success = unum(w->q, f[1]), .failure = unum(w->q, f[2])};
+	return w->q->bad ? 0 : w->fn.day(w->arg, &d);
+}
+
+static int
+rd_tls_days(void *impl, const struct store_scope *sc, const struct store_filter *f,
+            int (*fn)(void *arg, const struct store_tls_day_row *r), void *arg)
+{
+	struct chr *q = impl;
+	int rc = ready(q);
+	if (rc || (rc = tls_visible(q, sc, f)) != 0)
+		return rc;
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT day, sum(success), sum(failure) FROM tls_policies%s", q->sfx);
+	add_tls_where(&s, sc, f);
+	add(&s, " GROUP BY day ORDER BY day");
+	struct tls_rows w = {.q = q, .fn.day = fn, .arg = arg};
+	return run(&s, NULL, 3, tls_day_row, &w);
+}
+
+static int
+tls_group_row(void *arg, char **f)
+{
+	struct tls_rows *w = arg;
+	struct store_tls_failure_group g = {
+	        .result_type = f[0] ? f[0] : "", .mx = f[1] ? f[1] : "", .sessions = unum(w->q, f[2])};
+	return w->q->bad ? 0 : w->fn.group(w->arg, &g);
+}
+
+static int
+rd_tls_failures(void *impl, const struct store_scope *sc, const struct store_filter *f,
+                unsigned limit, int (*fn)(void *arg, const struct store_tls_failure_group *r),
+                void *arg)
+{
+	struct chr *q = impl;
+	int rc = ready(q);
+	if (rc || (rc = tls_visible(q, sc, f)) != 0)
+		return rc;
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT result_type, ifNull(receiving_mx_hostname, '') AS mx, sum(sessions) AS n"
+	        " FROM tls_failures%s", q->sfx);
+	add_tls_where(&s, sc, f);
+	add(&s, " GROUP BY result_type, mx ORDER BY n DESC, result_type, mx LIMIT %u", limit);
+	struct tls_rows w = {.q = q, .fn.group = fn, .arg = arg};
+	return run(&s, NULL, 3, tls_group_row, &w);
+}
+
+#define TLS_COLS \
+	" attempt, account_id, org_name, contact_info, report_id, policy_domain, date_begin," \
+	" date_end, received_at, policies, failure_details, success, failure, archive_key, warnings"
+
+static int
+tls_report_row(void *arg, char **f)
+{
+	struct tls_rows *w = arg;
+	struct chr *q = w->q;
+	struct store_tls_report_row t = {
+	        .id = num(q, f[0]),
+	        .account_id = num(q, f[1]),
+	        .org_name = f[2],
+	        .contact_info = f[3],
+	        .report_id = f[4],
+	        .policy_domain = f[5],
+	        .begin = num(q, f[6]),
+	        .end = num(q, f[7]),
+	        .received_at = num(q, f[8]),
+	        .policies = unum(q, f[9]),
+	        .failure_details = unum(q, f[10]),
+	        .success = unum(q, f[11]),
+	        .failure = unum(q, f[12]),
+	        .archive_key = w->detail ? f[13] : NULL,
+	        .warnings_json = w->detail ? f[14] : NULL,
+	};
+	w->have = 1;
+	return q->bad ? 0 : w->fn.report(w->arg, &t);
+}
+
+static void
+add_tls_reports_where(struct stmt *s, const struct store_scope *sc, const struct store_filter *f)
+{
+	add(s, " WHERE");
+	add_scope(s, sc);
+	if (f->domain != NULL) {
+		add(s, " AND policy_domain = ");
+		add_str(s, f->domain);
+	}
+	add(s, " AND date_begin < %" PRId64 " + 86400 AND date_end > %" PRId64 " AND", to_of(f),
+	    from_of(f));
+	add_tls_live(s);
+}
+
+static int
+tls_count_row(void *arg, char **f)
+{
+	uint64_t *n = arg;
+	*n = f[0] ? strtoull(f[0], NULL, 10) : 0;
+	return 0;
+}
+
+static int
+rd_tls_reports(void *impl, const struct store_scope *sc, const struct store_filter *f,
+               unsigned limit, unsigned offset, uint64_t *total,
+               int (*fn)(void *arg, const struct store_tls_report_row *r), void *arg)
+{
+	struct chr *q = impl;
+	int rc = ready(q);
+	if (rc)
+		return rc;
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT count() FROM tls_reports%s", q->sfx);
+	add_tls_reports_where(&s, sc, f);
+	*total = 0;
+	if ((rc = run(&s, NULL, 1, tls_count_row, total)) != 0 || limit == 0)
+		return rc;
+	st_init(&s, q);
+	add(&s, "SELECT" TLS_COLS " FROM tls_reports%s", q->sfx);
+	add_tls_reports_where(&s, sc, f);
+	add(&s, " ORDER BY date_begin DESC, attempt DESC LIMIT %u, %u", offset, limit);
+	struct tls_rows w = {.q = q, .fn.report = fn, .arg = arg};
+	return run(&s, NULL, 15, tls_report_row, &w);
+}
+
+static int
+tls_pol_row(void *arg, char **f)
+{
+	struct tls_rows *w = arg;
+	struct store_tls_policy_row p = {
+	        .idx = (unsigned)unum(w->q, f[0]),
+	        .type = f[1] ? f[1] : "",
+	        .domain = f[2],
+	        .mx_host = f[3],
+	        .policy_string = f[4],
+	        .success = unum(w->q, f[5]),
+	        .failure = unum(w->q, f[6]),
+	};
+	return w->q->bad ? 0 : w->fn.pol(w->arg, &p);
+}
+
+static int
+tls_fail_row(void *arg, char **f)
+{
+	struct tls_rows *w = arg;
+	struct store_tls_failure_row x = {
+	        .policy = (unsigned)unum(w->q, f[0]),
+	        .result_type = f[1] ? f[1] : "",
+	        .sending_ip = f[2],
+	        .receiving_mx_hostname = f[3],
+	        .receiving_mx_helo = f[4],
+	        .receiving_ip = f[5],
+	        .additional_info = f[6],
+	        .failure_reason_code = f[7],
+	        .sessions = unum(w->q, f[8]),
+	};
+	return w->q->bad ? 0 : w->fn.fail(w->arg, &x);
+}
+
+static int
+rd_tls_report(void *impl, const struct store_scope *sc, int64_t id,
+              int (*meta_fn)(void *arg, const struct store_tls_report_row *r),
+              int (*pol_fn)(void *arg, const struct store_tls_policy_row *r),
+              int (*fail_fn)(void *arg, const struct store_tls_failure_row *r), void *arg)
+{
+	struct chr *q = impl;
+	int rc = ready(q);
+	if (rc)
+		return rc;
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT" TLS_COLS " FROM tls_reports%s WHERE attempt = %" PRId64 " AND", q->sfx,
+	    id);
+	add_scope(&s, sc);
+	add(&s, " AND");
+	add_tls_live(&s);
+	add(&s, " LIMIT 1");
+	struct tls_rows w = {.q = q, .fn.report = meta_fn, .arg = arg, .detail = 1};
+	if ((rc = run(&s, NULL, 15, tls_report_row, &w)) != 0)
+		return rc;
+	if (!w.have)
+		return DM_ENOTFOUND;
+	if (pol_fn != NULL) {
+		st_init(&s, q);
+		add(&s, "SELECT idx, policy_type, policy_domain, mx_host, policy_string, success,"
+		        " failure FROM tls_policies%s WHERE attempt = %" PRId64 " ORDER BY idx",
+		    q->sfx, id);
+		w.fn.pol = pol_fn;
+		if ((rc = run(&s, NULL, 7, tls_pol_row, &w)) != 0)
+			return rc;
+	}
+	if (fail_fn != NULL) {
+		st_init(&s, q);
+		add(&s, "SELECT policy, result_type, sending_ip, receiving_mx_hostname,"
+		        " receiving_mx_helo, receiving_ip, additional_info, failure_reason_code,"
+		        " sessions FROM tls_failures%s WHERE attempt = %" PRId64 " ORDER BY n",
+		    q->sfx, id);
+		w.fn.fail = fail_fn;
+		rc = run(&s, NULL, 9, tls_fail_row, &w);
+	}
+	return rc;
+}
+
 const struct store_read_ops store_ch_read_ops = {
         .open = rd_open,
         .close = rd_close,
@@ -1352,4 +1659,9 @@ const struct store_read_ops store_ch_read_ops = {
         .reports = rd_reports,
         .report = rd_report,
         .export = rd_export,
+        .tls_domains = rd_tls_domains,
+        .tls_days = rd_tls_days,
+        .tls_failures = rd_tls_failures,
+        .tls_reports = rd_tls_reports,
+        .tls_report = rd_tls_report,
 };

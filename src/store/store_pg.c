@@ -48,12 +48,13 @@
 #include "common/json.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
+#include "core/tlsrpt.h"
 #include "store/backend.h"
 #include "store/rollup.h"
 #include "store/store.h"
 #include "store/store_pg.h"
 
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 #define PG_STR_(x) #x
 #define PG_STR(x) PG_STR_(x)
 #define STORE_BATCH_REPORTS 1000
@@ -68,6 +69,31 @@
 	" ip bytea PRIMARY KEY, ptr_state smallint NOT NULL, ptr text, base_domain text,"          \
 	" asn bigint, as_name text, country text, service text, service_type text,"               \
 	" updated bigint NOT NULL);"
+
+/* SMTP TLS reports (store.h), as in SQLite.  Version 4. */
+#define TLS_SQL                                                                                    \
+        "CREATE TABLE IF NOT EXISTS tls_reports("                                                  \
+        " id bigserial PRIMARY KEY, account_id bigint NOT NULL, reporter text NOT NULL,"           \
+        " org_name text, contact_info text, report_id text NOT NULL,"                              \
+        " policy_domain text NOT NULL, date_begin bigint NOT NULL, date_end bigint NOT NULL,"      \
+        " day bigint NOT NULL, policies bigint NOT NULL, failure_details bigint NOT NULL,"         \
+        " success bigint NOT NULL, failure bigint NOT NULL, archive_key text,"                     \
+        " content_hash text, source text, received_at bigint NOT NULL, warnings text,"             \
+        " UNIQUE(reporter, report_id));"                                                           \
+        "CREATE INDEX IF NOT EXISTS tls_reports_domain ON tls_reports(policy_domain, date_begin);" \
+        "CREATE TABLE IF NOT EXISTS tls_policies("                                                 \
+        " report bigint NOT NULL, idx integer NOT NULL, account_id bigint NOT NULL,"               \
+        " domain text NOT NULL, day bigint NOT NULL, policy_type text NOT NULL,"                   \
+        " policy_domain text, mx_host text, policy_string text, success bigint NOT NULL,"          \
+        " failure bigint NOT NULL, PRIMARY KEY(report, idx));"                                     \
+        "CREATE INDEX IF NOT EXISTS tls_policies_domain ON tls_policies(domain, day);"             \
+        "CREATE TABLE IF NOT EXISTS tls_failures("                                                 \
+        " report bigint NOT NULL, n integer NOT NULL, policy integer NOT NULL,"                    \
+        " account_id bigint NOT NULL, domain text NOT NULL, day bigint NOT NULL,"                  \
+        " result_type text NOT NULL, sending_ip text, receiving_mx_hostname text,"                 \
+        " receiving_mx_helo text, receiving_ip text, additional_info text,"                        \
+        " failure_reason_code text, sessions bigint NOT NULL, PRIMARY KEY(report, n));"            \
+        "CREATE INDEX IF NOT EXISTS tls_failures_domain ON tls_failures(domain, day);"
 
 static const char schema_sql[] =
         "CREATE TABLE IF NOT EXISTS dmarcd_schema(version integer NOT NULL);"
@@ -114,7 +140,7 @@ static const char schema_sql[] =
         " day bigint NOT NULL, messages bigint NOT NULL, dmarc_pass bigint NOT NULL,"
         " spf_aligned bigint NOT NULL, dkim_aligned bigint NOT NULL,"
         " quarantine bigint NOT NULL, reject bigint NOT NULL,"
-        " PRIMARY KEY(domain, source_ip, account_id, day));" IPS_SQL;
+        " PRIMARY KEY(domain, source_ip, account_id, day));" IPS_SQL TLS_SQL;
 
 /* From version 1 (records without their order within the report). */
 static const char upgrade1_sql[] =
@@ -125,6 +151,9 @@ static const char upgrade1_sql[] =
 
 /* From version 2: the ips table. */
 static const char upgrade2_sql[] = IPS_SQL "UPDATE dmarcd_schema SET version = 3;";
+
+/* From version 3: the TLS report tables. */
+static const char upgrade3_sql[] = TLS_SQL "UPDATE dmarcd_schema SET version = 4;";
 
 /* Per connection: where a batch's rollup cells wait for their upsert. */
 static const char temp_sql[] =
@@ -197,6 +226,20 @@ static const char records_copy_sql[] =
         "COPY records(report, n, account_id, policy_domain, date_begin, date_end, source_ip, count,"
         " disposition, dkim, spf, dmarc_pass, header_from, envelope_from, envelope_to, reasons,"
         " dkim_results, spf_results, ptr, base_domain, asn, as_name, country, service) FROM STDIN";
+
+static const char tls_claim_sql[] =
+        "INSERT INTO tls_reports(account_id, reporter, org_name, contact_info, report_id,"
+        " policy_domain, date_begin, date_end, day, policies, failure_details, success, failure,"
+        " archive_key, content_hash, source, received_at, warnings) VALUES($1, $2, $3, $4, $5,"
+        " $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        " ON CONFLICT (reporter, report_id) DO NOTHING RETURNING id";
+static const char tls_policies_copy_sql[] =
+        "COPY tls_policies(report, idx, account_id, domain, day, policy_type, policy_domain,"
+        " mx_host, policy_string, success, failure) FROM STDIN";
+static const char tls_failures_copy_sql[] =
+        "COPY tls_failures(report, n, policy, account_id, domain, day, result_type, sending_ip,"
+        " receiving_mx_hostname, receiving_mx_helo, receiving_ip, additional_info,"
+        " failure_reason_code, sessions) FROM STDIN";
 
 static const char stats_sql[] =
         "SELECT r.policy_domain, r.n, r.rec, r.msg, COALESCE(d.pass, 0), COALESCE(d.fail, 0) FROM"
@@ -375,12 +418,14 @@ pg_setup(struct pg *p)
 				v = -1;
 		}
 		PQclear(r);
-		if (v == 1 || v == 2) {
+		if (v >= 1 && v <= 3) {
 			rc = ex(p, "BEGIN", "upgrade the schema");
 			if (rc == 0 && v == 1)
 				rc = ex(p, upgrade1_sql, "upgrade the schema from version 1");
-			if (rc == 0)
+			if (rc == 0 && v <= 2)
 				rc = ex(p, upgrade2_sql, "upgrade the schema from version 2");
+			if (rc == 0)
+				rc = ex(p, upgrade3_sql, "upgrade the schema from version 3");
 			if (rc == 0)
 				rc = ex(p, "COMMIT", "upgrade the schema");
 			if (rc)
@@ -691,35 +736,45 @@ batch_commit(struct pg *p)
 	return 0;
 }
 
+/* Open a batch unless one is open (and not broken). */
+static int
+batch_open(struct pg *p)
+{
+	if (p->batch_open && p->broken)
+		batch_fail(p);
+	if (p->batch_open)
+		return 0;
+	if (PQstatus(p->c) != CONNECTION_OK) {
+		PQreset(p->c); /* the server came back, or not */
+		if (PQstatus(p->c) != CONNECTION_OK) {
+			set_err(p, "cannot connect", PQerrorMessage(p->c));
+			return DM_EIO;
+		}
+		int rc = ex(p, temp_sql, "create the temporary tables");
+		if (rc) {
+			p->broken = 0;
+			return rc;
+		}
+	}
+	int rc = ex(p, "BEGIN", "begin");
+	if (rc) {
+		p->broken = 0;
+		return rc;
+	}
+	p->batch_open = 1;
+	p->batch_id++;
+	clock_gettime(CLOCK_MONOTONIC, &p->batch_start);
+	return 0;
+}
+
 static int
 pg_tx_begin(struct store *st, int64_t account_id)
 {
 	struct pg *p = st->impl;
 	p->err[0] = '\0';
-	if (p->batch_open && p->broken)
-		batch_fail(p);
-	if (!p->batch_open) {
-		if (PQstatus(p->c) != CONNECTION_OK) {
-			PQreset(p->c); /* the server came back, or not */
-			if (PQstatus(p->c) != CONNECTION_OK) {
-				set_err(p, "cannot connect", PQerrorMessage(p->c));
-				return DM_EIO;
-			}
-			int rc = ex(p, temp_sql, "create the temporary tables");
-			if (rc) {
-				p->broken = 0;
-				return rc;
-			}
-		}
-		int rc = ex(p, "BEGIN", "begin");
-		if (rc) {
-			p->broken = 0;
-			return rc;
-		}
-		p->batch_open = 1;
-		p->batch_id++;
-		clock_gettime(CLOCK_MONOTONIC, &p->batch_start);
-	}
+	int rc = batch_open(p);
+	if (rc)
+		return rc;
 	p->in_report = 1;
 	p->claimed = p->dup = p->sp_open = 0;
 	p->rec_n = 0;
@@ -919,6 +974,20 @@ report_undo(struct pg *p)
 	return rc;
 }
 
+/* A report was kept: commit the batch when it is full or old enough. */
+static int
+batch_counted(struct pg *p)
+{
+	p->batch_reports++;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double age = (double)(now.tv_sec - p->batch_start.tv_sec) +
+	             (double)(now.tv_nsec - p->batch_start.tv_nsec) / 1e9;
+	if (p->batch_reports >= STORE_BATCH_REPORTS || age >= STORE_BATCH_SECONDS)
+		return batch_commit(p);
+	return 0;
+}
+
 static int
 report_end(struct pg *p, int keep)
 {
@@ -938,14 +1007,7 @@ report_end(struct pg *p, int keep)
 	}
 	if (rc || !keep)
 		return rc;
-	p->batch_reports++;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	double age = (double)(now.tv_sec - p->batch_start.tv_sec) +
-	             (double)(now.tv_nsec - p->batch_start.tv_nsec) / 1e9;
-	if (p->batch_reports >= STORE_BATCH_REPORTS || age >= STORE_BATCH_SECONDS)
-		return batch_commit(p);
-	return 0;
+	return batch_counted(p);
 }
 
 static int
@@ -1023,6 +1085,155 @@ pg_tx_commit(struct store *st, struct dm_report *rep, const struct store_report_
 fail:
 	(void)report_end(p, 0);
 	return rc;
+}
+
+
+/* ---- SMTP TLS reports ----------------------------------------------------------- */
+
+/* The report's row (its claim: no row back, a duplicate), then its
+ * policies and failures by COPY. */
+static int
+tls_rows(struct pg *p, int64_t account_id, struct dm_tls_report *rep,
+         const struct store_report_info *info, store_tls_next_fn next, void *arg,
+         enum store_outcome *out)
+{
+	enum { NP = 18 };
+	char reporter[DM_MAX_ID_LEN + 1], num[9][24];
+	struct dm_buf t[8];
+	const char *v[NP];
+	const char *domain = backend_tls_domain(rep);
+	int64_t day = backend_tls_day(rep);
+	backend_tls_reporter(rep, reporter, sizeof reporter);
+	if (backend_tls_warnings_json(&p->json, rep) != 0) {
+		snprintf(p->err, sizeof p->err, "the report's warnings are too long");
+		return DM_ELIMIT;
+	}
+	const char *txt[8] = {reporter, rep->org_name, rep->contact_info, rep->report_id, domain,
+	                      info->archive_key, info->content_hash, info->source};
+	int bad = 0;
+	for (int i = 0; i < 8; i++) {
+		dm_buf_init(&t[i], 4 * DM_MAX_TEXT_LEN);
+		bad |= txt[i] ? store_pg_text(&t[i], txt[i]) : 0;
+	}
+	long long n[9] = {account_id, rep->begin, rep->end, day, rep->npolicies,
+	                  (long long)rep->failure_details, (long long)rep->success,
+	                  (long long)rep->failure, info->received_at};
+	for (int i = 0; i < 9; i++)
+		snprintf(num[i], sizeof num[i], "%lld", n[i]);
+	v[0] = num[0];
+	for (int i = 0; i < 5; i++) /* reporter ... policy_domain */
+		v[1 + i] = txt[i] ? t[i].data : NULL;
+	for (int i = 0; i < 7; i++) /* date_begin ... failure */
+		v[6 + i] = num[1 + i];
+	for (int i = 5; i < 8; i++) /* archive_key, content_hash, source */
+		v[8 + i] = txt[i] ? t[i].data : NULL;
+	v[16] = num[8];
+	v[17] = p->json.data;
+	PGresult *r = bad ? NULL : PQexecParams(p->c, tls_claim_sql, NP, NULL, v, NULL, NULL, 0);
+	for (int i = 0; i < 8; i++)
+		dm_buf_free(&t[i]);
+	if (bad) {
+		snprintf(p->err, sizeof p->err, "a TLS report field too long");
+		return DM_ELIMIT;
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		return fail(p, r, "store the TLS report");
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		*out = STORE_DUPLICATE;
+		return 0;
+	}
+	long long id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+
+	struct dm_buf pol, fl;
+	dm_buf_init(&pol, 2 * PG_COPY_FLUSH);
+	dm_buf_init(&fl, 2 * PG_COPY_FLUSH);
+	long long k = 0;
+	struct store_tls_item it;
+	int rc = 0;
+	while (rc == 0 && (rc = next(arg, &it)) == 1) {
+		rc = 0;
+		if (it.pol) {
+			const struct dm_tls_policy *x = it.pol;
+			bad = field_int(&pol, id, 0) | field_int(&pol, x->index, 0) |
+			      field_int(&pol, account_id, 0) |
+			      field(&pol, x->domain ? x->domain : domain, 0) | field_int(&pol, day, 0) |
+			      field(&pol, x->type ? x->type : "", 0) | field(&pol, x->domain, 0) |
+			      field(&pol, x->mx_host, 0) | field(&pol, x->policy_string, 0) |
+			      field_int(&pol, (long long)x->success, 0) |
+			      field_int(&pol, (long long)x->failure, 1);
+		} else {
+			const struct dm_tls_failure *x = it.fail;
+			bad = field_int(&fl, id, 0) | field_int(&fl, k++, 0) |
+			      field_int(&fl, x->policy, 0) | field_int(&fl, account_id, 0) |
+			      field(&fl, domain, 0) | field_int(&fl, day, 0) |
+			      field(&fl, x->result_type ? x->result_type : "", 0) |
+			      field(&fl, x->sending_mta_ip, 0) | field(&fl, x->receiving_mx_hostname, 0) |
+			      field(&fl, x->receiving_mx_helo, 0) | field(&fl, x->receiving_ip, 0) |
+			      field(&fl, x->additional_info, 0) | field(&fl, x->failure_reason_code, 0) |
+			      field_int(&fl, (long long)x->sessions, 1);
+		}
+		if (bad) {
+			snprintf(p->err, sizeof p->err, "a TLS report row too long");
+			rc = DM_ELIMIT;
+		}
+		if (rc == 0 && pol.len >= PG_COPY_FLUSH) {
+			rc = copy_in(p, tls_policies_copy_sql, pol.data, pol.len, "COPY TLS policies");
+			dm_buf_reset(&pol);
+		}
+		if (rc == 0 && fl.len >= PG_COPY_FLUSH) {
+			rc = copy_in(p, tls_failures_copy_sql, fl.data, fl.len, "COPY TLS failures");
+			dm_buf_reset(&fl);
+		}
+	}
+	if (rc == 0 && pol.len)
+		rc = copy_in(p, tls_policies_copy_sql, pol.data, pol.len, "COPY TLS policies");
+	if (rc == 0 && fl.len)
+		rc = copy_in(p, tls_failures_copy_sql, fl.data, fl.len, "COPY TLS failures");
+	dm_buf_free(&pol);
+	dm_buf_free(&fl);
+	if (rc)
+		return rc;
+	*out = STORE_STORED;
+	return 0;
+}
+
+static int
+pg_tls_put(struct store *st, int64_t account_id, struct dm_tls_report *rep,
+           const struct store_report_info *info, store_tls_next_fn next, void *arg,
+           enum store_outcome *out)
+{
+	struct pg *p = st->impl;
+	p->err[0] = '\0';
+	if (!dm_tls_report_claimable(rep)) {
+		snprintf(p->err, sizeof p->err, "a TLS report without its identity");
+		return DM_EINVAL;
+	}
+	int rc = batch_open(p);
+	if (rc)
+		return rc;
+	rc = ex(p, "SAVEPOINT tls", "savepoint");
+	if (rc == 0)
+		rc = tls_rows(p, account_id, rep, info, next, arg, out);
+	if (rc == 0) {
+		rc = ex(p, "RELEASE SAVEPOINT tls", "release");
+	} else if (!p->broken) {
+		/* our side failed (the kept rows): the report's rows go */
+		char why[sizeof p->err];
+		snprintf(why, sizeof why, "%s", p->err);
+		if (ex(p, "ROLLBACK TO SAVEPOINT tls", "roll back") == 0)
+			(void)ex(p, "RELEASE SAVEPOINT tls", "release");
+		snprintf(p->err, sizeof p->err, "%s", why);
+	}
+	if (p->broken) {
+		/* the server's transaction is gone: the batch with it */
+		batch_fail(p);
+		return rc ? rc : DM_ESTORE;
+	}
+	if (rc)
+		return rc;
+	return *out == STORE_STORED ? batch_counted(p) : 0;
 }
 
 static void
@@ -1192,5 +1403,6 @@ const struct store_ops store_pg_ops = {
         .lookup = NULL, /* a round trip per report: the claim decides alone */
         .stats = pg_stats,
         .reenrich = pg_reenrich,
+        .tls_put = pg_tls_put,
         .errmsg = pg_errmsg,
 };

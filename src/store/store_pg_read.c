@@ -1028,6 +1028,242 @@ rd_export(void *impl, const struct store_scope *sc, const struct store_filter *f
 	return rc;
 }
 
+
+/* ---- SMTP TLS reports ------------------------------------------------------------ */
+
+/* clang-format off */
+#define TLS_COLS \
+	" t.id, t.account_id, t.org_name, t.contact_info, t.report_id, t.policy_domain," \
+	" t.date_begin, t.date_end, t.received_at, t.policies, t.failure_details, t.success," \
+	" t.failure, t.archive_key, t.warnings"
+#define TLS_WHERE \
+	" WHERE" SCOPE_OF("t") " AND ($3::text IS NULL OR t.policy_domain = $3) AND" RANGE_OF("t")
+static const char q_tls_domains[] =
+	"SELECT t.policy_domain, COUNT(*), SUM(t.success), SUM(t.failure), MIN(t.day), MAX(t.day)"
+	" FROM tls_reports t WHERE" SCOPE_OF("t")
+	" GROUP BY t.policy_domain ORDER BY t.policy_domain COLLATE \"C\"";
+static const char q_tls_visible[] =
+	"SELECT 1 FROM tls_reports t WHERE t.policy_domain = $3 AND" SCOPE_OF("t") " LIMIT 1";
+static const char q_tls_days[] =
+	"SELECT t.day, SUM(t.success), SUM(t.failure) FROM tls_policies t"
+	" WHERE t.domain = $3 AND" DAYS_OF("t") " AND" SCOPE_OF("t")
+	" GROUP BY t.day ORDER BY t.day";
+static const char q_tls_failures[] =
+	"SELECT t.result_type, COALESCE(t.receiving_mx_hostname, '') AS mx, SUM(t.sessions) AS n"
+	" FROM tls_failures t WHERE t.domain = $3 AND" DAYS_OF("t") " AND" SCOPE_OF("t")
+	" GROUP BY 1, 2 ORDER BY n DESC, t.result_type COLLATE \"C\","
+	" COALESCE(t.receiving_mx_hostname, '') COLLATE \"C\" LIMIT $6";
+static const char q_tls_reports[] =
+	"SELECT" TLS_COLS " FROM tls_reports t" TLS_WHERE
+	" ORDER BY t.date_begin DESC, t.id DESC LIMIT $6 OFFSET $7";
+static const char q_tls_reports_total[] = "SELECT COUNT(*) FROM tls_reports t" TLS_WHERE;
+static const char q_tls_report[] =
+	"SELECT" TLS_COLS " FROM tls_reports t WHERE t.id = $3 AND" SCOPE_OF("t");
+static const char q_tls_policies[] =
+	"SELECT t.idx, t.policy_type, t.policy_domain, t.mx_host, t.policy_string, t.success,"
+	" t.failure FROM tls_policies t WHERE t.report = $3 AND" SCOPE_OF("t") " ORDER BY t.idx";
+static const char q_tls_failure_rows[] =
+	"SELECT t.policy, t.result_type, t.sending_ip, t.receiving_mx_hostname,"
+	" t.receiving_mx_helo, t.receiving_ip, t.additional_info, t.failure_reason_code,"
+	" t.sessions FROM tls_failures t WHERE t.report = $3 AND" SCOPE_OF("t") " ORDER BY t.n";
+/* clang-format on */
+
+static int
+rd_tls_domains(void *impl, const struct store_scope *sc,
+               int (*fn)(void *arg, const struct store_tls_domain_row *r), void *arg)
+{
+	struct pgr *q = impl;
+	struct args a;
+	args_init(&a, sc, NULL);
+	PGresult *r;
+	int rc = run(q, q_tls_domains, &a, &r);
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_tls_domain_row d = {
+		        .domain = val(r, i, 0),
+		        .reports = unum(r, i, 1),
+		        .success = unum(r, i, 2),
+		        .failure = unum(r, i, 3),
+		        .first_day = num(r, i, 4),
+		        .last_day = num(r, i, 5),
+		};
+		rc = fn(arg, &d);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int
+tls_visible(struct pgr *q, const struct store_scope *sc, const struct store_filter *f)
+{
+	struct args a;
+	args_init(&a, sc, f);
+	PGresult *r;
+	int rc = run(q, q_tls_visible, &a, &r);
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = DM_ENOTFOUND;
+	PQclear(r);
+	return rc;
+}
+
+static int
+rd_tls_days(void *impl, const struct store_scope *sc, const struct store_filter *f,
+            int (*fn)(void *arg, const struct store_tls_day_row *r), void *arg)
+{
+	struct pgr *q = impl;
+	int rc = tls_visible(q, sc, f);
+	if (rc)
+		return rc;
+	struct args a;
+	args_init(&a, sc, f);
+	PGresult *r;
+	rc = run(q, q_tls_days, &a, &r);
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_tls_day_row d = {
+		        .day = num(r, i, 0), .success = unum(r, i, 1), .failure = unum(r, i, 2)};
+		rc = fn(arg, &d);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int
+rd_tls_failures(void *impl, const struct store_scope *sc, const struct store_filter *f,
+                unsigned limit, int (*fn)(void *arg, const struct store_tls_failure_group *r),
+                void *arg)
+{
+	struct pgr *q = impl;
+	int rc = tls_visible(q, sc, f);
+	if (rc)
+		return rc;
+	struct args a;
+	args_init(&a, sc, f);
+	arg_int(&a, 5, limit);
+	PGresult *r;
+	rc = run(q, q_tls_failures, &a, &r);
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_tls_failure_group g = {
+		        .result_type = val(r, i, 0), .mx = val(r, i, 1), .sessions = unum(r, i, 2)};
+		rc = fn(arg, &g);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static void
+read_tls_report(PGresult *r, int i, struct store_tls_report_row *t, int detail)
+{
+	memset(t, 0, sizeof *t);
+	t->id = num(r, i, 0);
+	t->account_id = num(r, i, 1);
+	t->org_name = val(r, i, 2);
+	t->contact_info = val(r, i, 3);
+	t->report_id = val(r, i, 4);
+	t->policy_domain = val(r, i, 5);
+	t->begin = num(r, i, 6);
+	t->end = num(r, i, 7);
+	t->received_at = num(r, i, 8);
+	t->policies = unum(r, i, 9);
+	t->failure_details = unum(r, i, 10);
+	t->success = unum(r, i, 11);
+	t->failure = unum(r, i, 12);
+	if (detail) {
+		t->archive_key = val(r, i, 13);
+		t->warnings_json = val(r, i, 14);
+	}
+}
+
+static int
+rd_tls_reports(void *impl, const struct store_scope *sc, const struct store_filter *f,
+               unsigned limit, unsigned offset, uint64_t *total,
+               int (*fn)(void *arg, const struct store_tls_report_row *r), void *arg)
+{
+	struct pgr *q = impl;
+	struct args a;
+	args_init(&a, sc, f);
+	int rc = one_number(q, q_tls_reports_total, &a, total);
+	if (rc)
+		return rc;
+	args_init(&a, sc, f);
+	arg_int(&a, 5, limit);
+	arg_int(&a, 6, offset);
+	PGresult *r;
+	rc = run(q, q_tls_reports, &a, &r);
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_tls_report_row t;
+		read_tls_report(r, i, &t, 0);
+		rc = fn(arg, &t);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int
+rd_tls_report(void *impl, const struct store_scope *sc, int64_t id,
+              int (*meta_fn)(void *arg, const struct store_tls_report_row *r),
+              int (*pol_fn)(void *arg, const struct store_tls_policy_row *r),
+              int (*fail_fn)(void *arg, const struct store_tls_failure_row *r), void *arg)
+{
+	struct pgr *q = impl;
+	struct args a;
+	args_init(&a, sc, NULL);
+	arg_int(&a, 2, id);
+	PGresult *r;
+	int rc = run(q, q_tls_report, &a, &r);
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = DM_ENOTFOUND;
+	if (rc == 0) {
+		struct store_tls_report_row t;
+		read_tls_report(r, 0, &t, 1);
+		rc = meta_fn(arg, &t);
+	}
+	PQclear(r);
+	if (rc || pol_fn == NULL)
+		return rc;
+	args_init(&a, sc, NULL);
+	arg_int(&a, 2, id);
+	rc = run(q, q_tls_policies, &a, &r);
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_tls_policy_row p = {
+		        .idx = (unsigned)num(r, i, 0),
+		        .type = val(r, i, 1),
+		        .domain = val(r, i, 2),
+		        .mx_host = val(r, i, 3),
+		        .policy_string = val(r, i, 4),
+		        .success = unum(r, i, 5),
+		        .failure = unum(r, i, 6),
+		};
+		rc = pol_fn(arg, &p);
+	}
+	PQclear(r);
+	if (rc || fail_fn == NULL)
+		return rc;
+	/* failure details may be many: row by row */
+	args_init(&a, sc, NULL);
+	arg_int(&a, 2, id);
+	rc = stream(q, q_tls_failure_rows, &a);
+	int n = 0;
+	while (rc == 0 && n == 0 && (r = next_row(q, &rc)) != NULL) {
+		struct store_tls_failure_row f = {
+		        .policy = (unsigned)num(r, 0, 0),
+		        .result_type = val(r, 0, 1),
+		        .sending_ip = val(r, 0, 2),
+		        .receiving_mx_hostname = val(r, 0, 3),
+		        .receiving_mx_helo = val(r, 0, 4),
+		        .receiving_ip = val(r, 0, 5),
+		        .additional_info = val(r, 0, 6),
+		        .failure_reason_code = val(r, 0, 7),
+		        .sessions = unum(r, 0, 8),
+		};
+		n = fail_fn(arg, &f);
+		PQclear(r);
+	}
+	if (n) {
+		stop(q);
+		return n;
+	}
+	return rc;
+}
+
 const struct store_read_ops store_pg_read_ops = {
         .open = rd_open,
         .close = rd_close,
@@ -1043,4 +1279,9 @@ const struct store_read_ops store_pg_read_ops = {
         .reports = rd_reports,
         .report = rd_report,
         .export = rd_export,
+        .tls_domains = rd_tls_domains,
+        .tls_days = rd_tls_days,
+        .tls_failures = rd_tls_failures,
+        .tls_reports = rd_tls_reports,
+        .tls_report = rd_tls_report,
 };

@@ -52,6 +52,7 @@
 #include "common/json.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
+#include "core/tlsrpt.h"
 #include "store/backend.h"
 #include "store/rollup.h"
 #include "store/store.h"
@@ -66,8 +67,38 @@
  * fills it for what was stored before).  6: ips a rowid table with a
  * UNIQUE ip (migrated by copying): new sources are appended, and only
  * the small index takes them in address order (keyed by the address,
- * every batch of new sources rewrote most of the table's pages). */
-#define SCHEMA_VERSION 6
+ * every batch of new sources rewrote most of the table's pages).
+ * 7: SMTP TLS reports (tls_reports, tls_policies, tls_failures; new
+ * tables, nothing to migrate). */
+#define SCHEMA_VERSION 7
+
+/* SMTP TLS reports (store.h): one row per report, per policy and per
+ * failure detail; policies and failures carry the report's account,
+ * domain and day, so the TLS page reads them without a join. */
+#define TLS_SQL                                                                                    \
+	"CREATE TABLE IF NOT EXISTS tls_reports("                                                  \
+	" id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, reporter TEXT NOT NULL,"            \
+	" org_name TEXT, contact_info TEXT, report_id TEXT NOT NULL,"                              \
+	" policy_domain TEXT NOT NULL, date_begin INTEGER NOT NULL, date_end INTEGER NOT NULL,"     \
+	" day INTEGER NOT NULL, policies INTEGER NOT NULL, failure_details INTEGER NOT NULL,"      \
+	" success INTEGER NOT NULL, failure INTEGER NOT NULL, archive_key TEXT,"                  \
+	" content_hash TEXT, source TEXT, received_at INTEGER NOT NULL, warnings TEXT,"           \
+	" UNIQUE(reporter, report_id));"                                                           \
+	"CREATE INDEX IF NOT EXISTS tls_reports_domain ON tls_reports(policy_domain, date_begin);" \
+	"CREATE TABLE IF NOT EXISTS tls_policies("                                                 \
+	" report INTEGER NOT NULL, idx INTEGER NOT NULL, account_id INTEGER NOT NULL,"             \
+	" domain TEXT NOT NULL, day INTEGER NOT NULL, policy_type TEXT NOT NULL,"                 \
+	" policy_domain TEXT, mx_host TEXT, policy_string TEXT, success INTEGER NOT NULL,"         \
+	" failure INTEGER NOT NULL, PRIMARY KEY(report, idx)) WITHOUT ROWID;"                      \
+	"CREATE INDEX IF NOT EXISTS tls_policies_domain ON tls_policies(domain, day);"             \
+	"CREATE TABLE IF NOT EXISTS tls_failures("                                                 \
+	" report INTEGER NOT NULL, n INTEGER NOT NULL, policy INTEGER NOT NULL,"                   \
+	" account_id INTEGER NOT NULL, domain TEXT NOT NULL, day INTEGER NOT NULL,"               \
+	" result_type TEXT NOT NULL, sending_ip TEXT, receiving_mx_hostname TEXT,"                 \
+	" receiving_mx_helo TEXT, receiving_ip TEXT, additional_info TEXT,"                        \
+	" failure_reason_code TEXT, sessions INTEGER NOT NULL, PRIMARY KEY(report, n))"            \
+	" WITHOUT ROWID;"                                                                          \
+	"CREATE INDEX IF NOT EXISTS tls_failures_domain ON tls_failures(domain, day);"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
@@ -131,7 +162,7 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS ips("
 	" ip BLOB NOT NULL UNIQUE, ptr_state INTEGER NOT NULL, ptr TEXT, base_domain TEXT,"
 	" asn INTEGER, as_name TEXT, country TEXT, service TEXT, service_type TEXT,"
-	" updated INTEGER NOT NULL);";
+	" updated INTEGER NOT NULL);" TLS_SQL;
 
 /* Schema 5 to 6: ips keyed by rowid (ips_v5: the table of 5). */
 static const char migrate_ips_sql[] =
@@ -183,6 +214,12 @@ enum stmt {
 	S_IP,
 	S_LOOKUP,
 	S_STATS,
+	S_TLS_SAVEPOINT,
+	S_TLS_RELEASE,
+	S_TLS_ROLLBACK_TO,
+	S_TLS_REPORT,
+	S_TLS_POLICY,
+	S_TLS_FAILURE,
 	S_COUNT
 };
 
@@ -262,6 +299,21 @@ static const char *const stmt_sql[S_COUNT] = {
 		"  SUM(CASE WHEN dkim_pass OR spf_pass THEN 0 ELSE messages END) AS fail"
 		"  FROM day_totals GROUP BY domain) AS d ON d.domain = r.policy_domain"
 		" WHERE ?1 IS NULL OR r.policy_domain = ?1 ORDER BY r.policy_domain",
+	[S_TLS_SAVEPOINT] = "SAVEPOINT tls",
+	[S_TLS_RELEASE] = "RELEASE tls",
+	[S_TLS_ROLLBACK_TO] = "ROLLBACK TO tls",
+	[S_TLS_REPORT] = "INSERT INTO tls_reports(account_id, reporter, org_name, contact_info,"
+			 " report_id, policy_domain, date_begin, date_end, day, policies,"
+			 " failure_details, success, failure, archive_key, content_hash, source,"
+			 " received_at, warnings) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+			 "?13,?14,?15,?16,?17,?18) ON CONFLICT DO NOTHING",
+	[S_TLS_POLICY] = "INSERT INTO tls_policies(report, idx, account_id, domain, day,"
+			 " policy_type, policy_domain, mx_host, policy_string, success, failure)"
+			 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+	[S_TLS_FAILURE] = "INSERT INTO tls_failures(report, n, policy, account_id, domain, day,"
+			  " result_type, sending_ip, receiving_mx_hostname, receiving_mx_helo,"
+			  " receiving_ip, additional_info, failure_reason_code, sessions)"
+			  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
 };
 
 struct sq {
@@ -616,23 +668,48 @@ batch_commit(struct sq *q)
 	return rc;
 }
 
+/* Open a batch unless one is open (and still alive). */
+static int
+batch_open(struct sq *q)
+{
+	if (q->batch_open && (q->broken || sqlite3_get_autocommit(q->db)))
+		batch_fail(q); /* its transaction is gone: see batch_fail */
+	if (q->batch_open)
+		return 0;
+	q->broken = 0;
+	int rc = step_done(q, q->st[S_BEGIN]);
+	if (rc)
+		return rc;
+	q->batch_open = 1;
+	q->batch_id++;
+	clock_gettime(CLOCK_MONOTONIC, &q->batch_start);
+	return 0;
+}
+
+/* A report was kept: commit the batch when it is full or old enough. */
+static int
+batch_counted(struct sq *q)
+{
+	q->batch_reports++;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double age = (double)(now.tv_sec - q->batch_start.tv_sec) +
+		     (double)(now.tv_nsec - q->batch_start.tv_nsec) / 1e9;
+	if (q->batch_reports >= STORE_BATCH_REPORTS || q->batch_records >= STORE_BATCH_RECORDS ||
+	    age >= STORE_BATCH_SECONDS)
+		return batch_commit(q);
+	return 0;
+}
+
 static int
 sq_tx_begin(struct store *st, int64_t account_id)
 {
 	struct sq *q = st->impl;
 	int rc;
 	q->err[0] = '\0';
-	if (q->batch_open && (q->broken || sqlite3_get_autocommit(q->db)))
-		batch_fail(q); /* its transaction is gone: see batch_fail */
-	if (!q->batch_open) {
-		q->broken = 0;
-		rc = step_done(q, q->st[S_BEGIN]);
-		if (rc)
-			return rc;
-		q->batch_open = 1;
-		q->batch_id++;
-		clock_gettime(CLOCK_MONOTONIC, &q->batch_start);
-	}
+	rc = batch_open(q);
+	if (rc)
+		return rc;
 	rc = step_done(q, q->st[S_REPORT_NEW]);
 	if (rc) {
 		batch_fail(q);
@@ -696,15 +773,7 @@ report_end(struct sq *q, int keep)
 		return rc;
 	if (!keep)
 		return 0;
-	q->batch_reports++;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	double age = (double)(now.tv_sec - q->batch_start.tv_sec) +
-		     (double)(now.tv_nsec - q->batch_start.tv_nsec) / 1e9;
-	if (q->batch_reports >= STORE_BATCH_REPORTS || q->batch_records >= STORE_BATCH_RECORDS ||
-	    age >= STORE_BATCH_SECONDS)
-		return batch_commit(q);
-	return 0;
+	return batch_counted(q);
 }
 
 /* The reporter of the report, lower case. */
@@ -1119,6 +1188,137 @@ sq_tx_abort(struct store *st)
 	(void)report_end(q, 0);
 }
 
+
+/* ---- SMTP TLS reports ----------------------------------------------------------- */
+
+/* The report row, then its policies and failures, after a savepoint of
+ * their own: a failure undoes the report alone (a failure SQLite may
+ * have rolled further back fails the batch, as everywhere). */
+static int
+tls_rows(struct sq *q, int64_t account_id, struct dm_tls_report *rep,
+	 const struct store_report_info *info, store_tls_next_fn next, void *arg,
+	 enum store_outcome *out)
+{
+	char reporter[DM_MAX_ID_LEN + 1];
+	const char *domain = backend_tls_domain(rep);
+	int64_t day = backend_tls_day(rep);
+	backend_tls_reporter(rep, reporter, sizeof reporter);
+	if (backend_tls_warnings_json(&q->json, rep) != 0) {
+		snprintf(q->err, sizeof q->err, "the report's warnings are too long");
+		return DM_ELIMIT;
+	}
+	sqlite3_stmt *s = q->st[S_TLS_REPORT];
+	sqlite3_bind_int64(s, 1, account_id);
+	bind_text(s, 2, reporter);
+	bind_text(s, 3, rep->org_name);
+	bind_text(s, 4, rep->contact_info);
+	bind_text(s, 5, rep->report_id);
+	bind_text(s, 6, domain);
+	sqlite3_bind_int64(s, 7, rep->begin);
+	sqlite3_bind_int64(s, 8, rep->end);
+	sqlite3_bind_int64(s, 9, day);
+	sqlite3_bind_int64(s, 10, rep->npolicies);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)rep->failure_details);
+	sqlite3_bind_int64(s, 12, (sqlite3_int64)rep->success);
+	sqlite3_bind_int64(s, 13, (sqlite3_int64)rep->failure);
+	bind_text(s, 14, info->archive_key);
+	bind_text(s, 15, info->content_hash);
+	bind_text(s, 16, info->source);
+	sqlite3_bind_int64(s, 17, info->received_at);
+	sqlite3_bind_text(s, 18, q->json.data, -1, SQLITE_STATIC);
+	int rc = step_done(q, s);
+	sqlite3_clear_bindings(s);
+	if (rc)
+		return rc;
+	if (sqlite3_changes(q->db) == 0) {
+		*out = STORE_DUPLICATE;
+		return 0;
+	}
+	int64_t id = sqlite3_last_insert_rowid(q->db);
+	int64_t n = 0;
+	struct store_tls_item it;
+	while (rc == 0 && (rc = next(arg, &it)) == 1) {
+		rc = 0;
+		if (it.pol) {
+			const struct dm_tls_policy *p = it.pol;
+			s = q->st[S_TLS_POLICY];
+			sqlite3_bind_int64(s, 1, id);
+			sqlite3_bind_int64(s, 2, p->index);
+			sqlite3_bind_int64(s, 3, account_id);
+			bind_text(s, 4, p->domain ? p->domain : domain);
+			sqlite3_bind_int64(s, 5, day);
+			bind_text(s, 6, p->type ? p->type : "");
+			bind_text(s, 7, p->domain);
+			bind_text(s, 8, p->mx_host);
+			bind_text(s, 9, p->policy_string);
+			sqlite3_bind_int64(s, 10, (sqlite3_int64)p->success);
+			sqlite3_bind_int64(s, 11, (sqlite3_int64)p->failure);
+		} else {
+			const struct dm_tls_failure *f = it.fail;
+			s = q->st[S_TLS_FAILURE];
+			sqlite3_bind_int64(s, 1, id);
+			sqlite3_bind_int64(s, 2, n++);
+			sqlite3_bind_int64(s, 3, f->policy);
+			sqlite3_bind_int64(s, 4, account_id);
+			bind_text(s, 5, domain);
+			sqlite3_bind_int64(s, 6, day);
+			bind_text(s, 7, f->result_type ? f->result_type : "");
+			bind_text(s, 8, f->sending_mta_ip);
+			bind_text(s, 9, f->receiving_mx_hostname);
+			bind_text(s, 10, f->receiving_mx_helo);
+			bind_text(s, 11, f->receiving_ip);
+			bind_text(s, 12, f->additional_info);
+			bind_text(s, 13, f->failure_reason_code);
+			sqlite3_bind_int64(s, 14, (sqlite3_int64)f->sessions);
+		}
+		rc = step_done(q, s);
+		sqlite3_clear_bindings(s);
+	}
+	if (rc < 0)
+		return rc;
+	q->batch_records += (uint64_t)n + rep->npolicies;
+	*out = STORE_STORED;
+	return 0;
+}
+
+static int
+sq_tls_put(struct store *st, int64_t account_id, struct dm_tls_report *rep,
+	   const struct store_report_info *info, store_tls_next_fn next, void *arg,
+	   enum store_outcome *out)
+{
+	struct sq *q = st->impl;
+	q->err[0] = '\0';
+	if (!dm_tls_report_claimable(rep)) {
+		snprintf(q->err, sizeof q->err, "a TLS report without its identity");
+		return DM_EINVAL;
+	}
+	int rc = batch_open(q);
+	if (rc == 0)
+		rc = step_done(q, q->st[S_TLS_SAVEPOINT]);
+	if (rc) {
+		batch_fail(q);
+		return rc;
+	}
+	rc = tls_rows(q, account_id, rep, info, next, arg, out);
+	if (rc == 0) {
+		rc = step_done(q, q->st[S_TLS_RELEASE]);
+	} else {
+		/* the report's rows go; the reason stays the first failure's */
+		char why[sizeof q->err];
+		snprintf(why, sizeof why, "%s", q->err);
+		if (sqlite3_get_autocommit(q->db) || step_done(q, q->st[S_TLS_ROLLBACK_TO]) != 0 ||
+		    step_done(q, q->st[S_TLS_RELEASE]) != 0)
+			batch_fail(q);
+		snprintf(q->err, sizeof q->err, "%s", why);
+		return rc;
+	}
+	if (rc || q->broken || sqlite3_get_autocommit(q->db)) {
+		batch_fail(q);
+		return rc ? rc : DM_EIO;
+	}
+	return *out == STORE_STORED ? batch_counted(q) : 0;
+}
+
 static int
 sq_flush(struct store *st)
 {
@@ -1349,5 +1549,6 @@ const struct store_ops store_sqlite_ops = {
 	.lookup = sq_lookup,
 	.stats = sq_stats,
 	.reenrich = sq_reenrich,
+	.tls_put = sq_tls_put,
 	.errmsg = sq_errmsg,
 };

@@ -66,6 +66,11 @@
 	" schema, xmlns, report_error, archive_key, warnings, adkim, aspf, p, sp, np,"             \
 	" pct, fo, testing, discovery_method, first_record, last_record"
 
+/* The TLS report columns, in this order (read_tls_report). */
+#define TLS_COLS                                                                                   \
+	"id, account_id, org_name, contact_info, report_id, policy_domain, date_begin, date_end,"  \
+	" received_at, policies, failure_details, success, failure, archive_key, warnings"
+
 enum rstmt {
 	R_VISIBLE,
 	R_DOMAINS,
@@ -91,6 +96,15 @@ enum rstmt {
 	R_RECORDS,
 	R_RECORDS_IP,
 	R_EXPORT,
+	R_TLS_DOMAINS,
+	R_TLS_VISIBLE,
+	R_TLS_DAYS,
+	R_TLS_FAILURES,
+	R_TLS_REPORTS,
+	R_TLS_REPORTS_TOTAL,
+	R_TLS_REPORT,
+	R_TLS_POLICIES,
+	R_TLS_FAILURE_ROWS,
 	R_COUNT
 };
 
@@ -169,6 +183,32 @@ static const char *const rstmt_sql[R_COUNT] = {
         [R_EXPORT] = "SELECT " REPORT_COLS " FROM reports WHERE" SCOPE
                      " AND (?3 IS NULL OR policy_domain = ?3) AND (?6 IS NULL OR reporter = ?6)"
                      " AND date_begin < ?5 + 86400 AND date_end > ?4 ORDER BY date_begin, id",
+        [R_TLS_DOMAINS] = "SELECT policy_domain, COUNT(*), SUM(success), SUM(failure), MIN(day),"
+                          " MAX(day) FROM tls_reports WHERE" SCOPE
+                          " GROUP BY policy_domain ORDER BY policy_domain",
+        [R_TLS_VISIBLE] = "SELECT 1 FROM tls_reports WHERE policy_domain = ?3 AND" SCOPE
+                          " LIMIT 1",
+        [R_TLS_DAYS] = "SELECT day, SUM(success), SUM(failure) FROM tls_policies"
+                       " WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND" SCOPE
+                       " GROUP BY day ORDER BY day",
+        [R_TLS_FAILURES] = "SELECT result_type, COALESCE(receiving_mx_hostname, ''), SUM(sessions)"
+                           " FROM tls_failures WHERE domain = ?3 AND day BETWEEN ?4 AND ?5 AND"
+                           SCOPE " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT ?6",
+        [R_TLS_REPORTS] = "SELECT " TLS_COLS " FROM tls_reports WHERE" SCOPE
+                          " AND (?3 IS NULL OR policy_domain = ?3)"
+                          " AND date_begin < ?5 + 86400 AND date_end > ?4"
+                          " ORDER BY date_begin DESC, id DESC LIMIT ?6 OFFSET ?7",
+        [R_TLS_REPORTS_TOTAL] = "SELECT COUNT(*) FROM tls_reports WHERE" SCOPE
+                                " AND (?3 IS NULL OR policy_domain = ?3)"
+                                " AND date_begin < ?5 + 86400 AND date_end > ?4",
+        [R_TLS_REPORT] = "SELECT " TLS_COLS " FROM tls_reports WHERE id = ?3 AND" SCOPE,
+        [R_TLS_POLICIES] = "SELECT idx, policy_type, policy_domain, mx_host, policy_string,"
+                           " success, failure FROM tls_policies WHERE report = ?3 AND" SCOPE
+                           " ORDER BY idx",
+        [R_TLS_FAILURE_ROWS] = "SELECT policy, result_type, sending_ip, receiving_mx_hostname,"
+                               " receiving_mx_helo, receiving_ip, additional_info,"
+                               " failure_reason_code, sessions FROM tls_failures"
+                               " WHERE report = ?3 AND" SCOPE " ORDER BY n",
 };
 
 struct sqr {
@@ -981,6 +1021,200 @@ rd_export(void *impl, const struct store_scope *sc, const struct store_filter *f
 	return rc == SQLITE_DONE ? 0 : fail(q, rc);
 }
 
+
+/* ---- SMTP TLS reports ------------------------------------------------------------ */
+
+static int
+rd_tls_domains(void *impl, const struct store_scope *sc,
+               int (*fn)(void *arg, const struct store_tls_domain_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	sqlite3_stmt *s = prep(q, R_TLS_DOMAINS, sc, NULL);
+	int rc, n = 0;
+	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_tls_domain_row r = {
+		        .domain = col_text(s, 0),
+		        .reports = (uint64_t)sqlite3_column_int64(s, 1),
+		        .success = (uint64_t)sqlite3_column_int64(s, 2),
+		        .failure = (uint64_t)sqlite3_column_int64(s, 3),
+		        .first_day = sqlite3_column_int64(s, 4),
+		        .last_day = sqlite3_column_int64(s, 5),
+		};
+		n = fn(arg, &r);
+	}
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+/* Does f's domain have TLS reports in scope? */
+static int
+tls_visible(struct sqr *q, const struct store_scope *sc, const struct store_filter *f)
+{
+	sqlite3_stmt *s = prep(q, R_TLS_VISIBLE, sc, f);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? DM_ENOTFOUND : fail(q, rc);
+}
+
+static int
+rd_tls_days(void *impl, const struct store_scope *sc, const struct store_filter *f,
+            int (*fn)(void *arg, const struct store_tls_day_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	int rc = tls_visible(q, sc, f), n = 0;
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_TLS_DAYS, sc, f);
+	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_tls_day_row r = {
+		        .day = sqlite3_column_int64(s, 0),
+		        .success = (uint64_t)sqlite3_column_int64(s, 1),
+		        .failure = (uint64_t)sqlite3_column_int64(s, 2),
+		};
+		n = fn(arg, &r);
+	}
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+static int
+rd_tls_failures(void *impl, const struct store_scope *sc, const struct store_filter *f,
+                unsigned limit, int (*fn)(void *arg, const struct store_tls_failure_group *r),
+                void *arg)
+{
+	struct sqr *q = impl;
+	int rc = tls_visible(q, sc, f), n = 0;
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_TLS_FAILURES, sc, f);
+	sqlite3_bind_int64(s, 6, limit);
+	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_tls_failure_group r = {
+		        .result_type = col_text(s, 0),
+		        .mx = col_text(s, 1),
+		        .sessions = (uint64_t)sqlite3_column_int64(s, 2),
+		};
+		n = fn(arg, &r);
+	}
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+static void
+read_tls_report(sqlite3_stmt *s, struct store_tls_report_row *r, int detail)
+{
+	memset(r, 0, sizeof *r);
+	r->id = sqlite3_column_int64(s, 0);
+	r->account_id = sqlite3_column_int64(s, 1);
+	r->org_name = col_text(s, 2);
+	r->contact_info = col_text(s, 3);
+	r->report_id = col_text(s, 4);
+	r->policy_domain = col_text(s, 5);
+	r->begin = sqlite3_column_int64(s, 6);
+	r->end = sqlite3_column_int64(s, 7);
+	r->received_at = sqlite3_column_int64(s, 8);
+	r->policies = (uint64_t)sqlite3_column_int64(s, 9);
+	r->failure_details = (uint64_t)sqlite3_column_int64(s, 10);
+	r->success = (uint64_t)sqlite3_column_int64(s, 11);
+	r->failure = (uint64_t)sqlite3_column_int64(s, 12);
+	if (detail) {
+		r->archive_key = col_text(s, 13);
+		r->warnings_json = col_text(s, 14);
+	}
+}
+
+static int
+rd_tls_reports(void *impl, const struct store_scope *sc, const struct store_filter *f,
+               unsigned limit, unsigned offset, uint64_t *total,
+               int (*fn)(void *arg, const struct store_tls_report_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	int rc = one_number(q, prep(q, R_TLS_REPORTS_TOTAL, sc, f), total), n = 0;
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = prep(q, R_TLS_REPORTS, sc, f);
+	sqlite3_bind_int64(s, 6, limit);
+	sqlite3_bind_int64(s, 7, offset);
+	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_tls_report_row r;
+		read_tls_report(s, &r, 0);
+		n = fn(arg, &r);
+	}
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+static int
+rd_tls_report(void *impl, const struct store_scope *sc, int64_t id,
+              int (*meta_fn)(void *arg, const struct store_tls_report_row *r),
+              int (*pol_fn)(void *arg, const struct store_tls_policy_row *r),
+              int (*fail_fn)(void *arg, const struct store_tls_failure_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	sqlite3_stmt *s = prep(q, R_TLS_REPORT, sc, NULL);
+	sqlite3_bind_int64(s, 3, id);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? DM_ENOTFOUND : fail(q, rc);
+	}
+	struct store_tls_report_row r;
+	read_tls_report(s, &r, 1);
+	int n = meta_fn(arg, &r);
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	s = prep(q, R_TLS_POLICIES, sc, NULL);
+	sqlite3_bind_int64(s, 3, id);
+	while (n == 0 && pol_fn != NULL && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_tls_policy_row p = {
+		        .idx = (unsigned)sqlite3_column_int64(s, 0),
+		        .type = col_text(s, 1),
+		        .domain = col_text(s, 2),
+		        .mx_host = col_text(s, 3),
+		        .policy_string = col_text(s, 4),
+		        .success = (uint64_t)sqlite3_column_int64(s, 5),
+		        .failure = (uint64_t)sqlite3_column_int64(s, 6),
+		};
+		n = pol_fn(arg, &p);
+	}
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	if (pol_fn != NULL && rc != SQLITE_DONE)
+		return fail(q, rc);
+	s = prep(q, R_TLS_FAILURE_ROWS, sc, NULL);
+	sqlite3_bind_int64(s, 3, id);
+	while (n == 0 && fail_fn != NULL && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_tls_failure_row f = {
+		        .policy = (unsigned)sqlite3_column_int64(s, 0),
+		        .result_type = col_text(s, 1),
+		        .sending_ip = col_text(s, 2),
+		        .receiving_mx_hostname = col_text(s, 3),
+		        .receiving_mx_helo = col_text(s, 4),
+		        .receiving_ip = col_text(s, 5),
+		        .additional_info = col_text(s, 6),
+		        .failure_reason_code = col_text(s, 7),
+		        .sessions = (uint64_t)sqlite3_column_int64(s, 8),
+		};
+		n = fail_fn(arg, &f);
+	}
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	return fail_fn == NULL || rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
 const struct store_read_ops store_sqlite_read_ops = {
         .open = rd_open,
         .close = rd_close,
@@ -996,4 +1230,9 @@ const struct store_read_ops store_sqlite_read_ops = {
         .reports = rd_reports,
         .report = rd_report,
         .export = rd_export,
+        .tls_domains = rd_tls_domains,
+        .tls_days = rd_tls_days,
+        .tls_failures = rd_tls_failures,
+        .tls_reports = rd_tls_reports,
+        .tls_report = rd_tls_report,
 };

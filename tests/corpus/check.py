@@ -3,9 +3,12 @@
 
 Every well-formed aggregate report must be stored (or be a duplicate of one
 stored before it) with the README's records and messages; every broken one
-rejected with a reason; failure and TLS reports recognised as such.
+rejected with a reason; every SMTP TLS report stored with what the README
+says of it (checked in the store: argv[2] is dmarcd.sqlite); failure
+reports recognised as such.
 """
 import json
+import sqlite3
 import sys
 
 # file -> (status, records, messages); from ../shared/corpus/README.md
@@ -40,6 +43,34 @@ BROKEN = [
 ]
 KIND = {"failure": "failure/", "tlsrpt": "smtp_tls/"}
 
+# SMTP TLS: file -> (policy_domain, policies, successful, failed sessions as
+# the summaries say, failure details) from the README and the files
+TLS = {
+    "smtp_tls/google.com_smtp_tls_report.eml": ("cardinalhealth.ca", 1, 48, 0, 0),
+    "smtp_tls/mail.ru.json": ("example.com", 1, 0, 1, 2),
+    "smtp_tls/rfc8460.json": ("company-y.example", 1, 5326, 303, 3),
+    "smtp_tls/smtp_tls.json": ("example.com", 1, 0, 3, 2),
+}
+# what the README points out, as rows of tls_failures
+TLS_ROWS = [
+    # RFC 8460's IPv6 with leading zeros comes back canonical
+    ("rfc8460.json", "SELECT sending_ip FROM tls_failures f JOIN tls_reports r ON r.id = f.report"
+     " WHERE r.report_id = '5065427c-23d3-47ca-b6e0-946ea0e8c4be' ORDER BY n",
+     [("2001:db8:abcd:12::1",), ("2001:db8:abcd:13::1",), ("198.51.100.62",)]),
+    # mail.ru: failure-reason-code, no sending-mta-ip or receiving-ip
+    ("mail.ru.json", "SELECT result_type, sending_ip, receiving_ip, failure_reason_code, sessions"
+     " FROM tls_failures f JOIN tls_reports r ON r.id = f.report WHERE r.report_id LIKE '%@mail.ru' ORDER BY n",
+     [("sts-policy-fetch-error", None, None, "bad https response code: 404", 1),
+      ("sts-policy-fetch-error", None, None, "bad https response code: 500", 1)]),
+    # the RFC example's additional-information is kept, not fetched
+    ("rfc8460.json", "SELECT count(*) FROM tls_failures WHERE additional_info LIKE"
+     " 'https://reports.company-x.example/report_info?id=5065427c-23d3#StarttlsNotSupported'", [(1,)]),
+    # smtp_tls.json: two validation-failure details
+    ("smtp_tls.json", "SELECT result_type, sessions FROM tls_failures f JOIN tls_reports r ON r.id = f.report"
+     " WHERE r.report_id = '2024-01-09T00:00:00Z_example.com' ORDER BY n",
+     [("validation-failure", 2), ("validation-failure", 1)]),
+]
+
 
 def main():
     lines = [json.loads(l) for l in open(sys.argv[1])]
@@ -57,9 +88,27 @@ def main():
             bad.append(f"{name}: {g['status']} {g['kind']} {g['error']}")
         elif (g["records"], g["messages"]) != (rec, msg):
             bad.append(f"{name}: records/messages {g['records']}/{g['messages']}, want {rec}/{msg}")
-    stored = sum(1 for l in lines if l["status"] == "stored")
+    stored = sum(1 for l in lines if l["status"] == "stored" and l["kind"] == "aggregate")
     if stored != 19:  # nice-input.xml.gz and .zip are the same report again
-        bad.append(f"{stored} reports stored, want 19")
+        bad.append(f"{stored} aggregate reports stored, want 19")
+    db = sqlite3.connect(sys.argv[2])
+    for name, (dom, pols, ok, fail, details) in TLS.items():
+        got = by.get(name, [])
+        if len(got) != 1 or got[0]["status"] != "stored" or got[0]["kind"] != "tlsrpt":
+            bad.append(f"{name}: want one stored tlsrpt line, got {got}")
+            continue
+        g = got[0]
+        want = (dom, pols, ok + fail)
+        if (g["policy_domain"], g["records"], g["messages"]) != want:
+            bad.append(f"{name}: {g['policy_domain']}/{g['records']}/{g['messages']}, want {want}")
+        row = db.execute("SELECT policy_domain, policies, success, failure, failure_details FROM tls_reports"
+                         " WHERE report_id = ?", (g["report_id"],)).fetchall()
+        if row != [(dom, pols, ok, fail, details)]:
+            bad.append(f"{name}: stored {row}, want {(dom, pols, ok, fail, details)}")
+    for name, sql, want in TLS_ROWS:
+        got = db.execute(sql).fetchall()
+        if got != want:
+            bad.append(f"{name}: {sql}: {got}, want {want}")
     for name in BROKEN:
         got = by.get(name, [])
         if len(got) != 1 or got[0]["status"] != "rejected" or not got[0]["error"]:

@@ -22,4 +22,4 @@ if [ "$status" -ne 1 ]; then
 	cat "$work/err.txt"
 	exit 1
 fi
-exec python3 "$here/check.py" "$work/out.json"
+exec python3 "$here/check.py" "$work/out.json" "$work/data/dmarcd.sqlite"

@@ -41,9 +41,17 @@ Rules of dmarcd that the expectations encode (SPECS.md 1.5, 6.4, 6.5):
     "duplicate", whatever container carried it.
   - an input that holds no report gives one line kind "none", status
     "empty", error "no report found".
-  - TLS-RPT and failure (ARF) reports: status "rejected", error
-    "not supported yet"; TLS-RPT attachments are archived, failure reports
-    have no single attachment (archive_key null).
+  - TLS-RPT (RFC 8460): kind "tlsrpt"; records = its policies, messages =
+    its sessions (successful + failed, from the summaries); policy_domain
+    = the first policy-domain, else the one in the RFC 8460 file name
+    (sender!domain!begin!end...), else the "Report Domain:" of the subject;
+    dates RFC 3339, a missing time zone read as UTC; a count written as a
+    string of digits is read; a duplicate key, a non-integer count, a lone
+    surrogate or bytes after the document reject it; the same report-id
+    from the same organization again is "duplicate".  `dmarcd stats`
+    counts aggregate reports only.
+  - failure (ARF) reports: status "rejected", error "not supported yet";
+    no single attachment (archive_key null).
   - dmarc_pass counts the messages of records whose policy_evaluated dkim
     or spf is "pass" (after lower-casing and alias mapping).
 """
@@ -387,8 +395,44 @@ def empty_line(inp):
     return simple_line(inp, "none", "empty", None, "no report found")
 
 
-def tlsrpt_line(inp, att):
-    return simple_line(inp, "tlsrpt", "rejected", att, "not supported yet")
+def rfc3339(v):
+    """Unix seconds of a TLS-RPT date (the forms the cases use)."""
+    import datetime
+    v = v.replace("t", "T").replace("z", "Z")
+    if "T" not in v:
+        v += "T00:00:00Z"
+    if v.endswith("Z"):
+        v = v[:-1] + "+00:00"
+    elif not ("+" in v[10:] or "-" in v[10:]):
+        v += "+00:00"  # no time zone: UTC
+    if "." in v:
+        head, rest = v.split(".", 1)
+        v = head + rest[rest.index("+") if "+" in rest else rest.index("-"):]
+    return int(datetime.datetime.fromisoformat(v).timestamp())
+
+
+def tls_line(inp, doc, att, status="stored", domain=None, error=None):
+    """The line of a TLS report made from doc (a dict)."""
+    pols = doc["policies"]
+    dom = next((p["policy"]["policy-domain"].lower().rstrip(".") for p in pols
+                if p.get("policy", {}).get("policy-domain")), domain)
+    sessions = sum(int(p["summary"]["total-successful-session-count"]) +
+                   int(p["summary"]["total-failure-session-count"]) for p in pols)
+    ok = status in ("stored", "duplicate")
+    return {"input": inp, "kind": "tlsrpt", "status": status,
+            "org_name": doc["organization-name"], "report_id": doc["report-id"], "policy_domain": dom,
+            "begin": rfc3339(doc["date-range"]["start-datetime"]),
+            "end": rfc3339(doc["date-range"]["end-datetime"]),
+            "records": len(pols) if ok else 0, "messages": sessions if ok else 0,
+            "archive_key": key_of(att), "error": error}
+
+
+def tls_rejected(inp, att, error, **known):
+    """A rejected TLS report: what was read of it before the error is shown
+    (known: org_name, report_id, begin, end, policy_domain)."""
+    line = simple_line(inp, "tlsrpt", "rejected", att, error)
+    line.update(known)
+    return line
 
 
 def failure_line(inp):
@@ -415,7 +459,7 @@ def as_duplicates(lines):
 def stats_of(lines):
     per = {}
     for l in lines:
-        if l["status"] != "stored":
+        if l["status"] != "stored" or l["kind"] != "aggregate":
             continue
         s = l["_summary"]
         d = per.setdefault(s.domain, {"domain": s.domain, "reports": 0, "records": 0,
@@ -1047,8 +1091,8 @@ case("maildir", {f1: report_mail(a1, "application/gzip", "r.xml.gz", msgid="md1"
                  "maildir/tmp/.keep": b""},
      [agg_line(f1, s1, att=a1), agg_line(f2, s2, att=a2)])
 
-# TLS-RPT (RFC 8460): recognised, not supported yet, but archived
-tls = json.dumps({
+# TLS-RPT (RFC 8460): stored, archived
+tls_doc = {
     "organization-name": "Example TLS Reporter", "date-range": {
         "start-datetime": "2023-11-15T00:00:00Z", "end-datetime": "2023-11-15T23:59:59Z"},
     "contact-info": "smtp-tls-reporting@reporter.example", "report-id": "2023-11-15T00:00:00Z_example.com",
@@ -1058,10 +1102,14 @@ tls = json.dumps({
                   "summary": {"total-successful-session-count": 120, "total-failure-session-count": 2},
                   "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "2001:db8::25",
                                        "receiving-mx-hostname": "mx.example.com",
-                                       "failed-session-count": 2}]}]}, indent=2).encode()
-case("tlsrpt-json", {"tlsrpt-json.json": tls}, [tlsrpt_line("tlsrpt-json.json", tls)])
+                                       "failed-session-count": 2}]}]}
+tls = json.dumps(tls_doc, indent=2).encode()
+case("tlsrpt-json", {"tlsrpt-json.json": tls}, [tls_line("tlsrpt-json.json", tls_doc, tls)],
+     sql=("SELECT reporter, report_id, policy_domain, date_begin, day, policies, failure_details, success,"
+          " failure FROM tls_reports;",
+          "example tls reporter|2023-11-15T00:00:00Z_example.com|example.com|1700006400|1700006400|1|1|120|2\n"))
 tlsgz = gz(tls)
-case("tlsrpt-gzip", {"tlsrpt-gzip.json.gz": tlsgz}, [tlsrpt_line("tlsrpt-gzip.json.gz", tlsgz)])
+case("tlsrpt-gzip", {"tlsrpt-gzip.json.gz": tlsgz}, [tls_line("tlsrpt-gzip.json.gz", tls_doc, tlsgz)])
 body = multipart("tls-b", [
     part(["Content-Type: text/plain"], "This is an aggregate TLS report from reporter.example\n"),
     part(['Content-Type: application/tlsrpt+gzip; name="reporter.example!example.com!1700006400!1700092799.json.gz"',
@@ -1074,7 +1122,98 @@ m = message(["From: tls-reports@reporter.example", "To: tlsrpt@example.com",
              "TLS-Report-Domain: example.com", "TLS-Report-Submitter: reporter.example",
              "Message-ID: <tls1@reporter.example>", "MIME-Version: 1.0",
              'Content-Type: multipart/report; report-type="tlsrpt"; boundary="tls-b"'], body)
-case("tlsrpt-mail", {"tlsrpt-mail.eml": m}, [tlsrpt_line("tlsrpt-mail.eml", tlsgz)])
+case("tlsrpt-mail", {"tlsrpt-mail.eml": m}, [tls_line("tlsrpt-mail.eml", tls_doc, tlsgz)])
+# the same report in three containers: stored once
+case("twice-tlsrpt", {"twice-tlsrpt.json.gz": tlsgz}, [tls_line("twice-tlsrpt.json.gz", tls_doc, tlsgz)],
+     twice=True)
+
+# what real reporters send (SPECS 3.4, 6.6): keys in another order, mx-host
+# a string and a list, no sending-mta-ip (Microsoft), no policy-domain for
+# no-policy-found (Postfix's reporter), host names in capitals (kept lower
+# case), a date without a time zone, one
+# with fractional seconds and an offset, an IPv6 address with leading
+# zeros, counts written as strings, a BOM, unknown members
+quirk = {
+    "policies": [
+        {"failure-details": [
+            {"failed-session-count": 3, "receiving-mx-hostname": "MX1.Quirks.Example",
+             "result-type": "STARTTLS-Not-Supported", "receiving-ip": "2001:0db8:0000::0025",
+             "failure-reason-code": "421 4.7.0 TLS not available", "x-extension": {"a": [1, 2]}},
+            {"failed-session-count": 4, "sending-mta-ip": "2001:db8:abcd:0013::1", "result-type":
+             "validation-failure", "receiving-mx-hostname": "mx2.quirks.example",
+             "additional-information": "https://reporter.example/why?id=7"}],
+         "summary": {"total-failure-session-count": "7", "total-successful-session-count": 900},
+         "policy": {"mx-host": "*.quirks.example", "policy-domain": "Quirks.Example.",
+                    "policy-string": ["version: STSv1", "mode: testing"], "policy-type": "sts"}},
+        {"policy": {"policy-type": "no-policy-found", "mx-host": ["mx1.quirks.example", "mx2.quirks.example"]},
+         "summary": {"total-successful-session-count": 50, "total-failure-session-count": 0}}],
+    "report-id": "quirks-1@reporter.example",
+    "contact-info": "tls@reporter.example",
+    "date-range": {"end-datetime": "2023-11-16T02:59:59.999+03:00", "start-datetime": "2023-11-15T00:00:00"},
+    "organization-name": "Quirky Reporter",
+}
+qd = b"\xef\xbb\xbf" + json.dumps(quirk, indent=1).encode()
+case("tlsrpt-quirks", {"tlsrpt-quirks.json": qd}, [tls_line("tlsrpt-quirks.json", quirk, qd)],
+     sql=("SELECT 'p', idx, policy_type, policy_domain, domain, mx_host, replace(policy_string, char(10), '/'),"
+          " success, failure,"
+          " NULL, NULL FROM tls_policies UNION ALL"
+          " SELECT 'f', n, policy, result_type, sending_ip, receiving_mx_hostname, receiving_ip,"
+          " additional_info, failure_reason_code, sessions, day FROM tls_failures ORDER BY 1 DESC, 2;",
+          "p|0|sts|quirks.example|quirks.example|*.quirks.example|version: STSv1/mode: testing|900|7||\n"
+          "p|1|no-policy-found||quirks.example|mx1.quirks.example, mx2.quirks.example||50|0||\n"
+          "f|0|0|starttls-not-supported||mx1.quirks.example|2001:db8::25||421 4.7.0 TLS not available|3|1700006400\n"
+          "f|1|0|validation-failure|2001:db8:abcd:13::1|mx2.quirks.example||https://reporter.example/why?id=7||4|1700006400\n"))
+
+# no policy-domain anywhere in the report: the file name's, or the subject's
+npf = {"organization-name": "Postfix Reporter", "report-id": "npf-7",
+       "date-range": {"start-datetime": "2023-11-15T00:00:00Z", "end-datetime": "2023-11-15T23:59:59Z"},
+       "contact-info": "tls@postfix.example",
+       "policies": [{"policy": {"policy-type": "no-policy-found"},
+                     "summary": {"total-successful-session-count": 12, "total-failure-session-count": 0}}]}
+nd = json.dumps(npf).encode()
+npf_name = "tlsrpt-domain-from-name/postfix.example!named.example!1700006400!1700092799.json"
+case("tlsrpt-domain-from-name", {npf_name: nd}, [tls_line(npf_name, npf, nd, domain="named.example")])
+npf2 = dict(npf, **{"report-id": "npf-8"})
+nd2 = gz(json.dumps(npf2).encode())
+body = multipart("npf-b", [
+    part(["Content-Type: text/plain"], "TLS report\n"),
+    part(['Content-Type: application/gzip', "Content-Transfer-Encoding: base64",
+          'Content-Disposition: attachment; filename="report.json.gz"'], b64(nd2)),
+])
+m = message(["From: tls@postfix.example", "To: tlsrpt@subject.example",
+             "Subject: Report Domain: Subject.Example Submitter: postfix.example Report-ID: <npf-8>",
+             "Message-ID: <npf8@postfix.example>", "MIME-Version: 1.0",
+             'Content-Type: multipart/report; report-type="tlsrpt"; boundary="npf-b"'], body)
+case("tlsrpt-domain-from-subject", {"tlsrpt-domain-from-subject.eml": m},
+     [tls_line("tlsrpt-domain-from-subject.eml", npf2, nd2, domain="subject.example")])
+
+# broken TLS reports: rejected with the reason (and archived), and what
+# was read before it; "at byte N" is where the tokenizer stood (0-based):
+# the last byte of a duplicate key, the byte after a number, the byte that
+# does not belong
+dupk = b'{"organization-name": "x", "report-id": "1", "report-id": "2", "policies": []}'
+trail = json.dumps(tls_doc).encode() + b"\n}"
+surr = b'{"organization-name": "\\ud800x"}'
+flt = b'{"policies": [{"summary": {"total-successful-session-count": 1.5}}]}'
+noid = (b'{"organization-name": "x", "policies": [], "date-range": {"start-datetime":'
+        b' "2023-11-15T00:00:00Z", "end-datetime": "2023-11-15T23:59:59Z"}}')
+for name, data, why, known in [
+        ("tlsrpt-duplicate-key", dupk,
+         'invalid TLS report: duplicate key "report-id" at byte %d' % (dupk.rindex(b'"report-id"') + 10),
+         {"org_name": "x", "report_id": "1"}),
+        ("tlsrpt-trailing", trail,
+         "invalid JSON: unexpected '}' after the end of the document at byte %d" % (len(trail) - 1),
+         {"org_name": tls_doc["organization-name"], "report_id": tls_doc["report-id"],
+          "policy_domain": "example.com", "begin": 1700006400, "end": 1700092799}),
+        ("tlsrpt-surrogate", surr,
+         "invalid JSON: lone surrogate \\uD800 in a string at byte %d" % surr.index(b"x"), {}),
+        ("tlsrpt-float-count", flt,
+         "invalid TLS report: total-successful-session-count is not an integer: 1.5 at byte %d"
+         % (flt.index(b"1.5") + 3), {}),
+        ("tlsrpt-no-id", noid, "invalid TLS report: no report-id at byte %d" % len(noid),
+         {"org_name": "x", "begin": 1700006400, "end": 1700092799}),
+]:
+    case(name, {name + ".json": data}, [tls_rejected(name + ".json", data, why, **known)])
 
 # ARF failure report (RFC 5965/6591)
 orig = ("From: ceo@example.com\nTo: victim@elsewhere.example\nSubject: Urgent wire transfer\n"
@@ -1113,7 +1252,7 @@ body = multipart("mk", [
 ])
 m = message(report_headers("Reports", "mk1", "multipart/mixed; boundary=mk"), body)
 case("mail-mixed-kinds", {"mail-mixed-kinds.eml": m},
-     numbered("mail-mixed-kinds.eml", [tlsrpt_line("", tlsgz), agg_line("", s, att=att1)]))
+     numbered("mail-mixed-kinds.eml", [tls_line("", tls_doc, tlsgz), agg_line("", s, att=att1)]))
 
 # a folder: walked recursively in name order, hidden files and folders
 # skipped (they hold valid reports that must not be read)

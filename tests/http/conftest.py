@@ -61,7 +61,8 @@ CH = os.environ.get("DMARCD_CH", "")
 SHARED = PG or CH
 # the ClickHouse tables holding data (the rest store_ch.c makes when it
 # opens), beside the registry's registry_gen_N
-CH_TABLES = ("records", "cells", "daily", "day_totals", "src_day", "reports", "cancels", "ips")
+CH_TABLES = ("records", "cells", "daily", "day_totals", "src_day", "reports", "cancels", "ips",
+             "tls_reports", "tls_policies", "tls_failures")
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0

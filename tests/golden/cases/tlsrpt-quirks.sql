@@ -1,0 +1,1 @@
+SELECT 'p', idx, policy_type, policy_domain, domain, mx_host, replace(policy_string, char(10), '/'), success, failure, NULL, NULL FROM tls_policies UNION ALL SELECT 'f', n, policy, result_type, sending_ip, receiving_mx_hostname, receiving_ip, additional_info, failure_reason_code, sessions, day FROM tls_failures ORDER BY 1 DESC, 2;
