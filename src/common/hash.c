@@ -2,11 +2,13 @@
  * hash.c - SHA-256 through OpenSSL's EVP interface.
  *
  * Functions: dm_sha256_new, dm_sha256_update, dm_sha256_final_hex,
- * dm_sha256_free.
+ * dm_sha256_free, dm_hmac_sha256.
  */
 #include "hash.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -56,4 +58,20 @@ dm_sha256_free(struct dm_sha256 *h)
 		return;
 	EVP_MD_CTX_free(h->ctx);
 	free(h);
+}
+
+void
+dm_hmac_sha256(const void *key, size_t keylen, const void *p, size_t len,
+               unsigned char mac[DM_SHA256_LEN])
+{
+	static const unsigned char nokey;
+	unsigned int n = DM_SHA256_LEN;
+	if (keylen > (size_t)INT32_MAX)
+		keylen = INT32_MAX;
+	if (!HMAC(EVP_sha256(), keylen ? key : &nokey, (int)keylen, len ? p : (const void *)&nokey,
+	          len, mac, &n) ||
+	    n != DM_SHA256_LEN) {
+		fprintf(stderr, "dmarcd: fatal: HMAC-SHA256 unavailable\n");
+		abort();
+	}
 }

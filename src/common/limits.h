@@ -161,6 +161,34 @@
  * file, so memory does not grow with the report. */
 #define DM_TLS_KEEP_BYTES (256 * 1024)
 
+/* ---- failure reports (src/parse/arf.c, RFC 5965 / 6591) ---------------- */
+
+/* Bytes of one message/feedback-report part (or of a plain-text failure
+ * report) that are read: a real one is under 2 KiB, DKIM-Canonicalized-
+ * Header/-Body (base64) make it a few KiB.  The rest is ignored with a
+ * warning. */
+#define DM_ARF_MAX_PART_BYTES (64 * 1024)
+/* Header fields read from one feedback-report part: RFC 6591 defines
+ * about 20, a report has 10-15; a part of thousands of fields is junk. */
+#define DM_ARF_MAX_FIELDS 256
+/* Bytes of one field value read (unfolded) before it is cleaned: a long
+ * folded Authentication-Results or an encoded Subject fits; more is cut
+ * with a warning. */
+#define DM_ARF_MAX_RAW_VALUE (8 * 1024)
+/* Bytes of one value kept in the model (subject, addresses, ids, user
+ * agent): RFC 5322 lines are at most 998 octets; a longer value is cut
+ * with a warning (domains are bounded by DM_MAX_DOMAIN_LEN and dropped
+ * when longer, a cut domain being wrong). */
+#define DM_ARF_MAX_VALUE 1024
+/* Authentication-Results values kept, joined with newlines: one result
+ * is a few hundred bytes, a report rarely has more than two. */
+#define DM_ARF_MAX_AUTH_RESULTS (4 * 1024)
+/* Bytes of the original message's header block kept (redacted) with a
+ * failure report, cut with a marker: a typical block is 2-8 KiB, one
+ * with many Received and ARC fields 20 KiB.  The block itself is read up
+ * to DM_MAX_HEADER_BYTES and DM_MAX_HEADER_FIELDS. */
+#define DM_ARF_MAX_STORED_HEADERS (32 * 1024)
+
 /* ---- pipeline -------------------------------------------------------- */
 
 /* Attachments smaller than this are kept in memory between archiving and
