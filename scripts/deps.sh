@@ -66,9 +66,44 @@ install_debian() {
 	# Postfix is only run by the tests, in their own folder: no system-wide
 	# configuration, no service started at install time.
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	# Dovecot is only run by the tests, in their own folder: its package must
+	# not leave an IMAP server on ports 143/993 of every interface.  A
+	# policy-rc.d (unless the machine has one) keeps the package's scripts
+	# from starting it; afterwards it is stopped and kept from starting at
+	# boot, whatever started it.
+	policy=""
+	case " $missing " in
+	*" dovecot-imapd "* | *" dovecot-core "*)
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			policy=/usr/sbin/policy-rc.d
+			printf '#!/bin/sh\n# dmarcd scripts/deps.sh: no service starts during this install\nexit 101\n' >"$policy"
+			chmod 755 "$policy"
+		fi
+		;;
+	esac
 	apt-get update -qq
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null || {
+		[ -z "$policy" ] || rm -f "$policy"
+		exit 1
+	}
+	[ -z "$policy" ] || rm -f "$policy"
+	system_dovecot_off
+}
+
+# The system-wide Dovecot stopped and disabled (idempotent; the tests start
+# their own).
+system_dovecot_off() {
+	[ -x /usr/sbin/dovecot ] || return 0
+	[ "$(id -u)" -eq 0 ] || return 0
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+	else
+		update-rc.d dovecot disable >/dev/null 2>&1 || true
+		if [ -s /run/dovecot/master.pid ]; then
+			/usr/sbin/dovecot stop >/dev/null 2>&1 || true
+		fi
+	fi
 }
 
 # The npm packages of package-lock.json, into node_modules/ (npm ci, only
@@ -94,5 +129,7 @@ npm_packages() {
 
 if [ -n "$missing" ]; then
 	install_debian
+elif [ "$what" = test ]; then
+	system_dovecot_off
 fi
 npm_packages

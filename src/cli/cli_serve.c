@@ -143,9 +143,9 @@ cli_serve(const struct cli_cmd *cmd, int argc, char **argv)
 
 		a.workers = n < 1 ? 1 : n > DM_MAX_JOBS ? DM_MAX_JOBS : n;
 	}
-	if (a.nsmtp == 0 && a.lmtp == NULL && a.nhttp == 0) {
+	if (a.nsmtp == 0 && a.lmtp == NULL && a.nhttp == 0 && cfg->nfetch == 0) {
 		fprintf(stderr, "dmarcd serve: nothing to listen on (no SMTP address, no LMTP "
-		                "socket, no HTTP address)\n");
+		                "socket, no HTTP address) and no [fetch] mailbox\n");
 		goto out;
 	}
 	memset(&o, 0, sizeof o);

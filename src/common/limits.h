@@ -591,4 +591,27 @@
  * and a dashboard label. */
 #define DM_SERVICE_NAME_MAX 64
 
+/* ---- IMAP pull (src/fetch/fetch.c, `dmarcd fetch`, [fetch]) -------------- */
+
+/* [fetch] sections in one configuration file: a few mailboxes per site;
+ * each costs about 9 KiB of struct dm_config. */
+#define DM_FETCH_MAX_SOURCES 8
+/* Messages fetched from one mailbox in one run; the rest come in the next
+ * run.  It bounds the UID list held (8 bytes each plus 16 for its size and
+ * flags) and the time one run takes, so a shutdown or the next mailbox
+ * does not wait behind a mailbox of a million messages. */
+#define DM_FETCH_MAX_PER_RUN 5000
+/* One line of an IMAP answer dmarcd parses itself (SEARCH numbers are
+ * read as a stream; this bounds FETCH attribute lines and the lines
+ * searched for UIDVALIDITY): longer lines are not read further. */
+#define DM_FETCH_MAX_LINE 4096
+/* Seconds to connect (TCP and TLS), and the longest a transfer may stall
+ * (less than 1 byte/s) before the run is given up; the next run goes on
+ * from the last message made durable. */
+#define DM_FETCH_CONNECT_TIMEOUT 15
+#define DM_FETCH_STALL_TIMEOUT 60
+/* A mailbox or folder name in a URL or after = move:: real ones are short;
+ * it goes into IMAP commands as a quoted string. */
+#define DM_FETCH_MAX_MAILBOX 200
+
 #endif

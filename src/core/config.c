@@ -2,7 +2,13 @@
  * config.c - configuration table, defaults and "name = value" files.
  *
  * Functions: dm_config_defaults, dm_config_load, dm_config_read, dm_config_set,
- * dm_config_write, dm_config_help.  Reports errors as "file:line: text".
+ * dm_config_fetch_set, dm_config_fetch_check, dm_config_write,
+ * dm_config_help.  Reports errors as "file:line: text".
+ *
+ * The file is flat "name = value" lines, then optional [fetch] sections
+ * (one per mailbox to pull, docs/FETCH.md): every line after a [fetch]
+ * line belongs to that section until the next one, so the general
+ * options come first.
  */
 #include "config.h"
 
@@ -121,6 +127,35 @@ const struct dm_config_opt dm_config_table[] = {
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
+#define FOPT(field)                                                                                \
+	offsetof(struct dm_fetch_source, field), sizeof(((struct dm_fetch_source *)0)->field)
+
+const struct dm_config_opt dm_fetch_table[] = {
+        {"url", DM_CFG_STR, "", NULL, FOPT(url),
+         "[fetch]: the mailbox, imaps://USER@HOST[:PORT]/MAILBOX (or imap://, STARTTLS required);"
+         " no password in it"},
+        {"password", DM_CFG_SECRET, "", NULL, FOPT(password),
+         "[fetch]: the IMAP password (config file only; or password_file)"},
+        {"password_file", DM_CFG_STR, "", NULL, FOPT(password_file),
+         "[fetch]: a file whose first line is the IMAP password"},
+        {"rcpt", DM_CFG_STR, "", NULL, FOPT(rcpt),
+         "[fetch]: the recipient address the messages are spooled for (routes them to an"
+         " account as for SMTP)"},
+        {"after", DM_CFG_STR, "flag", NULL, FOPT(after),
+         "[fetch]: what is done to a message once it is durable in the spool: flag (\\Seen),"
+         " delete, or move:FOLDER"},
+        {"interval", DM_CFG_INT, "300", "10..86400", FOPT(interval),
+         "[fetch]: serve: seconds between two runs"},
+        {"ca_file", DM_CFG_STR, "", NULL, FOPT(ca_file),
+         "[fetch]: PEM CA certificates the server's certificate is verified with; empty = the"
+         " system's"},
+        {"plain", DM_CFG_ENUM, "no", "yes|no", FOPT(plain),
+         "[fetch]: imap:// may go on without TLS when the server offers no STARTTLS"},
+        {"insecure", DM_CFG_ENUM, "no", "yes|no", FOPT(insecure),
+         "[fetch]: do not verify the server's certificate (logged as a warning at every run)"},
+        {NULL, 0, NULL, NULL, 0, 0, NULL},
+};
+
 static int
 choice_ok(const char *choices, const char *v)
 {
@@ -164,13 +199,16 @@ store_value_bad(const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-int
-dm_config_set(struct dm_config *c, const char *name, const char *value, char *err, size_t errlen)
+/* Set name in one table's struct at base. */
+static int
+table_set(const struct dm_config_opt *table, void *base, const char *name, const char *value,
+          char *err, size_t errlen)
 {
-	for (const struct dm_config_opt *o = dm_config_table; o->name; o++) {
+	for (const struct dm_config_opt *o = table; o->name; o++) {
 		if (strcmp(o->name, name) != 0)
 			continue;
-		if (strcmp(name, "store") == 0 && store_value_bad(value, err, errlen))
+		if (table == dm_config_table && strcmp(name, "store") == 0 &&
+		    store_value_bad(value, err, errlen))
 			return DM_EUSAGE;
 		if (o->type == DM_CFG_ENUM && !choice_ok(o->choices, value)) {
 			snprintf(err, errlen, "%s: '%s' is not one of %s", name, value, o->choices);
@@ -193,11 +231,120 @@ dm_config_set(struct dm_config *c, const char *name, const char *value, char *er
 			snprintf(err, errlen, "%s: value empty or too long", name);
 			return DM_EUSAGE;
 		}
-		memcpy((char *)c + o->off, value, n + 1);
+		memcpy((char *)base + o->off, value, n + 1);
 		return 0;
 	}
 	snprintf(err, errlen, "unknown option '%s'", name);
 	return DM_EUSAGE;
+}
+
+int
+dm_config_set(struct dm_config *c, const char *name, const char *value, char *err, size_t errlen)
+{
+	return table_set(dm_config_table, c, name, value, err, errlen);
+}
+
+/* url: imaps:// or imap://, a user, a host, no password. */
+static int
+fetch_url_bad(const char *v, char *err, size_t errlen)
+{
+	const char *rest;
+	if (strncmp(v, "imaps://", 8) == 0)
+		rest = v + 8;
+	else if (strncmp(v, "imap://", 7) == 0)
+		rest = v + 7;
+	else {
+		snprintf(err, errlen, "url: '%s' is not an imaps:// or imap:// URL", v);
+		return 1;
+	}
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+			snprintf(err, errlen,
+			         "url: no spaces or control characters (%%20 for a space)");
+			return 1;
+		}
+	const char *slash = strchr(rest, '/');
+	size_t auth = slash ? (size_t)(slash - rest) : strlen(rest);
+	const char *at = memchr(rest, '@', auth);
+	if (at && memchr(rest, ':', (size_t)(at - rest))) {
+		snprintf(err, errlen,
+		         "url: no password in the URL: put it in password or password_file");
+		return 1;
+	}
+	if (!at || at == rest) {
+		snprintf(err, errlen, "url: no user: imaps://USER@HOST/MAILBOX");
+		return 1;
+	}
+	if (at + 1 == rest + auth) {
+		snprintf(err, errlen, "url: no host: imaps://USER@HOST/MAILBOX");
+		return 1;
+	}
+	if (slash && strlen(slash + 1) > DM_FETCH_MAX_MAILBOX) {
+		snprintf(err, errlen, "url: the mailbox name is longer than %d bytes",
+		         DM_FETCH_MAX_MAILBOX);
+		return 1;
+	}
+	if (slash && strchr(slash + 1, ';')) {
+		snprintf(err, errlen, "url: no ;UID= or other parameters: name the mailbox only");
+		return 1;
+	}
+	return 0;
+}
+
+int
+dm_config_fetch_set(struct dm_fetch_source *f, const char *name, const char *value, char *err,
+                    size_t errlen)
+{
+	if (strcmp(name, "url") == 0 && fetch_url_bad(value, err, errlen))
+		return DM_EUSAGE;
+	return table_set(dm_fetch_table, f, name, value, err, errlen);
+}
+
+int
+dm_config_fetch_check(const struct dm_fetch_source *f, char *err, size_t errlen)
+{
+	if (!f->url[0]) {
+		snprintf(err, errlen, "[fetch]: no url");
+		return DM_EUSAGE;
+	}
+	if (!f->rcpt[0] || !strchr(f->rcpt, '@') || strpbrk(f->rcpt, " <>\"\r\n")) {
+		snprintf(err, errlen,
+		         "[fetch] %s: rcpt must be an address (local@domain) the"
+		         " registry knows, e.g. rcpt = dmarc@example.com",
+		         f->url);
+		return DM_EUSAGE;
+	}
+	if (strcmp(f->after, "flag") != 0 && strcmp(f->after, "delete") != 0) {
+		const char *folder = f->after + 5;
+		int ok = strncmp(f->after, "move:", 5) == 0 && *folder &&
+		         strlen(folder) <= DM_FETCH_MAX_MAILBOX;
+		for (const char *p = folder; ok && *p; p++)
+			if ((unsigned char)*p < ' ' || (unsigned char)*p >= 0x7f || *p == '"' ||
+			    *p == '\\')
+				ok = 0;
+		if (!ok) {
+			snprintf(err, errlen,
+			         "[fetch] %s: after must be flag, delete or move:FOLDER (a"
+			         " printable ASCII name without quotes or backslashes)",
+			         f->url);
+			return DM_EUSAGE;
+		}
+	}
+	if (f->password[0] && f->password_file[0]) {
+		snprintf(err, errlen, "[fetch] %s: password and password_file: set one", f->url);
+		return DM_EUSAGE;
+	}
+	return 0;
+}
+
+static void
+fetch_defaults(struct dm_fetch_source *f)
+{
+	char err[128];
+	memset(f, 0, sizeof *f);
+	for (const struct dm_config_opt *o = dm_fetch_table; o->name; o++)
+		if (table_set(dm_fetch_table, f, o->name, o->def, err, sizeof err) != 0)
+			abort(); /* a bad default is a bug */
 }
 
 void
@@ -240,6 +387,7 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 	char line[DM_MAX_CONFIG_LINE];
 	unsigned lineno = 0;
 	long total = 0;
+	struct dm_fetch_source *sec = NULL; /* the [fetch] section being read */
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		size_t n = strlen(line);
@@ -258,6 +406,24 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 		char *s = trim(line);
 		if (!*s)
 			continue;
+		if (*s == '[') {
+			if (strcmp(s, "[fetch]") != 0) {
+				snprintf(err, errlen, "%s:%u: unknown section %s (only [fetch])",
+				         name, lineno, s);
+				return DM_EUSAGE;
+			}
+			if (sec && dm_config_fetch_check(sec, err, errlen) != 0)
+				goto section_bad;
+			if (c->nfetch >= DM_FETCH_MAX_SOURCES) {
+				snprintf(err, errlen, "%s:%u: more than %d [fetch] sections", name,
+				         lineno, DM_FETCH_MAX_SOURCES);
+				return DM_EUSAGE;
+			}
+			sec = &c->fetch[c->nfetch++];
+			fetch_defaults(sec);
+			sec->line = lineno;
+			continue;
+		}
 		char *eq = strchr(s, '=');
 		if (!eq) {
 			snprintf(err, errlen, "%s:%u: expected 'name = value'", name, lineno);
@@ -265,7 +431,9 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 		}
 		*eq = '\0';
 		char msg[256];
-		if (dm_config_set(c, trim(s), trim(eq + 1), msg, sizeof msg) != 0) {
+		int rc = sec ? dm_config_fetch_set(sec, trim(s), trim(eq + 1), msg, sizeof msg)
+		             : dm_config_set(c, trim(s), trim(eq + 1), msg, sizeof msg);
+		if (rc != 0) {
 			snprintf(err, errlen, "%s:%u: %s", name, lineno, msg);
 			return DM_EUSAGE;
 		}
@@ -274,7 +442,15 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 		snprintf(err, errlen, "%s: read error", name);
 		return DM_EUSAGE;
 	}
+	if (sec && dm_config_fetch_check(sec, err, errlen) != 0)
+		goto section_bad;
 	return 0;
+section_bad : {
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s", err);
+	snprintf(err, errlen, "%s:%u: %s", name, sec->line, msg);
+	return DM_EUSAGE;
+}
 }
 
 void
@@ -287,6 +463,16 @@ dm_config_write(const struct dm_config *c, FILE *out)
 		else
 			fprintf(out, "%s = %s\n", o->name, v);
 	}
+	for (unsigned i = 0; i < c->nfetch; i++) {
+		fprintf(out, "\n[fetch]\n");
+		for (const struct dm_config_opt *o = dm_fetch_table; o->name; o++) {
+			const char *v = (const char *)&c->fetch[i] + o->off;
+			if (o->type == DM_CFG_SECRET)
+				fprintf(out, "# %s is %s\n", o->name, *v ? "set" : "not set");
+			else
+				fprintf(out, "%s = %s\n", o->name, v);
+		}
+	}
 }
 
 long
@@ -295,14 +481,22 @@ dm_config_int(const char *value)
 	return strtol(value, NULL, 10);
 }
 
-void
-dm_config_help(FILE *out)
+static void
+help_table(const struct dm_config_opt *t, FILE *out)
 {
-	for (const struct dm_config_opt *o = dm_config_table; o->name; o++) {
+	for (const struct dm_config_opt *o = t; o->name; o++) {
 		fprintf(out, "  %-17s %s (default: %s", o->name, o->help,
 			o->def[0] ? o->def : "empty");
 		if (o->choices)
 			fprintf(out, o->type == DM_CFG_INT ? "; %s" : "; one of %s", o->choices);
 		fprintf(out, ")\n");
 	}
+}
+
+void
+dm_config_help(FILE *out)
+{
+	help_table(dm_config_table, out);
+	fprintf(out, "\n[fetch] sections (after the options above; one per mailbox to pull):\n");
+	help_table(dm_fetch_table, out);
 }

@@ -14,6 +14,22 @@
 #include <stdio.h>
 
 #include "common/err.h"
+#include "common/limits.h"
+
+/* One [fetch] section: a mailbox `dmarcd fetch` and `dmarcd serve` pull
+ * report mail from (src/fetch/fetch.c, docs/FETCH.md). */
+struct dm_fetch_source {
+	char url[512];      /* imaps://USER@HOST[:PORT]/MAILBOX (no password) */
+	char password[256]; /* never printed */
+	char password_file[PATH_MAX - 256];
+	char rcpt[257];   /* the envelope recipient written into the spool */
+	char after[256];  /* "flag", "delete" or "move:FOLDER" */
+	char interval[8]; /* serve: seconds between runs */
+	char ca_file[PATH_MAX - 256];
+	char plain[8];    /* imap:// without STARTTLS allowed: yes|no */
+	char insecure[8]; /* no TLS verification: yes|no (logged loudly) */
+	unsigned line;    /* of its [fetch] line, for errors */
+};
 
 struct dm_config {
 	char data_dir[PATH_MAX - 256];
@@ -69,6 +85,9 @@ struct dm_config {
 	char rdns[8];
 	char enrich_fill_seconds[8];
 	char rdns_rate[8];
+	/* [fetch] sections, in file order */
+	struct dm_fetch_source fetch[DM_FETCH_MAX_SOURCES];
+	unsigned nfetch;
 };
 
 /* DM_CFG_INT: decimal, choices is "MIN..MAX"; the value stays a string
@@ -86,6 +105,8 @@ struct dm_config_opt {
 };
 
 extern const struct dm_config_opt dm_config_table[];
+/* The options of a [fetch] section (offsets into struct dm_fetch_source). */
+extern const struct dm_config_opt dm_fetch_table[];
 
 void dm_config_defaults(struct dm_config *c);
 /* Load path over the current values. */
@@ -96,6 +117,11 @@ int dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err,
 /* Set one option by name (used by the file parser and by flags). */
 int dm_config_set(struct dm_config *c, const char *name, const char *value, char *err,
 		  size_t errlen) DM_WUR;
+/* Set one option of a [fetch] section. */
+int dm_config_fetch_set(struct dm_fetch_source *f, const char *name, const char *value, char *err,
+			size_t errlen) DM_WUR;
+/* Check a [fetch] section once read (url, rcpt and after are well formed). */
+int dm_config_fetch_check(const struct dm_fetch_source *f, char *err, size_t errlen) DM_WUR;
 void dm_config_write(const struct dm_config *c, FILE *out);
 void dm_config_help(FILE *out);
 /* The integer value of a DM_CFG_INT option (validated when set). */

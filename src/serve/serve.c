@@ -25,6 +25,12 @@
  * (checked every second) and swaps the new snapshot in: opening SQLite
  * may wait seconds for a lock, which the SMTP loop must never do.
  *
+ * IMAP pull: with [fetch] sections, a thread of its own (never the SMTP or
+ * HTTP loop) runs each mailbox on its interval (src/fetch/fetch.c) into
+ * the same spool and wakes the workers; at shutdown it stops between
+ * messages (or mid-transfer, dropping the unfinished one) before the
+ * workers finish.  Logs under "fetch".
+ *
  * Signals: SIGTERM/SIGINT stop (sessions get 421, pending commits are
  * answered, workers finish their message and sync), SIGHUP reopens the
  * log file (log_file) and reloads the registry.  The start-up lines go to
@@ -58,6 +64,7 @@
 #include "common/xalloc.h"
 #include "enrich/enrich.h"
 #include "enrich/reenrich.h"
+#include "fetch/fetch.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "registry/registry.h"
@@ -107,6 +114,12 @@ struct serve {
 	pthread_t fill_thr;
 	int fill_thr_started;
 	int fill_quit; /* under fill_mu */
+	/* the [fetch] mailboxes, pulled every interval (fetch_main) */
+	pthread_mutex_t fetch_mu;
+	pthread_cond_t fetch_cv;
+	pthread_t fetch_thr;
+	int fetch_thr_started;
+	int fetch_quit; /* under fetch_mu */
 	/* stopping */
 	int smtp_done;
 	time_t stop_deadline;
@@ -377,6 +390,91 @@ hook_spooled(void *arg, const char *id)
 {
 	(void)id;
 	wake_workers(arg);
+}
+
+/* ---- IMAP pull ------------------------------------------------------------------ */
+
+struct fetch_ctx {
+	struct serve *sv;
+	const char *url;
+};
+
+static int
+fetch_stop(void *arg)
+{
+	struct fetch_ctx *c = arg;
+	pthread_mutex_lock(&c->sv->fetch_mu);
+	int q = c->sv->fetch_quit;
+	pthread_mutex_unlock(&c->sv->fetch_mu);
+	return q;
+}
+
+static void
+fetch_msg(void *arg, const struct fetch_event *e)
+{
+	struct fetch_ctx *c = arg;
+	if (strcmp(e->status, "spooled") == 0) {
+		wake_workers(c->sv);
+		dm_log(e->error[0] ? DM_LOG_ERROR : DM_LOG_INFO, "fetch",
+		       "%s: %s: UID %u spooled (%llu bytes), %s%s%s", e->spool_id, c->url, e->uid,
+		       (unsigned long long)e->size, e->after, e->error[0] ? ": " : "", e->error);
+	} else {
+		dm_log(DM_LOG_WARN, "fetch", "%s: %s", c->url, e->error);
+	}
+}
+
+static void *
+fetch_main(void *arg)
+{
+	struct serve *sv = arg;
+	const struct dm_config *cfg = sv->cfg;
+	time_t due[DM_FETCH_MAX_SOURCES];
+
+	for (unsigned i = 0; i < cfg->nfetch; i++)
+		due[i] = time(NULL); /* the first run at once */
+	pthread_mutex_lock(&sv->fetch_mu);
+	while (!sv->fetch_quit) {
+		time_t now = time(NULL), next = 0;
+		for (unsigned i = 0; i < cfg->nfetch && !sv->fetch_quit; i++) {
+			const struct dm_fetch_source *src = &cfg->fetch[i];
+			struct fetch_ctx c = {sv, src->url};
+			struct fetch_hooks hooks = {fetch_msg, fetch_stop, &c};
+			struct fetch_totals t;
+			char err[1024];
+
+			if (due[i] > now)
+				continue;
+			pthread_mutex_unlock(&sv->fetch_mu);
+			if (strcmp(src->insecure, "yes") == 0)
+				dm_log(DM_LOG_WARN, "fetch",
+				       "%s: insecure = yes: the server's TLS certificate is NOT "
+				       "verified",
+				       src->url);
+			int rc = fetch_run(src, cfg->data_dir, sv->spool, &hooks, &t, err,
+			                   sizeof err);
+			if (rc != 0 && rc != DM_ESTOP)
+				dm_log(DM_LOG_ERROR, "fetch", "%s", err);
+			else if (t.spooled || t.failed || t.restarted)
+				dm_log(DM_LOG_INFO, "fetch",
+				       "%s: %u spooled, %u left in the mailbox%s", src->url,
+				       t.spooled, t.failed,
+				       t.restarted ? " (UIDVALIDITY changed: read from the start)"
+				                   : "");
+			now = time(NULL);
+			/* more waiting: again soon, not after a whole interval */
+			due[i] = now + (rc == 0 && t.more ? 1 : dm_config_int(src->interval));
+			pthread_mutex_lock(&sv->fetch_mu);
+		}
+		for (unsigned i = 0; i < cfg->nfetch; i++)
+			if (next == 0 || due[i] < next)
+				next = due[i];
+		if (sv->fetch_quit)
+			break;
+		struct timespec until = {next, 0};
+		pthread_cond_timedwait(&sv->fetch_cv, &sv->fetch_mu, &until);
+	}
+	pthread_mutex_unlock(&sv->fetch_mu);
+	return NULL;
 }
 
 /* ---- workers ------------------------------------------------------------------ */
@@ -740,6 +838,8 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	pthread_cond_init(&sv.reg_cv, NULL);
 	pthread_mutex_init(&sv.fill_mu, NULL);
 	pthread_cond_init(&sv.fill_cv, NULL);
+	pthread_mutex_init(&sv.fetch_mu, NULL);
+	pthread_cond_init(&sv.fetch_cv, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(sv.cfg);
 
@@ -880,6 +980,23 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 			dm_log(DM_LOG_WARN, "serve", "cannot start the enrichment fill thread");
 	}
 
+	if (sv.cfg->nfetch > 0) {
+		if (fetch_global_init() != 0) {
+			snprintf(err, errlen, "fetch: cannot start libcurl");
+			rc = DM_EIO;
+			goto out;
+		}
+		if (pthread_create(&sv.fetch_thr, NULL, fetch_main, &sv) != 0) {
+			snprintf(err, errlen, "cannot start the fetch thread");
+			rc = DM_EIO;
+			goto out;
+		}
+		sv.fetch_thr_started = 1;
+		for (unsigned i = 0; i < sv.cfg->nfetch; i++)
+			fprintf(stderr, "dmarcd: serve: fetching %s every %s s\n",
+			        sv.cfg->fetch[i].url, sv.cfg->fetch[i].interval);
+	}
+
 	if (o->nhttp > 0) {
 		struct http_config hc = {
 			.listen = o->http,
@@ -947,6 +1064,13 @@ out:
 		pthread_mutex_unlock(&sv.reg_mu);
 		pthread_join(sv.reg_thr, NULL);
 	}
+	if (sv.fetch_thr_started) {
+		pthread_mutex_lock(&sv.fetch_mu);
+		sv.fetch_quit = 1;
+		pthread_cond_signal(&sv.fetch_cv);
+		pthread_mutex_unlock(&sv.fetch_mu);
+		pthread_join(sv.fetch_thr, NULL);
+	}
 	if (sv.fill_thr_started) {
 		pthread_mutex_lock(&sv.fill_mu);
 		sv.fill_quit = 1;
@@ -1001,6 +1125,8 @@ out:
 	pthread_cond_destroy(&sv.cv);
 	pthread_mutex_destroy(&sv.reg_mu);
 	pthread_cond_destroy(&sv.reg_cv);
+	pthread_mutex_destroy(&sv.fetch_mu);
+	pthread_cond_destroy(&sv.fetch_cv);
 	if (sv.lock_fd >= 0)
 		close(sv.lock_fd);
 	return rc;
