@@ -82,7 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int initialized;
 	struct fuzz_sink s;
-	struct mime_sink sink = {fuzz_message, fuzz_part, fuzz_warn, &s, NULL};
+	struct mime_sink sink = {fuzz_message, fuzz_part, fuzz_warn, &s, NULL, NULL};
 	char err[DM_MAX_ERROR_LEN];
 	const uint8_t *p = data;
 	size_t left = size;

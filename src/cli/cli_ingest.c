@@ -62,7 +62,7 @@ struct run {
 	struct ingest_env env;
 	pthread_mutex_t out_lock;
 	/* totals, under out_lock */
-	uint64_t files, stored, duplicates, rejected, empty, records, messages;
+	uint64_t files, stored, duplicates, rejected, empty, ignored, records, messages;
 	int fatal;                /* the first failure of our own side, and why */
 	char why[DM_MAX_ERROR_LEN];
 	int progress;
@@ -167,6 +167,8 @@ release(struct run *run, const struct ingest_result *r)
 		run->duplicates++;
 	} else if (strcmp(r->status, "rejected") == 0) {
 		run->rejected++;
+	} else if (strcmp(r->status, "ignored") == 0) {
+		run->ignored++;
 	} else {
 		run->empty++;
 	}
@@ -526,6 +528,8 @@ cli_ingest(const struct cli_cmd *cmd, int argc, char **argv)
 	run.store = st;
 	run.env.archive = ar;
 	run.env.tmp_dir = tmp_dir;
+	run.env.data_dir = cfg.data_dir;
+	run.env.failure_redact = cfg.failure_redact;
 	run.env.account_id = account_id;
 	run.env.direct = run.jobs == 1;
 	run.env.on_result = on_result;

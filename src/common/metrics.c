@@ -109,9 +109,10 @@ dm_metrics_write(struct dm_buf *out)
 	  "# TYPE dmarcd_reports_total counter\n"
 	  "dmarcd_reports_total{status=\"stored\"} %lld\n"
 	  "dmarcd_reports_total{status=\"duplicate\"} %lld\n"
-	  "dmarcd_reports_total{status=\"empty\"} %lld\n",
+	  "dmarcd_reports_total{status=\"empty\"} %lld\n"
+	  "dmarcd_reports_total{status=\"ignored\"} %lld\n",
 	  (long long)get(DM_M_REPORTS_STORED), (long long)get(DM_M_REPORTS_DUPLICATE),
-	  (long long)get(DM_M_REPORTS_EMPTY));
+	  (long long)get(DM_M_REPORTS_EMPTY), (long long)get(DM_M_REPORTS_IGNORED));
 	for (size_t i = 0; i < sizeof rejected / sizeof rejected[0]; i++)
 		P("dmarcd_reports_total{status=\"rejected\",reason=\"%s\"} %lld\n",
 		  rejected[i].reason, (long long)get(rejected[i].m));

@@ -25,10 +25,11 @@ enum dm_metric {
 	DM_M_REPORTS_STORED,
 	DM_M_REPORTS_DUPLICATE,
 	DM_M_REPORTS_EMPTY,        /* inputs without a report */
+	DM_M_REPORTS_IGNORED,      /* feedback reports other than auth-failure */
 	DM_M_REJECTED_MALFORMED,   /* not well-formed XML, bad gzip/zip/MIME */
 	DM_M_REJECTED_NOT_REPORT,  /* a file that is not a report */
 	DM_M_REJECTED_LIMIT,       /* over a limit of limits.h */
-	DM_M_REJECTED_UNSUPPORTED, /* TLS-RPT, failure reports (not yet) */
+	DM_M_REJECTED_UNSUPPORTED, /* a kind of report dmarcd does not read */
 	DM_M_REJECTED_STORE,       /* our side: store or archive failed */
 	DM_M_REJECTED_OTHER,
 	DM_M_RECORDS_STORED,

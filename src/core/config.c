@@ -124,6 +124,9 @@ const struct dm_config_opt dm_config_table[] = {
 	{"enrich_fill_seconds", DM_CFG_INT, "300", "0..86400", OPT(enrich_fill_seconds),
 	 "serve: how often the reverse names that missed their report's deadline are asked"
 	 " again (the last " DM_STR(DM_ENRICH_FILL_DAYS) " days' reports); 0 = never"},
+	{"failure_redact", DM_CFG_ENUM, "hashed", "hashed|headers|none", OPT(failure_redact),
+	 "failure reports: the original message's header fields with the local part of every"
+	 " address a keyed hash (hashed), as they came (headers), or none; its body never"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 

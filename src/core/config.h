@@ -85,6 +85,8 @@ struct dm_config {
 	char rdns[8];
 	char enrich_fill_seconds[8];
 	char rdns_rate[8];
+	/* failure reports: what of the original message is kept */
+	char failure_redact[8];
 	/* [fetch] sections, in file order */
 	struct dm_fetch_source fetch[DM_FETCH_MAX_SOURCES];
 	unsigned nfetch;

@@ -960,7 +960,8 @@ raw_send(struct api_call *c, int64_t id, const struct raw_meta *m)
 	} types[] = {{".gz", "application/gzip"},
 	             {".zip", "application/zip"},
 	             {".xml", "application/xml"},
-	             {".json", "application/json"}};
+	             {".json", "application/json"},
+	             {".txt", "text/plain; charset=utf-8"}};
 	const char *type = "application/octet-stream";
 	const char *dot = strrchr(m->key, '.');
 	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
@@ -1300,6 +1301,186 @@ h_tls_report_raw(struct api_call *c)
 		return;
 	}
 	int rc = store_tls_report(&c->scope, c->t->rd, id, tls_raw_meta, NULL, NULL, &m);
+	if (rc) {
+		store_error(c, rc);
+		return;
+	}
+	raw_send(c, id, &m);
+}
+
+/* ---- failure reports ----------------------------------------------------------------- */
+
+static void
+failure_fields(struct dm_json *j, const struct store_failure_row *r)
+{
+	dm_json_key(j, "id");
+	dm_json_int(j, r->id);
+	dm_json_key(j, "reported_domain");
+	dm_json_str(j, r->reported_domain);
+	dm_json_key(j, "arrival_date");
+	if (r->arrival_date)
+		dm_json_int(j, r->arrival_date);
+	else
+		dm_json_null(j);
+	dm_json_key(j, "received_at");
+	dm_json_int(j, r->received_at);
+	dm_json_key(j, "arf");
+	dm_json_bool(j, r->is_arf);
+	dm_json_key(j, "feedback_type");
+	dm_json_str(j, r->feedback_type);
+	dm_json_key(j, "auth_failure");
+	dm_json_str(j, r->auth_failure);
+	dm_json_key(j, "delivery_result");
+	dm_json_str(j, r->delivery_result);
+	dm_json_key(j, "source_ip");
+	dm_json_str(j, r->source_ip);
+	dm_json_key(j, "original_mail_from");
+	dm_json_str(j, r->original_mail_from);
+	dm_json_key(j, "original_rcpt_to");
+	dm_json_str(j, r->original_rcpt_to);
+	dm_json_key(j, "reporting_mta");
+	dm_json_str(j, r->reporting_mta);
+	dm_json_key(j, "user_agent");
+	dm_json_str(j, r->user_agent);
+	dm_json_key(j, "identity_alignment");
+	dm_json_str(j, r->identity_alignment);
+	dm_json_key(j, "dkim_domain");
+	dm_json_str(j, r->dkim_domain);
+	dm_json_key(j, "dkim_selector");
+	dm_json_str(j, r->dkim_selector);
+	dm_json_key(j, "spf_dns");
+	dm_json_str(j, r->spf_dns);
+	dm_json_key(j, "authentication_results");
+	dm_json_str(j, r->authentication_results);
+	dm_json_key(j, "subject");
+	dm_json_str(j, r->subject);
+	dm_json_key(j, "header_from");
+	dm_json_str(j, r->header_from);
+	dm_json_key(j, "header_from_domain");
+	dm_json_str(j, r->header_from_domain);
+	dm_json_key(j, "message_id");
+	dm_json_str(j, r->message_id);
+	dm_json_key(j, "date");
+	if (r->date)
+		dm_json_int(j, r->date);
+	else
+		dm_json_null(j);
+}
+
+static int
+failure_row(void *arg, const struct store_failure_row *r)
+{
+	struct reports_ctx *s = arg;
+	reports_open(s);
+	dm_json_obj_begin(&s->w.j);
+	failure_fields(&s->w.j, r);
+	dm_json_obj_end(&s->w.j);
+	return jw_flush(&s->w, 0);
+}
+
+/* GET /api/v1/failures?domain=&from=&to=&ip=&limit=&offset=: failure
+ * reports newest first (days: of their arrival), of one source with ip. */
+static void
+h_failures(struct api_call *c)
+{
+	struct query q;
+	unsigned limit, offset;
+	unsigned char ip[16];
+	const char *ips = param(c, "ip");
+	if (read_filter(c, &q, 0) != 0 || uint_param(c, "limit", 100, 1, 1000, &limit) != 0 ||
+	    uint_param(c, "offset", 0, 0, 1000000, &offset) != 0)
+		return;
+	if (ips != NULL && dm_ip_parse(ips, ip) == 0) {
+		(void)bad_param(c, "ip", "an IPv4 or IPv6 address");
+		return;
+	}
+	struct reports_ctx s = {.opened = 0};
+	jw_init(&s.w, c);
+	json_begin(&s.w);
+	int rc = store_failures(&c->scope, c->t->rd, &q.f, ips ? ip : NULL, limit, offset, &s.total,
+	                        failure_row, &s);
+	if (rc == 0) {
+		reports_open(&s);
+		dm_json_arr_end(&s.w.j);
+	}
+	json_end(&s.w, rc);
+	jw_free(&s.w);
+}
+
+static int
+failure_detail(void *arg, const struct store_failure_row *r)
+{
+	struct jw *w = arg;
+	struct dm_json *j = &w->j;
+	failure_fields(j, r);
+	dm_json_key(j, "version");
+	dm_json_str(j, r->version);
+	dm_json_key(j, "dkim_identity");
+	dm_json_str(j, r->dkim_identity);
+	dm_json_key(j, "to");
+	dm_json_str(j, r->to);
+	dm_json_key(j, "incidents");
+	if (r->incidents >= 0)
+		dm_json_int(j, r->incidents);
+	else
+		dm_json_null(j);
+	dm_json_key(j, "archive_key");
+	dm_json_str(j, r->archive_key);
+	dm_json_key(j, "headers");
+	dm_json_str(j, r->headers);
+	dm_json_key(j, "warnings");
+	if (r->warnings_json != NULL && r->warnings_json[0] == '[')
+		dm_json_raw(j, r->warnings_json);
+	else {
+		dm_json_arr_begin(j);
+		dm_json_arr_end(j);
+	}
+	return jw_flush(w, 0);
+}
+
+/* GET /api/v1/failures/ID: one failure report with its original headers
+ * (as redacted when stored). */
+static void
+h_failure(struct api_call *c)
+{
+	int64_t id;
+	if (parse_id(c->arg, &id) != 0) {
+		api_error(c, 404, "not found");
+		return;
+	}
+	struct jw w;
+	jw_init(&w, c);
+	json_begin(&w);
+	int rc = store_failure(&c->scope, c->t->rd, id, failure_detail, &w);
+	json_end(&w, rc);
+	jw_free(&w);
+}
+
+static int
+failure_raw_meta(void *arg, const struct store_failure_row *r)
+{
+	struct raw_meta *m = arg;
+	char dom[72];
+	snprintf(m->key, sizeof m->key, "%s", r->archive_key ? r->archive_key : "");
+	name_part(dom, sizeof dom, r->reported_domain);
+	snprintf(m->name, sizeof m->name, "failure!%s!%" PRId64 ".txt", dom,
+	         r->arrival_date ? r->arrival_date : r->received_at);
+	return 0;
+}
+
+/* GET /api/v1/failures/ID/raw: what was kept of it (the fields and the
+ * redacted headers, never the original message). */
+static void
+h_failure_raw(struct api_call *c)
+{
+	int64_t id;
+	struct raw_meta m;
+	memset(&m, 0, sizeof m);
+	if (parse_id(c->arg, &id) != 0) {
+		api_error(c, 404, "not found");
+		return;
+	}
+	int rc = store_failure(&c->scope, c->t->rd, id, failure_raw_meta, &m);
 	if (rc) {
 		store_error(c, rc);
 		return;
@@ -1670,6 +1851,8 @@ upload_result(void *arg, const struct ingest_result *r)
 		dm_metric_add(DM_M_REPORTS_DUPLICATE, 1);
 	} else if (strcmp(r->status, "empty") == 0) {
 		dm_metric_add(DM_M_REPORTS_EMPTY, 1);
+	} else if (strcmp(r->status, "ignored") == 0) {
+		dm_metric_add(DM_M_REPORTS_IGNORED, 1);
 	} else {
 		dm_metric_add(dm_metric_reject_reason(r->kind, r->error), 1);
 	}
@@ -1716,6 +1899,8 @@ h_upload(struct api_call *c)
 		        .store = t->cfg->store,
 		        .archive = t->cfg->archive,
 		        .tmp_dir = t->cfg->tmp_dir,
+		        .data_dir = t->cfg->data_dir,
+		        .failure_redact = t->cfg->failure_redact,
 		        .on_result = upload_result,
 		        .arg = t,
 		        .account_for = upload_account_for,
@@ -1771,6 +1956,7 @@ api_healthz(struct api_call *c)
 static const char *const p_none[] = {NULL};
 static const char *const p_range[] = {"domain", "from", "to", NULL};
 static const char *const p_tls_reports[] = {"domain", "from", "to", "limit", "offset", NULL};
+static const char *const p_failures[] = {"domain", "from", "to", "ip", "limit", "offset", NULL};
 static const char *const p_advice[] = {"domain", "days", NULL};
 static const char *const p_dns[] = {"domain", "selector", NULL};
 static const char *const p_record[] = {"domain", "p", "sp", "np", "adkim", "aspf", "fo", "t", NULL};
@@ -2027,6 +2213,9 @@ static const struct api_route routes[] = {
         {"/api/v1/tls/reports", NULL, API_GET, h_tls_reports, NULL, p_tls_reports},
         {"/api/v1/tls/reports/", "", API_GET, h_tls_report, NULL, p_none},
         {"/api/v1/tls/reports/", "/raw", API_GET, h_tls_report_raw, NULL, p_none},
+        {"/api/v1/failures", NULL, API_GET, h_failures, NULL, p_failures},
+        {"/api/v1/failures/", "", API_GET, h_failure, NULL, p_none},
+        {"/api/v1/failures/", "/raw", API_GET, h_failure_raw, NULL, p_none},
         {"/api/v1/export.csv", NULL, API_GET, h_export_csv, NULL, p_export},
         {"/api/v1/export.json", NULL, API_GET, h_export_json, NULL, p_export},
 };

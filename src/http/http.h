@@ -49,6 +49,8 @@ struct http_config {
 	size_t nlisten;
 	const char *web_dir; /* the dashboard's files */
 	const char *tmp_dir; /* uploads are written here before they are read */
+	const char *data_dir;       /* for failure reports' redaction key (ingest_env) */
+	const char *failure_redact; /* hashed | headers | none */
 	unsigned threads;    /* query threads */
 	unsigned max_conns, max_per_ip;
 	unsigned timeout;    /* seconds */

@@ -61,7 +61,9 @@
 #include "common/xalloc.h"
 #include "dns/resolver.h"
 #include "enrich/enrich.h"
+#include "core/failure.h"
 #include "parse/aggregate.h"
+#include "parse/arf.h"
 #include "parse/mime.h"
 #include "parse/sniff.h"
 #include "parse/tlsrpt.h"
@@ -115,6 +117,13 @@ struct ingest_job {
 	struct agg_parser *parser; /* reused for every document */
 	struct tls_parser *tls;	   /* the same for TLS reports */
 	const struct mime_part_info *part; /* the MIME part being read, or NULL */
+	/* the failure report of the current message (failure reports below) */
+	int fail_active;		   /* the message is one */
+	struct dm_buf fail_fields;	   /* its message/feedback-report part */
+	struct dm_buf fail_text;	   /* ... or its plain-text form */
+	struct dm_buf fail_orig;	   /* the original message's header block */
+	unsigned char fail_key[32];	   /* the installation's redaction key */
+	int fail_have_key;
 	struct dm_buf tlsbuf;	   /* a TLS report's items until its end (tls_keep) */
 	struct dm_enricher *enricher; /* NULL: records are stored without */
 	int64_t enrich_until;	      /* the current report's deadline for reverse names */
@@ -1283,20 +1292,322 @@ looks_like_html(const unsigned char *p, size_t n)
 	       (n - i >= 14 && strncasecmp((const char *)p + i, "<!doctype html", 14) == 0);
 }
 
+
+/* ---- failure reports ------------------------------------------------------ */
+
+/*
+ * A failure report (ARF, RFC 6591, or the plain-text form of Exim/cPanel)
+ * is a whole message: its message/feedback-report part (or the text),
+ * and the header block of the original message (a message/rfc822 or
+ * text/rfc822-headers part).  Those are kept while the message is walked
+ * (bounded: DM_ARF_MAX_PART_BYTES, DM_MAX_HEADER_BYTES) and read when it
+ * ends (parse/arf.h).  The original message's body is never kept.  What is
+ * stored and archived is the report as read, with the original headers
+ * redacted as failure_redact says (default: the local part of every
+ * address a keyed hash, the key in <data>/redaction.key), and the
+ * recipients named by the feedback fields redacted the same way: these
+ * reports carry other people's mail.  Its SHA-256 identifies it (the
+ * same mail again is a duplicate).  Feedback types other than
+ * auth-failure (abuse, fraud, ...) are recognised and counted, not
+ * stored: status "ignored".
+ */
+
+/* Read a part (head first, then the rest of content) into b, at most cap
+ * bytes; the rest is left unread.  Always 0: a part too big is cut (the
+ * reader warns). */
+static int
+read_into(struct dm_reader *content, const unsigned char *head, size_t nhead, struct dm_buf *b,
+	  size_t cap)
+{
+	dm_buf_reset(b);
+	size_t take = nhead < cap ? nhead : cap;
+	if (take && dm_buf_add(b, head, take) != 0)
+		return 0;
+	unsigned char buf[8192];
+	while (b->len < cap) {
+		size_t want = cap - b->len < sizeof buf ? cap - b->len : sizeof buf;
+		ssize_t n = dm_reader_read(content, buf, want);
+		if (n <= 0 || dm_buf_add(b, buf, (size_t)n) != 0)
+			break;
+	}
+	return 0;
+}
+
+static void
+failure_clear(struct ingest_job *job)
+{
+	job->fail_active = 0;
+	dm_buf_reset(&job->fail_fields);
+	dm_buf_reset(&job->fail_text);
+	dm_buf_reset(&job->fail_orig);
+}
+
+/* The installation's redaction key: <data>/redaction.key, 32 random
+ * bytes made on first use (written whole under another name, then linked
+ * into place, so two processes starting at once agree on one). */
+static int
+failure_key(struct ingest_job *job, char *err, size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	if (job->fail_have_key)
+		return 0;
+	if (job->env.data_dir == NULL) {
+		snprintf(err, errlen, "no data folder for the redaction key");
+		return DM_EINVAL;
+	}
+	snprintf(path, sizeof path, "%s/redaction.key", job->env.data_dir);
+	for (int tries = 0; tries < 2; tries++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = read(fd, job->fail_key, sizeof job->fail_key);
+			close(fd);
+			if (n != (ssize_t)sizeof job->fail_key) {
+				snprintf(err, errlen, "%.400s: not %zu bytes", path, sizeof job->fail_key);
+				return DM_EIO;
+			}
+			job->fail_have_key = 1;
+			return 0;
+		}
+		if (errno != ENOENT)
+			break;
+		unsigned char k[sizeof job->fail_key];
+		if (getentropy(k, sizeof k) != 0)
+			break;
+		snprintf(tmp, sizeof tmp, "%s/redaction.key.XXXXXX", job->env.data_dir);
+		int t = mkostemp(tmp, O_CLOEXEC);
+		if (t < 0)
+			break;
+		int ok = fchmod(t, 0600) == 0 && write(t, k, sizeof k) == (ssize_t)sizeof k &&
+			 fsync(t) == 0;
+		close(t);
+		if (ok && link(tmp, path) != 0 && errno != EEXIST)
+			ok = 0;
+		unlink(tmp);
+		explicit_bzero(k, sizeof k);
+		if (!ok)
+			break;
+		if (dm_fsync_dir(job->env.data_dir) != 0)
+			break;
+	}
+	snprintf(err, errlen, "cannot read or make %.400s: %s", path, strerror(errno));
+	return DM_EIO;
+}
+
+static enum arf_redact
+redact_mode(const struct ingest_job *job)
+{
+	const char *m = job->env.failure_redact;
+	if (m != NULL && strcmp(m, "headers") == 0)
+		return ARF_REDACT_HEADERS;
+	if (m != NULL && strcmp(m, "none") == 0)
+		return ARF_REDACT_NONE;
+	return ARF_REDACT_HASHED;
+}
+
+static void
+emit_failure(struct ingest_job *job, const struct dm_failure_report *r, const char *status,
+	     const char *error)
+{
+	struct ingest_result res;
+	memset(&res, 0, sizeof res);
+	res.kind = "failure";
+	res.status = status;
+	res.policy_domain = r->reported_domain;
+	res.org_name = r->user_agent;
+	res.report_id = r->message_id;
+	if (r->have_arrival_date) {
+		res.have_range = 1;
+		res.begin = res.end = r->arrival_date;
+	}
+	if (strcmp(status, "stored") == 0 || strcmp(status, "duplicate") == 0)
+		res.records = res.messages = 1;
+	res.archive_key = job->key[0] ? job->key : NULL;
+	res.error = error;
+	res.nwarnings = r->nwarnings;
+	res.warnings = r->warnings;
+	emit(job, &res);
+}
+
+/* One "Name: value" line of the kept document (values are one line). */
+static int
+kept_field(struct dm_buf *b, const char *name, const char *v)
+{
+	return v != NULL ? dm_buf_printf(b, "%s: %s\n", name, v) : 0;
+}
+
+/* The message ended: read, redact, archive and store its failure report. */
+static void
+failure_end(struct ingest_job *job)
+{
+	if (!job->fail_active) {
+		failure_clear(job);
+		return;
+	}
+	struct dm_failure_report r;
+	struct dm_buf headers, doc, rcpt;
+	char err[DM_MAX_ERROR_LEN], msg[DM_MAX_ERROR_LEN + 64];
+	enum arf_redact mode = redact_mode(job);
+	int rc;
+
+	dm_failure_init(&r);
+	dm_buf_init(&headers, DM_ARF_MAX_STORED_HEADERS + 4096);
+	dm_buf_init(&doc, DM_ARF_MAX_STORED_HEADERS + DM_ARF_MAX_PART_BYTES + 65536);
+	dm_buf_init(&rcpt, 4 * DM_ARF_MAX_VALUE);
+	job->key[0] = '\0';
+	err[0] = '\0';
+	if (job->fail_fields.len > 0) {
+		rc = arf_parse_fields(&r, job->fail_fields.data, job->fail_fields.len);
+	} else {
+		size_t at = job->fail_text.len;
+		rc = arf_parse_text(&r, job->fail_text.data ? job->fail_text.data : "",
+				    job->fail_text.len, &at);
+		if (rc == 0 && job->fail_orig.len == 0 && at < job->fail_text.len &&
+		    dm_buf_add(&job->fail_orig, job->fail_text.data + at, job->fail_text.len - at))
+			dm_buf_reset(&job->fail_orig); /* cannot be: DM_ARF_MAX_PART_BYTES fits */
+	}
+	if (rc) {
+		snprintf(msg, sizeof msg, "not a failure report: %s", r.error ? r.error : "unreadable");
+		emit_failure(job, &r, "rejected", msg);
+		goto out;
+	}
+	if (r.feedback_type == NULL || strcmp(r.feedback_type, "auth-failure") != 0) {
+		snprintf(msg, sizeof msg, "feedback type %s: not a DMARC failure report (counted, not"
+			 " stored)", r.feedback_type ? r.feedback_type : "(none)");
+		emit_failure(job, &r, "ignored", msg);
+		goto out;
+	}
+	if (mode == ARF_REDACT_HASHED && (rc = failure_key(job, err, sizeof err)) != 0) {
+		snprintf(msg, sizeof msg, "store error: %s", err);
+		emit_failure(job, &r, "rejected", msg);
+		job->fatal = rc;
+		goto out;
+	}
+	int bad = 0;
+	if (job->fail_orig.len > 0)
+		bad |= arf_original_headers(&r, job->fail_orig.data, job->fail_orig.len, mode,
+					    job->fail_key, sizeof job->fail_key, &headers);
+	else
+		dm_failure_warn(&r, "no original message headers");
+	bad |= dm_buf_addc(&headers, '\0');
+	/* the recipients the feedback fields name are other people's */
+	if (r.original_rcpt_to != NULL) {
+		if (mode == ARF_REDACT_NONE)
+			r.original_rcpt_to = NULL;
+		else if (mode == ARF_REDACT_HASHED &&
+			 arf_redact_text(&rcpt, r.original_rcpt_to, strlen(r.original_rcpt_to),
+					 job->fail_key, sizeof job->fail_key) == 0 &&
+			 dm_buf_addc(&rcpt, '\0') == 0)
+			r.original_rcpt_to = rcpt.data;
+	}
+
+	/* what is kept, as one document: archived, and its hash the identity */
+	bad |= kept_field(&doc, "Feedback-Type", r.feedback_type);
+	bad |= kept_field(&doc, "Version", r.version);
+	bad |= kept_field(&doc, "User-Agent", r.user_agent);
+	bad |= kept_field(&doc, "Auth-Failure", r.auth_failure);
+	bad |= kept_field(&doc, "Delivery-Result", r.delivery_result);
+	bad |= kept_field(&doc, "Reported-Domain", r.reported_domain);
+	bad |= kept_field(&doc, "Source-IP", r.source_ip_family ? r.source_ip_text : NULL);
+	bad |= kept_field(&doc, "Original-Mail-From", r.original_mail_from);
+	bad |= kept_field(&doc, "Original-Rcpt-To", r.original_rcpt_to);
+	bad |= kept_field(&doc, "Original-Envelope-Id", r.original_envelope_id);
+	bad |= kept_field(&doc, "Reporting-MTA", r.reporting_mta);
+	if (r.have_arrival_date)
+		bad |= dm_buf_printf(&doc, "Arrival-Date: %lld\n", (long long)r.arrival_date);
+	bad |= kept_field(&doc, "Identity-Alignment", r.identity_alignment);
+	bad |= kept_field(&doc, "DKIM-Domain", r.dkim_domain);
+	bad |= kept_field(&doc, "DKIM-Identity", r.dkim_identity);
+	bad |= kept_field(&doc, "DKIM-Selector", r.dkim_selector);
+	bad |= kept_field(&doc, "SPF-DNS", r.spf_dns);
+	if (r.authentication_results != NULL) {
+		/* one field per value (they were joined with newlines) */
+		const char *a = r.authentication_results;
+		while (*a) {
+			size_t n = strcspn(a, "\n");
+			bad |= dm_buf_printf(&doc, "Authentication-Results: %.*s\n", (int)n, a);
+			a += n + (a[n] == '\n');
+		}
+	}
+	bad |= dm_buf_printf(&doc, "X-Dmarcd-Form: %s\nX-Dmarcd-Redaction: %s\n\n",
+			    r.is_arf ? "arf" : "text",
+			    mode == ARF_REDACT_HASHED    ? "hashed"
+			    : mode == ARF_REDACT_HEADERS ? "headers"
+							 : "none");
+	bad |= dm_buf_adds(&doc, headers.data);
+	if (bad) { /* cannot be: every part is bounded below the buffers' size */
+		emit_failure(job, &r, "rejected", "failure report too large to keep");
+		goto out;
+	}
+
+	struct archive_writer *w = archive_put_begin(job->env.archive, time(NULL));
+	rc = w ? archive_put_write(w, doc.data, doc.len) : DM_EIO;
+	if (rc == 0)
+		rc = archive_put_commit(w, "txt", job->key, sizeof job->key, job->hash, err,
+					sizeof err);
+	else if (w)
+		archive_put_abort(w);
+	if (rc) {
+		job->key[0] = '\0';
+		snprintf(msg, sizeof msg, "archive error: %s", *err ? err : dm_strerror(rc));
+		emit_failure(job, &r, "rejected", msg);
+		job->fatal = rc;
+		goto out;
+	}
+	int64_t account = job->env.account_id;
+	if (job->env.account_for != NULL && r.reported_domain != NULL)
+		account = job->env.account_for(job->env.arg, r.reported_domain);
+	struct store_report_info info = {
+		.archive_key = job->key,
+		.content_hash = job->hash,
+		.source = job->display,
+		.received_at = (int64_t)time(NULL),
+	};
+	enum store_outcome out;
+	rc = store_failure_put(job->env.store, account, &r, headers.data, &info, &out, job->err,
+			       sizeof job->err);
+	if (rc) {
+		snprintf(msg, sizeof msg, "store error: %s (%s)", dm_strerror(rc), job->err);
+		emit_failure(job, &r, "rejected", msg);
+		job->fatal = rc;
+		goto out;
+	}
+	emit_failure(job, &r, out == STORE_STORED ? "stored" : "duplicate", NULL);
+out:
+	dm_buf_free(&headers);
+	dm_buf_free(&doc);
+	dm_buf_free(&rcpt);
+	dm_failure_free(&r);
+	failure_clear(job);
+}
+
+/* The message is a failure report: its parts from here are read as one
+ * (failure_part), and it is stored when the message ends. */
 static void
 failure_report(struct ingest_job *job)
 {
-	if (job->saw_failure)
-		return;
 	job->saw_failure = 1;
-	emit_simple(job, "failure", "rejected", NULL, "not supported yet");
+	job->fail_active = 1;
 }
 
 static int
 on_message(void *arg, unsigned index)
 {
 	struct ingest_job *job = arg;
+	(void)index;
+	failure_end(job); /* the previous message of an mbox */
 	job->saw_failure = 0;
+	return job->fatal;
+}
+
+/* The header block of a message inside the one walked: the first one is
+ * what a failure report's original message is read from. */
+static int
+on_message_headers(void *arg, int depth, const char *text, size_t len)
+{
+	struct ingest_job *job = arg;
+	if (depth == 1 && job->fail_orig.len == 0 &&
+	    dm_buf_add(&job->fail_orig, text, len < DM_MAX_HEADER_BYTES ? len : DM_MAX_HEADER_BYTES))
+		dm_buf_reset(&job->fail_orig); /* cannot be: the buffer holds that much */
 	return job->fatal;
 }
 
@@ -1308,11 +1619,21 @@ on_part(void *arg, const struct mime_part_info *info, struct dm_reader *content)
 	size_t nhead = 0;
 	if (job->fatal)
 		return job->fatal;
+	if (strcmp(info->content_type, "message/feedback-report") == 0) {
+		failure_report(job);
+		return read_into(content, NULL, 0, &job->fail_fields, DM_ARF_MAX_PART_BYTES);
+	}
+	if (strcmp(info->content_type, "text/rfc822-headers") == 0 &&
+	    (job->saw_failure || (info->report_type &&
+				  strcmp(info->report_type, "feedback-report") == 0))) {
+		failure_report(job);
+		dm_buf_reset(&job->fail_orig);
+		return read_into(content, NULL, 0, &job->fail_orig, DM_MAX_HEADER_BYTES);
+	}
 	if (job->saw_failure)
 		return 0; /* the rest of a failure report is its sample message */
-	if ((info->report_type && strcmp(info->report_type, "feedback-report") == 0) ||
-	    strcmp(info->content_type, "message/feedback-report") == 0) {
-		failure_report(job);
+	if (info->report_type && strcmp(info->report_type, "feedback-report") == 0) {
+		failure_report(job); /* its human-readable part: not kept */
 		return 0;
 	}
 	while (nhead < sizeof head) {
@@ -1327,9 +1648,12 @@ on_part(void *arg, const struct mime_part_info *info, struct dm_reader *content)
 	if (k == SNIFF_XML && (strcmp(info->content_type, "text/html") == 0 || looks_like_html(head, nhead)))
 		shaped = 0; /* an HTML body starts with '<' too */
 	if (!shaped) {
-		if (strncmp(info->content_type, "text/", 5) == 0 && looks_like_failure(head, nhead)) {
+		if (strncmp(info->content_type, "text/", 5) == 0 &&
+		    (looks_like_failure(head, nhead) || arf_sniff(head, nhead))) {
+			/* the plain-text form (Exim/cPanel): kept to be read */
 			failure_report(job);
-			return 0;
+			return read_into(content, head, nhead, &job->fail_text,
+					 DM_ARF_MAX_PART_BYTES);
 		}
 		if (!labelled_as_report(info))
 			return 0; /* a body text, a signature, a logo */
@@ -1371,6 +1695,9 @@ ingest_job_new(const struct ingest_env *env)
 	dm_buf_init(&job->mem, DM_MAX_INMEMORY_ATTACHMENT);
 	dm_arena_init(&job->batch_arena);
 	dm_buf_init(&job->tlsbuf, DM_TLS_KEEP_BYTES + 2 * DM_TLS_MAX_TOKEN * 8);
+	dm_buf_init(&job->fail_fields, DM_ARF_MAX_PART_BYTES);
+	dm_buf_init(&job->fail_text, DM_ARF_MAX_PART_BYTES);
+	dm_buf_init(&job->fail_orig, DM_MAX_HEADER_BYTES);
 	job->batch = xcalloc(DM_MAX_BATCH_RECORDS, sizeof *job->batch);
 	if (env->enrich) {
 		char err[256];
@@ -1391,6 +1718,10 @@ ingest_job_free(struct ingest_job *job)
 	agg_parser_free(job->parser);
 	tls_parser_free(job->tls);
 	dm_buf_free(&job->tlsbuf);
+	dm_buf_free(&job->fail_fields);
+	dm_buf_free(&job->fail_text);
+	dm_buf_free(&job->fail_orig);
+	explicit_bzero(job->fail_key, sizeof job->fail_key);
 	free(job->iobuf);
 	free(job->tail);
 	dm_buf_free(&job->mem);
@@ -1442,6 +1773,7 @@ ingest_fd(struct ingest_job *job, int fd, const char *display, uint64_t own_byte
 	if (k == SNIFF_MAIL || k == SNIFF_MBOX) {
 		struct mime_sink sink = {
 			.message = on_message,
+			.message_headers = on_message_headers,
 			.part = on_part,
 			.warn = on_mime_warn,
 			.arg = job,
@@ -1460,6 +1792,9 @@ ingest_fd(struct ingest_job *job, int fd, const char *display, uint64_t own_byte
 		}
 		rc = k == SNIFF_MAIL ? mime_walk_fd(fd, &sink, err, sizeof err)
 				     : mime_walk_mbox_fd(fd, &sink, err, sizeof err);
+		if (!job->fatal)
+			failure_end(job); /* the last message's */
+		failure_clear(job);
 		if (job->fatal)
 			return job->fatal;
 		if (rc < 0)

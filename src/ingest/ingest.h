@@ -48,6 +48,10 @@ struct ingest_env {
 	struct store *store;
 	struct archive *archive;
 	const char *tmp_dir;	/* for stdin spooling */
+	/* the data folder: its redaction.key makes the keyed hashes of
+	 * failure reports (NULL: failure reports are rejected) */
+	const char *data_dir;
+	const char *failure_redact; /* failure_redact: hashed | headers | none */
 	int64_t account_id;
 	/* One job alone on the store: records go straight into the report's
 	 * transaction instead of a batch (no one waits for the lock). */

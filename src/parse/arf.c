@@ -976,12 +976,18 @@ arf_parse_text(struct dm_failure_report *r, const char *text, size_t len, size_t
 		if (ci_find(p, (size_t)(e - p), "copy of the headers") ||
 		    (ci_prefix(p, (size_t)(e - p), "------") &&
 		     ci_find(p, (size_t)(e - p), "header"))) {
+			/* the marker may wrap ("...before the error\n       was
+			 * detected."): skip blank lines and up to 3 lines of its
+			 * text, to the first header field */
 			const char *q = next;
+			unsigned text_lines = 0;
 			while (q < end) {
 				const char *n2;
 				const char *e2 = line_end(q, end, &n2);
-				if (!white_line(q, e2))
-					break;
+				if (!white_line(q, e2)) {
+					if (looks_like_field(q, e2) || ++text_lines > 3)
+						break;
+				}
 				q = n2;
 			}
 			hdr = (size_t)(q - text);
@@ -1157,6 +1163,16 @@ redact(struct dm_buf *o, const char *s, size_t n, const struct hasher *h)
 		emitted = i;
 	}
 	return dm_buf_add(o, s + emitted, n - emitted);
+}
+
+int
+arf_redact_text(struct dm_buf *out, const char *s, size_t n, const unsigned char *key,
+                size_t keylen)
+{
+	if (key == NULL || keylen == 0)
+		return DM_EINVAL;
+	struct hasher h = {key, keylen};
+	return redact(out, s, n, &h) < 0 ? DM_ELIMIT : 0;
 }
 
 /* The domain of the first mailbox of an address list (From), lower case,

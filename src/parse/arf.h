@@ -89,6 +89,14 @@ int arf_original_headers(struct dm_failure_report *r, const char *text, size_t l
                          enum arf_redact mode, const unsigned char *key, size_t keylen,
                          struct dm_buf *out) DM_WUR;
 
+/* Append s[0..n) to out with the local part of every address in it
+ * replaced by its keyed token, as ARF_REDACT_HASHED does to the original
+ * headers (the feedback fields that name other people's addresses,
+ * Original-Rcpt-To, get the same).  0, DM_EINVAL without a key, or
+ * DM_ELIMIT when out is full. */
+int arf_redact_text(struct dm_buf *out, const char *s, size_t n, const unsigned char *key,
+                    size_t keylen) DM_WUR;
+
 /* Does the head of a text/plain part look like a plain-text failure
  * report?  Conservative: 1 only for the Exim/cPanel opening sentence, or
  * for both its "Sender IP Address:" and "DMARC Results:" lines. */

@@ -928,6 +928,15 @@ walk_message(struct walk *w, GMimeMessage *msg, int depth, int rfc822)
 	struct scope sc;
 	GMimeObject *top = g_mime_message_get_mime_part(msg);
 
+	if (rfc822 > 0 && w->sink->message_headers != NULL) {
+		char *h = g_mime_object_get_headers((GMimeObject *)msg, NULL);
+		int rc = h ? w->sink->message_headers(w->sink->arg, rfc822, h, strlen(h)) : 0;
+		g_free(h);
+		if (rc < 0) {
+			w->stopped = 1;
+			return rc;
+		}
+	}
 	if (!top)
 		return 0;
 	sc.subject = g_mime_message_get_subject(msg);

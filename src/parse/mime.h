@@ -63,6 +63,14 @@ struct mime_sink {
 	 * with the next message unless this returns a negative code.  May be
 	 * NULL: the failure then goes to warn as "message N: reason". */
 	int (*message_failed)(void *arg, unsigned index, int rc, const char *reason);
+	/* The header block of each message nested in the one walked (a
+	 * message/rfc822 part, encoded or not), before its parts: the fields
+	 * as GMime keeps them ("Name: value" lines, folded as they came),
+	 * len bytes, bounded by the pre-scan (DM_MAX_HEADER_BYTES).  The
+	 * original message of a failure report is read from it.  depth is its
+	 * message/rfc822 nesting (1 for a message attached to the top one).
+	 * May be NULL.  Return 0 or a negative code to stop the walk. */
+	int (*message_headers)(void *arg, int depth, const char *text, size_t len);
 };
 
 /* Parse one message from fd, which must be seekable and positioned at the

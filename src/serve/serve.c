@@ -520,6 +520,14 @@ worker_result(void *arg, const struct ingest_result *r)
 		       (unsigned long long)r->records);
 		return;
 	}
+	if (strcmp(r->status, "ignored") == 0) {
+		/* recognised, counted, nothing to keep: not a failure of ours */
+		w->ok++;
+		dm_metric_add(DM_M_REPORTS_IGNORED, 1);
+		dm_log(DM_LOG_INFO, "worker", "%s: ignored %s: %s", w->id, r->kind,
+		       esc(why, sizeof why, r->error != NULL ? r->error : "-"));
+		return;
+	}
 	dm_metric_add(strcmp(r->status, "empty") == 0 ? DM_M_REPORTS_EMPTY
 						     : dm_metric_reject_reason(r->kind, r->error),
 		      1);
@@ -951,6 +959,8 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	env.store = sv.store;
 	env.archive = sv.archive;
 	env.tmp_dir = sv.tmp_dir;
+	env.data_dir = sv.cfg->data_dir;
+	env.failure_redact = sv.cfg->failure_redact;
 	env.direct = o->workers == 1;
 	env.on_result = worker_result;
 	env.account_for = worker_account;
@@ -1003,6 +1013,8 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 			.nlisten = o->nhttp,
 			.web_dir = sv.cfg->web_dir,
 			.tmp_dir = sv.tmp_dir,
+			.data_dir = sv.cfg->data_dir,
+			.failure_redact = sv.cfg->failure_redact,
 			.threads = (unsigned)dm_config_int(sv.cfg->http_threads),
 			.max_conns = (unsigned)dm_config_int(sv.cfg->http_max_conns),
 			.max_per_ip = (unsigned)dm_config_int(sv.cfg->http_max_per_ip),

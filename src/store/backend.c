@@ -6,7 +6,9 @@
  * backend_src_days.
  */
 #include "store/backend.h"
+#include "core/failure.h"
 #include "core/tlsrpt.h"
+#include "store/store.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -379,4 +381,119 @@ backend_enrich_fields(struct dm_buf *b, const struct dm_enrichment *e, int own, 
 		bad |= backend_field(b, e ? e->service : NULL, last);
 	}
 	return bad ? DM_ELIMIT : 0;
+}
+
+/* ---- failure reports ------------------------------------------------------------ */
+
+int64_t
+backend_failure_day(const struct dm_failure_report *r, int64_t received_at)
+{
+	int64_t t = r->have_arrival_date ? r->arrival_date : received_at;
+	return t - ((t % 86400) + 86400) % 86400;
+}
+
+int
+backend_failure_warnings_json(struct dm_buf *json, const struct dm_failure_report *r)
+{
+	return warnings_json(json, r->warnings, r->nwarnings, r->warnings_dropped);
+}
+
+void
+backend_failure_values(struct backend_failure_vals *fv, int64_t account_id,
+		       const struct dm_failure_report *r, const char *headers,
+		       const struct store_report_info *info, const char *warnings_json)
+{
+	long long n[8] = {account_id,
+			  backend_failure_day(r, info->received_at),
+			  info->received_at,
+			  r->is_arf,
+			  r->rcpt_to_count,
+			  r->incidents,
+			  r->arrival_date,
+			  r->date};
+	for (int i = 0; i < 8; i++)
+		snprintf(fv->num[i], sizeof fv->num[i], "%lld", n[i]);
+	const char *v[BACKEND_FAILURE_NCOLS] = {
+		fv->num[0],
+		info->content_hash,
+		r->reported_domain ? r->reported_domain : "",
+		fv->num[1],
+		fv->num[2],
+		info->archive_key,
+		info->source,
+		r->feedback_type ? r->feedback_type : "",
+		fv->num[3],
+		r->version,
+		r->user_agent,
+		r->auth_failure,
+		r->delivery_result,
+		r->source_ip_family ? r->source_ip_text : NULL,
+		r->original_mail_from,
+		r->original_rcpt_to,
+		fv->num[4],
+		r->original_envelope_id,
+		r->reporting_mta,
+		r->incidents >= 0 ? fv->num[5] : NULL,
+		r->have_arrival_date ? fv->num[6] : NULL,
+		r->authentication_results,
+		r->identity_alignment,
+		r->dkim_domain,
+		r->dkim_identity,
+		r->dkim_selector,
+		r->spf_dns,
+		r->subject,
+		r->from,
+		r->header_from_domain,
+		r->to,
+		r->message_id,
+		r->have_date ? fv->num[7] : NULL,
+		headers,
+		warnings_json,
+	};
+	memcpy(fv->v, v, sizeof v);
+}
+
+static int64_t
+col_num(const char *s)
+{
+	return s ? strtoll(s, NULL, 10) : 0;
+}
+
+void
+backend_failure_row(struct store_failure_row *row, const char *const *c, int detail)
+{
+	memset(row, 0, sizeof *row);
+	row->id = col_num(c[0]);
+	row->account_id = col_num(c[1]);
+	row->reported_domain = c[2];
+	row->feedback_type = c[3];
+	row->auth_failure = c[4];
+	row->delivery_result = c[5];
+	row->source_ip = c[6];
+	row->original_mail_from = c[7];
+	row->original_rcpt_to = c[8];
+	row->reporting_mta = c[9];
+	row->user_agent = c[10];
+	row->identity_alignment = c[11];
+	row->dkim_domain = c[12];
+	row->dkim_selector = c[13];
+	row->spf_dns = c[14];
+	row->subject = c[15];
+	row->header_from = c[16];
+	row->header_from_domain = c[17];
+	row->message_id = c[18];
+	row->authentication_results = c[19];
+	row->arrival_date = col_num(c[20]);
+	row->date = col_num(c[21]);
+	row->received_at = col_num(c[22]);
+	row->is_arf = (int)col_num(c[23]);
+	row->incidents = c[30] ? col_num(c[30]) : -1;
+	if (detail) {
+		row->headers = c[24];
+		row->archive_key = c[25];
+		row->warnings_json = c[26];
+		row->version = c[27];
+		row->dkim_identity = c[28];
+		row->to = c[29];
+	}
 }

@@ -48,6 +48,47 @@ const char *backend_tls_domain(const struct dm_tls_report *rep);
 int64_t backend_tls_day(const struct dm_tls_report *rep);
 int backend_tls_warnings_json(struct dm_buf *json, const struct dm_tls_report *rep) DM_WUR;
 
+/* ---- failure reports: one row, the same columns in every backend ---- */
+
+struct dm_failure_report;
+struct store_report_info;
+struct store_failure_row;
+
+/* The columns a failure report is written with, in this order. */
+#define BACKEND_FAILURE_COLS                                                                       \
+	"account_id, content_hash, reported_domain, day, received_at, archive_key, source,"        \
+	" feedback_type, is_arf, version, user_agent, auth_failure, delivery_result, source_ip,"   \
+	" original_mail_from, original_rcpt_to, rcpt_to_count, original_envelope_id,"              \
+	" reporting_mta, incidents, arrival_date, authentication_results, identity_alignment,"     \
+	" dkim_domain, dkim_identity, dkim_selector, spf_dns, subject, header_from,"               \
+	" header_from_domain, to_addr, message_id, date, headers, warnings"
+#define BACKEND_FAILURE_NCOLS 35
+/* ... and read with (store_failure_row), in this order */
+#define BACKEND_FAILURE_READ                                                                       \
+	"id, account_id, reported_domain, feedback_type, auth_failure, delivery_result, source_ip," \
+	" original_mail_from, original_rcpt_to, reporting_mta, user_agent, identity_alignment,"    \
+	" dkim_domain, dkim_selector, spf_dns, subject, header_from, header_from_domain,"          \
+	" message_id, authentication_results, arrival_date, date, received_at, is_arf, headers,"  \
+	" archive_key, warnings, version, dkim_identity, to_addr, incidents"
+#define BACKEND_FAILURE_NREAD 31
+
+/* Every value of the row as text (NULL: SQL NULL; numbers printed into
+ * num), for the columns of BACKEND_FAILURE_COLS.  The reported domain
+ * is "" when the report named none; the day is the UTC day of its
+ * Arrival-Date, else of when it was received. */
+struct backend_failure_vals {
+	const char *v[BACKEND_FAILURE_NCOLS];
+	char num[8][24];
+};
+void backend_failure_values(struct backend_failure_vals *fv, int64_t account_id,
+			    const struct dm_failure_report *r, const char *headers,
+			    const struct store_report_info *info, const char *warnings_json);
+int backend_failure_warnings_json(struct dm_buf *json, const struct dm_failure_report *r) DM_WUR;
+int64_t backend_failure_day(const struct dm_failure_report *r, int64_t received_at);
+/* A row read back: col[i] the text of column i of BACKEND_FAILURE_READ
+ * (NULL for SQL NULL); detail 0 leaves the detail fields NULL. */
+void backend_failure_row(struct store_failure_row *row, const char *const *col, int detail);
+
 /* Merge one report's rollup cells into the batch's tables (daily cells,
  * and day_totals cells without the source), flush called when one is
  * full. */

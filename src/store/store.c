@@ -504,3 +504,38 @@ store_tls_report(const struct store_scope *sc, struct store_reader *rd, int64_t 
 		return DM_EINVAL;
 	return rd->st->read_ops->tls_report(rd->impl, sc, id, meta_fn, pol_fn, fail_fn, arg);
 }
+
+/* ---- failure reports ------------------------------------------------------------ */
+
+int
+store_failure_put(struct store *st, int64_t account_id, const struct dm_failure_report *r,
+		  const char *headers, const struct store_report_info *info,
+		  enum store_outcome *out, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&st->lock);
+	int rc = reason(st, st->ops->failure_put(st, account_id, r, headers, info, out), err,
+			errlen);
+	last_batch = st->ops->batch(st);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_failures(const struct store_scope *sc, struct store_reader *rd,
+	       const struct store_filter *f, const unsigned char *ip, unsigned limit,
+	       unsigned offset, uint64_t *total,
+	       int (*fn)(void *arg, const struct store_failure_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->failures(rd->impl, sc, f, ip, limit, offset, total, fn, arg);
+}
+
+int
+store_failure(const struct store_scope *sc, struct store_reader *rd, int64_t id,
+	      int (*fn)(void *arg, const struct store_failure_row *r), void *arg)
+{
+	if (!scope_ok(rd, sc))
+		return DM_EINVAL;
+	return rd->st->read_ops->failure(rd->impl, sc, id, fn, arg);
+}

@@ -41,6 +41,7 @@ enum store_outcome { STORE_STORED, STORE_DUPLICATE };
 
 /* A TLS report's policies and failure details, pulled by the store
  * (store_tls_put below). */
+struct dm_failure_report;
 struct dm_tls_report;
 struct dm_tls_policy;
 struct dm_tls_failure;
@@ -53,6 +54,23 @@ struct store_tls_item {
 /* 1 and *it filled, 0 at the end, or a negative code (the store aborts
  * the report and returns it). */
 typedef int (*store_tls_next_fn)(void *arg, struct store_tls_item *it);
+
+/* A failure report as stored (store_failures, store_failure): strings
+ * NULL when absent; headers and warnings_json in the detail only. */
+struct store_failure_row {
+	int64_t id, account_id;
+	const char *reported_domain, *feedback_type, *auth_failure, *delivery_result;
+	const char *source_ip; /* canonical text, NULL when none */
+	const char *original_mail_from, *original_rcpt_to, *reporting_mta, *user_agent;
+	const char *identity_alignment, *dkim_domain, *dkim_selector, *spf_dns;
+	const char *subject, *header_from, *header_from_domain, *message_id;
+	const char *authentication_results;
+	int64_t arrival_date, date, received_at; /* 0: unknown (date, arrival) */
+	int is_arf;
+	/* the detail only */
+	const char *headers, *archive_key, *warnings_json, *version, *dkim_identity, *to;
+	int64_t incidents;
+};
 
 /* TLS report reads (store_tls_domains ... store_tls_report below). */
 struct store_tls_domain_row {
@@ -308,6 +326,10 @@ struct store_ops {
 	 * and their records of domain, NULL any, that end at since or later) */
 	int (*reenrich)(struct store *st, const char *domain, int64_t since,
 			const struct dm_record *src, size_t n);
+	/* a failure report (store_failure_put) */
+	int (*failure_put)(struct store *st, int64_t account_id, const struct dm_failure_report *r,
+			   const char *headers, const struct store_report_info *info,
+			   enum store_outcome *out);
 	/* a whole TLS report (store_tls_put) */
 	int (*tls_put)(struct store *st, int64_t account_id, struct dm_tls_report *rep,
 		       const struct store_report_info *info, store_tls_next_fn next, void *arg,
@@ -369,6 +391,11 @@ struct store_read_ops {
 			  int (*pol_fn)(void *arg, const struct store_tls_policy_row *r),
 			  int (*fail_fn)(void *arg, const struct store_tls_failure_row *r),
 			  void *arg);
+	int (*failures)(void *impl, const struct store_scope *sc, const struct store_filter *f,
+			const unsigned char *ip, unsigned limit, unsigned offset, uint64_t *total,
+			int (*fn)(void *arg, const struct store_failure_row *r), void *arg);
+	int (*failure)(void *impl, const struct store_scope *sc, int64_t id,
+		       int (*fn)(void *arg, const struct store_failure_row *r), void *arg);
 };
 
 struct store {
@@ -483,6 +510,32 @@ int store_tls_report(const struct store_scope *sc, struct store_reader *rd, int6
 		     int (*pol_fn)(void *arg, const struct store_tls_policy_row *r),
 		     int (*fail_fn)(void *arg, const struct store_tls_failure_row *r),
 		     void *arg) DM_WUR;
+
+/* ---- failure reports (ARF, RFC 6591 / RFC 9991) -------------------------------
+ *
+ * One row per failure report of feedback type auth-failure, with the
+ * fields of core/failure.h and the original message's header block as
+ * redacted by ingest (never its body).  A report is identified by the
+ * SHA-256 of what is kept of it (its feedback-report part and the
+ * redacted headers): the same mail again is a duplicate.  Listed per
+ * reported domain, by the day it arrived (its Arrival-Date, else when it
+ * was received), and per source address. */
+
+struct dm_failure_report;
+
+int store_failure_put(struct store *st, int64_t account_id, const struct dm_failure_report *r,
+		      const char *headers, const struct store_report_info *info,
+		      enum store_outcome *out, char *err, size_t errlen) DM_WUR;
+
+/* Filter of the failure lists: f's domain (NULL: every domain in scope)
+ * and days, and one source address when ip is not NULL. */
+int store_failures(const struct store_scope *sc, struct store_reader *rd,
+		   const struct store_filter *f, const unsigned char *ip, unsigned limit,
+		   unsigned offset, uint64_t *total,
+		   int (*fn)(void *arg, const struct store_failure_row *r), void *arg) DM_WUR;
+/* One failure report with its headers; DM_ENOTFOUND outside the scope. */
+int store_failure(const struct store_scope *sc, struct store_reader *rd, int64_t id,
+		  int (*fn)(void *arg, const struct store_failure_row *r), void *arg) DM_WUR;
 
 /* Backends. */
 extern const struct store_ops store_sqlite_ops;

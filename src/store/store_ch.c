@@ -56,6 +56,7 @@
 #include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
+#include "core/failure.h"
 #include "core/tlsrpt.h"
 #include "store/backend.h"
 #include "store/rollup.h"
@@ -218,6 +219,24 @@ static const char *const schema_sql[] = {
 	" receiving_mx_helo Nullable(String), receiving_ip Nullable(String),"
 	" additional_info Nullable(String), failure_reason_code Nullable(String), sessions Int64)"
 	" ENGINE = MergeTree PARTITION BY month ORDER BY (domain, day, attempt, n)",
+	/* failure reports: one row per attempt; reads take the smallest
+	 * attempt of each content_hash (store_ch_read.c) */
+	"CREATE TABLE IF NOT EXISTS failures (attempt UInt64, month UInt32, account_id Int64,"
+	" content_hash String, reported_domain String, day Int64, received_at Int64,"
+	" archive_key Nullable(String), source Nullable(String), feedback_type String,"
+	" is_arf UInt8, version Nullable(String), user_agent Nullable(String),"
+	" auth_failure Nullable(String), delivery_result Nullable(String),"
+	" source_ip Nullable(String), original_mail_from Nullable(String),"
+	" original_rcpt_to Nullable(String), rcpt_to_count Int64,"
+	" original_envelope_id Nullable(String), reporting_mta Nullable(String),"
+	" incidents Nullable(Int64), arrival_date Nullable(Int64),"
+	" authentication_results Nullable(String), identity_alignment Nullable(String),"
+	" dkim_domain Nullable(String), dkim_identity Nullable(String),"
+	" dkim_selector Nullable(String), spf_dns Nullable(String), subject Nullable(String),"
+	" header_from Nullable(String), header_from_domain Nullable(String),"
+	" to_addr Nullable(String), message_id Nullable(String), date Nullable(Int64),"
+	" headers Nullable(String), warnings Nullable(String))"
+	" ENGINE = MergeTree PARTITION BY month ORDER BY (reported_domain, day, attempt)",
 	NULL,
 };
 /* clang-format on */
@@ -1766,6 +1785,63 @@ ch_tls_put(struct store *st, int64_t account_id, struct dm_tls_report *rep,
 	return 0;
 }
 
+/* ---- failure reports ------------------------------------------------------------ */
+
+/* One INSERT of one row, after a lookup of its content_hash: stored at
+ * once (as TLS reports), two nodes storing the same report at once both
+ * write it and reads take the smallest attempt. */
+static int
+ch_failure_put(struct store *st, int64_t account_id, const struct dm_failure_report *r,
+               const char *headers, const struct store_report_info *info,
+               enum store_outcome *out)
+{
+	struct ch *c = st->impl;
+	struct backend_failure_vals fv;
+	c->err[0] = '\0';
+	struct dm_buf *q = &c->sql;
+	dm_buf_reset(q);
+	int bad = dm_buf_printf(q, "SELECT count() FROM failures%s WHERE content_hash = ", c->sfx);
+	bad |= store_ch_literal(q, &c->json, info->content_hash);
+	bad |= dm_buf_addc(q, '\0');
+	if (bad) {
+		snprintf(c->err, sizeof c->err, "clickhouse: a failure report's hash too long");
+		return DM_ELIMIT;
+	}
+	int rc = post(c, q->data, "", NULL, 0, "look a failure report up");
+	if (rc)
+		return rc;
+	if (c->ans.len > 0 && c->ans.data[0] != '0') {
+		*out = STORE_DUPLICATE;
+		return 0;
+	}
+	if (backend_failure_warnings_json(&c->json, r) != 0) {
+		snprintf(c->err, sizeof c->err, "clickhouse: the report's warnings are too long");
+		return DM_ELIMIT;
+	}
+	backend_failure_values(&fv, account_id, r, headers, info, c->json.data);
+	struct dm_buf b;
+	dm_buf_init(&b, 8 * DM_MAX_HEADER_BYTES);
+	uint64_t attempt = new_attempt();
+	int64_t t = r->have_arrival_date ? r->arrival_date : info->received_at;
+	bad = dm_buf_printf(&b, "%" PRIu64 "\t%u\t", attempt, (unsigned)month_of(t)) ? 1 : 0;
+	for (int i = 0; i < BACKEND_FAILURE_NCOLS; i++)
+		bad |= field(&b, fv.v[i], i == BACKEND_FAILURE_NCOLS - 1) != 0;
+	if (bad) {
+		dm_buf_free(&b);
+		snprintf(c->err, sizeof c->err, "clickhouse: a failure report row too long");
+		return DM_ELIMIT;
+	}
+	char sql[1024];
+	snprintf(sql, sizeof sql, "INSERT INTO failures%s (attempt, month, " BACKEND_FAILURE_COLS
+	         ") FORMAT TabSeparated", c->sfx);
+	rc = post(c, sql, c->sync, b.data, b.len, "insert a failure report");
+	dm_buf_free(&b);
+	if (rc)
+		return rc;
+	*out = STORE_STORED;
+	return 0;
+}
+
 /* ---- stats ---------------------------------------------------------------------- */
 
 void
@@ -2186,10 +2262,11 @@ store_ch_open(struct store *st, const char *url, const char *password, const cha
 		        "ledger",     "records",         "cells",     "daily",        "day_totals",
 		        "src_day",    "reports",         "cancels",   "ips",          "feed_cells",
 		        "feed_daily", "feed_day_totals", "feed_src_day", "feed_reports",
-		        "tls_reports", "tls_policies", "tls_failures", NULL};
+		        "tls_reports", "tls_policies", "tls_failures", "failures", NULL};
 		for (int i = 0; rc == 0 && c->sfx[0] && dist[i]; i++) {
 			int keyed = strcmp(dist[i], "ledger") == 0 || strcmp(dist[i], "records") == 0 ||
-			            strncmp(dist[i], "feed_", 5) == 0 || strncmp(dist[i], "tls_", 4) == 0;
+			            strncmp(dist[i], "feed_", 5) == 0 || strncmp(dist[i], "tls_", 4) == 0 ||
+			            strcmp(dist[i], "failures") == 0;
 			int by_ip = strcmp(dist[i], "ips") == 0;
 			snprintf(create, sizeof create,
 			         "CREATE TABLE IF NOT EXISTS %s_d AS %s ENGINE = Distributed(%s, %s, %s%s)",
@@ -2249,5 +2326,6 @@ const struct store_ops store_ch_ops = {
         .stats = ch_stats,
         .reenrich = ch_reenrich,
         .tls_put = ch_tls_put,
+        .failure_put = ch_failure_put,
         .errmsg = ch_errmsg,
 };

@@ -44,6 +44,8 @@
 #include "common/limits.h"
 #include "common/xalloc.h"
 #include "core/arena.h"
+#include "common/ip.h"
+#include "store/backend.h"
 #include "store/read.h"
 #include "store/store.h"
 #include "store/store_ch.h"
@@ -1644,6 +1646,94 @@ rd_tls_report(void *impl, const struct store_scope *sc, int64_t id,
 	return rc;
 }
 
+
+/* ---- failure reports ------------------------------------------------------------ */
+
+/* The live failure reports: the smallest attempt of each content_hash. */
+static void
+add_failures_where(struct stmt *s, const struct store_scope *sc, const struct store_filter *f,
+                   const unsigned char *ip)
+{
+	add(s, " WHERE");
+	add_scope(s, sc);
+	if (f->domain != NULL) {
+		add(s, " AND reported_domain = ");
+		add_str(s, f->domain);
+	}
+	if (ip != NULL) {
+		char text[DM_IP_TEXT];
+		dm_ip_format(ip, text, sizeof text);
+		add(s, " AND source_ip = ");
+		add_str(s, text);
+	}
+	add(s, " AND day BETWEEN %" PRId64 " AND %" PRId64 " AND attempt %sIN (SELECT min(attempt)"
+	       " FROM failures%s GROUP BY content_hash)",
+	    from_of(f), to_of(f), s->q->sfx[0] ? "GLOBAL " : "", s->q->sfx);
+}
+
+struct failure_rows {
+	struct chr *q;
+	int (*fn)(void *arg, const struct store_failure_row *r);
+	void *arg;
+	int detail, have;
+};
+
+static int
+failure_row(void *arg, char **f)
+{
+	struct failure_rows *w = arg;
+	struct store_failure_row r;
+	backend_failure_row(&r, (const char *const *)f, w->detail);
+	w->have = 1;
+	return w->fn(w->arg, &r);
+}
+
+static int
+rd_failures(void *impl, const struct store_scope *sc, const struct store_filter *f,
+            const unsigned char *ip, unsigned limit, unsigned offset, uint64_t *total,
+            int (*fn)(void *arg, const struct store_failure_row *r), void *arg)
+{
+	struct chr *q = impl;
+	int rc = ready(q);
+	if (rc)
+		return rc;
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT count() FROM failures%s", q->sfx);
+	add_failures_where(&s, sc, f, ip);
+	*total = 0;
+	if ((rc = run(&s, NULL, 1, tls_count_row, total)) != 0 || limit == 0)
+		return rc;
+	st_init(&s, q);
+	/* the id is the attempt */
+	add(&s, "SELECT attempt AS id, %s FROM failures%s",
+	    BACKEND_FAILURE_READ + strlen("id, "), q->sfx);
+	add_failures_where(&s, sc, f, ip);
+	add(&s, " ORDER BY day DESC, attempt DESC LIMIT %u, %u", offset, limit);
+	struct failure_rows w = {.q = q, .fn = fn, .arg = arg};
+	return run(&s, NULL, BACKEND_FAILURE_NREAD, failure_row, &w);
+}
+
+static int
+rd_failure(void *impl, const struct store_scope *sc, int64_t id,
+           int (*fn)(void *arg, const struct store_failure_row *r), void *arg)
+{
+	struct chr *q = impl;
+	int rc = ready(q);
+	if (rc)
+		return rc;
+	struct stmt s;
+	st_init(&s, q);
+	add(&s, "SELECT attempt AS id, %s FROM failures%s WHERE attempt = %" PRId64 " AND",
+	    BACKEND_FAILURE_READ + strlen("id, "), q->sfx, id);
+	add_scope(&s, sc);
+	add(&s, " LIMIT 1");
+	struct failure_rows w = {.q = q, .fn = fn, .arg = arg, .detail = 1};
+	if ((rc = run(&s, NULL, BACKEND_FAILURE_NREAD, failure_row, &w)) != 0)
+		return rc;
+	return w.have ? 0 : DM_ENOTFOUND;
+}
+
 const struct store_read_ops store_ch_read_ops = {
         .open = rd_open,
         .close = rd_close,
@@ -1664,4 +1754,6 @@ const struct store_read_ops store_ch_read_ops = {
         .tls_failures = rd_tls_failures,
         .tls_reports = rd_tls_reports,
         .tls_report = rd_tls_report,
+        .failures = rd_failures,
+        .failure = rd_failure,
 };

@@ -70,7 +70,7 @@
 	" asn bigint, as_name text, country text, service text, service_type text,"               \
 	" updated bigint NOT NULL);"
 
-/* SMTP TLS reports (store.h), as in SQLite.  Version 4. */
+/* SMTP TLS reports and failure reports (store.h), as in SQLite.  Version 4. */
 #define TLS_SQL                                                                                    \
         "CREATE TABLE IF NOT EXISTS tls_reports("                                                  \
         " id bigserial PRIMARY KEY, account_id bigint NOT NULL, reporter text NOT NULL,"           \
@@ -93,7 +93,20 @@
         " result_type text NOT NULL, sending_ip text, receiving_mx_hostname text,"                 \
         " receiving_mx_helo text, receiving_ip text, additional_info text,"                        \
         " failure_reason_code text, sessions bigint NOT NULL, PRIMARY KEY(report, n));"            \
-        "CREATE INDEX IF NOT EXISTS tls_failures_domain ON tls_failures(domain, day);"
+        "CREATE INDEX IF NOT EXISTS tls_failures_domain ON tls_failures(domain, day);"          \
+        "CREATE TABLE IF NOT EXISTS failures("                                                     \
+        " id bigserial PRIMARY KEY, account_id bigint NOT NULL, content_hash text NOT NULL UNIQUE," \
+        " reported_domain text NOT NULL, day bigint NOT NULL, received_at bigint NOT NULL,"        \
+        " archive_key text, source text, feedback_type text NOT NULL, is_arf smallint NOT NULL,"   \
+        " version text, user_agent text, auth_failure text, delivery_result text, source_ip text," \
+        " original_mail_from text, original_rcpt_to text, rcpt_to_count integer,"                  \
+        " original_envelope_id text, reporting_mta text, incidents bigint, arrival_date bigint,"   \
+        " authentication_results text, identity_alignment text, dkim_domain text,"                 \
+        " dkim_identity text, dkim_selector text, spf_dns text, subject text, header_from text,"   \
+        " header_from_domain text, to_addr text, message_id text, date bigint, headers text,"      \
+        " warnings text);"                                                                         \
+        "CREATE INDEX IF NOT EXISTS failures_domain ON failures(reported_domain, day);"            \
+        "CREATE INDEX IF NOT EXISTS failures_ip ON failures(source_ip, day);"
 
 static const char schema_sql[] =
         "CREATE TABLE IF NOT EXISTS dmarcd_schema(version integer NOT NULL);"
@@ -240,6 +253,11 @@ static const char tls_failures_copy_sql[] =
         "COPY tls_failures(report, n, policy, account_id, domain, day, result_type, sending_ip,"
         " receiving_mx_hostname, receiving_mx_helo, receiving_ip, additional_info,"
         " failure_reason_code, sessions) FROM STDIN";
+
+static const char failure_sql[] =
+        "INSERT INTO failures(" BACKEND_FAILURE_COLS ") VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27,"
+        " $28, $29, $30, $31, $32, $33, $34, $35) ON CONFLICT (content_hash) DO NOTHING RETURNING id";
 
 static const char stats_sql[] =
         "SELECT r.policy_domain, r.n, r.rec, r.msg, COALESCE(d.pass, 0), COALESCE(d.fail, 0) FROM"
@@ -1088,6 +1106,53 @@ fail:
 }
 
 
+/* ---- failure reports ------------------------------------------------------------ */
+
+static int
+pg_failure_put(struct store *st, int64_t account_id, const struct dm_failure_report *r,
+               const char *headers, const struct store_report_info *info,
+               enum store_outcome *out)
+{
+	struct pg *p = st->impl;
+	struct backend_failure_vals fv;
+	struct dm_buf t[BACKEND_FAILURE_NCOLS];
+	const char *v[BACKEND_FAILURE_NCOLS];
+	p->err[0] = '\0';
+	if (backend_failure_warnings_json(&p->json, r) != 0) {
+		snprintf(p->err, sizeof p->err, "the report's warnings are too long");
+		return DM_ELIMIT;
+	}
+	int rc = batch_open(p);
+	if (rc)
+		return rc;
+	backend_failure_values(&fv, account_id, r, headers, info, p->json.data);
+	int bad = 0;
+	for (int i = 0; i < BACKEND_FAILURE_NCOLS; i++) {
+		/* text made valid UTF-8 for the server (the source's name may
+		 * not be) */
+		dm_buf_init(&t[i], 4 * DM_MAX_HEADER_BYTES);
+		bad |= fv.v[i] ? store_pg_text(&t[i], fv.v[i]) : 0;
+		v[i] = fv.v[i] ? t[i].data : NULL;
+	}
+	PGresult *res = bad ? NULL : PQexecParams(p->c, failure_sql, BACKEND_FAILURE_NCOLS, NULL, v,
+	                                          NULL, NULL, 0);
+	for (int i = 0; i < BACKEND_FAILURE_NCOLS; i++)
+		dm_buf_free(&t[i]);
+	if (bad) {
+		snprintf(p->err, sizeof p->err, "a failure report field too long");
+		return DM_ELIMIT;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = fail(p, res, "store the failure report");
+		batch_fail(p);
+		return rc;
+	}
+	int stored = PQntuples(res) > 0;
+	PQclear(res);
+	*out = stored ? STORE_STORED : STORE_DUPLICATE;
+	return stored ? batch_counted(p) : 0;
+}
+
 /* ---- SMTP TLS reports ----------------------------------------------------------- */
 
 /* The report's row (its claim: no row back, a duplicate), then its
@@ -1404,5 +1469,6 @@ const struct store_ops store_pg_ops = {
         .stats = pg_stats,
         .reenrich = pg_reenrich,
         .tls_put = pg_tls_put,
+        .failure_put = pg_failure_put,
         .errmsg = pg_errmsg,
 };

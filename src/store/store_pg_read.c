@@ -38,6 +38,8 @@
 #include "common/buf.h"
 #include "common/limits.h"
 #include "common/xalloc.h"
+#include "common/ip.h"
+#include "store/backend.h"
 #include "store/read.h"
 #include "store/store.h"
 #include "store/store_pg.h"
@@ -1264,6 +1266,87 @@ rd_tls_report(void *impl, const struct store_scope *sc, int64_t id,
 	return rc;
 }
 
+
+/* ---- failure reports ------------------------------------------------------------ */
+
+/* clang-format off */
+#define FAILURES_WHERE \
+	" WHERE ($1 OR account_id = $2) AND ($3::text IS NULL OR reported_domain = $3)" \
+	" AND ($6::text IS NULL OR source_ip = $6) AND day BETWEEN $4 AND $5"
+static const char q_failures_total[] = "SELECT COUNT(*) FROM failures" FAILURES_WHERE;
+static const char q_failures[] =
+	"SELECT " BACKEND_FAILURE_READ " FROM failures" FAILURES_WHERE
+	" ORDER BY day DESC, id DESC LIMIT $7 OFFSET $8";
+static const char q_failure[] =
+	"SELECT " BACKEND_FAILURE_READ " FROM failures WHERE id = $3 AND ($1 OR account_id = $2)";
+/* clang-format on */
+
+static void
+read_failure(PGresult *r, int i, struct store_failure_row *row, int detail)
+{
+	const char *c[BACKEND_FAILURE_NREAD];
+	for (int k = 0; k < BACKEND_FAILURE_NREAD; k++)
+		c[k] = val(r, i, k);
+	backend_failure_row(row, c, detail);
+}
+
+static void
+args_failures(struct args *a, const struct store_scope *sc, const struct store_filter *f,
+              const unsigned char *ip)
+{
+	char text[DM_IP_TEXT];
+	args_init(a, sc, f);
+	if (ip != NULL)
+		dm_ip_format(ip, text, sizeof text);
+	arg_text(a, 5, ip != NULL ? text : NULL);
+}
+
+static int
+rd_failures(void *impl, const struct store_scope *sc, const struct store_filter *f,
+            const unsigned char *ip, unsigned limit, unsigned offset, uint64_t *total,
+            int (*fn)(void *arg, const struct store_failure_row *r), void *arg)
+{
+	struct pgr *q = impl;
+	struct args a;
+	args_failures(&a, sc, f, ip);
+	int rc = one_number(q, q_failures_total, &a, total);
+	if (rc)
+		return rc;
+	args_failures(&a, sc, f, ip);
+	arg_int(&a, 6, limit);
+	arg_int(&a, 7, offset);
+	PGresult *r;
+	rc = run(q, q_failures, &a, &r);
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+		struct store_failure_row row;
+		read_failure(r, i, &row, 0);
+		rc = fn(arg, &row);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int
+rd_failure(void *impl, const struct store_scope *sc, int64_t id,
+           int (*fn)(void *arg, const struct store_failure_row *r), void *arg)
+{
+	struct pgr *q = impl;
+	struct args a;
+	args_init(&a, sc, NULL);
+	arg_int(&a, 2, id);
+	PGresult *r;
+	int rc = run(q, q_failure, &a, &r);
+	if (rc == 0 && PQntuples(r) == 0)
+		rc = DM_ENOTFOUND;
+	if (rc == 0) {
+		struct store_failure_row row;
+		read_failure(r, 0, &row, 1);
+		rc = fn(arg, &row);
+	}
+	PQclear(r);
+	return rc;
+}
+
 const struct store_read_ops store_pg_read_ops = {
         .open = rd_open,
         .close = rd_close,
@@ -1284,4 +1367,6 @@ const struct store_read_ops store_pg_read_ops = {
         .tls_failures = rd_tls_failures,
         .tls_reports = rd_tls_reports,
         .tls_report = rd_tls_report,
+        .failures = rd_failures,
+        .failure = rd_failure,
 };

@@ -68,9 +68,27 @@
  * UNIQUE ip (migrated by copying): new sources are appended, and only
  * the small index takes them in address order (keyed by the address,
  * every batch of new sources rewrote most of the table's pages).
- * 7: SMTP TLS reports (tls_reports, tls_policies, tls_failures; new
- * tables, nothing to migrate). */
+ * 7: SMTP TLS reports (tls_reports, tls_policies, tls_failures) and
+ * failure reports (failures); new tables, nothing to migrate. */
 #define SCHEMA_VERSION 7
+
+/* Failure reports (store.h): one row each, the columns of
+ * BACKEND_FAILURE_COLS; the same report again (its content_hash) is a
+ * duplicate. */
+#define FAILURES_SQL                                                                               \
+	"CREATE TABLE IF NOT EXISTS failures("                                                     \
+	" id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, content_hash TEXT NOT NULL UNIQUE," \
+	" reported_domain TEXT NOT NULL, day INTEGER NOT NULL, received_at INTEGER NOT NULL,"      \
+	" archive_key TEXT, source TEXT, feedback_type TEXT NOT NULL, is_arf INTEGER NOT NULL,"     \
+	" version TEXT, user_agent TEXT, auth_failure TEXT, delivery_result TEXT, source_ip TEXT,"  \
+	" original_mail_from TEXT, original_rcpt_to TEXT, rcpt_to_count INTEGER,"                  \
+	" original_envelope_id TEXT, reporting_mta TEXT, incidents INTEGER, arrival_date INTEGER," \
+	" authentication_results TEXT, identity_alignment TEXT, dkim_domain TEXT,"                \
+	" dkim_identity TEXT, dkim_selector TEXT, spf_dns TEXT, subject TEXT, header_from TEXT,"   \
+	" header_from_domain TEXT, to_addr TEXT, message_id TEXT, date INTEGER, headers TEXT,"     \
+	" warnings TEXT);"                                                                         \
+	"CREATE INDEX IF NOT EXISTS failures_domain ON failures(reported_domain, day);"            \
+	"CREATE INDEX IF NOT EXISTS failures_ip ON failures(source_ip, day);"
 
 /* SMTP TLS reports (store.h): one row per report, per policy and per
  * failure detail; policies and failures carry the report's account,
@@ -98,7 +116,8 @@
 	" receiving_mx_helo TEXT, receiving_ip TEXT, additional_info TEXT,"                        \
 	" failure_reason_code TEXT, sessions INTEGER NOT NULL, PRIMARY KEY(report, n))"            \
 	" WITHOUT ROWID;"                                                                          \
-	"CREATE INDEX IF NOT EXISTS tls_failures_domain ON tls_failures(domain, day);"
+	"CREATE INDEX IF NOT EXISTS tls_failures_domain ON tls_failures(domain, day);"          \
+	FAILURES_SQL
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS accounts("
@@ -220,6 +239,7 @@ enum stmt {
 	S_TLS_REPORT,
 	S_TLS_POLICY,
 	S_TLS_FAILURE,
+	S_FAILURE,
 	S_COUNT
 };
 
@@ -314,6 +334,9 @@ static const char *const stmt_sql[S_COUNT] = {
 			  " result_type, sending_ip, receiving_mx_hostname, receiving_mx_helo,"
 			  " receiving_ip, additional_info, failure_reason_code, sessions)"
 			  " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+	[S_FAILURE] = "INSERT INTO failures(" BACKEND_FAILURE_COLS ") VALUES(?1,?2,?3,?4,?5,?6,?7,"
+		      "?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,"
+		      "?27,?28,?29,?30,?31,?32,?33,?34,?35) ON CONFLICT DO NOTHING",
 };
 
 struct sq {
@@ -1319,6 +1342,40 @@ sq_tls_put(struct store *st, int64_t account_id, struct dm_tls_report *rep,
 	return *out == STORE_STORED ? batch_counted(q) : 0;
 }
 
+/* ---- failure reports ------------------------------------------------------------ */
+
+static int
+sq_failure_put(struct store *st, int64_t account_id, const struct dm_failure_report *r,
+	       const char *headers, const struct store_report_info *info, enum store_outcome *out)
+{
+	struct sq *q = st->impl;
+	struct backend_failure_vals fv;
+	q->err[0] = '\0';
+	if (backend_failure_warnings_json(&q->json, r) != 0) {
+		snprintf(q->err, sizeof q->err, "the report's warnings are too long");
+		return DM_ELIMIT;
+	}
+	int rc = batch_open(q);
+	if (rc)
+		return rc;
+	backend_failure_values(&fv, account_id, r, headers, info, q->json.data);
+	sqlite3_stmt *s = q->st[S_FAILURE];
+	for (int i = 0; i < BACKEND_FAILURE_NCOLS; i++)
+		bind_text(s, i + 1, fv.v[i]);
+	rc = step_done(q, s);
+	sqlite3_clear_bindings(s);
+	if (rc || q->broken || sqlite3_get_autocommit(q->db)) {
+		batch_fail(q);
+		return rc ? rc : DM_EIO;
+	}
+	if (sqlite3_changes(q->db) == 0) {
+		*out = STORE_DUPLICATE;
+		return 0;
+	}
+	*out = STORE_STORED;
+	return batch_counted(q);
+}
+
 static int
 sq_flush(struct store *st)
 {
@@ -1550,5 +1607,6 @@ const struct store_ops store_sqlite_ops = {
 	.stats = sq_stats,
 	.reenrich = sq_reenrich,
 	.tls_put = sq_tls_put,
+	.failure_put = sq_failure_put,
 	.errmsg = sq_errmsg,
 };

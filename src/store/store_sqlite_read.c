@@ -41,6 +41,8 @@
 #include "common/limits.h"
 #include "common/xalloc.h"
 #include "core/arena.h"
+#include "common/ip.h"
+#include "store/backend.h"
 #include "store/read.h"
 #include "store/store.h"
 #include "store/store_sqlite.h"
@@ -105,6 +107,9 @@ enum rstmt {
 	R_TLS_REPORT,
 	R_TLS_POLICIES,
 	R_TLS_FAILURE_ROWS,
+	R_FAILURES,
+	R_FAILURES_TOTAL,
+	R_FAILURE,
 	R_COUNT
 };
 
@@ -209,6 +214,14 @@ static const char *const rstmt_sql[R_COUNT] = {
                                " receiving_mx_helo, receiving_ip, additional_info,"
                                " failure_reason_code, sessions FROM tls_failures"
                                " WHERE report = ?3 AND" SCOPE " ORDER BY n",
+        /* ?6 a source address (text) or NULL */
+        [R_FAILURES] = "SELECT " BACKEND_FAILURE_READ " FROM failures WHERE" SCOPE
+                       " AND (?3 IS NULL OR reported_domain = ?3) AND (?6 IS NULL OR source_ip = ?6)"
+                       " AND day BETWEEN ?4 AND ?5 ORDER BY day DESC, id DESC LIMIT ?7 OFFSET ?8",
+        [R_FAILURES_TOTAL] = "SELECT COUNT(*) FROM failures WHERE" SCOPE
+                             " AND (?3 IS NULL OR reported_domain = ?3)"
+                             " AND (?6 IS NULL OR source_ip = ?6) AND day BETWEEN ?4 AND ?5",
+        [R_FAILURE] = "SELECT " BACKEND_FAILURE_READ " FROM failures WHERE id = ?3 AND" SCOPE,
 };
 
 struct sqr {
@@ -1215,6 +1228,68 @@ rd_tls_report(void *impl, const struct store_scope *sc, int64_t id,
 	return fail_fn == NULL || rc == SQLITE_DONE ? 0 : fail(q, rc);
 }
 
+
+/* ---- failure reports ------------------------------------------------------------ */
+
+static void
+read_failure(sqlite3_stmt *s, struct store_failure_row *r, int detail)
+{
+	const char *c[BACKEND_FAILURE_NREAD];
+	for (int i = 0; i < BACKEND_FAILURE_NREAD; i++)
+		c[i] = col_text(s, i);
+	backend_failure_row(r, c, detail);
+}
+
+static int
+rd_failures(void *impl, const struct store_scope *sc, const struct store_filter *f,
+            const unsigned char *ip, unsigned limit, unsigned offset, uint64_t *total,
+            int (*fn)(void *arg, const struct store_failure_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	char text[DM_IP_TEXT];
+	if (ip != NULL)
+		dm_ip_format(ip, text, sizeof text);
+	sqlite3_stmt *s = prep(q, R_FAILURES_TOTAL, sc, f);
+	if (ip != NULL)
+		sqlite3_bind_text(s, 6, text, -1, SQLITE_STATIC);
+	int rc = one_number(q, s, total), n = 0;
+	if (rc)
+		return rc;
+	s = prep(q, R_FAILURES, sc, f);
+	if (ip != NULL)
+		sqlite3_bind_text(s, 6, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, limit);
+	sqlite3_bind_int64(s, 8, offset);
+	while (n == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_failure_row r;
+		read_failure(s, &r, 0);
+		n = fn(arg, &r);
+	}
+	sqlite3_reset(s);
+	if (n)
+		return n;
+	return rc == SQLITE_DONE ? 0 : fail(q, rc);
+}
+
+static int
+rd_failure(void *impl, const struct store_scope *sc, int64_t id,
+           int (*fn)(void *arg, const struct store_failure_row *r), void *arg)
+{
+	struct sqr *q = impl;
+	sqlite3_stmt *s = prep(q, R_FAILURE, sc, NULL);
+	sqlite3_bind_int64(s, 3, id);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? DM_ENOTFOUND : fail(q, rc);
+	}
+	struct store_failure_row r;
+	read_failure(s, &r, 1);
+	int n = fn(arg, &r);
+	sqlite3_reset(s);
+	return n;
+}
+
 const struct store_read_ops store_sqlite_read_ops = {
         .open = rd_open,
         .close = rd_close,
@@ -1235,4 +1310,6 @@ const struct store_read_ops store_sqlite_read_ops = {
         .tls_failures = rd_tls_failures,
         .tls_reports = rd_tls_reports,
         .tls_report = rd_tls_report,
+        .failures = rd_failures,
+        .failure = rd_failure,
 };

@@ -51,6 +51,21 @@ TLS = {
     "smtp_tls/rfc8460.json": ("company-y.example", 1, 5326, 303, 3),
     "smtp_tls/smtp_tls.json": ("example.com", 1, 0, 3, 2),
 }
+# Failure reports: file -> (status, reported domain, source ip, is_arf,
+# delivery_result, original_mail_from) from the README; the LF and CRLF
+# copies of the LinkedIn report are one report (the later one a
+# duplicate, whichever comes first)
+FAILURE = {
+    "failure/DMARC Failure Report for domain.de (mail-from=sharepoint@domain.de, ip=10.10.10.10).eml":
+        ("stored", "domain.de", "10.10.10.10", 1, "policy", "sharepoint@domain.de"),
+    "failure/[Netease DMARC Failure Report] Rent Reminder.eml":
+        ("stored", "cardinal.com", "167.89.69.24", 1, "delivered", None),
+    "failure/dmarc_ruf_report_linkedin.crlf.eml": ("stored", "example.com", "10.10.10.10", 1, "delivered", ""),
+    "failure/dmarc_ruf_report_linkedin.eml": ("duplicate", "example.com", "10.10.10.10", 1, "delivered", ""),
+    "failure/exim_plain_text_only_no_arf_part.eml": ("stored", "example.com", "203.0.113.68", 0, "delivered",
+                                                     None),
+}
+
 # what the README points out, as rows of tls_failures
 TLS_ROWS = [
     # RFC 8460's IPv6 with leading zeros comes back canonical
@@ -105,6 +120,33 @@ def main():
                          " WHERE report_id = ?", (g["report_id"],)).fetchall()
         if row != [(dom, pols, ok, fail, details)]:
             bad.append(f"{name}: stored {row}, want {(dom, pols, ok, fail, details)}")
+    for name, (status, dom, ip, arf, dr, mf) in FAILURE.items():
+        got = by.get(name, [])
+        if len(got) != 1 or got[0]["kind"] != "failure" or got[0]["status"] != status:
+            bad.append(f"{name}: want one {status} failure line, got {got}")
+            continue
+        row = db.execute("SELECT reported_domain, source_ip, is_arf, delivery_result, original_mail_from,"
+                         " headers FROM failures WHERE archive_key = ?", (got[0]["archive_key"],)).fetchall()
+        if len(row) != 1 or row[0][:5] != (dom, ip, arf, dr, mf if mf is not None else row[0][4]):
+            bad.append(f"{name}: stored {row[:1]}, want {(dom, ip, arf, dr, mf)}")
+        elif mf is None and row[0][4] is not None and "@" in row[0][4] and name.startswith("failure/exim"):
+            bad.append(f"{name}: a mail-from the text form does not have: {row[0][4]}")
+    # the Netease report's feedback part is base64 with CRLF, and says
+    # Identity-Alignment: spf,dkim
+    if db.execute("SELECT identity_alignment FROM failures WHERE reported_domain = 'cardinal.com'").fetchall() \
+            != [("dkim,spf",)]:
+        bad.append("Netease: identity_alignment not dkim,spf")
+    # the sample messages' bodies are never stored: the LinkedIn sample's
+    # "Alternative Text" and "HTML Text" are in no stored header block
+    for needle in ("Alternative", "HTML Text", "<body>"):
+        n = db.execute("SELECT count(*) FROM failures WHERE instr(headers, ?) > 0", (needle,)).fetchone()[0]
+        if n:
+            bad.append(f"a stored header block holds the body text {needle!r}")
+    # and the addresses of the original messages are keyed hashes
+    n = db.execute("SELECT count(*) FROM failures WHERE headers LIKE '%From:%' AND headers NOT LIKE '%h-%@%'"
+                   ).fetchone()[0]
+    if n:
+        bad.append(f"{n} stored header blocks with a From: and no hashed address")
     for name, sql, want in TLS_ROWS:
         got = db.execute(sql).fetchall()
         if got != want:

@@ -43,7 +43,7 @@ import time
 KEYS = ["input", "kind", "status", "org_name", "report_id", "policy_domain",
         "begin", "end", "records", "messages", "archive_key", "error"]
 SIDECARS = (".expected.json", ".stats.json", ".sql", ".sql.out", ".exit")
-KEY_RE = re.compile(r"^(\d{4})/(\d{2})/([0-9a-f]{64})\.(xml|gz|zip|zz|json|bin)$")
+KEY_RE = re.compile(r"^(\d{4})/(\d{2})/([0-9a-f]{64})\.(xml|gz|zip|zz|json|bin|txt)$")
 TIMEOUT = 30
 
 
@@ -203,7 +203,11 @@ def store_args(work, name, data):
 def run_case(binary, cases_dir, work, name, entry, env, update):
     problems = []
     data = os.path.join(work, name, "data")
-    os.makedirs(os.path.dirname(data))
+    os.makedirs(data)
+    # a fixed redaction key, so the keyed hashes of failure reports are
+    # known to make_fixtures.py (GOLDEN_KEY there)
+    with open(os.path.join(data, "redaction.key"), "wb") as f:
+        f.write(bytes(range(32)))
     where = store_args(work, name, data)
     runs = 2 if name.startswith("twice-") else 1
     exp = read_lines(os.path.join(cases_dir, name + ".expected.json"))

@@ -50,8 +50,13 @@ Rules of dmarcd that the expectations encode (SPECS.md 1.5, 6.4, 6.5):
     surrogate or bytes after the document reject it; the same report-id
     from the same organization again is "duplicate".  `dmarcd stats`
     counts aggregate reports only.
-  - failure (ARF) reports: status "rejected", error "not supported yet";
-    no single attachment (archive_key null).
+  - failure (ARF) reports of type auth-failure: stored; what is kept (the
+    fields read, then the original message's header fields with the
+    local part of every address a keyed hash, never its body) is archived
+    as .txt and its hash identifies the report; org_name is the
+    User-Agent, report_id the (redacted) Message-ID of the original,
+    begin = end its Arrival-Date, records = messages = 1.  Other feedback
+    types (abuse...): status "ignored".
   - dmarc_pass counts the messages of records whose policy_evaluated dkim
     or spf is "pass" (after lower-casing and alias mapping).
 """
@@ -435,8 +440,34 @@ def tls_rejected(inp, att, error, **known):
     return line
 
 
-def failure_line(inp):
-    return simple_line(inp, "failure", "rejected", None, "not supported yet")
+# the redaction key golden.py puts into every case's data folder
+GOLDEN_KEY = bytes(range(32))
+
+
+def token(addr):
+    """An address with its local part replaced by the keyed hash dmarcd
+    writes (failure_redact = hashed): h- and 8 hex digits of
+    HMAC-SHA256(key, lower-cased local@domain)."""
+    import hmac
+    local, dom = addr.rsplit("@", 1)
+    mac = hmac.new(GOLDEN_KEY, addr.lower().encode(), "sha256").hexdigest()
+    return "h-%s@%s" % (mac[:8], dom)
+
+
+def failure_doc(fields, headers, form="arf"):
+    """What dmarcd keeps of a failure report (archived; its SHA-256 the
+    identity): the fields it read, in its order, then the redacted
+    original headers."""
+    out = "".join("%s: %s\n" % kv for kv in fields)
+    out += "X-Dmarcd-Form: %s\nX-Dmarcd-Redaction: hashed\n\n" % form
+    return (out + "".join(h + "\n" for h in headers)).encode()
+
+
+def failure_line(inp, doc, domain, begin, org, message_id, status="stored"):
+    """begin: the Arrival-Date (None when the report gave none)."""
+    return {"input": inp, "kind": "failure", "status": status, "org_name": org,
+            "report_id": message_id, "policy_domain": domain, "begin": begin, "end": begin,
+            "records": 1, "messages": 1, "archive_key": "YYYY/MM/%s.txt" % sha(doc), "error": None}
 
 
 def numbered(inp, lines):
@@ -1234,7 +1265,101 @@ m = message(["From: dmarc-failure@elsewhere.example", "To: dmarc-ruf@example.com
              "Subject: FW: Urgent wire transfer", "Message-ID: <arf1@elsewhere.example>",
              "Date: Wed, 15 Nov 2023 08:00:06 +0000", "MIME-Version: 1.0",
              'Content-Type: multipart/report; report-type=feedback-report; boundary="arf-b"'], body)
-case("failure-arf", {"failure-arf.eml": m}, [failure_line("failure-arf.eml")])
+arf_doc = failure_doc(
+    [("Feedback-Type", "auth-failure"), ("Version", "1"), ("User-Agent", "ExampleARF/1.0"),
+     ("Auth-Failure", "dmarc"), ("Delivery-Result", "reject"), ("Reported-Domain", "example.com"),
+     ("Source-IP", "203.0.113.66"), ("Original-Mail-From", "ceo@example.com"),
+     ("Original-Rcpt-To", token("victim@elsewhere.example")), ("Arrival-Date", "1700035205"),
+     ("Identity-Alignment", "none"),
+     ("Authentication-Results", "mx.elsewhere.example; dmarc=fail header.from=example.com")],
+    ["From: " + token("ceo@example.com"), "To: " + token("victim@elsewhere.example"),
+     "Subject: Urgent wire transfer", "Message-ID: <%s>" % token("spoof1@attacker.example"),
+     "Date: Wed, 15 Nov 2023 08:00:00 +0000"])
+case("failure-arf", {"failure-arf.eml": m},
+     [failure_line("failure-arf.eml", arf_doc, "example.com", 1700035205, "ExampleARF/1.0",
+                   "<%s>" % token("spoof1@attacker.example"))],
+     sql=("SELECT reported_domain, source_ip, auth_failure, delivery_result, identity_alignment,"
+          " original_rcpt_to, subject, header_from_domain, instr(headers, 'Please pay') FROM failures;",
+          "example.com|203.0.113.66|dmarc|reject|none|%s|Urgent wire transfer|example.com|0\n"
+          % token("victim@elsewhere.example")))
+
+# the plain-text form (Exim/cPanel), with the original headers inline
+exim = ("This message was created automatically by mail delivery software.\n\n"
+        "A message claiming to be from you has failed the published DMARC\n"
+        "policy for your domain.\n\n"
+        "  Sender Domain: example.com\n"
+        "  Sender IP Address: 198.51.100.23\n"
+        "  Received Date: Wed, 15 Nov 2023 09:30:00 +0000\n"
+        "  SPF Alignment: no\n"
+        "  DKIM Alignment: no\n"
+        "  DMARC Results: Reject, Reject\n\n"
+        "------ This is a copy of the headers that were received before the error\n"
+        "       was detected.\n\n"
+        "From: Billing <billing@example.com>\n"
+        "To: clerk@victim.example\n"
+        "Subject: Invoice 42\n"
+        "Message-ID: <inv42@mailer.example>\n"
+        "Date: Wed, 15 Nov 2023 09:29:58 +0000\n")
+m = message(["From: Mail Delivery System <mailer-daemon@victim.example>", "To: dmarc-ruf@example.com",
+             "Subject: DMARC failure report for example.com", "Message-ID: <exim1@victim.example>",
+             "MIME-Version: 1.0", 'Content-Type: multipart/report; boundary="ex-b"'],
+            multipart("ex-b", [part(["Content-Type: text/plain; charset=us-ascii"], exim)]))
+exim_doc = failure_doc(
+    [("Feedback-Type", "auth-failure"), ("Auth-Failure", "dmarc"), ("Delivery-Result", "reject"),
+     ("Reported-Domain", "example.com"), ("Source-IP", "198.51.100.23"), ("Arrival-Date", "1700040600"),
+     ("Identity-Alignment", "none")],
+    ["From: Billing <%s>" % token("billing@example.com"), "To: " + token("clerk@victim.example"),
+     "Subject: Invoice 42", "Message-ID: <%s>" % token("inv42@mailer.example"),
+     "Date: Wed, 15 Nov 2023 09:29:58 +0000"], form="text")
+case("failure-text", {"failure-text.eml": m},
+     [failure_line("failure-text.eml", exim_doc, "example.com", 1700040600, None,
+                   "<%s>" % token("inv42@mailer.example"))])
+
+# ARF in a multipart/mixed (Netease): the feedback part base64-encoded,
+# the original as text/rfc822-headers; the same mail twice is a duplicate
+fb = ("Feedback-Type: auth-failure\r\nVersion: 1\r\nUser-Agent: MixedReporter/2.0\r\n"
+      "Auth-Failure: dmarc\r\nSource-IP: 2001:db8::0:77\r\nReported-Domain: Example.COM\r\n"
+      "Original-Rcpt-To: <a.person@receiver.example>\r\nIdentity-Alignment: spf\r\n")
+hdrs = ("Received: from x.example (x.example [192.0.2.7]) by mx.receiver.example"
+        " with ESMTP for <a.person@receiver.example>; Wed, 15 Nov 2023 10:00:00 +0000\n"
+        "From: \"Pay Desk\" <desk@example.com>\nSubject: =?utf-8?B?UsOpc3Vtw6k=?=\n"
+        "Message-ID: <m1@x.example>\n")
+body = multipart("mx-b", [
+    part(["Content-Type: text/plain"], "A failure report.\n"),
+    part(["Content-Type: message/feedback-report", "Content-Transfer-Encoding: base64"], b64(fb.encode())),
+    part(["Content-Type: text/rfc822-headers"], hdrs),
+])
+m = message(["From: reports@receiver.example", "To: dmarc-ruf@example.com", "Subject: DMARC failure",
+             "Message-ID: <mx1@receiver.example>", "MIME-Version: 1.0",
+             'Content-Type: multipart/mixed; boundary="mx-b"'], body)
+mixed_doc = failure_doc(
+    [("Feedback-Type", "auth-failure"), ("Version", "1"), ("User-Agent", "MixedReporter/2.0"),
+     ("Auth-Failure", "dmarc"), ("Reported-Domain", "example.com"), ("Source-IP", "2001:db8::77"),
+     ("Original-Rcpt-To", token("a.person@receiver.example")), ("Identity-Alignment", "spf")],
+    ["Received: from x.example (x.example [192.0.2.7]) by mx.receiver.example"
+     " with ESMTP for <%s>; Wed, 15 Nov 2023 10:00:00 +0000" % token("a.person@receiver.example"),
+     'From: "Pay Desk" <%s>' % token("desk@example.com"), "Subject: =?utf-8?B?UsOpc3Vtw6k=?=",
+     "Message-ID: <%s>" % token("m1@x.example")])
+case("twice-failure-mixed", {"twice-failure-mixed.eml": m},
+     [failure_line("twice-failure-mixed.eml", mixed_doc, "example.com", None, "MixedReporter/2.0",
+                   "<%s>" % token("m1@x.example"))], twice=True,
+     sql=("SELECT subject, source_ip, original_rcpt_to FROM failures;",
+          "Résumé|2001:db8::77|%s\n" % token("a.person@receiver.example")))
+
+# an ARF report of another feedback type: recognised, counted, not stored
+body = multipart("ab-b", [
+    part(["Content-Type: text/plain"], "An abuse report.\n"),
+    part(["Content-Type: message/feedback-report"],
+         "Feedback-Type: abuse\nUser-Agent: SomeISP/1.0\nVersion: 1\nSource-IP: 192.0.2.99\n"),
+    part(["Content-Type: message/rfc822"], "From: spammer@example.com\nSubject: Buy\n\nBuy now\n"),
+])
+m = message(["From: abuse@isp.example", "To: dmarc-ruf@example.com", "Subject: Abuse report",
+             "Message-ID: <ab1@isp.example>", "MIME-Version: 1.0",
+             'Content-Type: multipart/report; report-type=feedback-report; boundary="ab-b"'], body)
+ab = simple_line("failure-abuse.eml", "failure", "ignored", None,
+                 "feedback type abuse: not a DMARC failure report (counted, not stored)")
+ab["org_name"] = "SomeISP/1.0"
+case("failure-abuse", {"failure-abuse.eml": m}, [ab])
 
 # a mail with no attachment
 m = message(["From: someone@example.net", "To: dmarc-rua@example.com", "Subject: Question about DMARC",

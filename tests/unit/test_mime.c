@@ -255,7 +255,7 @@ tmp_fd(const void *data, size_t len)
 static int
 walk_mem(const void *data, size_t len, int mbox, struct got *g, char *err, size_t errlen)
 {
-	struct mime_sink sink = {on_message, on_part, on_warn, g, NULL};
+	struct mime_sink sink = {on_message, on_part, on_warn, g, NULL, NULL};
 	int fd = tmp_fd(data, len);
 	int rc = mbox ? mime_walk_mbox_fd(fd, &sink, err, errlen)
 	              : mime_walk_fd(fd, &sink, err, errlen);
@@ -1314,7 +1314,7 @@ test_not_seekable(void **state)
 {
 	int p[2];
 	struct got g;
-	struct mime_sink sink = {on_message, on_part, on_warn, &g, NULL};
+	struct mime_sink sink = {on_message, on_part, on_warn, &g, NULL, NULL};
 	char err[256];
 	(void)state;
 
@@ -1326,6 +1326,71 @@ test_not_seekable(void **state)
 	assert_string_equal(err, "input is not seekable");
 	assert_int_equal(g.n, 0);
 	close(p[0]);
+	got_free(&g);
+}
+
+
+/* The header blocks of nested messages reach message_headers, before
+ * their parts, with their depth; the top message's never do. */
+struct hdrs_got {
+	char text[4096];
+	int depths[8];
+	int n;
+	size_t parts_before[8];
+};
+
+static struct hdrs_got hg;
+
+static int
+on_hdrs_keep(void *arg, int depth, const char *text, size_t len)
+{
+	struct got *g = arg;
+	if (hg.n < 8) {
+		hg.depths[hg.n] = depth;
+		hg.parts_before[hg.n] = g->n;
+		hg.n++;
+	}
+	size_t have = strlen(hg.text);
+	if (have + len + 2 < sizeof hg.text) {
+		memcpy(hg.text + have, text, len);
+		hg.text[have + len] = '|';
+		hg.text[have + len + 1] = '\0';
+	}
+	return 0;
+}
+
+static void
+test_message_headers(void **state)
+{
+	static const char msg[] =
+	        "From: top@example.org\nSubject: top\nMIME-Version: 1.0\n"
+	        "Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\n\n"
+	        "--b\nContent-Type: text/plain\n\nhuman\n"
+	        "--b\nContent-Type: message/feedback-report\n\nFeedback-Type: auth-failure\n"
+	        "--b\nContent-Type: message/rfc822\n\n"
+	        "From: orig@example.com\nTo: someone@example.net\nSubject: inner\n"
+	        "Content-Type: message/rfc822\n\n"
+	        "From: deeper@example.com\nSubject: deepest\n\nbody of the deepest\n"
+	        "--b--\n";
+	struct got g;
+	struct mime_sink sink = {on_message, on_part, on_warn, &g, NULL, on_hdrs_keep};
+	char err[256];
+	(void)state;
+	memset(&hg, 0, sizeof hg);
+	got_init(&g);
+	int fd = tmp_fd(msg, sizeof msg - 1);
+	assert_int_equal(mime_walk_fd(fd, &sink, err, sizeof err), 0);
+	close(fd);
+	assert_int_equal(hg.n, 2);
+	assert_int_equal(hg.depths[0], 1);
+	assert_int_equal(hg.depths[1], 2);
+	/* the two parts before the attached message came first */
+	assert_int_equal(hg.parts_before[0], 2);
+	assert_non_null(strstr(hg.text, "From: orig@example.com"));
+	assert_non_null(strstr(hg.text, "Subject: inner"));
+	assert_non_null(strstr(hg.text, "From: deeper@example.com"));
+	assert_null(strstr(hg.text, "top@example.org"));
+	assert_null(strstr(hg.text, "body of the deepest"));
 	got_free(&g);
 }
 
@@ -1375,6 +1440,7 @@ main(void)
 	        cmocka_unit_test(test_preamble_epilogue_limit),
 	        cmocka_unit_test(test_not_a_message),
 	        cmocka_unit_test(test_not_seekable),
+	        cmocka_unit_test(test_message_headers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,1 @@
+SELECT subject, source_ip, original_rcpt_to FROM failures;
