@@ -10,12 +10,17 @@
  *   #/reports?domain=D&from=&to=&reporter=R&page=1
  *   #/report/ID?domain=D&from=&to=
  *   #/advice?domain=D&days=30
+ *   #/tls?domain=D&from=&to=&page=1      SMTP TLS reports (RFC 8460)
+ *   #/tlsreport/ID?domain=D&from=&to=
  * `range=all` instead of from/to means all time; with neither, the range
  * is the last 30 days that have data (ending at the domain's `last` day).
  * The advice has no range: `days` (1 to 3660, default 30) counted back
  * from today, UTC, as `dmarcd advise` counts (docs/ADVICE.md). Under it,
  * the records published now (/api/v1/dns, asked on a button press: it
  * asks the DNS live) and a record generator (/api/v1/record).
+ * The domain picker lists the domains of /api/v1/domains, then those
+ * of /api/v1/tls/domains that have TLS reports only; on the DMARC
+ * views such a domain points to its TLS page.
  *
  * Login: the link `/#token=T` puts T into sessionStorage and replaces the
  * address (history.replaceState) so the token is in no history entry.
@@ -455,7 +460,7 @@
 		})) {
 			sel.replaceChildren();
 			domains.forEach(function (d) {
-				sel.append(h('option', {value: d.domain, text: d.domain}));
+				sel.append(h('option', {value: d.domain, text: d.tlsOnly ? d.domain + ' (TLS only)' : d.domain}));
 			});
 		}
 		sel.value = current;
@@ -475,7 +480,7 @@
 		 * range controls do not apply to it */
 		els.presets.hidden = r.view === 'advice';
 		els.custom.hidden = r.view === 'advice';
-		var navView = r.view === 'source' ? 'sources' : r.view === 'report' ? 'reports' : r.view;
+		var navView = listView(r.view);
 		Array.prototype.forEach.call(document.querySelectorAll('.tabs a'), function (a) {
 			var v = a.getAttribute('data-view');
 			a.setAttribute('href', v === 'advice' ? adviceLink(r.params) : linkTo(v, null, r.params));
@@ -483,6 +488,11 @@
 			else a.removeAttribute('aria-current');
 		});
 		els.brand.setAttribute('href', linkTo('overview', null, r.params));
+	}
+
+	/* the list a detail view belongs to */
+	function listView(view) {
+		return {source: 'sources', report: 'reports', tlsreport: 'tls'}[view] || view;
 	}
 
 	function onDomainChange() {
@@ -497,8 +507,9 @@
 			changes.from = p.from;
 			changes.to = p.to;
 		}
-		/* a source or a report belongs to the old domain: back to its list */
-		var view = r.view === 'source' ? 'sources' : r.view === 'report' ? 'reports' : r.view;
+		/* a source or a report belongs to the old domain: back to its
+		 * list; a domain with TLS reports only has its TLS page */
+		var view = next.tlsOnly ? 'tls' : listView(r.view);
 		go(view, view === r.view ? r.arg : null, withParams(changes));
 	}
 
@@ -539,7 +550,7 @@
 
 	function rangeChanged(r, changes) {
 		/* a report has its own dates: a new range means the list */
-		if (r.view === 'report') go('reports', null, withParams(changes));
+		if (r.view === 'report' || r.view === 'tlsreport') go(listView(r.view), null, withParams(changes));
 		else go(r.view, r.arg, withParams(changes));
 	}
 
@@ -2218,16 +2229,375 @@
 		);
 	}
 
-	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport, advice: viewAdvice};
+	/* ---- SMTP TLS reports (RFC 8460; /api/v1/tls*) --------------------------- */
+
+	var STACK_TLS = [
+		{key: 'success', label: 'Successful sessions'},
+		{key: 'failure', label: 'Failed sessions'},
+	];
+
+	/* what the result types of RFC 8460 4.3 mean (a reporter may send
+	 * others: they are shown as sent, without a meaning) */
+	var TLS_RESULTS = {
+		'starttls-not-supported': 'the MX did not offer STARTTLS',
+		'certificate-host-mismatch': "the MX's certificate names another host",
+		'certificate-expired': "the MX's certificate has expired",
+		'certificate-not-trusted': "the MX's certificate is not from a trusted CA",
+		'validation-failure': 'the MX failed validation for another reason',
+		'tlsa-invalid': 'the TLSA record (DANE) is not valid',
+		'dnssec-invalid': 'the DNSSEC signatures did not validate',
+		'dane-required': 'DANE is required but no valid TLSA record was found',
+		'sts-policy-fetch-error': 'the MTA-STS policy could not be fetched',
+		'sts-policy-invalid': 'the MTA-STS policy is not valid',
+		'sts-webpki-invalid': "the MTA-STS policy host's certificate is not valid",
+	};
+
+	function tlsResult(v) {
+		var s = present(v) ? String(v) : '';
+		return h(
+			'span',
+			{class: 'tls-result'},
+			h('span', {class: 'mono', text: s || '(none)'}),
+			own(TLS_RESULTS, s) ? h('span', {class: 'sub-line muted', text: TLS_RESULTS[s]}) : null
+		);
+	}
+
+	function mono(v) {
+		return present(v) ? h('span', {class: 'mono clip', text: v}) : null;
+	}
+
+	/* a domain without TLS reports: what TLS-RPT is, the record to publish */
+	function tlsSetup(dom, rua) {
+		var name = '_smtp._tls.' + dom;
+		/* the DMARC record's first mailto: address, else a placeholder */
+		var m = /(?:^|,)\s*(mailto:[^\s,;!"]+)/i.exec(String(rua || ''));
+		var record = 'v=TLSRPTv1; rua=' + (m ? m[1] : 'mailto:reports@dmarcd.example');
+		return h(
+			'section',
+			{class: 'card tls-setup', testid: 'tls-none'},
+			h('h2', {text: 'No SMTP TLS reports for ' + dom + ' yet'}),
+			h('p', {text: 'SMTP TLS reporting (TLS-RPT, RFC 8460) tells you how the mail servers that deliver to ' + dom + ' fared with TLS: how many of their sessions to your MX hosts were encrypted and valid each day, and for the ones that failed, why (no STARTTLS, an expired or untrusted certificate, an MTA-STS or DANE policy that did not validate) and at which MX. Reporters such as Google and Microsoft send one report a day.'}),
+			h('p', {text: 'To receive them, publish a TXT record at _smtp._tls of the domain. Its rua= is an address this dmarcd takes reports at: the one of your DMARC record serves (dmarcd tells TLS reports from DMARC reports by their content)' + (m ? '.' : '; replace reports@dmarcd.example with it.')}),
+			dl([
+				['DNS name', h('code', {text: name}), 'tls-setup-name'],
+				['Type', 'TXT'],
+			], 'tls-setup-dns'),
+			codeBlock('TXT record', 'tls-setup-record', record),
+			codeBlock('zone file', 'tls-setup-zone', name + '. IN TXT "' + record + '"'),
+			h('p', {class: 'muted', text: 'The first reports come a day or two after the record is published.'})
+		);
+	}
+
+	function tlsTitle(dom, r) {
+		return h('h1', {class: 'view-title'}, 'SMTP TLS ', h('span', {class: 'sub', text: dom + ' · ' + rangeText(r.params)}));
+	}
+
+	function viewTls(r, gen) {
+		var dom = r.params.get('domain');
+		var rg = rangeOf(r.params);
+		var page = pageOf(r.params);
+		return Promise.all([
+			api('tls', {domain: dom, from: rg.from, to: rg.to}).catch(function (e) {
+				if (e instanceof ApiError && e.status === 404) return null; /* no TLS report of the domain */
+				throw e;
+			}),
+			api('tls/reports', {domain: dom, from: rg.from, to: rg.to, limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE}),
+		]).then(function (res) {
+			if (gen !== generation) return null;
+			var t = res[0];
+			var lst = res[1];
+			if (!t) {
+				/* the address for rua=: the one of the domain's DMARC record */
+				return api('record', {domain: dom}).then(
+					function (g) {
+						return recordTags(g && g.record).rua;
+					},
+					function () {
+						return null;
+					}
+				).then(function (rua) {
+					if (gen !== generation) return null;
+					return {title: 'SMTP TLS · ' + dom, nodes: [tlsTitle(dom, r), tlsSetup(dom, rua)]};
+				});
+			}
+			if (pastLastPage('tls', lst, page)) return null;
+			var ok = t.success || 0;
+			var bad = t.failure || 0;
+			var all = ok + bad;
+			var info = domainInfo(dom);
+			var known = info && info.tls ? info.tls : null;
+			var kpis = h(
+				'div',
+				{class: 'kpis', testid: 'tls-kpis'},
+				kpi('tls-sessions', 'Sessions', all, fmtInt(all), fmtInt(lst.total) + (lst.total === 1 ? ' report' : ' reports')),
+				rateKpi('tls-rate', 'Success rate', ok, all),
+				kpi('tls-failed', 'Failed sessions', bad, fmtInt(bad), pct(bad, all)),
+				kpi('tls-reports', 'Reports', lst.total, fmtInt(lst.total), known ? 'of ' + fmtInt(known.reports) + ' in all' : null)
+			);
+			var days = (t.points || []).map(function (p) {
+				return {date: p.date, success: p.success || 0, failure: p.failure || 0};
+			});
+			var chartBox = h('div', {class: 'chart', testid: 'chart', 'data-domain': dom, 'data-from': rg.from || '', 'data-to': rg.to || ''});
+			var legend = h('div', {class: 'legend', testid: 'chart-legend'});
+			var groups = t.failures || [];
+			var items = lst.items || [];
+			return {
+				title: 'SMTP TLS · ' + dom,
+				nodes: [
+					tlsTitle(dom, r),
+					!all && !lst.total && known
+						? h('p', {class: 'notice', testid: 'tls-out-of-range', text: 'No TLS report of ' + dom + ' in this range; its reports cover ' + known.first_day + ' – ' + known.last_day + '.'})
+						: null,
+					kpis,
+					section('TLS sessions per day', 'chart-card', legend, chartBox),
+					section(
+						'Failed sessions by result type and MX',
+						'tls-failures-card',
+						table(
+							'tls-failures',
+							[
+								{label: 'Result type', cell: function (x) {
+									return tlsResult(x.result_type);
+								}},
+								{label: 'Receiving MX', cell: function (x) {
+									return mono(x.mx);
+								}},
+								{label: 'Failed sessions', num: true, cell: function (x) {
+									return fmtInt(x.sessions);
+								}},
+								{label: 'Share of failures', num: true, cell: function (x) {
+									return pct(x.sessions, bad);
+								}},
+							],
+							groups,
+							'No failed session in this range.'
+						),
+						groups.length >= 100 ? h('p', {class: 'muted', text: 'The 100 largest groups.'}) : null
+					),
+					section(
+						fmtInt(lst.total) + (lst.total === 1 ? ' TLS report' : ' TLS reports'),
+						'tls-reports-card',
+						table(
+							'tls-reports-table',
+							[
+								{label: 'Period (UTC)', cls: 'nowrap', cell: function (x) {
+									return h('a', {href: linkTo('tlsreport', String(x.id), r.params), text: fmtTime(x.begin) + ' – ' + fmtTime(x.end)});
+								}},
+								{label: 'Reporter', cell: function (x) {
+									return h('span', {class: 'reporter', text: x.org_name});
+								}},
+								{label: 'Report ID', cell: function (x) {
+									return mono(x.report_id);
+								}},
+								{label: 'Policies', num: true, cell: function (x) {
+									return fmtInt(x.policies);
+								}},
+								{label: 'Successful', num: true, cell: function (x) {
+									return fmtInt(x.success);
+								}},
+								{label: 'Failed', num: true, cell: function (x) {
+									return fmtInt(x.failure);
+								}},
+								{label: 'Received', cls: 'nowrap', cell: function (x) {
+									return fmtTime(x.received_at);
+								}},
+							],
+							items
+						),
+						pager(lst.total, page, function (p) {
+							go('tls', null, withParams({page: p > 1 ? p : null}));
+						}, 'tls-reports-pager')
+					),
+				],
+				after: function () {
+					drawChart(chartBox, legend, STACK_TLS, days, rg);
+				},
+			};
+		});
+	}
+
+	function viewTlsReport(r, gen) {
+		var id = r.arg || '';
+		var crumbs = h('p', {class: 'crumbs'}, h('a', {href: linkTo('tls', null, r.params), text: '‹ TLS reports'}));
+		var notFound = {title: 'TLS report', nodes: [crumbs, h('p', {class: 'empty', testid: 'not-found', text: 'No such TLS report.'})]};
+		if (!/^\d{1,19}$/.test(id)) return Promise.resolve(notFound);
+		return api('tls/reports/' + id).then(
+			function (rep) {
+				if (gen !== generation) return null;
+				var raw = h('button', {type: 'button', class: 'primary', testid: 'tls-download-raw', text: 'Download raw report'});
+				raw.addEventListener('click', function () {
+					saveDownload('tls/reports/' + id + '/raw', null, 'tlsrpt-' + id + '.json', raw);
+				});
+				var ok = rep.success || 0;
+				var bad = rep.failure || 0;
+				var policies = arr(rep.policies);
+				var fails = arr(rep.failures);
+				var warnings = arr(rep.warnings);
+				var polNo = function (i) {
+					return typeof i === 'number' ? String(i + 1) : '–';
+				};
+				var cols = [
+					{label: 'Policy', num: true, cell: function (x) {
+						return polNo(x.policy);
+					}},
+					{label: 'Result type', cell: function (x) {
+						return tlsResult(x.result_type);
+					}},
+					{label: 'Sending MTA IP', cls: 'nowrap', cell: function (x) {
+						return mono(x.sending_mta_ip);
+					}},
+					{label: 'Receiving MX', cell: function (x) {
+						return mono(x.receiving_mx_hostname);
+					}},
+					{label: 'MX HELO', cell: function (x) {
+						return mono(x.receiving_mx_helo);
+					}},
+					{label: 'Receiving IP', cls: 'nowrap', cell: function (x) {
+						return mono(x.receiving_ip);
+					}},
+					{label: 'Reason code', cell: function (x) {
+						return mono(x.failure_reason_code);
+					}},
+					/* additional-information is a URI the reporter chose:
+					 * text to copy, never a link (nothing fetches it) */
+					{label: 'Additional information', cell: function (x) {
+						return present(x.additional_information) ? h('span', {class: 'mono clip tls-addinfo', text: x.additional_information}) : null;
+					}},
+					{label: 'Failed sessions', num: true, cell: function (x) {
+						return fmtInt(x.failed_session_count);
+					}},
+				];
+				var failTable = table('tlsreport-failures', cols, fails.slice(0, ROW_CHUNK), 'This report has no failure details.');
+				var shown = Math.min(fails.length, ROW_CHUNK);
+				var moreBox = null;
+				if (fails.length > shown) {
+					var status = h('span', {text: 'showing ' + fmtInt(shown) + ' of ' + fmtInt(fails.length) + ' failure details'});
+					var more = h('button', {type: 'button', testid: 'tls-rows-more', text: 'Show more'});
+					more.addEventListener('click', function () {
+						appendRows(failTable.querySelector('tbody'), cols, fails.slice(shown, shown + ROW_CHUNK));
+						shown = Math.min(fails.length, shown + ROW_CHUNK);
+						status.textContent = 'showing ' + fmtInt(shown) + ' of ' + fmtInt(fails.length) + ' failure details';
+						if (shown >= fails.length) more.remove();
+					});
+					moreBox = h('p', {class: 'more'}, status, ' ', more);
+				}
+				return {
+					title: 'TLS report ' + (rep.report_id || id),
+					nodes: [
+						crumbs,
+						h('h1', {class: 'view-title'}, 'TLS report ', h('span', {class: 'mono clip', testid: 'tlsreport-title', text: rep.report_id || ''})),
+						h('div', {class: 'toolbar'}, raw),
+						h(
+							'div',
+							{class: 'two'},
+							section('Report', 'tlsreport-meta-card', dl([
+								['Reporter', rep.org_name, 'tlsreport-org-name'],
+								['Contact', rep.contact_info, 'tlsreport-contact'],
+								['Report ID', rep.report_id, 'tlsreport-id'],
+								['Policy domain', rep.policy_domain, 'tlsreport-domain'],
+								['Period (UTC)', fmtTime(rep.begin) + ' – ' + fmtTime(rep.end)],
+								['Received (UTC)', fmtTime(rep.received_at)],
+								['Archive key', rep.archive_key ? h('span', {class: 'mono clip', text: rep.archive_key}) : null],
+							], 'tlsreport-meta')),
+							section('Sessions', 'tlsreport-sessions-card', dl([
+								['Successful', fmtInt(ok), 'tlsreport-success'],
+								['Failed', fmtInt(bad), 'tlsreport-failure'],
+								['Success rate', pct(ok, ok + bad), 'tlsreport-rate'],
+								['Policies', fmtInt(policies.length), 'tlsreport-npolicies'],
+								['Failure details', fmtInt(fails.length), 'tlsreport-nfailures'],
+							], 'tlsreport-sessions'))
+						),
+						warnings.length
+							? section('Parser warnings', 'tlsreport-warnings', h('ul', {class: 'warnings'}, warnings.map(function (w) {
+								return h('li', {text: typeof w === 'string' ? w : JSON.stringify(w)});
+							})))
+							: null,
+						section(
+							fmtInt(policies.length) + (policies.length === 1 ? ' policy' : ' policies'),
+							'tlsreport-policies-card',
+							table('tlsreport-policies', [
+								{label: 'Policy', num: true, cell: function (x) {
+									return polNo(x.index);
+								}},
+								{label: 'Type', cell: function (x) {
+									return mono(x.policy_type);
+								}},
+								{label: 'Policy domain', cell: function (x) {
+									return mono(x.policy_domain);
+								}},
+								{label: 'MX host', cell: function (x) {
+									return mono(x.mx_host);
+								}},
+								{label: 'Successful', num: true, cell: function (x) {
+									return fmtInt(x.success);
+								}},
+								{label: 'Failed', num: true, cell: function (x) {
+									return fmtInt(x.failure);
+								}},
+								{label: 'Policy string', cls: 'tls-pstring', cell: function (x) {
+									return present(x.policy_string) ? h('pre', {class: 'code', text: x.policy_string}) : null;
+								}},
+							], policies, 'This report names no policy.')
+						),
+						section(fmtInt(fails.length) + (fails.length === 1 ? ' failure detail' : ' failure details'), 'tlsreport-failures-card', failTable, moreBox),
+					],
+				};
+			},
+			function (e) {
+				if (e instanceof ApiError && e.status === 404) return gen === generation ? notFound : null;
+				throw e;
+			}
+		);
+	}
+
+	/* a domain with TLS reports only, on a view of the DMARC reports */
+	function tlsOnlyView(r, dom) {
+		return {
+			title: dom,
+			nodes: [
+				h(
+					'section',
+					{class: 'card empty', testid: 'tls-only'},
+					h('h2', {text: 'No DMARC reports for ' + dom}),
+					h('p', null, 'This token has SMTP TLS reports of ' + dom + ' but no DMARC aggregate reports. ', h('a', {href: linkTo('tls', null, r.params), testid: 'tls-only-link', text: 'See its TLS reports ›'}))
+				),
+			],
+		};
+	}
+
+	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport, advice: viewAdvice, tls: viewTls, tlsreport: viewTlsReport};
 
 	/* ---- render ------------------------------------------------------------------ */
 
+	/* the picker's list: the DMARC domains as the API orders them, each
+	 * with its TLS entry (tls), then the domains with TLS reports only
+	 * (tlsOnly; first and last are their TLS days), by name */
+	function mergeDomains(agg, tls) {
+		var ok = function (d) {
+			return d && typeof d.domain === 'string';
+		};
+		var byName = Object.create(null);
+		arr(tls).filter(ok).forEach(function (t) {
+			byName[t.domain] = t;
+		});
+		var out = arr(agg).filter(ok).map(function (d) {
+			var x = Object.assign({}, d, {tls: byName[d.domain] || null});
+			delete byName[d.domain];
+			return x;
+		});
+		Object.keys(byName)
+			.sort()
+			.forEach(function (name) {
+				var t = byName[name];
+				out.push({domain: name, first: t.first_day, last: t.last_day, tls: t, tlsOnly: true});
+			});
+		return out;
+	}
+
 	function loadDomains() {
 		if (domains) return Promise.resolve(domains);
-		return api('domains').then(function (res) {
-			domains = (res.domains || []).filter(function (d) {
-				return d && typeof d.domain === 'string';
-			});
+		return Promise.all([api('domains'), api('tls/domains')]).then(function (res) {
+			domains = mergeDomains(res[0].domains, res[1].domains);
 			return domains;
 		});
 	}
@@ -2264,7 +2634,7 @@
 				var fix = {};
 				var info = domainInfo(dom);
 				if (!info) {
-					if (dom && r.view !== 'report') notice('No data for ' + dom + ' under this token; showing ' + domains[0].domain + '.');
+					if (dom && r.view !== 'report' && r.view !== 'tlsreport') notice('No data for ' + dom + ' under this token; showing ' + domains[0].domain + '.');
 					info = domains[0];
 					fix.domain = info.domain;
 				}
@@ -2297,6 +2667,7 @@
 				}
 				fillDomainSelect(info.domain);
 				updateControls(r);
+				if (info.tlsOnly && r.view !== 'tls' && r.view !== 'tlsreport') return tlsOnlyView(r, info.domain);
 				return VIEWS[r.view](r, gen);
 			})
 			.then(

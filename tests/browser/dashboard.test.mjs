@@ -9,10 +9,13 @@
 //   DMARCD_WORK      where screenshots/, downloads/ and the profile go
 //   DMARCD_EXPECTED  bench/gen's expected.json (optional)
 //   DMARCD_HOSTILE   the hostile report as ingested (for the raw download)
+//   DMARCD_TLS       the folder of the TLS-RPT files run.sh wrote and ingested (optional)
+//   DMARCD_TOKEN_BETA a token of a second account, with a TLS report of its own (optional)
 //   CHROMIUM         default /usr/bin/chromium
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { chromium, request } from 'playwright-core';
 
 const BASE = (process.env.DMARCD_URL || '').replace(/\/+$/, '');
@@ -20,6 +23,8 @@ const TOKEN = process.env.DMARCD_TOKEN || '';
 const WORK = process.env.DMARCD_WORK || '';
 const EXPECTED = process.env.DMARCD_EXPECTED || '';
 const HOSTILE = process.env.DMARCD_HOSTILE || '';
+const TLS_DIR = process.env.DMARCD_TLS || '';
+const TOKEN_BETA = process.env.DMARCD_TOKEN_BETA || '';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!BASE || !TOKEN || !WORK) {
 	console.error('dashboard.test.mjs: set DMARCD_URL, DMARCD_TOKEN and DMARCD_WORK (tests/browser/run.sh does)');
@@ -376,7 +381,9 @@ await check('overview: the first domain, the 30 days ending at its last day', as
 	assert.equal(params.to, domains[0].last);
 	assert.equal(params.from, addDays(domains[0].last, -29));
 	const options = await page.$$eval('[data-testid=domain-select] option', (os) => os.map((o) => o.value));
-	assert.deepEqual(options, domains.map((d) => d.domain), 'the domain picker lists /api/v1/domains');
+	// then the domains with TLS reports only (the TLS checks below hold them against the files)
+	const tlsOnly = (await apiJSON('tls/domains')).domains.map((d) => d.domain).filter((d) => !domains.some((x) => x.domain === d)).sort();
+	assert.deepEqual(options, domains.map((d) => d.domain).concat(tlsOnly), 'the domain picker lists /api/v1/domains, then /api/v1/tls/domains');
 });
 
 if (EXPECTED) {
@@ -1670,11 +1677,352 @@ await check("record generator: a 400 of /api/v1/record shows the API's message",
 	await page.waitForSelector('[data-testid=gen-out][data-state=done]:not([aria-busy])', { timeout: WAIT });
 });
 
+/* ---- 5b. SMTP TLS reports --------------------------------------------------- */
+
+// What run.sh wrote into tls/: the documents as dicts and the files'
+// bytes. Every number the TLS checks expect is computed from these, not
+// from the API.
+const TLS_DOMAIN = 'acme.com';
+const TLS_ONLY = 'tls-only.example';
+const TLS_HOSTILE_ORG = '<img src=x onerror="window.__xss=11">';
+const TLS_HOSTILE_RID = '<script>window.__xss=12</script>';
+const tlsDocs = []; // [{file, bytes, doc, domain, day}]
+if (TLS_DIR) {
+	for (const f of fs.readdirSync(TLS_DIR).sort()) {
+		const bytes = fs.readFileSync(path.join(TLS_DIR, f));
+		const doc = JSON.parse((f.endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8'));
+		tlsDocs.push({ file: f, bytes, doc, domain: doc.policies[0].policy['policy-domain'], day: doc['date-range']['start-datetime'].slice(0, 10) });
+	}
+}
+function tlsExpected(domain, from = null, to = null) {
+	const docs = tlsDocs.filter((d) => d.domain === domain && (!from || d.day >= from) && (!to || d.day <= to));
+	const e = { success: 0, failure: 0, reports: docs.length, groups: new Map(), docs };
+	for (const { doc } of docs) {
+		for (const p of doc.policies) {
+			e.success += p.summary['total-successful-session-count'];
+			e.failure += p.summary['total-failure-session-count'];
+			for (const f of p['failure-details'] || []) {
+				// the parser lower-cases result types and host names
+				const k = JSON.stringify([f['result-type'].toLowerCase(), (f['receiving-mx-hostname'] || '').toLowerCase()]);
+				e.groups.set(k, (e.groups.get(k) || 0) + f['failed-session-count']);
+			}
+		}
+	}
+	// newest first
+	e.docs = docs.slice().sort((a, b) => (a.day < b.day ? 1 : a.day > b.day ? -1 : 0));
+	return e;
+}
+const pctText = (part, whole) => (whole ? ((100 * part) / whole).toFixed(1) + '%' : '–');
+
+const dialogs = [];
+const onDialog = (d) => {
+	dialogs.push(d.message());
+	d.dismiss().catch(() => {});
+};
+// no markup of a report became an element, no script ran, no javascript: link
+async function noInjection(p = page) {
+	assert.deepEqual(await xss(p), [undefined, 0], 'window.__xss, img/script in main');
+	const bad = await p.evaluate(() => {
+		const out = [];
+		for (const el of document.querySelectorAll('main *')) {
+			if (/^(svg|b|i|u|img|script|iframe)$/i.test(el.tagName)) out.push(el.tagName);
+			for (const a of el.attributes) if (/^on/i.test(a.name) || /^\s*javascript:/i.test(a.value)) out.push(el.tagName + '[' + a.name + ']');
+		}
+		return out;
+	});
+	assert.deepEqual(bad, [], 'elements or attributes from a report');
+	assert.deepEqual(dialogs, [], 'dialogs opened');
+}
+
+async function tlsKpis(p = page) {
+	return p.evaluate(() => {
+		const v = (id) => {
+			const el = document.querySelector(`[data-testid=${id}]`);
+			return el ? { value: Number(el.getAttribute('data-value')), text: el.querySelector('.kpi-value').textContent } : null;
+		};
+		return { sessions: v('tls-sessions'), rate: v('tls-rate'), failed: v('tls-failed'), reports: v('tls-reports') };
+	});
+}
+
+async function tlsTotalsMatch(e, p = page) {
+	const k = await tlsKpis(p);
+	const all = e.success + e.failure;
+	assert.deepEqual(
+		[k.sessions.value, k.rate.value, k.failed.value, k.reports.value],
+		[all, e.success, e.failure, e.reports],
+		'sessions, successful, failed, reports'
+	);
+	assert.equal(k.sessions.text, all.toLocaleString('en-US'));
+	assert.equal(k.rate.text, pctText(e.success, all));
+	assert.equal(k.failed.text, e.failure.toLocaleString('en-US'));
+}
+
+async function tlsTable(testid, p = page) {
+	return p.$$eval(`[data-testid=${testid}] tbody tr`, (trs) =>
+		trs.map((tr) => [...tr.children].map((td) => {
+			const m = td.querySelector('.mono');
+			const pre = td.querySelector('pre');
+			return pre ? pre.textContent : m ? m.textContent : td.textContent;
+		}))
+	);
+}
+
+let tlsIds = {}; // report-id -> the store's id (from the list the page shows)
+if (TLS_DIR) {
+	page.on('dialog', onDialog);
+
+	await check('TLS: from the navigation, the totals of the reports written', async () => {
+		await page.goto(BASE + '/#/overview?domain=' + TLS_DOMAIN);
+		await ready();
+		await page.click('[data-testid=nav-tls]');
+		await page.waitForFunction(() => location.hash.startsWith('#/tls?'), null, { timeout: WAIT });
+		await ready();
+		const { params } = route();
+		assert.equal(params.domain, TLS_DOMAIN, 'the domain is kept');
+		assert.equal(await attr('[data-testid=nav-tls]', 'aria-current'), 'page');
+		const e = tlsExpected(TLS_DOMAIN, params.from, params.to);
+		assert.equal(e.reports, tlsDocs.filter((d) => d.domain === TLS_DOMAIN).length, 'the default range holds every TLS report written');
+		await tlsTotalsMatch(e);
+		assert.equal(await page.textContent('main h1'), `SMTP TLS ${TLS_DOMAIN} · ${params.from} – ${params.to}`);
+	});
+
+	await check('TLS: the chart is drawn, its totals are the sessions written', async () => {
+		await page.waitForSelector('[data-testid=chart][data-drawn] canvas', { timeout: WAIT });
+		const { params } = route();
+		const e = tlsExpected(TLS_DOMAIN, params.from, params.to);
+		assert.equal(Number(await attr('[data-testid=chart]', 'data-total-success')), e.success);
+		assert.equal(Number(await attr('[data-testid=chart]', 'data-total-failure')), e.failure);
+		assert.equal(Number(await attr('[data-testid=chart]', 'data-days')), 30, 'one bar slot a day');
+		const legend = await page.textContent('[data-testid=chart-legend]');
+		assert.match(legend, /Successful sessions/);
+		assert.match(legend, /Failed sessions/);
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await shot('tls');
+	});
+
+	await check('TLS: failed sessions by result type and MX, hostile ones as text', async () => {
+		const { params } = route();
+		const e = tlsExpected(TLS_DOMAIN, params.from, params.to);
+		const rows = await tlsTable('tls-failures');
+		const head = await page.$$eval('[data-testid=tls-failures] thead th', (ths) => ths.map((t) => [t.textContent, t.getAttribute('scope')]));
+		assert.deepEqual(head.map((x) => x[0]), ['Result type', 'Receiving MX', 'Failed sessions', 'Share of failures']);
+		assert.ok(head.every((x) => x[1] === 'col'), 'column headers');
+		const got = rows.map((r) => [r[0], r[1], Number(r[2].replace(/,/g, ''))]);
+		const want = [...e.groups].map(([k, n]) => [...JSON.parse(k), n]);
+		const key = (x) => JSON.stringify(x);
+		assert.deepEqual(got.map(key).sort(), want.map(key).sort(), 'one row per result type and MX');
+		const n = got.map((r) => r[2]);
+		assert.deepEqual(n, n.slice().sort((a, b) => b - a), 'most first');
+		assert.deepEqual(rows.map((r) => r[3]), got.map((r) => pctText(r[2], e.failure)), 'share of the failed sessions');
+		assert.ok(got.some((r) => r[0] === '<img src=x onerror="window.__xss=16">' && r[1] === '<svg onload="window.__xss=17">.acme.com'), 'the hostile result type and MX as text');
+		// a known result type is explained
+		assert.match(await page.textContent('[data-testid=tls-failures]'), /certificate has expired/);
+		await noInjection();
+	});
+
+	await check('TLS: the reports, newest first, link to their details', async () => {
+		const { params } = route();
+		const e = tlsExpected(TLS_DOMAIN, params.from, params.to);
+		const rows = await page.$$eval('[data-testid=tls-reports-table] tbody tr', (trs) =>
+			trs.map((tr) => ({ cells: [...tr.children].map((td) => td.textContent), href: tr.querySelector('a').getAttribute('href') }))
+		);
+		assert.deepEqual(rows.map((r) => r.cells[1]), e.docs.map((d) => d.doc['organization-name']), 'reporters, newest first');
+		assert.deepEqual(rows.map((r) => r.cells[2]), e.docs.map((d) => d.doc['report-id']), 'report ids');
+		assert.deepEqual(rows.map((r) => r.cells[4]), e.docs.map((d) => d.doc.policies.reduce((a, p) => a + p.summary['total-successful-session-count'], 0).toLocaleString('en-US')), 'successful');
+		assert.deepEqual(rows.map((r) => r.cells[5]), e.docs.map((d) => d.doc.policies.reduce((a, p) => a + p.summary['total-failure-session-count'], 0).toLocaleString('en-US')), 'failed');
+		assert.deepEqual(rows.map((r) => r.cells[0].slice(0, 10)), e.docs.map((d) => d.day), 'periods');
+		for (const [i, r] of rows.entries()) {
+			const m = /^#\/tlsreport\/(\d+)\?/.exec(r.href);
+			assert.ok(m, 'a link to the report: ' + r.href);
+			tlsIds[e.docs[i].doc['report-id']] = m[1];
+		}
+		assert.equal(await page.$('[data-testid=tls-reports-pager]'), null, 'one page');
+		await noInjection();
+	});
+
+	await check('TLS: the range controls apply (a custom range, then 7 days)', async () => {
+		const from = '2026-12-28';
+		const to = '2026-12-30';
+		await page.fill('[data-testid=range-from]', from);
+		await page.fill('[data-testid=range-to]', to);
+		await page.click('[data-testid=range-apply]');
+		await page.waitForFunction((f) => location.hash.includes('from=' + f), from, { timeout: WAIT });
+		await ready();
+		assert.equal(route().path, '/tls');
+		const e = tlsExpected(TLS_DOMAIN, from, to);
+		assert.equal(e.reports, 2);
+		await tlsTotalsMatch(e);
+		assert.equal(await page.$$eval('[data-testid=tls-reports-table] tbody tr', (t) => t.length), 2);
+		await page.click('[data-testid=range-7]');
+		await page.waitForFunction((f) => !location.hash.includes('from=' + f), from, { timeout: WAIT });
+		await ready();
+		const p = route().params;
+		await tlsTotalsMatch(tlsExpected(TLS_DOMAIN, p.from, p.to));
+	});
+
+	await check("TLS: a report's detail: policies, failure details, warnings, raw bytes", async () => {
+		const d = tlsDocs.find((x) => x.file === 'acme-microsoft-2.json.gz');
+		const id = tlsIds[d.doc['report-id']];
+		assert.ok(id, 'the report is listed');
+		await page.click(`[data-testid=tls-reports-table] a[href^="#/tlsreport/${id}?"]`);
+		await page.waitForFunction((i) => location.hash.startsWith('#/tlsreport/' + i + '?'), id, { timeout: WAIT });
+		await ready();
+		assert.equal(await attr('[data-testid=nav-tls]', 'aria-current'), 'page');
+		assert.equal(await page.textContent('[data-testid=tlsreport-title]'), d.doc['report-id']);
+		assert.equal(await page.textContent('[data-testid=tlsreport-org-name]'), d.doc['organization-name']);
+		assert.equal(await page.textContent('[data-testid=tlsreport-contact]'), d.doc['contact-info']);
+		assert.equal(await page.textContent('[data-testid=tlsreport-domain]'), TLS_DOMAIN);
+		const sum = (k) => d.doc.policies.reduce((a, p) => a + p.summary[k], 0);
+		assert.equal(await page.textContent('[data-testid=tlsreport-success]'), sum('total-successful-session-count').toLocaleString('en-US'));
+		assert.equal(await page.textContent('[data-testid=tlsreport-failure]'), String(sum('total-failure-session-count')));
+		const pol = await tlsTable('tlsreport-policies');
+		assert.deepEqual(
+			pol,
+			d.doc.policies.map((p, i) => {
+				const mx = p.policy['mx-host'];
+				return [String(i + 1), p.policy['policy-type'], p.policy['policy-domain'], Array.isArray(mx) ? mx.join(', ') : mx,
+					p.summary['total-successful-session-count'].toLocaleString('en-US'), String(p.summary['total-failure-session-count']), p.policy['policy-string'].join('\n')];
+			}),
+			'the policies with their policy strings'
+		);
+		const fl = await tlsTable('tlsreport-failures');
+		const want = [];
+		d.doc.policies.forEach((p, i) =>
+			(p['failure-details'] || []).forEach((f) =>
+				want.push([String(i + 1), f['result-type'], f['sending-mta-ip'] || '–', f['receiving-mx-hostname'], f['receiving-mx-helo'] || '–',
+					f['receiving-ip'] || '–', f['failure-reason-code'] || '–', f['additional-information'] || '–', String(f['failed-session-count'])])
+			)
+		);
+		assert.deepEqual(fl, want, 'the failure details');
+		// its dates have no time zone: the parser said so
+		const warn = await page.$$eval('[data-testid=tlsreport-warnings] li', (lis) => lis.map((l) => l.textContent));
+		assert.ok(warn.some((w) => /no time zone/.test(w)), 'warnings: ' + JSON.stringify(warn));
+		const { name, bytes } = await download('[data-testid=tls-download-raw]');
+		assert.ok(/^[A-Za-z0-9._!@+-]+$/.test(name), 'file name made safe: ' + name);
+		assert.ok(bytes.equals(d.bytes), 'the raw file is the gzip written, byte for byte');
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await shot('tls-report');
+	});
+
+	await check('TLS: the hostile report is text everywhere, nothing ran, no link to fetch', async () => {
+		const d = tlsDocs.find((x) => x.file === 'hostile-tls.json');
+		const id = tlsIds[d.doc['report-id']];
+		assert.ok(id, 'the hostile report is listed');
+		await page.goBack();
+		await ready();
+		assert.equal(route().path, '/tls', 'back: the TLS page');
+		await page.click(`[data-testid=tls-reports-table] a[href^="#/tlsreport/${id}?"]`);
+		await page.waitForFunction((i) => location.hash.startsWith('#/tlsreport/' + i + '?'), id, { timeout: WAIT });
+		await ready();
+		assert.equal(await page.textContent('[data-testid=tlsreport-title]'), TLS_HOSTILE_RID);
+		assert.equal(await page.textContent('[data-testid=tlsreport-org-name]'), TLS_HOSTILE_ORG);
+		assert.equal(await page.textContent('[data-testid=tlsreport-contact]'), 'javascript:window.__xss=13');
+		const p = d.doc.policies[0];
+		const pol = await tlsTable('tlsreport-policies');
+		assert.deepEqual(pol[0].slice(1, 4), [p.policy['policy-type'], TLS_DOMAIN, p.policy['mx-host']]);
+		assert.equal(pol[0][6], p.policy['policy-string'].join('\n'), 'the policy string');
+		const fl = await tlsTable('tlsreport-failures');
+		assert.deepEqual(fl.map((r) => [r[1], r[3], r[4], r[6], r[7]]), p['failure-details'].map((f) => [f['result-type'], f['receiving-mx-hostname'], f['receiving-mx-helo'] || '–', f['failure-reason-code'] || '–', f['additional-information']]));
+		// additional-information is text: no link of any kind in the table
+		assert.equal(await page.$$eval('[data-testid=tlsreport-failures] a', (as) => as.length), 0, 'links in the failure details');
+		const warn = await page.$$eval('[data-testid=tlsreport-warnings] li', (lis) => lis.map((l) => l.textContent));
+		assert.ok(warn.includes("unknown policy-type '<b>sts</b>' kept"), 'the warning as text: ' + JSON.stringify(warn));
+		assert.equal(await page.title(), 'dmarcd · TLS report ' + TLS_HOSTILE_RID);
+		await noInjection();
+		const { bytes } = await download('[data-testid=tls-download-raw]');
+		assert.ok(bytes.equals(d.bytes), 'the raw file is the JSON written');
+		await noInjection();
+	});
+
+	await check('TLS: a domain with TLS reports only is in the picker and has its TLS page', async () => {
+		const want = tlsDocs.map((d) => d.domain).filter((x) => !domains.some((a) => a.domain === x));
+		const opts = await page.$$eval('[data-testid=domain-select] option', (os) => os.map((o) => [o.value, o.textContent]));
+		assert.deepEqual(opts.map((o) => o[0]), domains.map((d) => d.domain).concat([...new Set(want)].sort()), 'DMARC domains, then TLS-only ones');
+		assert.ok(opts.some((o) => o[0] === TLS_ONLY && o[1] === TLS_ONLY + ' (TLS only)'), 'marked TLS only');
+		// from a DMARC view, choosing it opens its TLS page
+		await page.goto(BASE + '/#/overview?domain=' + TLS_DOMAIN);
+		await ready();
+		await page.selectOption('[data-testid=domain-select]', TLS_ONLY);
+		await page.waitForFunction((d) => location.hash.startsWith('#/tls?') && location.hash.includes('domain=' + d), TLS_ONLY, { timeout: WAIT });
+		await ready();
+		const { params } = route();
+		assert.equal(params.to, tlsDocs.find((d) => d.domain === TLS_ONLY).day, 'the range ends at its last TLS day');
+		await tlsTotalsMatch(tlsExpected(TLS_ONLY));
+		// its DMARC views say there is nothing and point to the TLS page
+		await page.click('[data-testid=nav-overview]');
+		await page.waitForFunction(() => location.hash.startsWith('#/overview'), null, { timeout: WAIT });
+		await ready();
+		await page.waitForSelector('[data-testid=tls-only]', { timeout: WAIT });
+		await page.click('[data-testid=tls-only-link]');
+		await page.waitForFunction(() => location.hash.startsWith('#/tls?'), null, { timeout: WAIT });
+		await ready();
+		assert.equal(route().params.domain, TLS_ONLY);
+	});
+
+	await check('TLS: a domain without TLS reports explains TLS-RPT and the record to publish', async () => {
+		const dom = domains.find((d) => !tlsDocs.some((x) => x.domain === d.domain));
+		assert.ok(dom, 'a DMARC domain without TLS reports');
+		provoking = 'a 404 of /api/v1/tls';
+		try {
+			await page.goto(BASE + '/#/tls?domain=' + dom.domain);
+			await ready();
+			await page.waitForSelector('[data-testid=tls-none]', { timeout: WAIT });
+		} finally {
+			provoking = null;
+		}
+		const text = await page.textContent('[data-testid=tls-none]');
+		assert.match(text, /TLS-RPT/);
+		assert.match(text, /RFC 8460/);
+		assert.equal(await page.textContent('[data-testid=tls-setup-name]'), '_smtp._tls.' + dom.domain);
+		const rec = await page.textContent('[data-testid=tls-setup-record]');
+		assert.match(rec, /^v=TLSRPTv1; rua=mailto:[^@\s]+@[^@\s]+$/, 'the record: ' + rec);
+		assert.equal(await page.textContent('[data-testid=tls-setup-zone]'), `_smtp._tls.${dom.domain}. IN TXT "${rec}"`);
+		assert.equal(await page.$('[data-testid=view-error]'), null, 'not an error');
+		assert.equal(await page.$('[data-testid=chart]'), null, 'no chart');
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await shot('tls-empty');
+	});
+
+	if (TOKEN_BETA) {
+		await check("TLS: another account's token sees none of it", async () => {
+			const other = await context.newPage(); // a new tab: its own sessionStorage
+			other.on('dialog', onDialog);
+			provoking = "404s of another account's data";
+			try {
+				await other.goto(BASE + '/#token=' + encodeURIComponent(TOKEN_BETA));
+				await ready(other);
+				const opts = await other.$$eval('[data-testid=domain-select] option', (os) => os.map((o) => o.value));
+				const mine = [...new Set(tlsDocs.filter((d) => !d.file.startsWith('acme') && !d.file.startsWith('hostile') && !d.file.startsWith('tlsonly')).map((d) => d.domain))];
+				assert.deepEqual(opts, mine, "the picker: the account's own domains only");
+				await other.goto(BASE + '/#/tls?domain=' + TLS_DOMAIN);
+				await ready(other);
+				assert.equal(route(other).params.domain, mine[0], 'acme.com is replaced by its own domain');
+				await tlsTotalsMatch(tlsExpected(mine[0]), other);
+				const texts = await other.textContent('main');
+				assert.ok(!texts.includes(TLS_DOMAIN), 'nothing of acme.com shown');
+				await other.goto(BASE + '/#/tlsreport/' + tlsIds[tlsDocs.find((x) => x.file === 'acme-google-1.json').doc['report-id']] + '?domain=' + mine[0]);
+				await ready(other);
+				await other.waitForSelector('[data-testid=not-found]', { timeout: WAIT });
+				const res = await other.evaluate(async ([t, d]) => {
+					const r = await fetch('/api/v1/tls?domain=' + d, { headers: { Authorization: 'Bearer ' + t } });
+					return r.status;
+				}, [TOKEN_BETA, TLS_DOMAIN]);
+				assert.equal(res, 404, "the API: another account's domain");
+			} finally {
+				provoking = null;
+				await other.close();
+			}
+		});
+	}
+
+	await check('TLS: no dialog opened on any TLS view', async () => assert.deepEqual(dialogs, []));
+}
+
 /* ---- 6. phone ------------------------------------------------------------ */
 
 await check('phone 390x844: no horizontal overflow, chart fits', async () => {
 	await page.setViewportSize({ width: 390, height: 844 });
-	const views = ['#/overview', '#/sources', '#/source/' + sourceIP, '#/reports', '#/report/' + hostileId, '#/advice'];
+	const views = ['#/overview', '#/sources', '#/source/' + sourceIP, '#/reports', '#/report/' + hostileId, '#/advice', '#/tls'];
 	for (const v of views) {
 		// the advice over every day stored (its default window counts back from today)
 		await page.goto(BASE + '/' + v + '?domain=' + encodeURIComponent(domains[0].domain) + (v === '#/advice' ? '&days=3660' : ''));
@@ -1693,6 +2041,7 @@ await check('phone 390x844: no horizontal overflow, chart fits', async () => {
 		}
 		if (v === '#/sources') await shot('phone-sources');
 		if (v === '#/advice') await shot('phone-advice');
+		if (v === '#/tls') await shot('phone-tls');
 	}
 	await page.setViewportSize({ width: 1280, height: 900 });
 });

@@ -1,8 +1,10 @@
 #!/bin/bash
 # run.sh BINARY WORK_DIR - the dashboard in headless Chromium against a
 # real `dmarcd serve` (no mocks): generated history for three domains,
-# one hostile report, an admin token; then dashboard.test.mjs drives
-# Debian's chromium through playwright-core (npm, node_modules/).
+# one hostile report, SMTP TLS reports (tls/: acme.com's, one hostile, a
+# domain with TLS reports only, and a second account's), an admin token
+# and the second account's; then dashboard.test.mjs drives Debian's
+# chromium through playwright-core (npm, node_modules/).
 #
 # WORK_DIR is emptied first. Afterwards it holds the data folder
 # (data/), the server's log (serve.log), the downloads and the
@@ -104,19 +106,129 @@ cat >"$work/hostile.xml" <<'EOF'
 </feedback>
 EOF
 
+# SMTP TLS reports (RFC 8460), in the generated history's last days:
+# acme.com's from two reporters (JSON, gzip, one with dates without a
+# time zone: a warning), a hostile one (markup and javascript: where
+# names, MX hosts, result types, policy strings and additional
+# information go), one of a domain that has TLS reports only, and one of
+# a second account's domain. dashboard.test.mjs reads these files for
+# the numbers it expects.
+T=$work/tls
+mkdir -p "$T"
+cat >"$T/acme-google-1.json" <<'EOF'
+{
+  "organization-name": "Google Inc.",
+  "date-range": {"start-datetime": "2026-12-27T00:00:00Z", "end-datetime": "2026-12-27T23:59:59Z"},
+  "contact-info": "smtp-tls-reporting@google.com",
+  "report-id": "2026-12-27T00:00:00Z_acme.com",
+  "policies": [{
+    "policy": {
+      "policy-type": "sts",
+      "policy-string": ["version: STSv1", "mode: enforce", "mx: mx1.acme.com", "mx: mx2.acme.com", "max_age: 604800"],
+      "policy-domain": "acme.com",
+      "mx-host": ["mx1.acme.com", "mx2.acme.com"]
+    },
+    "summary": {"total-successful-session-count": 1200, "total-failure-session-count": 15},
+    "failure-details": [
+      {"result-type": "certificate-expired", "sending-mta-ip": "209.85.220.41",
+       "receiving-mx-hostname": "mx1.acme.com", "receiving-ip": "192.0.2.25", "failed-session-count": 10},
+      {"result-type": "starttls-not-supported", "sending-mta-ip": "209.85.220.42",
+       "receiving-mx-hostname": "mx2.acme.com", "receiving-ip": "192.0.2.26", "failed-session-count": 5,
+       "failure-reason-code": "530 5.7.0 Must issue a STARTTLS command first"}
+    ]
+  }]
+}
+EOF
+cat >"$T/acme-microsoft-2.json" <<'EOF'
+{
+  "organization-name": "Microsoft Corporation",
+  "date-range": {"start-datetime": "2026-12-28T00:00:00", "end-datetime": "2026-12-28T23:59:59"},
+  "contact-info": "tlsrpt-noreply@microsoft.com",
+  "report-id": "133780000000000000+acme.com",
+  "policies": [
+    {
+      "policy": {"policy-type": "sts", "policy-domain": "acme.com", "mx-host": "mx1.acme.com",
+                 "policy-string": ["version: STSv1", "mode: enforce", "mx: mx1.acme.com", "max_age: 604800"]},
+      "summary": {"total-successful-session-count": 800, "total-failure-session-count": 3},
+      "failure-details": [
+        {"result-type": "certificate-not-trusted", "sending-mta-ip": "2a01:111:f400::1",
+         "receiving-mx-hostname": "mx1.acme.com", "receiving-mx-helo": "mx1.acme.com",
+         "receiving-ip": "192.0.2.25", "failed-session-count": 3}
+      ]
+    },
+    {
+      "policy": {"policy-type": "tlsa", "policy-domain": "acme.com", "mx-host": "mx2.acme.com",
+                 "policy-string": ["3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6"]},
+      "summary": {"total-successful-session-count": 100, "total-failure-session-count": 2},
+      "failure-details": [
+        {"result-type": "dane-required", "receiving-mx-hostname": "mx2.acme.com", "failed-session-count": 2}
+      ]
+    }
+  ]
+}
+EOF
+gzip -n -9 "$T/acme-microsoft-2.json" || die "gzip"
+cat >"$T/acme-google-3.json" <<'EOF'
+{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-12-30T00:00:00Z","end-datetime":"2026-12-30T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com","report-id":"2026-12-30T00:00:00Z_acme.com","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: enforce","mx: mx1.acme.com","mx: mx2.acme.com","max_age: 604800"],"policy-domain":"acme.com","mx-host":["mx1.acme.com","mx2.acme.com"]},"summary":{"total-successful-session-count":1500,"total-failure-session-count":0}}]}
+EOF
+cat >"$T/hostile-tls.json" <<'EOF'
+{
+  "organization-name": "<img src=x onerror=\"window.__xss=11\">",
+  "date-range": {"start-datetime": "2026-12-31T00:00:00Z", "end-datetime": "2026-12-31T23:59:59Z"},
+  "contact-info": "javascript:window.__xss=13",
+  "report-id": "<script>window.__xss=12</script>",
+  "policies": [{
+    "policy": {
+      "policy-type": "<b>sts</b>",
+      "policy-string": ["<script>window.__xss=15</script>", "mode: <b>enforce</b>"],
+      "policy-domain": "acme.com",
+      "mx-host": "<img src=x onerror=\"window.__xss=14\">"
+    },
+    "summary": {"total-successful-session-count": 10, "total-failure-session-count": 7},
+    "failure-details": [
+      {"result-type": "<img src=x onerror=\"window.__xss=16\">", "sending-mta-ip": "198.51.100.66",
+       "receiving-mx-hostname": "<svg onload=\"window.__xss=17\">.acme.com", "receiving-mx-helo": "<i>helo</i>",
+       "additional-information": "javascript:window.__xss=18", "failure-reason-code": "<u>550</u>",
+       "failed-session-count": 4},
+      {"result-type": "validation-failure", "receiving-mx-hostname": "mx1.acme.com",
+       "additional-information": "https://reporter.example/<img src=x onerror=window.__xss=19>",
+       "failed-session-count": 3}
+    ]
+  }]
+}
+EOF
+cat >"$T/tlsonly.json" <<'EOF'
+{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-12-29T00:00:00Z","end-datetime":"2026-12-29T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com","report-id":"2026-12-29T00:00:00Z_tls-only.example","policies":[{"policy":{"policy-type":"sts","policy-string":["version: STSv1","mode: testing","mx: mx.tls-only.example","max_age: 86400"],"policy-domain":"tls-only.example","mx-host":"mx.tls-only.example"},"summary":{"total-successful-session-count":300,"total-failure-session-count":0}}]}
+EOF
+cat >"$T/beta.json" <<'EOF'
+{"organization-name":"Google Inc.","date-range":{"start-datetime":"2026-12-29T00:00:00Z","end-datetime":"2026-12-29T23:59:59Z"},"contact-info":"smtp-tls-reporting@google.com","report-id":"2026-12-29T00:00:00Z_beta.example","policies":[{"policy":{"policy-type":"sts","policy-domain":"beta.example","mx-host":"mx.beta.example"},"summary":{"total-successful-session-count":50,"total-failure-session-count":5},"failure-details":[{"result-type":"validation-failure","receiving-mx-hostname":"mx.beta.example","failed-session-count":5}]}]}
+EOF
+gzip -n -9 "$T/beta.json" || die "gzip"
+
 # ingest --account is new; without it the reports are stored unclaimed,
 # which the admin token sees as well
 acct=()
 if "$bin" ingest --help 2>&1 | grep -q -- '--account'; then
 	acct=(--account acme)
 fi
-"$bin" ingest --data "$D" "${acct[@]}" "$G/reports" "$work/hostile.xml" >"$work/ingest.out" 2>&1 ||
+"$bin" ingest --data "$D" "${acct[@]}" "$G/reports" "$work/hostile.xml" \
+	"$T/acme-google-1.json" "$T/acme-microsoft-2.json.gz" "$T/acme-google-3.json" \
+	"$T/hostile-tls.json" "$T/tlsonly.json" >"$work/ingest.out" 2>&1 ||
 	die "ingest: $(tail -5 "$work/ingest.out")"
+# the second account: its own domain, its TLS report, its token
+"$bin" account add beta --data "$D" >"$work/beta.out" 2>&1 &&
+	"$bin" domain add beta.example --account beta --data "$D" >>"$work/beta.out" 2>&1 &&
+	"$bin" ingest --data "$D" --account beta "$T/beta.json.gz" >>"$work/beta.out" 2>&1 ||
+	die "the second account: $(tail -5 "$work/beta.out")"
 "$bin" token add --admin --name browser --data "$D" >"$work/token.out" 2>"$work/token.err" ||
 	die "token add: $(cat "$work/token.err")"
 # the token is the last word printed
 token=$(awk 'NF { t = $NF } END { print t }' "$work/token.out")
 [ -n "$token" ] || die "token add printed no token"
+"$bin" token add --account beta --name browser-beta --data "$D" >"$work/token-beta.out" 2>"$work/token.err" ||
+	die "token add --account beta: $(cat "$work/token.err")"
+token_beta=$(awk 'NF { t = $NF } END { print t }' "$work/token-beta.out")
+[ -n "$token_beta" ] || die "token add --account beta printed no token"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
 	die "no free port"
@@ -165,6 +277,8 @@ DMARCD_URL=http://127.0.0.1:$port \
 	DMARCD_WORK=$work \
 	DMARCD_EXPECTED=$G/expected.json \
 	DMARCD_HOSTILE=$work/hostile.xml \
+	DMARCD_TLS=$T \
+	DMARCD_TOKEN_BETA=$token_beta \
 	CHROMIUM=$chromium \
 	"$node" "$here/dashboard.test.mjs"
 rc=$?
