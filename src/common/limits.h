@@ -595,6 +595,10 @@
 
 /* [fetch] sections in one configuration file: a few mailboxes per site;
  * each costs about 9 KiB of struct dm_config. */
+/* [account NAME] sections of a configuration file: one per account
+ * with settings of its own (retention, alerts, digests; 1.6 KiB each in
+ * struct dm_config); accounts without one get the defaults. */
+#define DM_CONFIG_MAX_ACCOUNTS 64
 #define DM_FETCH_MAX_SOURCES 8
 /* Messages fetched from one mailbox in one run; the rest come in the next
  * run.  It bounds the UID list held (8 bytes each plus 16 for its size and

@@ -127,7 +127,45 @@ const struct dm_config_opt dm_config_table[] = {
 	{"failure_redact", DM_CFG_ENUM, "hashed", "hashed|headers|none", OPT(failure_redact),
 	 "failure reports: the original message's header fields with the local part of every"
 	 " address a keyed hash (hashed), as they came (headers), or none; its body never"},
+	{"smtp_relay", DM_CFG_STR, "", NULL, OPT(smtp_relay),
+	 "alerts and digests: HOST:PORT of the SMTP relay their mail goes through; empty ="
+	 " no mail"},
+	{"mail_from", DM_CFG_STR, "dmarcd@localhost", NULL, OPT(mail_from),
+	 "alerts and digests: the sender address of their mail"},
+	{"alert_interval", DM_CFG_INT, "300", "10..86400", OPT(alert_interval),
+	 "serve: seconds between two runs of the alert rules (and of due digests)"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
+};
+
+#define AOPT(field)                                                                                \
+	offsetof(struct dm_account_conf, field), sizeof(((struct dm_account_conf *)0)->field)
+
+const struct dm_config_opt dm_account_table[] = {
+        {"retention_days", DM_CFG_INT, "0", "0..36500", AOPT(retention_days),
+         "[account]: days the account's reports, rows and archived files are kept; 0 = forever"},
+        {"alert_to", DM_CFG_STR, "", NULL, AOPT(alert_to),
+         "[account]: addresses alerts are mailed to, comma separated (needs smtp_relay)"},
+        {"webhook_url", DM_CFG_STR, "", NULL, AOPT(webhook_url),
+         "[account]: http(s) URL alerts are POSTed to as JSON"},
+        {"webhook_secret_file", DM_CFG_STR, "", NULL, AOPT(webhook_secret_file),
+         "[account]: a file whose first line signs the webhook's body (X-Dmarcd-Signature:"
+         " sha256=HMAC)"},
+        {"digest", DM_CFG_ENUM, "off", "off|daily|weekly", AOPT(digest),
+         "[account]: a summary mail per day or per week"},
+        {"digest_to", DM_CFG_STR, "", NULL, AOPT(digest_to),
+         "[account]: where the digest goes; empty = alert_to"},
+        {"silent_days", DM_CFG_INT, "2", "1..60", AOPT(silent_days),
+         "[account]: alert when a reporter that reported daily has been silent this many days"},
+        {"pass_drop", DM_CFG_INT, "10", "1..100", AOPT(pass_drop),
+         "[account]: alert when a domain's DMARC pass rate of the last day is this many points"
+         " below the week before"},
+        {"new_source", DM_CFG_INT, "100", "1..1000000000", AOPT(new_source),
+         "[account]: alert when a source not seen in 30 days sends this many failing messages"
+         " in a day"},
+        {"rejected", DM_CFG_INT, "5", "1..1000000", AOPT(rejected),
+         "[account]: alert when this many report mails failed to be read in a day (the"
+         " spool's failed/)"},
+        {NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 
 #define FOPT(field)                                                                                \
@@ -341,6 +379,23 @@ dm_config_fetch_check(const struct dm_fetch_source *f, char *err, size_t errlen)
 }
 
 static void
+account_defaults(struct dm_account_conf *a)
+{
+	memset(a, 0, sizeof *a);
+	for (const struct dm_config_opt *o = dm_account_table; o->name; o++)
+		snprintf((char *)a + o->off, o->size, "%s", o->def);
+}
+
+const struct dm_account_conf *
+dm_config_account(const struct dm_config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->naccounts; i++)
+		if (strcmp(c->accounts[i].name, name) == 0)
+			return &c->accounts[i];
+	return NULL;
+}
+
+static void
 fetch_defaults(struct dm_fetch_source *f)
 {
 	char err[128];
@@ -391,6 +446,7 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 	unsigned lineno = 0;
 	long total = 0;
 	struct dm_fetch_source *sec = NULL; /* the [fetch] section being read */
+	struct dm_account_conf *acct = NULL; /* the [account NAME] section being read */
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		size_t n = strlen(line);
@@ -409,12 +465,44 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 		char *s = trim(line);
 		if (!*s)
 			continue;
+		if (strncmp(s, "[account ", 9) == 0 && s[strlen(s) - 1] == ']') {
+			/* [account NAME]: that account's settings, until the next section */
+			if (sec && dm_config_fetch_check(sec, err, errlen) != 0)
+				goto section_bad;
+			sec = NULL;
+			char *an = trim(s + 9);
+			an[strlen(an) - 1] = '\0';
+			an = trim(an);
+			size_t al = strlen(an);
+			if (al == 0 || al > DM_REGISTRY_MAX_NAME ||
+			    strspn(an, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != al) {
+				snprintf(err, errlen, "%s:%u: [account NAME]: 1-%d of [A-Za-z0-9._-]", name,
+				         lineno, DM_REGISTRY_MAX_NAME);
+				return DM_EUSAGE;
+			}
+			if (dm_config_account(c, an) != NULL) {
+				snprintf(err, errlen, "%s:%u: a second [account %s]", name, lineno, an);
+				return DM_EUSAGE;
+			}
+			if (c->naccounts >= DM_CONFIG_MAX_ACCOUNTS) {
+				snprintf(err, errlen, "%s:%u: more than %d [account] sections", name,
+				         lineno, DM_CONFIG_MAX_ACCOUNTS);
+				return DM_EUSAGE;
+			}
+			acct = &c->accounts[c->naccounts++];
+			account_defaults(acct);
+			snprintf(acct->name, sizeof acct->name, "%s", an);
+			acct->line = lineno;
+			continue;
+		}
 		if (*s == '[') {
 			if (strcmp(s, "[fetch]") != 0) {
-				snprintf(err, errlen, "%s:%u: unknown section %s (only [fetch])",
+				snprintf(err, errlen,
+				         "%s:%u: unknown section %s (only [fetch] and [account NAME])",
 				         name, lineno, s);
 				return DM_EUSAGE;
 			}
+			acct = NULL;
 			if (sec && dm_config_fetch_check(sec, err, errlen) != 0)
 				goto section_bad;
 			if (c->nfetch >= DM_FETCH_MAX_SOURCES) {
@@ -434,8 +522,10 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 		}
 		*eq = '\0';
 		char msg[256];
-		int rc = sec ? dm_config_fetch_set(sec, trim(s), trim(eq + 1), msg, sizeof msg)
-		             : dm_config_set(c, trim(s), trim(eq + 1), msg, sizeof msg);
+		int rc = sec    ? dm_config_fetch_set(sec, trim(s), trim(eq + 1), msg, sizeof msg)
+		         : acct ? table_set(dm_account_table, acct, trim(s), trim(eq + 1), msg,
+		                            sizeof msg)
+		                : dm_config_set(c, trim(s), trim(eq + 1), msg, sizeof msg);
 		if (rc != 0) {
 			snprintf(err, errlen, "%s:%u: %s", name, lineno, msg);
 			return DM_EUSAGE;
@@ -465,6 +555,11 @@ dm_config_write(const struct dm_config *c, FILE *out)
 			fprintf(out, "# %s is %s\n", o->name, *v ? "set" : "not set");
 		else
 			fprintf(out, "%s = %s\n", o->name, v);
+	}
+	for (unsigned i = 0; i < c->naccounts; i++) {
+		fprintf(out, "\n[account %s]\n", c->accounts[i].name);
+		for (const struct dm_config_opt *o = dm_account_table; o->name; o++)
+			fprintf(out, "%s = %s\n", o->name, (const char *)&c->accounts[i] + o->off);
 	}
 	for (unsigned i = 0; i < c->nfetch; i++) {
 		fprintf(out, "\n[fetch]\n");
@@ -502,4 +597,7 @@ dm_config_help(FILE *out)
 	help_table(dm_config_table, out);
 	fprintf(out, "\n[fetch] sections (after the options above; one per mailbox to pull):\n");
 	help_table(dm_fetch_table, out);
+	fprintf(out, "\n[account NAME] sections (after the options above; one per account with"
+	             " settings of its own):\n");
+	help_table(dm_account_table, out);
 }

@@ -31,6 +31,23 @@ struct dm_fetch_source {
 	unsigned line;    /* of its [fetch] line, for errors */
 };
 
+/* One [account NAME] section: what the operator wants for an account of
+ * the registry (its retention, alerts and digests: src/alert/, docs/ALERTS.md). */
+struct dm_account_conf {
+	char name[DM_REGISTRY_MAX_NAME + 1];
+	char retention_days[8]; /* 0: keep forever */
+	char alert_to[512];	/* mail addresses, comma separated; empty: none */
+	char webhook_url[512];	/* http(s) URL the alerts are POSTed to; empty: none */
+	char webhook_secret_file[512]; /* its HMAC key: first line */
+	char digest[8];		/* off | daily | weekly */
+	char digest_to[512];	/* empty: alert_to */
+	char silent_days[8];	/* a daily reporter silent this long */
+	char pass_drop[8];	/* DMARC pass rate points lost, day over week */
+	char new_source[16];	/* failing messages of a new source */
+	char rejected[8];	/* reports rejected (spool/failed) in a day */
+	unsigned line;
+};
+
 struct dm_config {
 	char data_dir[PATH_MAX - 256];
 	char store[512]; /* "sqlite" or "postgres://USER@HOST:PORT/DB" */
@@ -87,6 +104,13 @@ struct dm_config {
 	char rdns_rate[8];
 	/* failure reports: what of the original message is kept */
 	char failure_redact[8];
+	/* alerts and digests: how mail is sent and how often rules run */
+	char smtp_relay[256]; /* HOST:PORT of the relay alert mail goes through */
+	char mail_from[257];  /* the sender of alert and digest mail */
+	char alert_interval[8];
+	/* [account NAME] sections, in file order */
+	struct dm_account_conf accounts[DM_CONFIG_MAX_ACCOUNTS];
+	unsigned naccounts;
 	/* [fetch] sections, in file order */
 	struct dm_fetch_source fetch[DM_FETCH_MAX_SOURCES];
 	unsigned nfetch;
@@ -109,6 +133,10 @@ struct dm_config_opt {
 extern const struct dm_config_opt dm_config_table[];
 /* The options of a [fetch] section (offsets into struct dm_fetch_source). */
 extern const struct dm_config_opt dm_fetch_table[];
+/* The options of an [account NAME] section (struct dm_account_conf). */
+extern const struct dm_config_opt dm_account_table[];
+/* The [account NAME] section of name, or NULL. */
+const struct dm_account_conf *dm_config_account(const struct dm_config *c, const char *name);
 
 void dm_config_defaults(struct dm_config *c);
 /* Load path over the current values. */
