@@ -12,6 +12,8 @@
  *   #/advice?domain=D&days=30
  *   #/tls?domain=D&from=&to=&page=1      SMTP TLS reports (RFC 8460)
  *   #/tlsreport/ID?domain=D&from=&to=
+ *   #/failures?domain=D&from=&to=&page=1  DMARC failure reports (RFC 6591)
+ *   #/failure/ID?domain=D&from=&to=
  * `range=all` instead of from/to means all time; with neither, the range
  * is the last 30 days that have data (ending at the domain's `last` day).
  * The advice has no range: `days` (1 to 3660, default 30) counted back
@@ -20,7 +22,8 @@
  * asks the DNS live) and a record generator (/api/v1/record).
  * The domain picker lists the domains of /api/v1/domains, then those
  * of /api/v1/tls/domains that have TLS reports only; on the DMARC
- * views such a domain points to its TLS page.
+ * views such a domain points to its TLS page (its failure reports are
+ * shown: a receiver may send those without aggregate reports).
  *
  * Login: the link `/#token=T` puts T into sessionStorage and replaces the
  * address (history.replaceState) so the token is in no history entry.
@@ -492,7 +495,7 @@
 
 	/* the list a detail view belongs to */
 	function listView(view) {
-		return {source: 'sources', report: 'reports', tlsreport: 'tls'}[view] || view;
+		return {source: 'sources', report: 'reports', tlsreport: 'tls', failure: 'failures'}[view] || view;
 	}
 
 	function onDomainChange() {
@@ -501,7 +504,7 @@
 		var next = domainInfo(els.domain.value);
 		if (!next) return;
 		var preset = activePreset(r.params, old);
-		var changes = {domain: next.domain, reporter: null, page: null};
+		var changes = {domain: next.domain, reporter: null, ip: null, page: null};
 		if (typeof preset === 'number') {
 			var p = presetRange(preset, next);
 			changes.from = p.from;
@@ -509,7 +512,8 @@
 		}
 		/* a source or a report belongs to the old domain: back to its
 		 * list; a domain with TLS reports only has its TLS page */
-		var view = next.tlsOnly ? 'tls' : listView(r.view);
+		var view = listView(r.view);
+		if (next.tlsOnly && view !== 'failures') view = 'tls';
 		go(view, view === r.view ? r.arg : null, withParams(changes));
 	}
 
@@ -550,7 +554,7 @@
 
 	function rangeChanged(r, changes) {
 		/* a report has its own dates: a new range means the list */
-		if (r.view === 'report' || r.view === 'tlsreport') go(listView(r.view), null, withParams(changes));
+		if (r.view === 'report' || r.view === 'tlsreport' || r.view === 'failure') go(listView(r.view), null, withParams(changes));
 		else go(r.view, r.arg, withParams(changes));
 	}
 
@@ -1143,12 +1147,22 @@
 		var ip = r.arg || '';
 		/* an IPv4 or IPv6 address: nothing else goes into the API path.
 		 * ':' stays as it is (a path may hold it; RFC 3986 pchar). */
-		var lookup = /^[0-9A-Fa-f.:]{2,45}$/.test(ip)
+		var isIP = IP_RE.test(ip);
+		var lookup = isIP
 			? api('sources/' + ip, {domain: dom, from: rg.from, to: rg.to})
 			: Promise.reject(new ApiError(404, 'not an IP address'));
-		return lookup.then(
-			function (s) {
+		/* its failure reports: a section of the page, never its failure */
+		var fails = isIP
+			? api('failures', {domain: dom, ip: ip, from: rg.from, to: rg.to, limit: SOURCE_FAILURES}).catch(function (e) {
+				if (e instanceof ApiError && e.status === 401) throw e;
+				return {error: e && e.message ? e.message : String(e)};
+			})
+			: Promise.resolve(null);
+		return Promise.all([lookup, fails]).then(
+			function (res) {
 				if (gen !== generation) return null;
+				var s = res[0];
+				var failures = sourceFailures(r, res[1]);
 				var days = (s.days || []).map(function (d) {
 					return {date: d.date, pass: d.dmarc_pass || 0, fail: d.dmarc_fail || 0};
 				});
@@ -1212,6 +1226,7 @@
 							}},
 							{label: 'Messages', num: true, cell: msgs},
 						], s.spf || [], 'No SPF results.')),
+						failures,
 					],
 					after: function () {
 						drawChart(chartBox, legend, STACK_SOURCE, days, rg);
@@ -1220,14 +1235,18 @@
 			},
 			function (e) {
 				if (e instanceof ApiError && e.status === 404) {
-					if (gen !== generation) return null;
-					return {
-						title: 'Source ' + ip,
-						nodes: [
-							h('p', {class: 'crumbs'}, h('a', {href: linkTo('sources', null, r.params), text: '‹ Sources'})),
-							h('p', {class: 'empty', testid: 'not-found', text: 'No reports mention ' + ip + ' for ' + dom + ' in ' + rangeText(r.params) + '.'}),
-						],
-					};
+					/* no aggregate report mentions it: its failure reports may */
+					return fails.then(function (f) {
+						if (gen !== generation) return null;
+						return {
+							title: 'Source ' + ip,
+							nodes: [
+								h('p', {class: 'crumbs'}, h('a', {href: linkTo('sources', null, r.params), text: '‹ Sources'})),
+								h('p', {class: 'empty', testid: 'not-found', text: 'No aggregate reports mention ' + ip + ' for ' + dom + ' in ' + rangeText(r.params) + '.'}),
+								sourceFailures(r, f),
+							],
+						};
+					});
 				}
 				throw e;
 			}
@@ -2550,6 +2569,211 @@
 		);
 	}
 
+	/* ---- DMARC failure reports (RFC 6591; /api/v1/failures*) ------------------- */
+
+	var SOURCE_FAILURES = 20; /* failure reports listed on a source's page */
+	var IP_RE = /^[0-9A-Fa-f.:]{2,45}$/;
+	var REDACTION_NOTE = "The original message's body is never stored, and the addresses in its headers are redacted (keyed hashes such as h-1a2b3c4d@example.com) by default.";
+
+	/* a source address from a report: a link to its page when it looks
+	 * like an IP address (nothing else becomes a link), else text */
+	function sourceLink(ip, r, extra) {
+		if (!present(ip)) return null;
+		if (!IP_RE.test(String(ip))) return mono(ip);
+		return h('a', {class: 'mono', href: linkTo('source', String(ip), r.params, extra), text: String(ip)});
+	}
+
+	/* when a failure report's message arrived; the day it was received
+	 * when the reporter did not say */
+	function arrivalText(x) {
+		if (present(x.arrival_date)) return fmtTime(x.arrival_date);
+		return fmtTime(x.received_at) + ' (received)';
+	}
+
+	function failureLink(x, r) {
+		return h('a', {class: 'nowrap', href: linkTo('failure', String(x.id), r.params), text: arrivalText(x)});
+	}
+
+	/* the reporter of a failure report: its User-Agent, the reporting MTA
+	 * under it; the plain-text form says so */
+	function failureReporter(x) {
+		return h(
+			'span',
+			{class: 'fail-reporter'},
+			h('span', {class: 'reporter', text: present(x.user_agent) ? x.user_agent : '–'}),
+			present(x.reporting_mta) ? h('span', {class: 'sub-line mono', text: x.reporting_mta}) : null,
+			x.arf === false ? h('span', {class: 'sub-line', text: 'plain-text report'}) : null
+		);
+	}
+
+	function failureColumns(r, withSource) {
+		return [
+			{label: 'Arrival (UTC)', cls: 'nowrap', cell: function (x) {
+				return failureLink(x, r);
+			}},
+			withSource ? {label: 'Source IP', cls: 'nowrap', cell: function (x) {
+				return sourceLink(x.source_ip, r);
+			}} : null,
+			{label: 'Header From', cell: function (x) {
+				return mono(x.header_from);
+			}},
+			{label: 'Subject', cls: 'fail-subject', cell: function (x) {
+				return present(x.subject) ? h('span', {class: 'clip', text: x.subject}) : null;
+			}},
+			{label: 'Auth failure', cell: function (x) {
+				return mono(x.auth_failure);
+			}},
+			{label: 'Delivery result', cell: function (x) {
+				return mono(x.delivery_result);
+			}},
+			{label: 'Alignment', cell: function (x) {
+				return mono(x.identity_alignment);
+			}},
+			{label: 'Reporter', cell: failureReporter},
+		].filter(Boolean);
+	}
+
+	function failuresTitle(dom, r) {
+		return h('h1', {class: 'view-title'}, 'Failure reports ', h('span', {class: 'sub', text: dom + ' · ' + rangeText(r.params)}));
+	}
+
+	function viewFailures(r, gen) {
+		var dom = r.params.get('domain');
+		var rg = rangeOf(r.params);
+		var page = pageOf(r.params);
+		var ip = r.params.get('ip');
+		if (ip !== null && !IP_RE.test(ip)) ip = null;
+		return api('failures', {domain: dom, from: rg.from, to: rg.to, ip: ip, limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE}).then(function (lst) {
+			if (gen !== generation) return null;
+			if (pastLastPage('failures', lst, page)) return null;
+			var items = lst.items || [];
+			var filter = ip
+				? h('p', {class: 'toolbar', testid: 'failures-ip-filter'}, 'From ', h('span', {class: 'mono', text: ip}), ' only · ', h('a', {href: hashFor('failures', null, withParams({ip: null, page: null})), text: 'all sources'}))
+				: null;
+			var empty = ip
+				? 'No failure report from ' + ip + ' in this range.'
+				: 'No failure report of ' + dom + ' in this range. Receivers send one per message that failed DMARC to the ruf= addresses of the record; few receivers send them at all.';
+			return {
+				title: 'Failure reports · ' + dom,
+				nodes: [
+					failuresTitle(dom, r),
+					section(
+						fmtInt(lst.total) + (lst.total === 1 ? ' failure report' : ' failure reports'),
+						'failures-card',
+						h('p', {class: 'muted', testid: 'failures-note', text: REDACTION_NOTE}),
+						filter,
+						table('failures-table', failureColumns(r, true), items, empty),
+						pager(lst.total, page, function (p) {
+							go('failures', null, withParams({page: p > 1 ? p : null}));
+						}, 'failures-pager')
+					),
+				],
+			};
+		});
+	}
+
+	/* a multi-line value from a report (Authentication-Results, the
+	 * headers): text in a <pre> */
+	function preText(v, testid) {
+		return present(v) ? h('pre', {class: 'code', testid: testid || null, text: String(v)}) : null;
+	}
+
+	function viewFailure(r, gen) {
+		var id = r.arg || '';
+		var crumbs = h('p', {class: 'crumbs'}, h('a', {href: linkTo('failures', null, r.params), text: '‹ Failure reports'}));
+		var notFound = {title: 'Failure report', nodes: [crumbs, h('p', {class: 'empty', testid: 'not-found', text: 'No such failure report.'})]};
+		if (!/^\d{1,19}$/.test(id)) return Promise.resolve(notFound);
+		return api('failures/' + id).then(
+			function (f) {
+				if (gen !== generation) return null;
+				var raw = h('button', {type: 'button', class: 'primary', testid: 'failure-download-raw', text: 'Download what was kept'});
+				raw.addEventListener('click', function () {
+					saveDownload('failures/' + id + '/raw', null, 'failure-' + id + '.txt', raw);
+				});
+				var warnings = arr(f.warnings);
+				var srcDomain = present(f.reported_domain) ? {domain: String(f.reported_domain)} : null;
+				return {
+					title: 'Failure report ' + arrivalText(f),
+					nodes: [
+						crumbs,
+						h('h1', {class: 'view-title'}, 'Failure report ', h('span', {class: 'sub', testid: 'failure-title', text: (f.reported_domain || '') + ' · ' + arrivalText(f)})),
+						h('div', {class: 'toolbar'}, raw),
+						h(
+							'div',
+							{class: 'two'},
+							section('Report', 'failure-meta-card', dl([
+								['Reported domain', f.reported_domain, 'failure-reported-domain'],
+								['Arrival (UTC)', present(f.arrival_date) ? fmtTime(f.arrival_date) : null, 'failure-arrival'],
+								['Received (UTC)', fmtTime(f.received_at), 'failure-received'],
+								['Format', f.arf === false ? 'plain text (not ARF)' : 'ARF (RFC 6591)', 'failure-format'],
+								['Feedback type', f.feedback_type, 'failure-feedback-type'],
+								['Version', f.version, 'failure-version'],
+								['User agent', f.user_agent, 'failure-user-agent'],
+								['Reporting MTA', mono(f.reporting_mta), 'failure-reporting-mta'],
+								['Incidents', present(f.incidents) ? fmtInt(f.incidents) : null, 'failure-incidents'],
+								['Archive key', mono(f.archive_key), 'failure-archive-key'],
+							], 'failure-meta')),
+							section('Authentication', 'failure-auth-card', dl([
+								['Auth failure', mono(f.auth_failure), 'failure-auth-failure'],
+								['Delivery result', mono(f.delivery_result), 'failure-delivery-result'],
+								['Identity alignment', mono(f.identity_alignment), 'failure-alignment'],
+								['Source IP', sourceLink(f.source_ip, r, srcDomain), 'failure-source-ip'],
+								['Original Mail From', mono(f.original_mail_from), 'failure-mail-from'],
+								['Original Rcpt To', mono(f.original_rcpt_to), 'failure-rcpt-to'],
+								['DKIM domain', mono(f.dkim_domain), 'failure-dkim-domain'],
+								['DKIM selector', mono(f.dkim_selector), 'failure-dkim-selector'],
+								['DKIM identity', mono(f.dkim_identity), 'failure-dkim-identity'],
+								['SPF DNS', mono(f.spf_dns), 'failure-spf-dns'],
+								['Authentication-Results', preText(f.authentication_results), 'failure-auth-results'],
+							], 'failure-auth'))
+						),
+						warnings.length
+							? section('Parser warnings', 'failure-warnings', h('ul', {class: 'warnings'}, warnings.map(function (w) {
+								return h('li', {text: typeof w === 'string' ? w : JSON.stringify(w)});
+							})))
+							: null,
+						section(
+							'The original message',
+							'failure-message-card',
+							h('p', {class: 'muted', testid: 'failure-note', text: REDACTION_NOTE}),
+							dl([
+								['From', mono(f.header_from), 'failure-header-from'],
+								['From domain', mono(f.header_from_domain), 'failure-header-from-domain'],
+								['To', mono(f.to), 'failure-to'],
+								['Subject', present(f.subject) ? h('span', {class: 'clip', text: f.subject}) : null, 'failure-subject'],
+								['Message-ID', mono(f.message_id), 'failure-message-id'],
+								['Date (UTC)', present(f.date) ? fmtTime(f.date) : null, 'failure-date'],
+							], 'failure-message'),
+							h('h3', {text: 'Headers as stored'}),
+							preText(f.headers, 'failure-headers') || h('p', {class: 'empty', testid: 'failure-headers', text: 'The report carried no headers of the message.'})
+						),
+					],
+				};
+			},
+			function (e) {
+				if (e instanceof ApiError && e.status === 404) return gen === generation ? notFound : null;
+				throw e;
+			}
+		);
+	}
+
+	/* the failure reports of a source on its page (null: not asked) */
+	function sourceFailures(r, f) {
+		if (!f) return null;
+		if (f.error) return h('p', {class: 'muted', testid: 'source-failures-none', text: 'The failure reports could not be loaded: ' + f.error});
+		var items = f.items || [];
+		if (!items.length) return h('p', {class: 'muted', testid: 'source-failures-none', text: 'No failure reports from this source.'});
+		var ip = r.arg || '';
+		return section(
+			fmtInt(f.total) + (f.total === 1 ? ' failure report' : ' failure reports'),
+			'source-failures-card',
+			table('source-failures', failureColumns(r, false), items),
+			f.total > items.length
+				? h('p', {class: 'more'}, h('a', {href: linkTo('failures', null, r.params, {ip: ip}), testid: 'source-failures-all', text: 'All ' + fmtInt(f.total) + ' failure reports from ' + ip + ' ›'}))
+				: null
+		);
+	}
+
 	/* a domain with TLS reports only, on a view of the DMARC reports */
 	function tlsOnlyView(r, dom) {
 		return {
@@ -2565,7 +2789,7 @@
 		};
 	}
 
-	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport, advice: viewAdvice, tls: viewTls, tlsreport: viewTlsReport};
+	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport, advice: viewAdvice, tls: viewTls, tlsreport: viewTlsReport, failures: viewFailures, failure: viewFailure};
 
 	/* ---- render ------------------------------------------------------------------ */
 
@@ -2634,7 +2858,7 @@
 				var fix = {};
 				var info = domainInfo(dom);
 				if (!info) {
-					if (dom && r.view !== 'report' && r.view !== 'tlsreport') notice('No data for ' + dom + ' under this token; showing ' + domains[0].domain + '.');
+					if (dom && r.view !== 'report' && r.view !== 'tlsreport' && r.view !== 'failure') notice('No data for ' + dom + ' under this token; showing ' + domains[0].domain + '.');
 					info = domains[0];
 					fix.domain = info.domain;
 				}
@@ -2667,7 +2891,8 @@
 				}
 				fillDomainSelect(info.domain);
 				updateControls(r);
-				if (info.tlsOnly && r.view !== 'tls' && r.view !== 'tlsreport') return tlsOnlyView(r, info.domain);
+				/* failure reports come without aggregate reports too */
+				if (info.tlsOnly && ['tls', 'tlsreport', 'failures', 'failure'].indexOf(r.view) < 0) return tlsOnlyView(r, info.domain);
 				return VIEWS[r.view](r, gen);
 			})
 			.then(

@@ -11,6 +11,7 @@
 //   DMARCD_HOSTILE   the hostile report as ingested (for the raw download)
 //   DMARCD_TLS       the folder of the TLS-RPT files run.sh wrote and ingested (optional)
 //   DMARCD_TOKEN_BETA a token of a second account, with a TLS report of its own (optional)
+//   DMARCD_FAILURES  the folder of the ARF failure reports run.sh wrote and ingested (optional)
 //   CHROMIUM         default /usr/bin/chromium
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -25,6 +26,7 @@ const EXPECTED = process.env.DMARCD_EXPECTED || '';
 const HOSTILE = process.env.DMARCD_HOSTILE || '';
 const TLS_DIR = process.env.DMARCD_TLS || '';
 const TOKEN_BETA = process.env.DMARCD_TOKEN_BETA || '';
+const FAIL_DIR = process.env.DMARCD_FAILURES || '';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!BASE || !TOKEN || !WORK) {
 	console.error('dashboard.test.mjs: set DMARCD_URL, DMARCD_TOKEN and DMARCD_WORK (tests/browser/run.sh does)');
@@ -2018,11 +2020,311 @@ if (TLS_DIR) {
 	await check('TLS: no dialog opened on any TLS view', async () => assert.deepEqual(dialogs, []));
 }
 
+/* ---- 5c. DMARC failure reports ---------------------------------------------- */
+
+// What run.sh wrote into failures/: ARF mails (multipart/report). Every
+// field the checks expect is read from these files, not from the API.
+const FAIL_DOMAIN = 'acme.com';
+const FAIL_MARKER = 'BODY-SECRET-4e1d-marker';
+const FAIL_HOSTILE_SUBJECT = '<img src=x onerror="window.__xss=21">';
+const FAIL_HOSTILE_UA = '<script>window.__xss=22</script>';
+
+// 'Name: value' lines (folded ones joined) up to the first empty line
+function mailHeaders(text) {
+	const end = text.search(/\r?\n\r?\n/);
+	const head = end >= 0 ? text.slice(0, end) : text;
+	const out = {};
+	for (const line of head.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/)) {
+		const i = line.indexOf(':');
+		if (i > 0) out[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+	}
+	return { headers: out, body: end >= 0 ? text.slice(end).replace(/^\r?\n\r?\n/, '') : '' };
+}
+function parseArf(file, text) {
+	const top = mailHeaders(text).headers;
+	const boundary = /boundary="?([^";]+)"?/.exec(top['content-type'])[1];
+	const parts = text.split('--' + boundary).slice(1, -1).map((p) => mailHeaders(p.replace(/^\r?\n/, '')));
+	const fb = mailHeaders(parts.find((p) => p.headers['content-type'] === 'message/feedback-report').body).headers;
+	const orig = mailHeaders(parts.find((p) => p.headers['content-type'] === 'message/rfc822').body);
+	const o = orig.headers;
+	// the local parts of the addresses: the redaction hides them
+	const locals = [o.from, o.to, fb['original-rcpt-to']].map((a) => /([^\s<>"]+)@/.exec(a)[1]);
+	return {
+		file,
+		text,
+		domain: fb['reported-domain'],
+		arrival: Date.parse(fb['arrival-date']) / 1000,
+		ip: fb['source-ip'],
+		ua: fb['user-agent'],
+		mta: fb['reporting-mta'],
+		authFailure: fb['auth-failure'],
+		delivery: fb['delivery-result'],
+		alignment: fb['identity-alignment'],
+		authResults: fb['authentication-results'],
+		feedbackType: fb['feedback-type'],
+		from: o.from,
+		subject: o.subject,
+		messageId: o['message-id'],
+		body: orig.body,
+		locals,
+	};
+}
+const failDocs = [];
+if (FAIL_DIR) {
+	for (const f of fs.readdirSync(FAIL_DIR).filter((x) => x.endsWith('.eml')).sort()) {
+		failDocs.push(parseArf(f, fs.readFileSync(path.join(FAIL_DIR, f), 'utf8')));
+	}
+}
+const utcMinute = (s) => new Date(s * 1000).toISOString().slice(0, 16).replace('T', ' ');
+// an address as stored: its local part a keyed hash (h- and 8 hex digits)
+const HASHED = /h-[0-9a-f]{8}@/;
+const unhash = (s) => String(s).replace(/h-[0-9a-f]{8}@/g, 'h-@');
+const hashed = (addr) => String(addr).replace(/[^\s<>"]+@/g, 'h-@');
+function failExpected(domain, from = null, to = null) {
+	const day = (d) => new Date(d.arrival * 1000).toISOString().slice(0, 10);
+	return failDocs
+		.filter((d) => d.domain === domain && (!from || day(d) >= from) && (!to || day(d) <= to))
+		.sort((a, b) => b.arrival - a.arrival);
+}
+async function failRows(testid, p = page) {
+	return p.$$eval(`[data-testid=${testid}] tbody tr`, (trs) =>
+		trs.map((tr) => ({
+			cells: [...tr.children].map((td) => td.textContent),
+			links: [...tr.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+		}))
+	);
+}
+// nothing of the original message's body, nor the addresses' local parts
+function assertRedacted(text, what) {
+	assert.ok(!text.includes(FAIL_MARKER), what + ': the body marker');
+	assert.ok(!text.includes('12345678'), what + ': the body');
+	for (const d of failDocs) for (const l of d.locals) assert.ok(!text.includes(l + '@'), `${what}: the local part ${l}`);
+}
+
+const failIds = {}; // file -> the store's id
+if (FAIL_DIR) {
+	if (!TLS_DIR) page.on('dialog', onDialog);
+
+	await check('failures: from the navigation, the reports written, newest first, every column', async () => {
+		await page.goto(BASE + '/#/overview?domain=' + FAIL_DOMAIN);
+		await ready();
+		await page.click('[data-testid=nav-failures]');
+		await page.waitForFunction(() => location.hash.startsWith('#/failures?'), null, { timeout: WAIT });
+		await ready();
+		const { params } = route();
+		assert.equal(params.domain, FAIL_DOMAIN, 'the domain is kept');
+		assert.equal(await attr('[data-testid=nav-failures]', 'aria-current'), 'page');
+		const want = failExpected(FAIL_DOMAIN, params.from, params.to);
+		assert.equal(want.length, failDocs.filter((d) => d.domain === FAIL_DOMAIN).length, 'the default range holds every one written');
+		assert.equal(await page.textContent('[data-testid=failures-card] h2'), `${want.length} failure reports`);
+		assert.match(await page.textContent('[data-testid=failures-note]'), /body is never stored.*redacted.*by default/);
+		const head = await page.$$eval('[data-testid=failures-table] thead th', (ths) => ths.map((t) => t.textContent));
+		assert.deepEqual(head, ['Arrival (UTC)', 'Source IP', 'Header From', 'Subject', 'Auth failure', 'Delivery result', 'Alignment', 'Reporter']);
+		const rows = await failRows('failures-table');
+		assert.deepEqual(
+			rows.map((r) => r.cells.slice(0, 7).map(unhash)),
+			want.map((d) => [utcMinute(d.arrival), d.ip, hashed(d.from), d.subject, d.authFailure, d.delivery, d.alignment]),
+			'arrival, source, redacted From, subject, auth failure, delivery result, alignment'
+		);
+		assert.ok(rows.every((r) => HASHED.test(r.cells[2])), 'every From hashed');
+		assert.deepEqual(rows.map((r) => r.cells[7]), want.map((d) => d.ua + d.mta), 'user agent, reporting MTA under it');
+		for (const [i, r] of rows.entries()) {
+			const m = /^#\/failure\/(\d+)\?/.exec(r.links[0]);
+			assert.ok(m, 'a link to the report: ' + r.links[0]);
+			failIds[want[i].file] = m[1];
+			assert.ok(r.links[1].startsWith(`#/source/${want[i].ip}?`) && r.links[1].includes('domain=' + FAIL_DOMAIN), 'the source link ' + r.links[1]);
+			assert.equal(r.links.length, 2, 'no other link in a row');
+		}
+		const lst = await apiJSON('failures', { domain: FAIL_DOMAIN, from: params.from, to: params.to });
+		assert.equal(lst.total, want.length, 'the API agrees');
+		assertRedacted(await page.textContent('main'), 'the list');
+		await noInjection();
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await shot('failures');
+	});
+
+	await check('failures: a detail: every field, the headers redacted, no body, raw download', async () => {
+		const d = failDocs.find((x) => x.file === 'acme-1.eml');
+		const id = failIds[d.file];
+		assert.ok(id, 'listed');
+		await page.click(`[data-testid=failures-table] a[href^="#/failure/${id}?"]`);
+		await page.waitForFunction((i) => location.hash.startsWith('#/failure/' + i + '?'), id, { timeout: WAIT });
+		await ready();
+		assert.equal(await attr('[data-testid=nav-failures]', 'aria-current'), 'page');
+		const f = await apiJSON('failures/' + id);
+		const t = async (tid) => (await page.textContent(`[data-testid=${tid}]`)).trim();
+		// from the file
+		assert.deepEqual(
+			[await t('failure-reported-domain'), await t('failure-arrival'), await t('failure-user-agent'), await t('failure-reporting-mta'),
+				await t('failure-auth-failure'), await t('failure-delivery-result'), await t('failure-alignment'), await t('failure-source-ip'),
+				await t('failure-subject'), await t('failure-feedback-type'), await t('failure-format'), await t('failure-auth-results')],
+			[d.domain, utcMinute(d.arrival), d.ua, d.mta, d.authFailure, d.delivery, d.alignment, d.ip, d.subject, d.feedbackType, 'ARF (RFC 6591)', d.authResults]
+		);
+		assert.equal(unhash(await t('failure-header-from')), hashed(d.from), 'From, redacted');
+		assert.equal(unhash(await t('failure-message-id')), hashed(d.messageId), 'Message-ID, redacted');
+		// every field of the API is on the page
+		const shown = {
+			'failure-version': f.version, 'failure-mail-from': f.original_mail_from, 'failure-rcpt-to': f.original_rcpt_to,
+			'failure-to': f.to, 'failure-header-from-domain': f.header_from_domain, 'failure-archive-key': f.archive_key,
+			'failure-received': utcMinute(f.received_at), 'failure-date': utcMinute(f.date),
+			'failure-dkim-domain': f.dkim_domain, 'failure-dkim-selector': f.dkim_selector, 'failure-dkim-identity': f.dkim_identity,
+			'failure-spf-dns': f.spf_dns, 'failure-incidents': f.incidents === null ? null : String(f.incidents),
+		};
+		for (const [tid, v] of Object.entries(shown)) assert.equal(await t(tid), v === null || v === undefined || v === '' ? '–' : String(v), tid);
+		assert.ok(HASHED.test(await t('failure-rcpt-to')), 'Original-Rcpt-To hashed');
+		const link = await page.getAttribute('[data-testid=failure-source-ip] a', 'href');
+		assert.ok(link.startsWith(`#/source/${d.ip}?`) && link.includes('domain=' + FAIL_DOMAIN), 'the source link ' + link);
+		// the original headers, as text in a <pre>
+		const pre = await page.$eval('[data-testid=failure-headers]', (e) => [e.tagName, e.textContent]);
+		assert.equal(pre[0], 'PRE');
+		assert.equal(pre[1], f.headers, 'the headers as stored');
+		assert.ok(HASHED.test(pre[1]), 'an h-XXXXXXXX@ token in the headers');
+		assert.ok(pre[1].includes('Subject: ' + d.subject + '\n'), 'the subject line');
+		assertRedacted(pre[1], 'the headers');
+		assertRedacted(await page.evaluate(() => document.documentElement.outerHTML), 'the page');
+		assert.match(await page.textContent('[data-testid=failure-note]'), /body is never stored/);
+		const { name, bytes } = await download('[data-testid=failure-download-raw]');
+		assert.ok(/^[A-Za-z0-9._!@+-]+$/.test(name), 'file name made safe: ' + name);
+		const raw = bytes.toString('utf8');
+		assert.ok(raw.includes('Subject: ' + d.subject), 'the raw download holds the headers');
+		assert.ok(HASHED.test(raw), 'redacted in the raw download');
+		assertRedacted(raw, 'the raw download');
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await shot('failure');
+	});
+
+	await check('failures: the hostile report is text in the list and the detail, nothing ran, no link from its text', async () => {
+		const d = failDocs.find((x) => x.file === 'hostile-failure.eml');
+		const id = failIds[d.file];
+		assert.ok(id, 'listed');
+		await page.goBack();
+		await ready();
+		assert.equal(route().path, '/failures', 'back: the list');
+		const rows = await failRows('failures-table');
+		const row = rows.find((r) => r.links[0].startsWith(`#/failure/${id}?`));
+		assert.equal(row.cells[3], FAIL_HOSTILE_SUBJECT);
+		assert.equal(row.cells[7], d.ua + d.mta);
+		await noInjection();
+		await page.click(`[data-testid=failures-table] a[href^="#/failure/${id}?"]`);
+		await page.waitForFunction((i) => location.hash.startsWith('#/failure/' + i + '?'), id, { timeout: WAIT });
+		await ready();
+		const t = async (tid) => (await page.textContent(`[data-testid=${tid}]`)).trim();
+		assert.equal(await t('failure-subject'), FAIL_HOSTILE_SUBJECT);
+		assert.equal(await t('failure-user-agent'), FAIL_HOSTILE_UA);
+		assert.equal(await t('failure-reporting-mta'), d.mta);
+		assert.equal(await t('failure-message-id'), d.messageId);
+		assert.equal(unhash(await t('failure-header-from')), hashed(d.from));
+		const pre = await page.textContent('[data-testid=failure-headers]');
+		assert.ok(pre.includes('Subject: ' + FAIL_HOSTILE_SUBJECT + '\n'), 'the headers as text');
+		await noInjection();
+		const hrefs = await page.$$eval('main a', (as) => as.map((a) => a.getAttribute('href')));
+		assert.ok(hrefs.every((h) => /^#\/(failures|source\/192\.0\.2\.66)\?/.test(h)), 'links: ' + JSON.stringify(hrefs));
+		assert.equal(await page.title(), 'dmarcd · Failure report ' + utcMinute(d.arrival));
+	});
+
+	await check("source page: its failure reports, or a short line when it has none", async () => {
+		const { params } = route();
+		const q = new URLSearchParams({ domain: FAIL_DOMAIN, from: params.from, to: params.to });
+		const byIp = (ip) => failExpected(FAIL_DOMAIN, params.from, params.to).filter((d) => d.ip === ip);
+		// a source of the generated history with two
+		const ip = failDocs.find((x) => x.file === 'acme-1.eml').ip;
+		await page.goto(BASE + '/#/source/' + ip + '?' + q);
+		await ready();
+		assert.equal(await page.textContent('[data-testid=source-ip]'), ip, 'an aggregate source');
+		const want = byIp(ip);
+		assert.equal(want.length, 2);
+		assert.equal(await page.textContent('[data-testid=source-failures-card] h2'), '2 failure reports');
+		let rows = await failRows('source-failures');
+		assert.deepEqual(rows.map((r) => [r.cells[0], r.cells[2], r.cells[3]]), want.map((d) => [utcMinute(d.arrival), d.subject, d.authFailure]));
+		assert.deepEqual(rows.map((r) => r.links), want.map((d) => [linkOf(d)]), 'each row links to its report');
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await shot('source-failures');
+		await page.click(`[data-testid=source-failures] a[href^="#/failure/${failIds[want[0].file]}?"]`);
+		await page.waitForFunction((i) => location.hash.startsWith('#/failure/' + i + '?'), failIds[want[0].file], { timeout: WAIT });
+		await ready();
+		assert.equal(await page.textContent('[data-testid=failure-subject]'), want[0].subject);
+		// the hostile aggregate report's source has the hostile failure report
+		await page.goto(BASE + '/#/source/192.0.2.66?' + q);
+		await ready();
+		rows = await failRows('source-failures');
+		assert.deepEqual(rows.map((r) => r.cells[2]), [FAIL_HOSTILE_SUBJECT]);
+		await noInjection();
+		// a source only failure reports name
+		provoking = 'a 404 of a source no aggregate report names';
+		try {
+			await page.goto(BASE + '/#/source/198.51.100.23?' + q);
+			await ready();
+		} finally {
+			provoking = null;
+		}
+		await page.waitForSelector('[data-testid=not-found]', { timeout: WAIT });
+		rows = await failRows('source-failures');
+		assert.deepEqual(rows.map((r) => r.cells[2]), byIp('198.51.100.23').map((d) => d.subject));
+		// a source without any
+		const src = await apiJSON('sources', { domain: FAIL_DOMAIN, from: params.from, to: params.to, limit: 10 });
+		const none = src.items.find((x) => !failDocs.some((d) => d.ip === x.ip));
+		await page.goto(BASE + '/#/source/' + none.ip + '?' + q);
+		await ready();
+		assert.equal(await page.textContent('[data-testid=source-failures-none]'), 'No failure reports from this source.');
+		assert.equal(await page.$('[data-testid=source-failures-card]'), null, 'no empty card');
+	});
+
+	function linkOf(d) {
+		const { params } = route();
+		return `#/failure/${failIds[d.file]}?` + new URLSearchParams({ domain: FAIL_DOMAIN, from: params.from, to: params.to });
+	}
+
+	await check('failures: a range without any says so', async () => {
+		await page.goto(BASE + '/#/failures?domain=' + FAIL_DOMAIN + '&from=2026-12-01&to=2026-12-10');
+		await ready();
+		assert.equal(await page.textContent('[data-testid=failures-card] h2'), '0 failure reports');
+		assert.match(await page.textContent('[data-testid=failures-table]'), /^No failure report of acme\.com in this range/);
+	});
+
+	if (TOKEN_BETA) {
+		await check("failures: another account's token sees none of them", async () => {
+			const other = await context.newPage();
+			other.on('dialog', onDialog);
+			provoking = "404s of another account's data";
+			try {
+				await other.goto(BASE + '/#token=' + encodeURIComponent(TOKEN_BETA));
+				await ready(other);
+				await other.goto(BASE + '/#/failures?domain=' + FAIL_DOMAIN);
+				await ready(other);
+				const mine = failDocs.filter((d) => d.file.startsWith('beta'));
+				assert.equal(route(other).params.domain, mine[0].domain, 'acme.com is replaced by its own domain');
+				const rows = await failRows('failures-table', other);
+				assert.deepEqual(rows.map((r) => r.cells[3]), mine.map((d) => d.subject), 'its own failure report only');
+				const text = await other.textContent('main');
+				for (const d of failDocs.filter((x) => x.domain === FAIL_DOMAIN)) assert.ok(!text.includes(d.subject), 'shown: ' + d.subject);
+				await other.goto(BASE + '/#/failure/' + failIds['acme-1.eml'] + '?domain=' + mine[0].domain);
+				await ready(other);
+				await other.waitForSelector('[data-testid=not-found]', { timeout: WAIT });
+				const st = await other.evaluate(async ([t, id, dom]) => {
+					const get = (u) => fetch(u, { headers: { Authorization: 'Bearer ' + t } });
+					const lst = await get('/api/v1/failures?domain=' + dom);
+					const body = lst.status === 200 ? await lst.json() : null;
+					return [lst.status === 404 || (body.total === 0 && body.items.length === 0), (await get('/api/v1/failures/' + id)).status, (await get('/api/v1/failures/' + id + '/raw')).status];
+				}, [TOKEN_BETA, failIds['acme-1.eml'], FAIL_DOMAIN]);
+				assert.deepEqual(st, [true, 404, 404], "the API: another account's failures (an empty list or a 404; the report and its raw 404)");
+				await noInjection(other);
+			} finally {
+				provoking = null;
+				await other.close();
+			}
+		});
+	}
+
+	await check('failures: no dialog opened', async () => assert.deepEqual(dialogs, []));
+}
+
 /* ---- 6. phone ------------------------------------------------------------ */
 
 await check('phone 390x844: no horizontal overflow, chart fits', async () => {
 	await page.setViewportSize({ width: 390, height: 844 });
-	const views = ['#/overview', '#/sources', '#/source/' + sourceIP, '#/reports', '#/report/' + hostileId, '#/advice', '#/tls'];
+	const views = ['#/overview', '#/sources', '#/source/' + sourceIP, '#/reports', '#/report/' + hostileId, '#/advice', '#/tls', '#/failures'];
+	const failId = failIds['acme-1.eml'];
+	if (failId) views.push('#/failure/' + failId);
 	for (const v of views) {
 		// the advice over every day stored (its default window counts back from today)
 		await page.goto(BASE + '/' + v + '?domain=' + encodeURIComponent(domains[0].domain) + (v === '#/advice' ? '&days=3660' : ''));
@@ -2042,6 +2344,7 @@ await check('phone 390x844: no horizontal overflow, chart fits', async () => {
 		if (v === '#/sources') await shot('phone-sources');
 		if (v === '#/advice') await shot('phone-advice');
 		if (v === '#/tls') await shot('phone-tls');
+		if (v === '#/failures') await shot('phone-failures');
 	}
 	await page.setViewportSize({ width: 1280, height: 900 });
 });

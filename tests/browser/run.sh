@@ -2,8 +2,9 @@
 # run.sh BINARY WORK_DIR - the dashboard in headless Chromium against a
 # real `dmarcd serve` (no mocks): generated history for three domains,
 # one hostile report, SMTP TLS reports (tls/: acme.com's, one hostile, a
-# domain with TLS reports only, and a second account's), an admin token
-# and the second account's; then dashboard.test.mjs drives Debian's
+# domain with TLS reports only, and a second account's), DMARC failure
+# reports (failures/: ARF mails of acme.com, one hostile, one of the
+# second account), an admin token and the second account's; then dashboard.test.mjs drives Debian's
 # chromium through playwright-core (npm, node_modules/).
 #
 # WORK_DIR is emptied first. Afterwards it holds the data folder
@@ -205,6 +206,91 @@ cat >"$T/beta.json" <<'EOF'
 EOF
 gzip -n -9 "$T/beta.json" || die "gzip"
 
+# DMARC failure reports (ARF, RFC 6591): multipart/report mails with a
+# message/feedback-report part and the original message, whose body
+# holds a marker that must never be stored. Two are from a source of the
+# generated history of acme.com (the first one of its last day's first
+# report), one from an address no aggregate report names, one hostile
+# (markup where the subject, the user agent, the reporting MTA and the
+# Message-ID go; its source is the hostile aggregate report's), one of
+# the second account's domain. dashboard.test.mjs parses these files
+# for what it expects.
+F=$work/failures
+mkdir -p "$F"
+fip=
+for f in "$G/reports/$(ls "$G/reports" | tail -1)"/*.xml.gz; do
+	if gzip -dc "$f" | grep -m1 '<domain>' | grep -q '<domain>acme.com</domain>'; then
+		fip=$(gzip -dc "$f" | sed -n 's:.*<source_ip>\(.*\)</source_ip>.*:\1:p' | head -1)
+		break
+	fi
+done
+[ -n "$fip" ] || die "no source of acme.com in the generated history"
+# arf FILE DOMAIN ARRIVAL SOURCE-IP USER-AGENT REPORTING-MTA FROM TO SUBJECT MESSAGE-ID
+arf() {
+	cat >"$F/$1" <<EOF
+From: DMARC failure reports <dmarc-noreply@receiver.example>
+To: ruf@$2
+Subject: DMARC failure report for $2
+Message-ID: <report-$1@receiver.example>
+Date: $3
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf-$1"
+
+--arf-$1
+Content-Type: text/plain; charset=us-ascii
+
+This is an authentication failure report for a message from $4.
+
+--arf-$1
+Content-Type: message/feedback-report
+
+Feedback-Type: auth-failure
+User-Agent: $5
+Version: 1
+Original-Mail-From: <bounces@$2>
+Original-Rcpt-To: <carol.recipient@receiver.example>
+Arrival-Date: $3
+Reporting-MTA: dns; $6
+Source-IP: $4
+Reported-Domain: $2
+Authentication-Results: mx.receiver.example; dmarc=fail (p=reject) header.from=$2
+Auth-Failure: dmarc
+Identity-Alignment: none
+Delivery-Result: reject
+
+--arf-$1
+Content-Type: message/rfc822
+
+Received: from sender.example ([$4]) by mx.receiver.example; $3
+From: $7
+To: $8
+Subject: $9
+Message-ID: ${10}
+Date: $3
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+Dear customer, BODY-SECRET-4e1d-marker: the account number is 12345678.
+
+--arf-$1--
+EOF
+}
+arf acme-1.eml acme.com 'Sun, 20 Dec 2026 10:15:00 +0000' "$fip" 'ExampleARF/1.0' mx1.receiver.example \
+	'Billing Department <billing.dept@acme.com>' 'Carol Recipient <carol.recipient@receiver.example>' \
+	'Your invoice 4711' '<invoice-4711@acme.com>'
+arf acme-2.eml acme.com 'Thu, 24 Dec 2026 18:40:12 +0000' "$fip" 'OtherReporter 3.2' mx2.receiver.example \
+	'payroll.office@acme.com' 'carol.recipient@receiver.example' \
+	'Payroll update' '<payroll-22@acme.com>'
+arf acme-3.eml acme.com 'Mon, 28 Dec 2026 07:05:59 +0000' 198.51.100.23 'ExampleARF/1.0' mx1.receiver.example \
+	'"CEO" <chief.executive@acme.com>' 'carol.recipient@receiver.example' \
+	'Urgent wire transfer' '<wire-1@attacker.example>'
+arf hostile-failure.eml acme.com 'Wed, 30 Dec 2026 12:00:00 +0000' 192.0.2.66 \
+	'<script>window.__xss=22</script>' '<svg onload="window.__xss=23">.example' \
+	'"<b>x</b>" <evil.sender@acme.com>' 'carol.recipient@receiver.example' \
+	'<img src=x onerror="window.__xss=21">' '<<script>window.__xss=24</script>@attacker.example>'
+arf beta-1.eml beta.example 'Tue, 29 Dec 2026 09:00:00 +0000' 203.0.113.9 'ExampleARF/1.0' mx1.receiver.example \
+	'news@beta.example' 'carol.recipient@receiver.example' 'Beta newsletter' '<news-1@beta.example>'
+
 # ingest --account is new; without it the reports are stored unclaimed,
 # which the admin token sees as well
 acct=()
@@ -213,12 +299,13 @@ if "$bin" ingest --help 2>&1 | grep -q -- '--account'; then
 fi
 "$bin" ingest --data "$D" "${acct[@]}" "$G/reports" "$work/hostile.xml" \
 	"$T/acme-google-1.json" "$T/acme-microsoft-2.json.gz" "$T/acme-google-3.json" \
-	"$T/hostile-tls.json" "$T/tlsonly.json" >"$work/ingest.out" 2>&1 ||
+	"$T/hostile-tls.json" "$T/tlsonly.json" \
+	"$F/acme-1.eml" "$F/acme-2.eml" "$F/acme-3.eml" "$F/hostile-failure.eml" >"$work/ingest.out" 2>&1 ||
 	die "ingest: $(tail -5 "$work/ingest.out")"
 # the second account: its own domain, its TLS report, its token
 "$bin" account add beta --data "$D" >"$work/beta.out" 2>&1 &&
 	"$bin" domain add beta.example --account beta --data "$D" >>"$work/beta.out" 2>&1 &&
-	"$bin" ingest --data "$D" --account beta "$T/beta.json.gz" >>"$work/beta.out" 2>&1 ||
+	"$bin" ingest --data "$D" --account beta "$T/beta.json.gz" "$F/beta-1.eml" >>"$work/beta.out" 2>&1 ||
 	die "the second account: $(tail -5 "$work/beta.out")"
 "$bin" token add --admin --name browser --data "$D" >"$work/token.out" 2>"$work/token.err" ||
 	die "token add: $(cat "$work/token.err")"
@@ -278,6 +365,7 @@ DMARCD_URL=http://127.0.0.1:$port \
 	DMARCD_EXPECTED=$G/expected.json \
 	DMARCD_HOSTILE=$work/hostile.xml \
 	DMARCD_TLS=$T \
+	DMARCD_FAILURES=$F \
 	DMARCD_TOKEN_BETA=$token_beta \
 	CHROMIUM=$chromium \
 	"$node" "$here/dashboard.test.mjs"
