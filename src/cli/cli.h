@@ -62,6 +62,8 @@ int cli_address(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_record(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_geoip(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_advise(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_alerts(const struct cli_cmd *cmd, int argc, char **argv);
+extern const struct cli_opt cli_alerts_opts[];
 int cli_fetch(const struct cli_cmd *cmd, int argc, char **argv);
 extern const struct cli_opt cli_fetch_opts[];
 extern const struct cli_opt cli_advise_opts[];

@@ -189,6 +189,41 @@
  * to DM_MAX_HEADER_BYTES and DM_MAX_HEADER_FIELDS. */
 #define DM_ARF_MAX_STORED_HEADERS (32 * 1024)
 
+/* ---- alerts and digests (src/alert/alert.c) ------------------------------ */
+
+/* An alert's subject (a reporter, a source) and message, as kept and
+ * sent: a line a person reads; what is longer is cut. */
+#define DM_ALERT_MAX_SUBJECT 256
+#define DM_ALERT_MAX_MESSAGE 1024
+/* Conditions found in one account at once: more than anyone reads in a
+ * mailbox; the first ones are kept. */
+#define DM_ALERT_MAX_CONDITIONS 1000
+/* Reporters of one domain tracked by the silence rule (a few dozen real). */
+#define DM_ALERT_MAX_REPORTERS 1000
+/* Messages a day (and in the week before) under which the pass rate is
+ * not compared: a few messages make any percentage. */
+#define DM_ALERT_MIN_MESSAGES 100
+/* The worst sources of a day looked at by the new-source rule, and the
+ * digest's list. */
+#define DM_ALERT_SOURCES 20
+/* A DMARC record compared by the dns rule (a record is under 300 bytes). */
+#define DM_ALERT_MAX_RECORD 1024
+/* Entries of the spool's failed/ read per run by the rejected rule. */
+#define DM_ALERT_MAX_FAILED_SCAN 100000
+/* A digest mail's body, and the advice lines it quotes. */
+#define DM_ALERT_MAX_DIGEST (256 * 1024)
+#define DM_ALERT_DIGEST_ADVICE_LINES 12
+/* Accounts evaluated per run. */
+#define DM_ALERT_MAX_ACCOUNTS 4096
+/* Delivery: seconds one mail or POST may take, deliveries per run, tries
+ * before giving up, and the back-off (doubling from the first, at most
+ * the last): ten tries span about 4 hours. */
+#define DM_ALERT_SEND_TIMEOUT 30
+#define DM_ALERT_SEND_BATCH 50
+#define DM_ALERT_MAX_ATTEMPTS 10
+#define DM_ALERT_RETRY_FIRST 60
+#define DM_ALERT_RETRY_MAX 3600
+
 /* ---- pipeline -------------------------------------------------------- */
 
 /* Attachments smaller than this are kept in memory between archiving and

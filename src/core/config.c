@@ -132,6 +132,8 @@ const struct dm_config_opt dm_config_table[] = {
 	 " no mail"},
 	{"mail_from", DM_CFG_STR, "dmarcd@localhost", NULL, OPT(mail_from),
 	 "alerts and digests: the sender address of their mail"},
+	{"alerts", DM_CFG_ENUM, "on", "on|off", OPT(alerts),
+	 "serve: run the alert rules, digests and their deliveries (in a cluster: on one node)"},
 	{"alert_interval", DM_CFG_INT, "300", "10..86400", OPT(alert_interval),
 	 "serve: seconds between two runs of the alert rules (and of due digests)"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
@@ -378,8 +380,8 @@ dm_config_fetch_check(const struct dm_fetch_source *f, char *err, size_t errlen)
 	return 0;
 }
 
-static void
-account_defaults(struct dm_account_conf *a)
+void
+dm_config_account_defaults(struct dm_account_conf *a)
 {
 	memset(a, 0, sizeof *a);
 	for (const struct dm_config_opt *o = dm_account_table; o->name; o++)
@@ -490,7 +492,7 @@ dm_config_read(struct dm_config *c, FILE *f, const char *name, char *err, size_t
 				return DM_EUSAGE;
 			}
 			acct = &c->accounts[c->naccounts++];
-			account_defaults(acct);
+			dm_config_account_defaults(acct);
 			snprintf(acct->name, sizeof acct->name, "%s", an);
 			acct->line = lineno;
 			continue;

@@ -108,6 +108,7 @@ struct dm_config {
 	char smtp_relay[256]; /* HOST:PORT of the relay alert mail goes through */
 	char mail_from[257];  /* the sender of alert and digest mail */
 	char alert_interval[8];
+	char alerts[8]; /* on | off: serve runs the rules (one node of a cluster) */
 	/* [account NAME] sections, in file order */
 	struct dm_account_conf accounts[DM_CONFIG_MAX_ACCOUNTS];
 	unsigned naccounts;
@@ -135,6 +136,8 @@ extern const struct dm_config_opt dm_config_table[];
 extern const struct dm_config_opt dm_fetch_table[];
 /* The options of an [account NAME] section (struct dm_account_conf). */
 extern const struct dm_config_opt dm_account_table[];
+/* An [account] section's defaults (what an account without one gets). */
+void dm_config_account_defaults(struct dm_account_conf *a);
 /* The [account NAME] section of name, or NULL. */
 const struct dm_account_conf *dm_config_account(const struct dm_config *c, const char *name);
 

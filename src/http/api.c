@@ -31,6 +31,7 @@
 
 #include <event2/buffer.h>
 
+#include "alert/alert.h"
 #include "common/day.h"
 #include "common/ip.h"
 #include "common/json.h"
@@ -1488,6 +1489,63 @@ h_failure_raw(struct api_call *c)
 	raw_send(c, id, &m);
 }
 
+/* ---- alerts ------------------------------------------------------------------------- */
+
+static int
+alert_json_row(void *arg, const struct alert_row *r)
+{
+	struct jw *w = arg;
+	struct dm_json *j = &w->j;
+	dm_json_obj_begin(j);
+	dm_json_key(j, "id");
+	dm_json_int(j, r->id);
+	dm_json_key(j, "rule");
+	dm_json_str(j, r->rule);
+	dm_json_key(j, "domain");
+	dm_json_str(j, r->domain);
+	dm_json_key(j, "subject");
+	dm_json_str(j, r->subject);
+	dm_json_key(j, "message");
+	dm_json_str(j, r->message);
+	dm_json_key(j, "opened_at");
+	dm_json_int(j, r->opened_at);
+	dm_json_key(j, "resolved_at");
+	if (r->resolved_at)
+		dm_json_int(j, r->resolved_at);
+	else
+		dm_json_null(j);
+	dm_json_obj_end(j);
+	return jw_flush(w, 0);
+}
+
+/* GET /api/v1/alerts?open=1&limit=N: the scope's alerts, newest first
+ * (src/alert/alert.h); the state is the local node's alerts.sqlite. */
+static void
+h_alerts(struct api_call *c)
+{
+	unsigned limit, open;
+	char err[256];
+	if (uint_param(c, "limit", 100, 1, 1000, &limit) != 0 ||
+	    uint_param(c, "open", 0, 0, 1, &open) != 0)
+		return;
+	if (c->t->cfg->data_dir == NULL) {
+		api_error(c, 503, "no alerts here");
+		return;
+	}
+	struct jw w;
+	jw_init(&w, c);
+	json_begin(&w);
+	dm_json_key(&w.j, "items");
+	dm_json_arr_begin(&w.j);
+	int rc = alert_list(c->t->cfg->data_dir, c->scope.account, c->scope.admin, (int)open, limit,
+	                    alert_json_row, &w, err, sizeof err);
+	dm_json_arr_end(&w.j);
+	if (rc)
+		dm_log(DM_LOG_ERROR, "http", "alerts: %s", err);
+	json_end(&w, rc ? DM_EIO : 0);
+	jw_free(&w);
+}
+
 /* ---- export ----------------------------------------------------------------------- */
 
 static const char *const csv_columns[] = {"xml_schema",
@@ -1956,6 +2014,7 @@ api_healthz(struct api_call *c)
 static const char *const p_none[] = {NULL};
 static const char *const p_range[] = {"domain", "from", "to", NULL};
 static const char *const p_tls_reports[] = {"domain", "from", "to", "limit", "offset", NULL};
+static const char *const p_alerts[] = {"open", "limit", NULL};
 static const char *const p_failures[] = {"domain", "from", "to", "ip", "limit", "offset", NULL};
 static const char *const p_advice[] = {"domain", "days", NULL};
 static const char *const p_dns[] = {"domain", "selector", NULL};
@@ -2213,6 +2272,7 @@ static const struct api_route routes[] = {
         {"/api/v1/tls/reports", NULL, API_GET, h_tls_reports, NULL, p_tls_reports},
         {"/api/v1/tls/reports/", "", API_GET, h_tls_report, NULL, p_none},
         {"/api/v1/tls/reports/", "/raw", API_GET, h_tls_report_raw, NULL, p_none},
+        {"/api/v1/alerts", NULL, API_GET, h_alerts, NULL, p_alerts},
         {"/api/v1/failures", NULL, API_GET, h_failures, NULL, p_failures},
         {"/api/v1/failures/", "", API_GET, h_failure, NULL, p_none},
         {"/api/v1/failures/", "/raw", API_GET, h_failure_raw, NULL, p_none},

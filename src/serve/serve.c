@@ -64,6 +64,7 @@
 #include "common/xalloc.h"
 #include "enrich/enrich.h"
 #include "enrich/reenrich.h"
+#include "alert/alert.h"
 #include "fetch/fetch.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
@@ -120,6 +121,12 @@ struct serve {
 	pthread_t fetch_thr;
 	int fetch_thr_started;
 	int fetch_quit; /* under fetch_mu */
+	/* the alert rules, digests and deliveries, every alert_interval */
+	pthread_mutex_t alert_mu;
+	pthread_cond_t alert_cv;
+	pthread_t alert_thr;
+	int alert_thr_started;
+	int alert_quit; /* under alert_mu */
 	/* stopping */
 	int smtp_done;
 	time_t stop_deadline;
@@ -474,6 +481,42 @@ fetch_main(void *arg)
 		pthread_cond_timedwait(&sv->fetch_cv, &sv->fetch_mu, &until);
 	}
 	pthread_mutex_unlock(&sv->fetch_mu);
+	return NULL;
+}
+
+/* ---- alerts ------------------------------------------------------------------- */
+
+/* The alert rules (src/alert/alert.c) every alert_interval seconds, the
+ * first run one interval after the start; in its own thread: a run reads
+ * the store and may wait for a mail relay or a webhook. */
+static void *
+alert_main(void *arg)
+{
+	struct serve *sv = arg;
+	long every = dm_config_int(sv->cfg->alert_interval);
+	pthread_mutex_lock(&sv->alert_mu);
+	while (!sv->alert_quit) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += every;
+		while (!sv->alert_quit &&
+		       pthread_cond_timedwait(&sv->alert_cv, &sv->alert_mu, &until) == 0)
+			;
+		if (sv->alert_quit)
+			break;
+		pthread_mutex_unlock(&sv->alert_mu);
+		struct alert_totals t;
+		char err[512];
+		if (alert_run(sv->cfg, sv->store, 0, &t, err, sizeof err) != 0)
+			dm_log(DM_LOG_ERROR, "alert", "%s", err);
+		else if (t.opened || t.resolved || t.digests || t.sent || t.retried || t.given_up)
+			dm_log(DM_LOG_INFO, "alert",
+			       "%u opened, %u resolved, %u open; %u digests; %u sent, %u to try again,"
+			       " %u given up",
+			       t.opened, t.resolved, t.open, t.digests, t.sent, t.retried, t.given_up);
+		pthread_mutex_lock(&sv->alert_mu);
+	}
+	pthread_mutex_unlock(&sv->alert_mu);
 	return NULL;
 }
 
@@ -848,6 +891,8 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	pthread_cond_init(&sv.fill_cv, NULL);
 	pthread_mutex_init(&sv.fetch_mu, NULL);
 	pthread_cond_init(&sv.fetch_cv, NULL);
+	pthread_mutex_init(&sv.alert_mu, NULL);
+	pthread_cond_init(&sv.alert_cv, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(sv.cfg);
 
@@ -1007,6 +1052,13 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 			        sv.cfg->fetch[i].url, sv.cfg->fetch[i].interval);
 	}
 
+	if (strcmp(sv.cfg->alerts, "on") == 0) {
+		if (pthread_create(&sv.alert_thr, NULL, alert_main, &sv) != 0)
+			dm_log(DM_LOG_WARN, "serve", "cannot start the alert thread");
+		else
+			sv.alert_thr_started = 1;
+	}
+
 	if (o->nhttp > 0) {
 		struct http_config hc = {
 			.listen = o->http,
@@ -1075,6 +1127,13 @@ out:
 		pthread_cond_signal(&sv.reg_cv);
 		pthread_mutex_unlock(&sv.reg_mu);
 		pthread_join(sv.reg_thr, NULL);
+	}
+	if (sv.alert_thr_started) {
+		pthread_mutex_lock(&sv.alert_mu);
+		sv.alert_quit = 1;
+		pthread_cond_signal(&sv.alert_cv);
+		pthread_mutex_unlock(&sv.alert_mu);
+		pthread_join(sv.alert_thr, NULL);
 	}
 	if (sv.fetch_thr_started) {
 		pthread_mutex_lock(&sv.fetch_mu);
