@@ -167,7 +167,11 @@ def test_ips_of_schema_5_migrated(dns, tmp_path):
     db.close()
     ingest(tmp_path, dns.addr, rows=ROWS[3:5], domain="enrich2.test")
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+    # migrated to the newest schema: 6 (ips with rowids), then 7 (the TLS
+    # and failure report tables, made empty)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert db.execute("SELECT count(*) FROM tls_reports").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM failures").fetchone()[0] == 0
     after = sorted(db.execute("SELECT * FROM ips"))
     assert len(after) == 5 and set(before) <= set(after)
     assert len(db.execute("SELECT rowid FROM ips").fetchall()) == 5
