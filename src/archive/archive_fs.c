@@ -42,12 +42,13 @@
  *     checks that the file it holds is still the index (st_nlink > 0),
  *     reopening it when a remover replaced it; the remover holds it from
  *     reading the old index to the rename of the new one;
- *   - a pack: its writer holds it shared from creation to close, so a
- *     remover deletes only a pack it can lock exclusively (no writer),
- *     that no line of the new index names, and older than
- *     DM_ARCHIVE_PACK_GRACE seconds (the instant between a writer's
- *     open and its lock).  Writers never reopen a pack, so once the
- *     remover holds the lock no new entry can appear in it.
+ *   - a pack: its writer creates it as new-pack-..., locks it shared and
+ *     only then renames it pack-...dpk, and holds the lock until it
+ *     closes the pack; a remover deletes only a pack it can lock
+ *     exclusively (no writer) and that no line of the new index names.
+ *     Writers never reopen a pack, so once the remover holds the lock
+ *     no new entry can appear in it.  (A new-pack- file left by a
+ *     writer that died is deleted once DM_ARCHIVE_PACK_GRACE old.)
  *
  * Crash safety: the new index is written beside the old one, fsync'ed,
  * renamed over it and the folder fsync'ed before any pack is deleted, so
@@ -282,11 +283,20 @@ pack_take(struct fs *fs, int month)
 		snprintf(c->name, sizeof c->name, "pack-%lld-%d-%u.dpk", (long long)time(NULL),
 			 (int)getpid(), fs->seq++);
 		snprintf(path, sizeof path, "%s/%s", dir, c->name);
-		c->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		/* made under another name and locked (shared, while the pack is
+		 * open) before it is a pack: fs_remove never sees an unheld
+		 * pack that a writer is about to fill */
+		char tmp[PATH_MAX];
+		snprintf(tmp, sizeof tmp, "%s/new-%s", dir, c->name);
+		c->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 		if (c->fd < 0)
 			break;
-		/* held while the pack is open: fs_remove leaves it alone */
-		(void)flock(c->fd, LOCK_SH);
+		if (flock(c->fd, LOCK_SH) != 0 || rename(tmp, path) != 0) {
+			(void)unlink(tmp);
+			close(c->fd);
+			c->fd = -1;
+			break;
+		}
 		c->size = 0;
 		c->month = month;
 		p = c;
@@ -623,6 +633,8 @@ key_listed(const char *const *keys, size_t n, const char *key)
 static void
 packs_sweep(const char *dir, const struct names *live)
 {
+	if (strlen(dir) + 66 > PATH_MAX)
+		return;
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
@@ -631,6 +643,16 @@ packs_sweep(const char *dir, const struct names *live)
 	char path[PATH_MAX];
 	while ((e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
+		if (len >= 64)
+			continue; /* not a name of ours */
+		if (strncmp(e->d_name, "new-pack-", 9) == 0) {
+			/* a writer died between creating and naming its pack */
+			struct stat st;
+			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+			if (stat(path, &st) == 0 && st.st_mtime + DM_ARCHIVE_PACK_GRACE <= now)
+				(void)unlink(path);
+			continue;
+		}
 		if (strncmp(e->d_name, "pack-", 5) != 0 || len < 9 ||
 		    strcmp(e->d_name + len - 4, ".dpk") != 0 || names_has(live, e->d_name))
 			continue;
@@ -639,9 +661,8 @@ packs_sweep(const char *dir, const struct names *live)
 		if (fd < 0)
 			continue;
 		struct stat st;
-		/* a writer holds its pack (shared) from just after creating it */
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
-		    st.st_mtime + DM_ARCHIVE_PACK_GRACE <= now)
+		/* a writer holds its pack (shared) from before it is named so */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0)
 			(void)unlink(path);
 		close(fd); /* drops the lock */
 	}

@@ -634,9 +634,9 @@
  * least a minute, since each run scans the reports of every account with
  * a retention. */
 #define DM_PRUNE_MIN_INTERVAL 60
-/* A pack file of the fs archive no index line names is deleted only once
- * it is this old (seconds): a writer creates a pack, then locks it; the
- * grace covers the instant between, for a writer in another process. */
+/* A half-made pack of the fs archive (new-pack-*: created, not yet locked
+ * and named by its writer) is deleted by a prune only once this old
+ * (seconds): a writer that lives names it within microseconds. */
 #define DM_ARCHIVE_PACK_GRACE 60
 /* ClickHouse: the longest a prune waits for its mutations (ALTER TABLE
  * ... DELETE) to be applied before it says so and leaves them running. */
