@@ -131,6 +131,7 @@ prune_account(struct store *st, struct archive *a, const struct prune_opts *o,
 		rc = store_prune(st, t->account_id, t->cutoff, batch, 1, &res, err, errlen);
 		t->objects = res.nkeys;
 	} else {
+		time_t waiting = 0;
 		for (;;) {
 			if (o->stop && o->stop(o->arg))
 				break;
@@ -146,6 +147,15 @@ prune_account(struct store *st, struct archive *a, const struct prune_opts *o,
 			       t->account, t->batches, res.reports, res.rollups);
 			if (!res.more)
 				break;
+			if (res.wait && waiting == 0)
+				waiting = time(NULL);
+			if (res.wait && time(NULL) - waiting > DM_CH_PRUNE_WAIT) {
+				snprintf(err, errlen, "%s: the store's mutations are still running after"
+				         " %d s; they go on, and the next prune finishes",
+				         t->account, DM_CH_PRUNE_WAIT);
+				rc = DM_EBUSY;
+				break;
+			}
 			if (res.wait)
 				pause_ms(200);
 			else if (pause > 0)
