@@ -108,6 +108,8 @@ struct dm_config {
 	char smtp_relay[256]; /* HOST:PORT of the relay alert mail goes through */
 	char mail_from[257];  /* the sender of alert and digest mail */
 	char alert_interval[8];
+	/* retention: serve's prune thread (src/serve/prune.c) */
+	char prune_interval[8];
 	/* [account NAME] sections, in file order */
 	struct dm_account_conf accounts[DM_CONFIG_MAX_ACCOUNTS];
 	unsigned naccounts;
