@@ -280,23 +280,29 @@ pack_take(struct fs *fs, int month)
 		month_dir(fs, month, dir, sizeof dir);
 		if (dm_mkdir_p(dir, 0750) != 0)
 			break;
-		snprintf(c->name, sizeof c->name, "pack-%lld-%d-%u.dpk", (long long)time(NULL),
-			 (int)getpid(), fs->seq++);
-		snprintf(path, sizeof path, "%s/%s", dir, c->name);
 		/* made under another name and locked (shared, while the pack is
 		 * open) before it is a pack: fs_remove never sees an unheld
-		 * pack that a writer is about to fill */
-		char tmp[PATH_MAX];
-		snprintf(tmp, sizeof tmp, "%s/new-%s", dir, c->name);
-		c->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		 * pack that a writer is about to fill.  link(), not rename():
+		 * a name taken (another archive of this process, same second)
+		 * is never replaced */
+		for (int tries = 0; tries < 100 && c->fd < 0; tries++) {
+			char tmp[PATH_MAX];
+			snprintf(c->name, sizeof c->name, "pack-%lld-%d-%u.dpk", (long long)time(NULL),
+				 (int)getpid(), fs->seq++);
+			snprintf(path, sizeof path, "%s/%s", dir, c->name);
+			snprintf(tmp, sizeof tmp, "%s/new-%s", dir, c->name);
+			int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+			if (fd < 0)
+				continue;
+			int ok = flock(fd, LOCK_SH) == 0 && link(tmp, path) == 0;
+			(void)unlink(tmp);
+			if (ok)
+				c->fd = fd;
+			else
+				close(fd);
+		}
 		if (c->fd < 0)
 			break;
-		if (flock(c->fd, LOCK_SH) != 0 || rename(tmp, path) != 0) {
-			(void)unlink(tmp);
-			close(c->fd);
-			c->fd = -1;
-			break;
-		}
 		c->size = 0;
 		c->month = month;
 		p = c;
