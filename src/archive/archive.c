@@ -4,7 +4,7 @@
  * Functions: archive_open, archive_close, archive_put_begin,
  * archive_put_write, archive_put_commit, archive_put_abort,
  * archive_blob_open, archive_blob_reader, archive_blob_close, archive_sync,
- * archive_key_parse.
+ * archive_remove, archive_key_parse.
  * Writers and blobs remember their archive through their first member,
  * so the front end can dispatch without a back pointer argument.
  */
@@ -115,6 +115,13 @@ int
 archive_sync(struct archive *a)
 {
 	return a->ops->sync(a);
+}
+
+int
+archive_remove(struct archive *a, const char *const *keys, size_t n, uint64_t *objects,
+	       uint64_t *bytes, char *err, size_t errlen)
+{
+	return a->ops->remove(a, keys, n, objects, bytes, err, errlen);
 }
 
 int

@@ -51,6 +51,9 @@ struct archive_ops {
 	struct dm_reader *(*blob_reader)(struct archive_blob *b);
 	void (*blob_close)(struct archive_blob *b);
 	int (*sync)(struct archive *a);
+	/* dmarcd prune: see archive_remove */
+	int (*remove)(struct archive *a, const char *const *keys, size_t n, uint64_t *objects,
+		      uint64_t *bytes, char *err, size_t errlen);
 };
 
 struct archive {
@@ -78,6 +81,15 @@ void archive_blob_close(struct archive_blob *b);
 
 /* Make everything written so far durable (one syncfs for a batch). */
 int archive_sync(struct archive *a) DM_WUR;
+
+/* Remove the objects of keys (that no stored report references any
+ * more: the caller's check).  A key that is not there counts as removed;
+ * *objects and *bytes (where the backend knows sizes cheaply) grow by
+ * what went.  Crash-safe: a crash leaves every other object readable
+ * (archive_fs.c says how).  Several processes may remove and add at
+ * once. */
+int archive_remove(struct archive *a, const char *const *keys, size_t n, uint64_t *objects,
+		   uint64_t *bytes, char *err, size_t errlen) DM_WUR;
 
 /* Is key "YYYY/MM/<sha256 hex>.<ext>" and nothing else?  0 with its year
  * and month, or -1.  Keys from a client are checked with it before they

@@ -28,6 +28,36 @@
  *
  * With a->durable the pack and the index are fdatasync'ed before commit
  * returns; otherwise archive_sync() does one syncfs() for a batch.
+ *
+ * Removing (fs_remove, for `dmarcd prune`).  Packs are never rewritten:
+ * a month's index is rewritten without the removed keys, and a pack is
+ * deleted once no line of the index names it any more; a pack that still
+ * holds a live entry keeps its dead bytes until its last entry goes (no
+ * compaction: copying live entries would be a second writer of every
+ * pack, and retention removes whole old stretches, so packs empty out).
+ * Other processes (`dmarcd ingest`, `serve`) may be appending meanwhile,
+ * so two advisory locks (flock) keep them apart:
+ *
+ *   - the index: a writer takes it exclusively around its one append and
+ *     checks that the file it holds is still the index (st_nlink > 0),
+ *     reopening it when a remover replaced it; the remover holds it from
+ *     reading the old index to the rename of the new one;
+ *   - a pack: its writer creates it as new-pack-..., locks it shared and
+ *     only then renames it pack-...dpk, and holds the lock until it
+ *     closes the pack; a remover deletes only a pack it can lock
+ *     exclusively (no writer) and that no line of the new index names.
+ *     Writers never reopen a pack, so once the remover holds the lock
+ *     no new entry can appear in it.  (A new-pack- file left by a
+ *     writer that died is deleted once DM_ARCHIVE_PACK_GRACE old.)
+ *
+ * Crash safety: the new index is written beside the old one, fsync'ed,
+ * renamed over it and the folder fsync'ed before any pack is deleted, so
+ * a crash leaves the old index (nothing removed) or the new one with
+ * every pack it names; packs left unnamed by a crash are deleted the next
+ * time a key of that month is removed.  A remover in this process also
+ * forgets the month's keys it holds in memory (the duplicate check);
+ * other processes see the index's inode change and load it again before
+ * they call an attachment a duplicate.
  * Logs nothing; errors are returned.
  */
 #include <errno.h>
@@ -38,6 +68,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +103,7 @@ struct keyset {
 	char **slots;
 	size_t n, cap; /* cap: a power of two, at least twice n */
 	int loaded;
+	ino_t ino; /* of the index it was loaded from (0: none) */
 };
 
 struct fs {
@@ -164,7 +197,7 @@ static void
 keyset_add(struct keyset *k, const char *key)
 {
 	if (2 * (k->n + 1) > k->cap) {
-		struct keyset bigger = {.month = k->month, .loaded = k->loaded};
+		struct keyset bigger = {.month = k->month, .loaded = k->loaded, .ino = k->ino};
 		bigger.cap = k->cap ? k->cap * 2 : 1024;
 		bigger.slots = xcalloc(bigger.cap, sizeof *bigger.slots);
 		for (size_t i = 0; i < k->cap; i++)
@@ -247,10 +280,27 @@ pack_take(struct fs *fs, int month)
 		month_dir(fs, month, dir, sizeof dir);
 		if (dm_mkdir_p(dir, 0750) != 0)
 			break;
-		snprintf(c->name, sizeof c->name, "pack-%lld-%d-%u.dpk", (long long)time(NULL),
-			 (int)getpid(), fs->seq++);
-		snprintf(path, sizeof path, "%s/%s", dir, c->name);
-		c->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		/* made under another name and locked (shared, while the pack is
+		 * open) before it is a pack: fs_remove never sees an unheld
+		 * pack that a writer is about to fill.  link(), not rename():
+		 * a name taken (another archive of this process, same second)
+		 * is never replaced */
+		for (int tries = 0; tries < 100 && c->fd < 0; tries++) {
+			char tmp[PATH_MAX];
+			snprintf(c->name, sizeof c->name, "pack-%lld-%d-%u.dpk", (long long)time(NULL),
+				 (int)getpid(), fs->seq++);
+			snprintf(path, sizeof path, "%s/%s", dir, c->name);
+			snprintf(tmp, sizeof tmp, "%s/new-%s", dir, c->name);
+			int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+			if (fd < 0)
+				continue;
+			int ok = flock(fd, LOCK_SH) == 0 && link(tmp, path) == 0;
+			(void)unlink(tmp);
+			if (ok)
+				c->fd = fd;
+			else
+				close(fd);
+		}
 		if (c->fd < 0)
 			break;
 		c->size = 0;
@@ -342,6 +392,9 @@ keyset_load(struct fs *fs, int month)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return;
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0)
+		k->ino = st.st_ino;
 	while (fgets(line, sizeof line, f)) {
 		char *sp = strchr(line, ' ');
 		if (!sp)
@@ -350,6 +403,46 @@ keyset_load(struct fs *fs, int month)
 		keyset_add(k, line);
 	}
 	fclose(f);
+}
+
+/* Is the month's index still the file the keys were loaded from?  A
+ * remover (another process) may have rewritten it without some keys. */
+static int
+keyset_current(struct fs *fs, int month)
+{
+	char dir[PATH_MAX - 128], path[PATH_MAX];
+	struct stat st;
+	month_dir(fs, month, dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/index", dir);
+	if (stat(path, &st) != 0)
+		return fs->seen.ino == 0;
+	return st.st_ino == fs->seen.ino;
+}
+
+/* The month's index open for appending and locked (flock, exclusive):
+ * the file still named index, not one a remover has just replaced.
+ * Called with fs->lock held. */
+static int
+index_lock(struct fs *fs, int month, const char *path)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		if (fs->index_fd < 0 || fs->index_month != month) {
+			if (fs->index_fd >= 0)
+				close(fs->index_fd);
+			fs->index_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+			fs->index_month = month;
+			if (fs->index_fd < 0)
+				return dm_errno_code(errno);
+		}
+		struct stat st;
+		if (flock(fs->index_fd, LOCK_EX) != 0 || fstat(fs->index_fd, &st) != 0)
+			return dm_errno_code(errno);
+		if (st.st_nlink > 0)
+			return 0;
+		close(fs->index_fd); /* replaced by a remover: open the new one */
+		fs->index_fd = -1;
+	}
+	return DM_EIO;
 }
 
 static int
@@ -372,6 +465,11 @@ fs_put_commit(struct archive_writer *w, const char *ext, char *key, size_t keyle
 	pthread_mutex_lock(&fs->lock);
 	keyset_load(fs, month);
 	int have = keyset_has(&fs->seen, key);
+	if (have && !keyset_current(fs, month)) {
+		fs->seen.loaded = 0; /* rewritten by a remover: ask it again */
+		keyset_load(fs, month);
+		have = keyset_has(&fs->seen, key);
+	}
 	if (!have)
 		keyset_add(&fs->seen, key);
 	pthread_mutex_unlock(&fs->lock);
@@ -403,19 +501,14 @@ fs_put_commit(struct archive_writer *w, const char *ext, char *key, size_t keyle
 			   (unsigned long long)(w->start + PACK_HEADER),
 			   (unsigned long long)w->len);
 	pthread_mutex_lock(&fs->lock);
-	if (fs->index_fd < 0 || fs->index_month != month) {
-		if (fs->index_fd >= 0)
-			close(fs->index_fd);
-		fs->index_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		fs->index_month = month;
-	}
-	if (fs->index_fd < 0)
-		rc = dm_errno_code(errno);
+	rc = index_lock(fs, month, path);
 	/* one write per line: O_APPEND keeps concurrent writers' lines whole */
-	else if (write(fs->index_fd, line, (size_t)len) != len)
+	if (rc == 0 && write(fs->index_fd, line, (size_t)len) != len)
 		rc = dm_errno_code(errno);
-	else if (w->a->durable && fdatasync(fs->index_fd) != 0)
+	else if (rc == 0 && w->a->durable && fdatasync(fs->index_fd) != 0)
 		rc = dm_errno_code(errno);
+	if (fs->index_fd >= 0)
+		(void)flock(fs->index_fd, LOCK_UN);
 	pthread_mutex_unlock(&fs->lock);
 out:
 	if (rc)
@@ -497,6 +590,209 @@ fs_sync(struct archive *a)
 	return rc;
 }
 
+/* ---- removing (dmarcd prune) ------------------------------------------------ */
+
+/* Pack names of a month: those the new index still names (live) and
+ * those that lost an entry (touched), as small growable lists. */
+struct names {
+	char (*v)[64];
+	size_t n, cap;
+};
+
+static int
+names_has(const struct names *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+names_add(struct names *l, const char *name)
+{
+	if (strlen(name) >= sizeof l->v[0] || names_has(l, name))
+		return;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	snprintf(l->v[l->n++], sizeof l->v[0], "%s", name);
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Is key (an index line's first word, NUL-ended) one of the sorted
+ * keys[0..n)? */
+static int
+key_listed(const char *const *keys, size_t n, const char *key)
+{
+	return bsearch(&key, keys, n, sizeof *keys, key_cmp) != NULL;
+}
+
+/* Delete the packs of dir that the index no longer names (live), that
+ * no writer holds and that are older than the grace period. */
+static void
+packs_sweep(const char *dir, const struct names *live)
+{
+	if (strlen(dir) + 66 > PATH_MAX)
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	time_t now = time(NULL);
+	struct dirent *e;
+	char path[PATH_MAX];
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len >= 64)
+			continue; /* not a name of ours */
+		if (strncmp(e->d_name, "new-pack-", 9) == 0) {
+			/* a writer died between creating and naming its pack */
+			struct stat st;
+			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+			if (stat(path, &st) == 0 && st.st_mtime + DM_ARCHIVE_PACK_GRACE <= now)
+				(void)unlink(path);
+			continue;
+		}
+		if (strncmp(e->d_name, "pack-", 5) != 0 || len < 9 ||
+		    strcmp(e->d_name + len - 4, ".dpk") != 0 || names_has(live, e->d_name))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		/* a writer holds its pack (shared) from before it is named so */
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0)
+			(void)unlink(path);
+		close(fd); /* drops the lock */
+	}
+	closedir(d);
+}
+
+/* Remove the sorted keys[0..n) of one month (all "YYYY/MM/..." of it). */
+static int
+month_remove(struct fs *fs, int month, const char *const *keys, size_t n, uint64_t *objects,
+	     uint64_t *bytes)
+{
+	char dir[PATH_MAX - 128], path[PATH_MAX], tmp[PATH_MAX], line[INDEX_LINE];
+	month_dir(fs, month, dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/index", dir);
+	snprintf(tmp, sizeof tmp, "%s/index.new-%d", dir, (int)getpid());
+	int fd = -1, rc = 0;
+	for (int tries = 0;; tries++) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : dm_errno_code(errno); /* nothing archived */
+		struct stat st;
+		if (flock(fd, LOCK_EX) != 0 || fstat(fd, &st) != 0) {
+			rc = dm_errno_code(errno);
+			close(fd);
+			return rc;
+		}
+		if (st.st_nlink > 0)
+			break;
+		close(fd); /* another remover replaced it meanwhile */
+		if (tries > 100)
+			return DM_EIO;
+	}
+	FILE *in = fdopen(dup(fd), "re");
+	int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	struct names live = {NULL, 0, 0};
+	uint64_t gone = 0, gone_bytes = 0;
+	if (!in || out < 0)
+		rc = dm_errno_code(errno);
+	while (rc == 0 && fgets(line, sizeof line, in)) {
+		char key[INDEX_LINE], pack[INDEX_LINE];
+		unsigned long long off, len;
+		char *sp = strchr(line, ' ');
+		if (!sp)
+			continue; /* not a line of ours: dropped as the reader would */
+		size_t kl = (size_t)(sp - line);
+		memcpy(key, line, kl);
+		key[kl] = '\0';
+		char *p = sp + 1, *end;
+		char *sp2 = strchr(p, ' ');
+		if (!sp2)
+			continue;
+		memcpy(pack, p, (size_t)(sp2 - p));
+		pack[sp2 - p] = '\0';
+		off = strtoull(sp2 + 1, &end, 10);
+		len = strtoull(end, NULL, 10);
+		(void)off;
+		if (key_listed(keys, n, key)) {
+			gone++;
+			gone_bytes += len;
+			continue;
+		}
+		names_add(&live, pack);
+		size_t ll = strlen(line);
+		rc = dm_write_all(out, line, ll);
+	}
+	if (in)
+		fclose(in);
+	if (rc == 0 && gone > 0) {
+		/* the new index durable under its name before a pack goes */
+		if (fsync(out) != 0 || rename(tmp, path) != 0)
+			rc = dm_errno_code(errno);
+		else
+			rc = dm_fsync_dir(dir) == 0 ? 0 : DM_EIO;
+	}
+	if (out >= 0)
+		close(out);
+	if (rc != 0 || gone == 0)
+		(void)unlink(tmp);
+	if (rc == 0 && gone > 0) {
+		/* the keys this process holds for the duplicate check */
+		pthread_mutex_lock(&fs->lock);
+		if (fs->seen.month == month)
+			keyset_clear(&fs->seen);
+		pthread_mutex_unlock(&fs->lock);
+		*objects += gone;
+		*bytes += gone_bytes;
+	}
+	if (rc == 0 && gone > 0)
+		packs_sweep(dir, &live);
+	close(fd); /* the index's lock: writers go on, into the new file */
+	free(live.v);
+	return rc;
+}
+
+static int
+fs_remove(struct archive *a, const char *const *keys, size_t n, uint64_t *objects,
+	  uint64_t *bytes, char *err, size_t errlen)
+{
+	struct fs *fs = a->impl;
+	const char **v = xcalloc(n ? n : 1, sizeof *v);
+	size_t m = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		int y, mo;
+		if (strlen(keys[i]) < PACK_KEY_MAX && archive_key_parse(keys[i], &y, &mo) == 0)
+			v[m++] = keys[i]; /* nothing else is a key of ours */
+	}
+	qsort(v, m, sizeof *v, key_cmp);
+	/* one month at a time: keys sort by "YYYY/MM/" */
+	for (size_t i = 0; rc == 0 && i < m;) {
+		size_t j = i + 1;
+		while (j < m && strncmp(v[i], v[j], 8) == 0)
+			j++;
+		int y, mo;
+		(void)archive_key_parse(v[i], &y, &mo);
+		rc = month_remove(fs, y * 100 + mo, v + i, j - i, objects, bytes);
+		if (rc)
+			snprintf(err, errlen, "%s/%04d/%02d: %s", fs->root, y, mo, dm_strerror(rc));
+		i = j;
+	}
+	free(v);
+	return rc;
+}
+
 const struct archive_ops archive_fs_ops = {
 	.name = "fs",
 	.open = fs_open,
@@ -509,4 +805,5 @@ const struct archive_ops archive_fs_ops = {
 	.blob_reader = fs_blob_reader,
 	.blob_close = fs_blob_close,
 	.sync = fs_sync,
+	.remove = fs_remove,
 };

@@ -422,7 +422,9 @@ request(struct s3 *s, struct req *r, const char *what, char *err, size_t errlen)
 		         r->out_failed ? "cannot write the local copy" : curl_easy_strerror(cc));
 		return DM_EIO;
 	}
-	if (status != 200 || strstr(r->answer, "<Error>") != NULL) {
+	/* a DELETE is answered 204 No Content */
+	int ok = status == 200 || (status == 204 && strcmp(r->method, "DELETE") == 0);
+	if (!ok || strstr(r->answer, "<Error>") != NULL) {
 		char code[64];
 		error_code(r->answer, code, sizeof code);
 		snprintf(err, errlen, "s3: %s: HTTP %ld%s%s", what, status, code[0] ? " " : "",
@@ -766,6 +768,41 @@ s3_blob_close(struct archive_blob *b)
 	free(b);
 }
 
+/* ---- removing (dmarcd prune) ------------------------------------------------ */
+
+/* DELETE each key; one that is not there (404, or a 204 for a key S3
+ * never had) counts as removed.  Sizes are not known without a HEAD
+ * each: *bytes stays 0. */
+static int
+s3_remove(struct archive *a, const char *const *keys, size_t n, uint64_t *objects,
+          uint64_t *bytes, char *err, size_t errlen)
+{
+	struct s3 *s = a->impl;
+	(void)bytes;
+	for (size_t i = 0; i < n; i++) {
+		int y, m;
+		if (strlen(keys[i]) >= DM_ARCHIVE_KEY_MAX || archive_key_parse(keys[i], &y, &m) != 0)
+			continue; /* never a key of ours: nothing to remove */
+		char url[S3_URL_MAX], what[192];
+		struct req *r = xcalloc(1, sizeof *r);
+		snprintf(what, sizeof what, "DELETE %s", keys[i]);
+		r->method = "DELETE";
+		r->url = url;
+		r->sha256 = EMPTY_SHA256;
+		r->out_fd = -1;
+		int rc = object_url(s, keys[i], "", url, sizeof url);
+		if (rc == 0)
+			rc = request(s, r, what, err, errlen);
+		free(r);
+		if (rc == DM_ENOTFOUND)
+			rc = 0;
+		if (rc)
+			return rc;
+		(*objects)++;
+	}
+	return 0;
+}
+
 static int
 s3_sync(struct archive *a)
 {
@@ -785,4 +822,5 @@ const struct archive_ops archive_s3_ops = {
         .blob_reader = s3_blob_reader,
         .blob_close = s3_blob_close,
         .sync = s3_sync,
+        .remove = s3_remove,
 };

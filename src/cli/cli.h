@@ -50,6 +50,7 @@ void cli_domain_addresses(const struct dm_config *cfg, const char *domain, struc
 int cli_ingest(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_stats(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_reenrich(const struct cli_cmd *cmd, int argc, char **argv);
+int cli_prune(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_config(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_archive(const struct cli_cmd *cmd, int argc, char **argv);
 int cli_serve(const struct cli_cmd *cmd, int argc, char **argv);
@@ -71,6 +72,7 @@ extern const struct cli_opt cli_advise_opts[];
 extern const struct cli_opt cli_ingest_opts[];
 extern const struct cli_opt cli_stats_opts[];
 extern const struct cli_opt cli_reenrich_opts[];
+extern const struct cli_opt cli_prune_opts[];
 extern const struct cli_opt cli_config_opts[];
 extern const struct cli_opt cli_archive_opts[];
 extern const struct cli_opt cli_serve_opts[];

@@ -653,4 +653,28 @@
  * it goes into IMAP commands as a quoted string. */
 #define DM_FETCH_MAX_MAILBOX 200
 
+/* ---- retention (`dmarcd prune`, serve's prune thread) ---------------------- */
+
+/* Aggregate reports (with their records), TLS reports or failure reports
+ * removed per store transaction: the store's lock is held for one batch,
+ * so ingestion waits for at most this much work (some tens of
+ * milliseconds for 1,000 reports of a few records in SQLite), and a crash
+ * loses at most one batch's work, never a report that should stay.
+ * DMARCD_PRUNE_BATCH may lower it (tests interrupt a prune mid-way). */
+#define DM_PRUNE_BATCH_REPORTS 1000
+/* Rollup rows (daily, day_totals, src_day) removed per transaction: rows
+ * are small, and a busy domain has tens of thousands per day. */
+#define DM_PRUNE_BATCH_ROWS 20000
+/* Seconds between prune runs of `dmarcd serve` (prune_interval): at
+ * least a minute, since each run scans the reports of every account with
+ * a retention. */
+#define DM_PRUNE_MIN_INTERVAL 60
+/* A half-made pack of the fs archive (new-pack-*: created, not yet locked
+ * and named by its writer) is deleted by a prune only once this old
+ * (seconds): a writer that lives names it within microseconds. */
+#define DM_ARCHIVE_PACK_GRACE 60
+/* ClickHouse: the longest a prune waits for its mutations (ALTER TABLE
+ * ... DELETE) to be applied before it says so and leaves them running. */
+#define DM_CH_PRUNE_WAIT 600
+
 #endif

@@ -136,6 +136,9 @@ const struct dm_config_opt dm_config_table[] = {
 	 "serve: run the alert rules, digests and their deliveries (in a cluster: on one node)"},
 	{"alert_interval", DM_CFG_INT, "300", "10..86400", OPT(alert_interval),
 	 "serve: seconds between two runs of the alert rules (and of due digests)"},
+	{"prune_interval", DM_CFG_INT, "3600", "0..604800", OPT(prune_interval),
+	 "serve: seconds between two prunes of what is past the accounts' retention_days"
+	 " (first one a minute after start); 0 = never (run `dmarcd prune` instead)"},
 	{NULL, 0, NULL, NULL, 0, 0, NULL},
 };
 

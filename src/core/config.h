@@ -109,6 +109,8 @@ struct dm_config {
 	char mail_from[257];  /* the sender of alert and digest mail */
 	char alert_interval[8];
 	char alerts[8]; /* on | off: serve runs the rules (one node of a cluster) */
+	/* retention: serve's prune thread (src/serve/prune.c) */
+	char prune_interval[8];
 	/* [account NAME] sections, in file order */
 	struct dm_account_conf accounts[DM_CONFIG_MAX_ACCOUNTS];
 	unsigned naccounts;

@@ -31,6 +31,10 @@
  * messages (or mid-transfer, dropping the unfinished one) before the
  * workers finish.  Logs under "fetch".
  *
+ * Retention: when an [account] section sets retention_days, a thread of
+ * its own runs prune_run (src/serve/prune.c) every prune_interval, in
+ * bounded batches, and stops between two batches at shutdown.
+ *
  * Signals: SIGTERM/SIGINT stop (sessions get 421, pending commits are
  * answered, workers finish their message and sync), SIGHUP reopens the
  * log file (log_file) and reloads the registry.  The start-up lines go to
@@ -57,6 +61,7 @@
 #include <event2/thread.h>
 
 #include "archive/archive.h"
+#include "common/day.h"
 #include "common/fsutil.h"
 #include "common/limits.h"
 #include "common/log.h"
@@ -69,6 +74,7 @@
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "registry/registry.h"
+#include "serve/prune.h"
 #include "smtp/smtp.h"
 #include "spool/spool.h"
 #include "store/store.h"
@@ -115,6 +121,13 @@ struct serve {
 	pthread_t fill_thr;
 	int fill_thr_started;
 	int fill_quit; /* under fill_mu */
+	/* retention: what is past the accounts' retention_days, removed
+	 * every prune_interval (prune_main) */
+	pthread_mutex_t prune_mu;
+	pthread_cond_t prune_cv;
+	pthread_t prune_thr;
+	int prune_thr_started;
+	int prune_quit; /* under prune_mu */
 	/* the [fetch] mailboxes, pulled every interval (fetch_main) */
 	pthread_mutex_t fetch_mu;
 	pthread_cond_t fetch_cv;
@@ -275,6 +288,66 @@ fill_main(void *arg)
 	}
 	pthread_mutex_unlock(&sv->fill_mu);
 	dm_enricher_free(en);
+	return NULL;
+}
+
+/* ---- retention ------------------------------------------------------------ */
+
+static int
+prune_quitting(void *arg)
+{
+	struct serve *sv = arg;
+	pthread_mutex_lock(&sv->prune_mu);
+	int q = sv->prune_quit;
+	pthread_mutex_unlock(&sv->prune_mu);
+	return q;
+}
+
+static void
+prune_logged(void *arg, const struct prune_totals *t)
+{
+	(void)arg;
+	if (t->retention_days == 0 || t->reports + t->rollups + t->tls_reports + t->failures == 0)
+		return;
+	char day[11];
+	dm_format_day(t->cutoff, day);
+	dm_log(DM_LOG_INFO, "serve",
+	       "prune: %s: before %s: %llu reports (%llu records), %llu rollup rows, %llu TLS"
+	       " reports, %llu failure reports, %llu archive objects removed",
+	       t->account, day, (unsigned long long)t->reports, (unsigned long long)t->records,
+	       (unsigned long long)t->rollups, (unsigned long long)t->tls_reports,
+	       (unsigned long long)t->failures, (unsigned long long)t->objects);
+}
+
+/* Every prune_interval (the first a minute after start: not in the way
+ * of a start-up's backlog), one prune_run in bounded batches; asks
+ * prune_quit between batches so a shutdown waits for one batch. */
+static void *
+prune_main(void *arg)
+{
+	struct serve *sv = arg;
+	long every = dm_config_int(sv->cfg->prune_interval);
+	long first = every < DM_PRUNE_MIN_INTERVAL ? every : DM_PRUNE_MIN_INTERVAL;
+	if (first < 1)
+		first = 1;
+	pthread_mutex_lock(&sv->prune_mu);
+	for (long wait = first; !sv->prune_quit; wait = every) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += wait;
+		while (!sv->prune_quit &&
+		       pthread_cond_timedwait(&sv->prune_cv, &sv->prune_mu, &until) == 0)
+			;
+		if (sv->prune_quit)
+			break;
+		pthread_mutex_unlock(&sv->prune_mu);
+		char err[512];
+		struct prune_opts o = {.stop = prune_quitting, .done = prune_logged, .arg = sv};
+		if (prune_run(sv->cfg, sv->store, sv->archive, &o, err, sizeof err) != 0)
+			dm_log(DM_LOG_WARN, "serve", "prune: %s", err);
+		pthread_mutex_lock(&sv->prune_mu);
+	}
+	pthread_mutex_unlock(&sv->prune_mu);
 	return NULL;
 }
 
@@ -889,6 +962,8 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 	pthread_cond_init(&sv.reg_cv, NULL);
 	pthread_mutex_init(&sv.fill_mu, NULL);
 	pthread_cond_init(&sv.fill_cv, NULL);
+	pthread_mutex_init(&sv.prune_mu, NULL);
+	pthread_cond_init(&sv.prune_cv, NULL);
 	pthread_mutex_init(&sv.fetch_mu, NULL);
 	pthread_cond_init(&sv.fetch_cv, NULL);
 	pthread_mutex_init(&sv.alert_mu, NULL);
@@ -1034,6 +1109,15 @@ serve_run(const struct serve_options *o, char *err, size_t errlen)
 		else
 			dm_log(DM_LOG_WARN, "serve", "cannot start the enrichment fill thread");
 	}
+	int retention = 0;
+	for (unsigned i = 0; i < sv.cfg->naccounts; i++)
+		retention |= dm_config_int(sv.cfg->accounts[i].retention_days) > 0;
+	if (retention && dm_config_int(sv.cfg->prune_interval) > 0) {
+		if (pthread_create(&sv.prune_thr, NULL, prune_main, &sv) == 0)
+			sv.prune_thr_started = 1;
+		else
+			dm_log(DM_LOG_WARN, "serve", "cannot start the prune thread");
+	}
 
 	if (sv.cfg->nfetch > 0) {
 		if (fetch_global_init() != 0) {
@@ -1142,6 +1226,13 @@ out:
 		pthread_mutex_unlock(&sv.fetch_mu);
 		pthread_join(sv.fetch_thr, NULL);
 	}
+	if (sv.prune_thr_started) {
+		pthread_mutex_lock(&sv.prune_mu);
+		sv.prune_quit = 1;
+		pthread_cond_signal(&sv.prune_cv);
+		pthread_mutex_unlock(&sv.prune_mu);
+		pthread_join(sv.prune_thr, NULL);
+	}
 	if (sv.fill_thr_started) {
 		pthread_mutex_lock(&sv.fill_mu);
 		sv.fill_quit = 1;
@@ -1198,6 +1289,8 @@ out:
 	pthread_cond_destroy(&sv.reg_cv);
 	pthread_mutex_destroy(&sv.fetch_mu);
 	pthread_cond_destroy(&sv.fetch_cv);
+	pthread_mutex_destroy(&sv.prune_mu);
+	pthread_cond_destroy(&sv.prune_cv);
 	if (sv.lock_fd >= 0)
 		close(sv.lock_fd);
 	return rc;

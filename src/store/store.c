@@ -3,7 +3,8 @@
  *
  * Functions: store_open, store_open_config, store_close, store_tx_begin, store_record_add,
  * store_tx_commit, store_tx_abort, store_flush, store_sync, store_last_batch,
- * store_durable, store_lookup, store_stats.  A transaction holds
+ * store_durable, store_lookup, store_stats, store_prune, store_key_refs.
+ * A transaction holds
  * st->lock from begin to commit or abort; store_lookup takes it only when
  * the caller does not hold it.  A failing call copies the backend's
  * reason into the caller's buffer while it still holds the lock.
@@ -250,6 +251,62 @@ store_reenrich(struct store *st, const char *domain, int64_t since, const struct
 	int rc = reason(st, st->ops->reenrich(st, domain, since, src, n), err, errlen);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
+}
+
+/* ---- retention ---------------------------------------------------------------- */
+
+int
+store_prune(struct store *st, int64_t account, int64_t cutoff, unsigned limit, int dry_run,
+	    struct store_prune *res, char *err, size_t errlen)
+{
+	res->more = res->wait = 0;
+	if (account <= 0 || limit == 0) {
+		snprintf(err, errlen, "prune: account %lld, limit %u", (long long)account, limit);
+		return DM_EINVAL;
+	}
+	if (st->ops->prune == NULL) {
+		snprintf(err, errlen, "the %s store cannot prune", st->ops->name);
+		return DM_EINVAL;
+	}
+	pthread_mutex_lock(&st->lock);
+	int rc = reason(st, st->ops->prune(st, account, cutoff, limit, dry_run, res), err, errlen);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_key_refs(struct store *st, const char *const *keys, size_t n, unsigned char *used,
+	       char *err, size_t errlen)
+{
+	memset(used, 0, n);
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&st->lock);
+	int rc = reason(st, st->ops->key_refs(st, keys, n, used), err, errlen);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void
+store_prune_key_add(struct store_prune *res, const char *key)
+{
+	if (key == NULL || !*key)
+		return;
+	if (res->nkeys == res->capkeys) {
+		res->capkeys = res->capkeys ? res->capkeys * 2 : 256;
+		res->keys = xrealloc(res->keys, res->capkeys * sizeof *res->keys);
+	}
+	res->keys[res->nkeys++] = xstrdup(key);
+}
+
+void
+store_prune_keys_clear(struct store_prune *res)
+{
+	for (size_t i = 0; i < res->nkeys; i++)
+		free(res->keys[i]);
+	free(res->keys);
+	res->keys = NULL;
+	res->nkeys = res->capkeys = 0;
 }
 
 /* ---- reads ---------------------------------------------------------------- */

@@ -295,6 +295,7 @@ const char *store_reader_error(const struct store_reader *rd);
 int store_reader_ping(struct store_reader *rd) DM_WUR;
 
 struct store;
+struct store_prune;
 
 struct store_read_ops;
 
@@ -334,6 +335,12 @@ struct store_ops {
 	int (*tls_put)(struct store *st, int64_t account_id, struct dm_tls_report *rep,
 		       const struct store_report_info *info, store_tls_next_fn next, void *arg,
 		       enum store_outcome *out);
+	/* dmarcd prune: one batch (store_prune) */
+	int (*prune)(struct store *st, int64_t account, int64_t cutoff, unsigned limit,
+		     int dry_run, struct store_prune *res);
+	/* which of keys some stored report still references (store_key_refs) */
+	int (*key_refs)(struct store *st, const char *const *keys, size_t n,
+			unsigned char *used);
 	/* error text of the last failure; read by store.c under the lock,
 	 * right after the failing call */
 	const char *(*errmsg)(struct store *st);
@@ -536,6 +543,40 @@ int store_failures(const struct store_scope *sc, struct store_reader *rd,
 /* One failure report with its headers; DM_ENOTFOUND outside the scope. */
 int store_failure(const struct store_scope *sc, struct store_reader *rd, int64_t id,
 		  int (*fn)(void *arg, const struct store_failure_row *r), void *arg) DM_WUR;
+
+/* ---- retention (`dmarcd prune`, docs/ARCHITECTURE.md "Retention") -------------
+ *
+ * For account A (> 0: the unclaimed reports of account 0 are never
+ * pruned) and cutoff C (a UTC midnight): its aggregate reports whose
+ * date_end < C with their records, its rollup rows (daily, day_totals,
+ * src_day) with day < C, its TLS reports (with their policies and
+ * failure details) and failure reports with day < C. */
+struct store_prune {
+	/* removed, or with dry_run what would go */
+	uint64_t reports, records, rollups, tls_reports, failures;
+	/* archive keys of what this call removed (dry run: of everything
+	 * that would go, less those a report that stays references) */
+	char **keys;
+	size_t nkeys, capkeys;
+	int more; /* call again: there is more, or (wait) the server is busy */
+	int wait; /* ClickHouse: mutations still running; call again later */
+};
+
+/* One batch of A's prune: at most limit reports of one kind (or
+ * DM_PRUNE_BATCH_ROWS rollup rows) in one transaction, counts added to
+ * *res, the removed reports' archive keys put in res->keys, res->more
+ * set while there is more.  The store's lock is held for this one batch
+ * only.  dry_run removes nothing and counts everything at once.
+ * ClickHouse removes by mutations, whatever limit says (store_ch.c). */
+int store_prune(struct store *st, int64_t account, int64_t cutoff, unsigned limit, int dry_run,
+		struct store_prune *res, char *err, size_t errlen) DM_WUR;
+/* used[i] = 1 when a stored report (aggregate, TLS, failure) of any
+ * account references keys[i]: its archive object must stay. */
+int store_key_refs(struct store *st, const char *const *keys, size_t n, unsigned char *used,
+		   char *err, size_t errlen) DM_WUR;
+/* Add key to res->keys (a copy); empty them. */
+void store_prune_key_add(struct store_prune *res, const char *key);
+void store_prune_keys_clear(struct store_prune *res);
 
 /* Backends. */
 extern const struct store_ops store_sqlite_ops;

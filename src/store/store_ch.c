@@ -303,6 +303,10 @@ struct ch {
 	int batch_open, broken;
 	uint64_t batch_id, durable_id, failed_id;
 	struct timespec batch_start;
+	/* a prune under way (ch_prune): the archive keys its mutations will
+	 * leave unreferenced, handed over once they are applied */
+	struct store_prune prune_keys;
+	int64_t prune_account, prune_cutoff;
 };
 
 /* ---- talking to the server ------------------------------------------------ */
@@ -1990,6 +1994,247 @@ ch_stats(struct store *st, const char *domain, struct store_stats *total,
 	return 0;
 }
 
+/* ---- retention (store_prune) -------------------------------------------------
+ *
+ * ClickHouse has no DELETE; ALTER TABLE ... DELETE WHERE (a mutation,
+ * 18.16 has them for the MergeTree family) rewrites the parts holding
+ * matching rows, in the background.  So a prune is one mutation per
+ * table with the account's rows before the cutoff, whatever the batch
+ * size: batches of reports would each rewrite the same parts again.
+ * The store's lock is held only to count and to submit them; the calls
+ * that follow wait (res->wait) until system.mutations has none left
+ * unfinished in this database, then count again (new rows from a late
+ * report are pruned by another round), and hand over the archive keys
+ * that the rows removed left unreferenced (found before the mutations
+ * ran: afterwards the rows are gone).
+ *
+ * What it leaves alone, for the invariants at the top of this file: the
+ * markers (account -1) in the rollups, cancels (an attempt's cancel row
+ * cancels nothing once its rows are gone, and cancels are tiny), the
+ * feed_ and ledger tables (Null), ips.  An attempt's records, cells,
+ * rollup cells and report row are removed by the same predicate on
+ * (account, day or date_end), so what remains of a cancelled attempt
+ * still subtracts exactly what its rollup cells added.  The mutations
+ * of the ten tables are not applied at one instant: while they run a
+ * read of a day before the cutoff may see it half removed (the day is
+ * leaving anyway), and a crash or a server restart leaves them to the
+ * server, which finishes them.  Sharded stores (clickhouse_cluster) are
+ * not pruned: a mutation must run on each shard's local table (ON
+ * CLUSTER needs ZooKeeper); prune says so and stops.
+ */
+static const struct {
+	const char *table, *col;
+} ch_prune_tables[] = {
+        {"reports", "date_end"}, {"records", "date_end"},     {"cells", "day"},
+        {"daily", "day"},        {"day_totals", "day"},       {"src_day", "day"},
+        {"tls_reports", "day"},  {"tls_policies", "day"},     {"tls_failures", "day"},
+        {"failures", "day"},
+};
+
+/* The numbers of the answer's first line, tab separated, into v. */
+static int
+ch_numbers(struct ch *c, uint64_t *v, size_t n)
+{
+	size_t pos = 0;
+	char *line;
+	if (!next_line(c, &pos, &line))
+		return DM_ESTORE;
+	for (size_t i = 0; i < n; i++) {
+		char *end;
+		v[i] = strtoull(line, &end, 10);
+		line = *end == '\t' ? end + 1 : end;
+	}
+	return 0;
+}
+
+static int
+ch_prune_count(struct ch *c, int64_t account, int64_t cutoff, struct store_prune *res,
+               uint64_t *rows_left)
+{
+	char q[1024];
+	uint64_t v[2];
+	/* live reports (attempts not cancelled) and their records */
+	snprintf(q, sizeof q,
+	         "SELECT count(), sum(records) FROM reports WHERE account_id = %lld AND date_end < %lld"
+	         " AND attempt NOT IN (SELECT attempt FROM cancels)",
+	         (long long)account, (long long)cutoff);
+	int rc = post(c, q, "", NULL, 0, "prune: count");
+	if (rc == 0 && (rc = ch_numbers(c, v, 2)) == 0) {
+		res->reports += v[0];
+		res->records += v[1];
+	}
+	snprintf(q, sizeof q,
+	         "SELECT uniqExact(ident) FROM tls_reports WHERE account_id = %lld AND day < %lld",
+	         (long long)account, (long long)cutoff);
+	if (rc == 0)
+		rc = post(c, q, "", NULL, 0, "prune: count");
+	if (rc == 0 && (rc = ch_numbers(c, v, 1)) == 0)
+		res->tls_reports += v[0];
+	snprintf(q, sizeof q,
+	         "SELECT uniqExact(content_hash) FROM failures WHERE account_id = %lld AND day < %lld",
+	         (long long)account, (long long)cutoff);
+	if (rc == 0)
+		rc = post(c, q, "", NULL, 0, "prune: count");
+	if (rc == 0 && (rc = ch_numbers(c, v, 1)) == 0)
+		res->failures += v[0];
+	/* every table's rows (the rollups' as stored: parts not yet summed) */
+	for (size_t i = 0; rc == 0 && i < sizeof ch_prune_tables / sizeof ch_prune_tables[0]; i++) {
+		snprintf(q, sizeof q, "SELECT count() FROM %s WHERE account_id = %lld AND %s < %lld",
+		         ch_prune_tables[i].table, (long long)account, ch_prune_tables[i].col,
+		         (long long)cutoff);
+		rc = post(c, q, "", NULL, 0, "prune: count");
+		if (rc == 0 && (rc = ch_numbers(c, v, 1)) == 0) {
+			rows_left[i] = v[0];
+			if (i >= 3 && i <= 5)
+				res->rollups += v[0];
+		}
+	}
+	return rc;
+}
+
+/* The archive keys of what goes that nothing staying references. */
+static int
+ch_prune_keys(struct ch *c, int64_t account, int64_t cutoff, struct store_prune *keys)
+{
+	char q[2048];
+	long long a = (long long)account, t = (long long)cutoff;
+	snprintf(q, sizeof q,
+	         "SELECT DISTINCT k FROM (SELECT archive_key AS k FROM reports WHERE account_id = %lld"
+	         " AND date_end < %lld UNION ALL SELECT archive_key AS k FROM tls_reports"
+	         " WHERE account_id = %lld AND day < %lld UNION ALL SELECT archive_key AS k"
+	         " FROM failures WHERE account_id = %lld AND day < %lld) WHERE isNotNull(k)"
+	         " AND k NOT IN (SELECT archive_key FROM reports WHERE isNotNull(archive_key)"
+	         "  AND NOT (account_id = %lld AND date_end < %lld))"
+	         " AND k NOT IN (SELECT archive_key FROM tls_reports WHERE isNotNull(archive_key)"
+	         "  AND NOT (account_id = %lld AND day < %lld))"
+	         " AND k NOT IN (SELECT archive_key FROM failures WHERE isNotNull(archive_key)"
+	         "  AND NOT (account_id = %lld AND day < %lld))",
+	         a, t, a, t, a, t, a, t, a, t, a, t);
+	int rc = post(c, q, "", NULL, 0, "prune: archive keys");
+	size_t pos = 0;
+	char *line;
+	while (rc == 0 && next_line(c, &pos, &line)) {
+		store_ch_unescape(line);
+		if (*line && strcmp(line, "\\N") != 0)
+			store_prune_key_add(keys, line);
+	}
+	return rc;
+}
+
+static int
+ch_prune(struct store *st, int64_t account, int64_t cutoff, unsigned limit, int dry_run,
+         struct store_prune *res)
+{
+	struct ch *c = st->impl;
+	(void)limit; /* one mutation per table: see above */
+	c->err[0] = '\0';
+	if (c->sfx[0]) {
+		snprintf(c->err, sizeof c->err,
+		         "clickhouse: prune: not done on a sharded store (clickhouse_cluster): each"
+		         " shard's tables need ALTER TABLE ... DELETE of their own (docs/ARCHITECTURE.md)");
+		return DM_EINVAL;
+	}
+	int rc = batch_commit(c); /* ingest's open batch first */
+	if (rc)
+		return rc;
+	uint64_t left[sizeof ch_prune_tables / sizeof ch_prune_tables[0]];
+	if (dry_run) {
+		rc = ch_prune_count(c, account, cutoff, res, left);
+		return rc ? rc : ch_prune_keys(c, account, cutoff, res);
+	}
+	/* mutations of ours still running: come back later */
+	rc = post(c,
+	          "SELECT count() FROM system.mutations WHERE database = currentDatabase()"
+	          " AND is_done = 0",
+	          "", NULL, 0, "prune: mutations");
+	uint64_t running = 0;
+	if (rc == 0)
+		rc = ch_numbers(c, &running, 1);
+	if (rc)
+		return rc;
+	if (running > 0) {
+		res->more = res->wait = 1;
+		return 0;
+	}
+	struct store_prune counts;
+	memset(&counts, 0, sizeof counts);
+	rc = ch_prune_count(c, account, cutoff, &counts, left);
+	if (rc)
+		return rc;
+	int any = 0;
+	for (size_t i = 0; i < sizeof left / sizeof left[0]; i++)
+		any |= left[i] > 0;
+	if (!any) {
+		/* done: the keys found before the mutations (this account's) */
+		if (c->prune_account == account && c->prune_cutoff == cutoff)
+			for (size_t i = 0; i < c->prune_keys.nkeys; i++)
+				store_prune_key_add(res, c->prune_keys.keys[i]);
+		store_prune_keys_clear(&c->prune_keys);
+		c->prune_account = 0;
+		return 0;
+	}
+	res->reports += counts.reports;
+	res->records += counts.records;
+	res->rollups += counts.rollups;
+	res->tls_reports += counts.tls_reports;
+	res->failures += counts.failures;
+	if (c->prune_account != account || c->prune_cutoff != cutoff)
+		store_prune_keys_clear(&c->prune_keys);
+	c->prune_account = account;
+	c->prune_cutoff = cutoff;
+	rc = ch_prune_keys(c, account, cutoff, &c->prune_keys);
+	for (size_t i = 0; rc == 0 && i < sizeof left / sizeof left[0]; i++) {
+		if (left[i] == 0)
+			continue;
+		char q[512];
+		snprintf(q, sizeof q, "ALTER TABLE %s DELETE WHERE account_id = %lld AND %s < %lld",
+		         ch_prune_tables[i].table, (long long)account, ch_prune_tables[i].col,
+		         (long long)cutoff);
+		rc = post(c, q, "", NULL, 0, "prune: ALTER TABLE ... DELETE");
+	}
+	if (rc == 0)
+		res->more = res->wait = 1;
+	return rc;
+}
+
+static int
+ch_key_refs(struct store *st, const char *const *keys, size_t n, unsigned char *used)
+{
+	struct ch *c = st->impl;
+	c->err[0] = '\0';
+	struct dm_buf q, tmp;
+	dm_buf_init(&q, 1024 * 1024);
+	dm_buf_init(&tmp, 64 * 1024);
+	int rc = 0;
+	/* 500 keys a query: well below max_query_size (256 KiB) as literals */
+	for (size_t from = 0; rc == 0 && from < n; from += 500) {
+		size_t to = n - from > 500 ? from + 500 : n;
+		dm_buf_reset(&q);
+		int bad = dm_buf_printf(&q, "SELECT k FROM (SELECT archive_key AS k FROM reports"
+		                            " UNION ALL SELECT archive_key AS k FROM tls_reports"
+		                            " UNION ALL SELECT archive_key AS k FROM failures)"
+		                            " WHERE k IN (");
+		for (size_t i = from; i < to; i++) {
+			bad |= i > from ? dm_buf_addc(&q, ',') : 0;
+			bad |= store_ch_literal(&q, &tmp, keys[i]) != 0;
+		}
+		bad |= dm_buf_printf(&q, ") GROUP BY k");
+		bad |= dm_buf_addc(&q, '\0');
+		rc = bad ? DM_ELIMIT : post(c, q.data, "", NULL, 0, "prune: archive keys");
+		size_t pos = 0;
+		char *line;
+		while (rc == 0 && next_line(c, &pos, &line)) {
+			store_ch_unescape(line);
+			for (size_t i = from; i < to; i++)
+				if (strcmp(keys[i], line) == 0)
+					used[i] = 1;
+		}
+	}
+	dm_buf_free(&q);
+	dm_buf_free(&tmp);
+	return rc;
+}
+
 static const char *
 ch_errmsg(struct store *st)
 {
@@ -2053,6 +2298,7 @@ ch_close(struct store *st)
 	free(c->reps);
 	free(c->seen);
 	free(c->months);
+	store_prune_keys_clear(&c->prune_keys);
 	free(c);
 	st->impl = NULL;
 }
@@ -2327,5 +2573,7 @@ const struct store_ops store_ch_ops = {
         .reenrich = ch_reenrich,
         .tls_put = ch_tls_put,
         .failure_put = ch_failure_put,
+        .prune = ch_prune,
+        .key_refs = ch_key_refs,
         .errmsg = ch_errmsg,
 };

@@ -295,6 +295,7 @@ struct pg {
 	uint64_t batch_id, durable_id, failed_id;
 	unsigned batch_reports;
 	struct timespec batch_start;
+	int prune_indexed; /* prune_index_sql ran on this connection */
 };
 
 /* ---- talking to the server ------------------------------------------------ */
@@ -1438,6 +1439,195 @@ pg_stats(struct store *st, const char *domain, struct store_stats *total,
 	return 0;
 }
 
+/* ---- retention (store_prune) ------------------------------------------------- */
+
+/* The indexes a prune needs and ingest does not, made by the first prune
+ * (store_sqlite.c says why). */
+static const char pg_prune_index_sql[] =
+        "CREATE INDEX IF NOT EXISTS reports_account_end ON reports(account_id, date_end);"
+        "CREATE INDEX IF NOT EXISTS reports_archive ON reports(archive_key);"
+        "CREATE INDEX IF NOT EXISTS tls_reports_archive ON tls_reports(archive_key);"
+        "CREATE INDEX IF NOT EXISTS failures_archive ON failures(archive_key);"
+        "CREATE INDEX IF NOT EXISTS tls_reports_account_day ON tls_reports(account_id, day);"
+        "CREATE INDEX IF NOT EXISTS failures_account_day ON failures(account_id, day);";
+
+#define PG_PRUNE_AGG "account_id = $1::bigint AND date_end < $2::bigint"
+#define PG_PRUNE_DAY "account_id = $1::bigint AND day < $2::bigint"
+
+/* Run sql with $1 account, $2 cutoff, $3 limit (as many as it uses);
+ * with keys, column col of each row (unless NULL) into keys; *rows gets
+ * the number of rows returned, or with sum the first column summed, or
+ * with changed the rows the command changed. */
+enum pg_prune_count { PC_ROWS, PC_SUM, PC_CHANGED };
+
+static int
+pg_prune_q(struct pg *p, const char *sql, int nparams, int64_t account, int64_t cutoff,
+           unsigned limit, struct store_prune *keys, int col, enum pg_prune_count how,
+           uint64_t *n)
+{
+	char a[24], c[24], l[24];
+	snprintf(a, sizeof a, "%lld", (long long)account);
+	snprintf(c, sizeof c, "%lld", (long long)cutoff);
+	snprintf(l, sizeof l, "%u", limit);
+	const char *v[3] = {a, c, l};
+	PGresult *r = PQexecParams(p->c, sql, nparams, NULL, v, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+		return fail(p, r, "prune");
+	int rows = PQntuples(r);
+	for (int i = 0; keys && i < rows; i++)
+		if (!PQgetisnull(r, i, col))
+			store_prune_key_add(keys, PQgetvalue(r, i, col));
+	if (keys && col == 0 && PQnfields(r) > 1) /* (a report's records, summed) */
+		for (int i = 0; i < rows; i++)
+			keys->records += strtoull(PQgetvalue(r, i, 1), NULL, 10);
+	if (how == PC_SUM && rows > 0)
+		*n += strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	else if (how == PC_CHANGED)
+		*n += strtoull(PQcmdTuples(r), NULL, 10);
+	else if (how == PC_ROWS)
+		*n += (uint64_t)rows;
+	PQclear(r);
+	return 0;
+}
+
+static int
+pg_prune(struct store *st, int64_t account, int64_t cutoff, unsigned limit, int dry_run,
+         struct store_prune *res)
+{
+	struct pg *p = st->impl;
+	int rc = batch_commit(p); /* ingest's open batch first */
+	if (rc)
+		return rc;
+	p->err[0] = '\0';
+	p->broken = 0;
+	if (!p->prune_indexed) {
+		if ((rc = ex(p, pg_prune_index_sql, "prune: indexes")) != 0) {
+			p->broken = 0;
+			return rc;
+		}
+		p->prune_indexed = 1;
+	}
+	uint64_t unused = 0;
+	if (dry_run) {
+		rc = pg_prune_q(p, "SELECT count(*), COALESCE(sum(records), 0) FROM reports WHERE "
+		                PG_PRUNE_AGG, 2, account, cutoff, 0, NULL, 0, PC_SUM, &res->reports);
+		if (rc == 0)
+			rc = pg_prune_q(p, "SELECT COALESCE(sum(records), 0) FROM reports WHERE "
+			                PG_PRUNE_AGG, 2, account, cutoff, 0, NULL, 0, PC_SUM,
+			                &res->records);
+		static const char *const counts[] = {
+		        "SELECT count(*) FROM daily WHERE " PG_PRUNE_DAY,
+		        "SELECT count(*) FROM day_totals WHERE " PG_PRUNE_DAY,
+		        "SELECT count(*) FROM src_day WHERE " PG_PRUNE_DAY,
+		};
+		for (size_t i = 0; rc == 0 && i < 3; i++)
+			rc = pg_prune_q(p, counts[i], 2, account, cutoff, 0, NULL, 0, PC_SUM,
+			                &res->rollups);
+		if (rc == 0)
+			rc = pg_prune_q(p, "SELECT count(*) FROM tls_reports WHERE " PG_PRUNE_DAY, 2,
+			                account, cutoff, 0, NULL, 0, PC_SUM, &res->tls_reports);
+		if (rc == 0)
+			rc = pg_prune_q(p, "SELECT count(*) FROM failures WHERE " PG_PRUNE_DAY, 2,
+			                account, cutoff, 0, NULL, 0, PC_SUM, &res->failures);
+		if (rc == 0)
+			rc = pg_prune_q(
+			        p,
+			        "SELECT DISTINCT k FROM (SELECT archive_key AS k FROM reports WHERE "
+			        PG_PRUNE_AGG " UNION ALL SELECT archive_key FROM tls_reports WHERE "
+			        PG_PRUNE_DAY " UNION ALL SELECT archive_key FROM failures WHERE "
+			        PG_PRUNE_DAY ") g WHERE k IS NOT NULL"
+			        " AND NOT EXISTS (SELECT 1 FROM reports r WHERE r.archive_key = g.k"
+			        "  AND NOT (r.account_id = $1::bigint AND r.date_end < $2::bigint))"
+			        " AND NOT EXISTS (SELECT 1 FROM tls_reports r WHERE r.archive_key = g.k"
+			        "  AND NOT (r.account_id = $1::bigint AND r.day < $2::bigint))"
+			        " AND NOT EXISTS (SELECT 1 FROM failures r WHERE r.archive_key = g.k"
+			        "  AND NOT (r.account_id = $1::bigint AND r.day < $2::bigint))",
+			        2, account, cutoff, 0, res, 0, PC_ROWS, &unused);
+		p->broken = 0;
+		return rc;
+	}
+	if ((rc = ex(p, "BEGIN", "prune")) != 0) {
+		p->broken = 0;
+		return rc;
+	}
+	uint64_t n = 0;
+	/* aggregate reports with their records (records_report_n) */
+	rc = pg_prune_q(p,
+	                "WITH d AS (SELECT id FROM reports WHERE " PG_PRUNE_AGG
+	                " LIMIT $3::bigint),"
+	                " r AS (DELETE FROM records WHERE report IN (SELECT id FROM d)),"
+	                " x AS (DELETE FROM reports WHERE id IN (SELECT id FROM d)"
+	                " RETURNING archive_key, records)"
+	                " SELECT archive_key, records FROM x",
+	                3, account, cutoff, limit, res, 0, PC_ROWS, &n);
+	res->reports += n;
+	if (rc == 0 && n == 0) {
+		rc = pg_prune_q(p,
+		                "WITH d AS (SELECT id FROM tls_reports WHERE " PG_PRUNE_DAY
+		                " ORDER BY id LIMIT $3::bigint),"
+		                " a AS (DELETE FROM tls_policies WHERE report IN (SELECT id FROM d)),"
+		                " b AS (DELETE FROM tls_failures WHERE report IN (SELECT id FROM d))"
+		                " DELETE FROM tls_reports WHERE id IN (SELECT id FROM d)"
+		                " RETURNING archive_key",
+		                3, account, cutoff, limit, res, 0, PC_ROWS, &n);
+		res->tls_reports += n;
+	}
+	if (rc == 0 && n == 0) {
+		rc = pg_prune_q(p,
+		                "DELETE FROM failures WHERE id IN (SELECT id FROM failures WHERE "
+		                PG_PRUNE_DAY " LIMIT $3::bigint) RETURNING archive_key",
+		                3, account, cutoff, limit, res, 0, PC_ROWS, &n);
+		res->failures += n;
+	}
+	static const char *const rollups[] = {
+	        "DELETE FROM daily WHERE ctid IN (SELECT ctid FROM daily WHERE " PG_PRUNE_DAY
+	        " LIMIT $3::bigint)",
+	        "DELETE FROM day_totals WHERE ctid IN (SELECT ctid FROM day_totals WHERE "
+	        PG_PRUNE_DAY " LIMIT $3::bigint)",
+	        "DELETE FROM src_day WHERE ctid IN (SELECT ctid FROM src_day WHERE " PG_PRUNE_DAY
+	        " LIMIT $3::bigint)",
+	};
+	for (size_t i = 0; rc == 0 && n == 0 && i < 3; i++) {
+		rc = pg_prune_q(p, rollups[i], 3, account, cutoff, DM_PRUNE_BATCH_ROWS, NULL, 0,
+		                PC_CHANGED, &n);
+		res->rollups += n;
+	}
+	if (rc == 0)
+		rc = ex(p, "COMMIT", "prune");
+	if (rc) {
+		PQclear(PQexec(p->c, "ROLLBACK"));
+		p->broken = 0;
+		return rc;
+	}
+	res->more = n > 0;
+	return 0;
+}
+
+static int
+pg_key_refs(struct store *st, const char *const *keys, size_t n, unsigned char *used)
+{
+	struct pg *p = st->impl;
+	p->err[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const char *v[1] = {keys[i]};
+		PGresult *r = PQexecParams(
+		        p->c,
+		        "SELECT EXISTS(SELECT 1 FROM reports WHERE archive_key = $1)"
+		        " OR EXISTS(SELECT 1 FROM tls_reports WHERE archive_key = $1)"
+		        " OR EXISTS(SELECT 1 FROM failures WHERE archive_key = $1)",
+		        1, NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			int rc = fail(p, r, "prune: archive keys");
+			p->broken = 0;
+			return rc;
+		}
+		used[i] = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+		PQclear(r);
+	}
+	return 0;
+}
+
 static const char *
 pg_errmsg(struct store *st)
 {
@@ -1470,5 +1660,7 @@ const struct store_ops store_pg_ops = {
         .reenrich = pg_reenrich,
         .tls_put = pg_tls_put,
         .failure_put = pg_failure_put,
+        .prune = pg_prune,
+        .key_refs = pg_key_refs,
         .errmsg = pg_errmsg,
 };

@@ -2,7 +2,8 @@
  * store_sqlite.c - the default store: one SQLite database in WAL mode.
  *
  * Functions: the store_sqlite_ops table (open, close, tx_begin,
- * record_add, tx_commit, tx_abort, lookup, stats, errmsg).
+ * record_add, tx_commit, tx_abort, lookup, stats, prune, key_refs,
+ * errmsg).
  *
  * Layout (DESIGN.md 5): <data>/dmarcd.sqlite with tables reports,
  * records (one row per <record>, all DKIM/SPF results as JSON arrays,
@@ -1576,6 +1577,297 @@ sq_stats(struct store *st, const char *domain, struct store_stats *total,
 	return 0;
 }
 
+/* ---- retention (store_prune) ------------------------------------------------- */
+
+/* The indexes a prune needs and ingest does not: made by the first
+ * prune (once; a few seconds on millions of reports) rather than by a
+ * schema migration every store would pay for. */
+static const char prune_index_sql[] =
+	"CREATE INDEX IF NOT EXISTS reports_account_end ON reports(account_id, date_end);"
+	"CREATE INDEX IF NOT EXISTS reports_archive ON reports(archive_key);"
+	"CREATE INDEX IF NOT EXISTS tls_reports_archive ON tls_reports(archive_key);"
+	"CREATE INDEX IF NOT EXISTS failures_archive ON failures(archive_key);";
+
+/* Run sql with ?1 = account, ?2 = cutoff, ?3 = limit; the first column
+ * of each row (text) to res->keys when keys, the number of rows in *n,
+ * or, with sum, the first column summed into *n. */
+static int
+prune_query(struct sq *q, const char *sql, int64_t account, int64_t cutoff, unsigned limit,
+	    struct store_prune *keys, int sum, uint64_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(q->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return map_rc(q, rc);
+	int np = sqlite3_bind_parameter_count(s);
+	sqlite3_bind_int64(s, 1, account);
+	if (np >= 2)
+		sqlite3_bind_int64(s, 2, cutoff);
+	if (np >= 3)
+		sqlite3_bind_int64(s, 3, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (keys)
+			store_prune_key_add(keys, (const char *)sqlite3_column_text(s, 0));
+		*n += sum ? (uint64_t)sqlite3_column_int64(s, 0) : 1;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return map_rc(q, rc);
+	return 0;
+}
+
+/* Run one statement with the same parameters; rows changed into *n. */
+static int
+prune_exec(struct sq *q, const char *sql, int64_t account, int64_t cutoff, unsigned limit,
+	   uint64_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(q->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return map_rc(q, rc);
+	int np = sqlite3_bind_parameter_count(s);
+	sqlite3_bind_int64(s, 1, account);
+	if (np >= 2)
+		sqlite3_bind_int64(s, 2, cutoff);
+	if (np >= 3)
+		sqlite3_bind_int64(s, 3, limit);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return map_rc(q, rc);
+	if (n)
+		*n += (uint64_t)sqlite3_changes(q->db);
+	return 0;
+}
+
+/* What goes (?1 account, ?2 cutoff): the reports, TLS reports and failure
+ * reports of the account before the cutoff. */
+#define PRUNE_AGG "account_id = ?1 AND date_end < ?2"
+#define PRUNE_DAY "account_id = ?1 AND day < ?2"
+/* Archive keys of what goes that nothing staying references. */
+static const char prune_keys_sql[] =
+	"SELECT DISTINCT k FROM (SELECT archive_key AS k FROM reports WHERE " PRUNE_AGG
+	" UNION ALL SELECT archive_key FROM tls_reports WHERE " PRUNE_DAY
+	" UNION ALL SELECT archive_key FROM failures WHERE " PRUNE_DAY ")"
+	" WHERE k IS NOT NULL"
+	" AND k NOT IN (SELECT archive_key FROM reports WHERE archive_key IS NOT NULL"
+	"  AND NOT (" PRUNE_AGG "))"
+	" AND k NOT IN (SELECT archive_key FROM tls_reports WHERE archive_key IS NOT NULL"
+	"  AND NOT (" PRUNE_DAY "))"
+	" AND k NOT IN (SELECT archive_key FROM failures WHERE archive_key IS NOT NULL"
+	"  AND NOT (" PRUNE_DAY "))";
+
+static int
+sq_prune_count(struct sq *q, int64_t account, int64_t cutoff, struct store_prune *res)
+{
+	uint64_t unused = 0;
+	int rc = prune_query(q, "SELECT COUNT(*) FROM reports WHERE " PRUNE_AGG, account, cutoff, 0,
+			     NULL, 1, &res->reports);
+	if (rc == 0)
+		rc = prune_query(q, "SELECT COALESCE(SUM(records), 0) FROM reports WHERE " PRUNE_AGG,
+				 account, cutoff, 0, NULL, 1, &res->records);
+	static const char *const counts[] = {
+		"SELECT COUNT(*) FROM daily WHERE " PRUNE_DAY,
+		"SELECT COUNT(*) FROM day_totals WHERE " PRUNE_DAY,
+		"SELECT COUNT(*) FROM src_day WHERE " PRUNE_DAY,
+	};
+	for (size_t i = 0; rc == 0 && i < sizeof counts / sizeof counts[0]; i++)
+		rc = prune_query(q, counts[i], account, cutoff, 0, NULL, 1, &res->rollups);
+	if (rc == 0)
+		rc = prune_query(q, "SELECT COUNT(*) FROM tls_reports WHERE " PRUNE_DAY, account,
+				 cutoff, 0, NULL, 1, &res->tls_reports);
+	if (rc == 0)
+		rc = prune_query(q, "SELECT COUNT(*) FROM failures WHERE " PRUNE_DAY, account, cutoff,
+				 0, NULL, 1, &res->failures);
+	if (rc == 0)
+		rc = prune_query(q, prune_keys_sql, account, cutoff, 0, res, 0, &unused);
+	q->broken = 0;
+	return rc;
+}
+
+/* The aggregate reports of one batch: their records (by their rowid
+ * range, or by report for a report stored without one), then the rows. */
+static int
+prune_reports(struct sq *q, int64_t account, int64_t cutoff, unsigned limit,
+	      struct store_prune *res, uint64_t *n)
+{
+	sqlite3_stmt *sel = NULL, *by_range = NULL, *by_report = NULL, *del = NULL;
+	int rc = sqlite3_prepare_v2(q->db,
+				    "SELECT id, archive_key, first_record, last_record, records"
+				    " FROM reports WHERE " PRUNE_AGG " LIMIT ?3",
+				    -1, &sel, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db, "DELETE FROM records WHERE id BETWEEN ?1 AND ?2"
+					" AND report = ?3", -1, &by_range, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db, "DELETE FROM records WHERE report = ?1", -1,
+					&by_report, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(q->db, "DELETE FROM reports WHERE id = ?1", -1, &del, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(sel, 1, account);
+		sqlite3_bind_int64(sel, 2, cutoff);
+		sqlite3_bind_int64(sel, 3, limit);
+	}
+	while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		rc = SQLITE_OK;
+		sqlite3_int64 id = sqlite3_column_int64(sel, 0);
+		store_prune_key_add(res, (const char *)sqlite3_column_text(sel, 1));
+		sqlite3_stmt *d = by_report;
+		if (sqlite3_column_type(sel, 2) != SQLITE_NULL) {
+			d = by_range;
+			sqlite3_bind_int64(d, 1, sqlite3_column_int64(sel, 2));
+			sqlite3_bind_int64(d, 2, sqlite3_column_int64(sel, 3));
+			sqlite3_bind_int64(d, 3, id);
+		} else if (sqlite3_column_int64(sel, 4) == 0) {
+			d = NULL; /* no records */
+		} else {
+			sqlite3_bind_int64(d, 1, id);
+		}
+		if (d) {
+			if (sqlite3_step(d) != SQLITE_DONE)
+				rc = sqlite3_errcode(q->db);
+			sqlite3_reset(d);
+			res->records += (uint64_t)sqlite3_changes(q->db);
+		}
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(del, 1, id);
+			if (sqlite3_step(del) != SQLITE_DONE)
+				rc = sqlite3_errcode(q->db);
+			sqlite3_reset(del);
+		}
+		res->reports++;
+		(*n)++;
+	}
+	if (rc == SQLITE_DONE)
+		rc = SQLITE_OK;
+	sqlite3_finalize(sel);
+	sqlite3_finalize(by_range);
+	sqlite3_finalize(by_report);
+	sqlite3_finalize(del);
+	return rc == SQLITE_OK ? 0 : map_rc(q, rc);
+}
+
+/* One batch of one kind, in one transaction: aggregate reports, then TLS
+ * reports, then failure reports, then rollup rows; the first kind that
+ * has something to remove is this batch. */
+static int
+sq_prune(struct store *st, int64_t account, int64_t cutoff, unsigned limit, int dry_run,
+	 struct store_prune *res)
+{
+	struct sq *q = st->impl;
+	int rc = batch_commit(q); /* ingest's open batch first */
+	if (rc)
+		return rc;
+	q->err[0] = '\0';
+	q->broken = 0;
+	char *msg = NULL;
+	if (sqlite3_exec(q->db, prune_index_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(q->err, sizeof q->err, "prune: %s", msg ? msg : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		return DM_ESTORE;
+	}
+	if (dry_run)
+		return sq_prune_count(q, account, cutoff, res);
+	rc = step_done(q, q->st[S_BEGIN]);
+	if (rc) {
+		q->broken = 0;
+		return rc;
+	}
+	uint64_t n = 0;
+	rc = prune_reports(q, account, cutoff, limit, res, &n);
+	if (rc == 0 && n == 0) {
+		/* TLS reports: keys, then policies and failures, then rows */
+		rc = prune_query(q, "SELECT archive_key FROM tls_reports WHERE " PRUNE_DAY
+				 " ORDER BY id LIMIT ?3",
+				 account, cutoff, limit, res, 0, &n);
+		if (rc == 0 && n > 0) {
+			rc = prune_exec(q, "DELETE FROM tls_policies WHERE report IN (SELECT id FROM"
+					" tls_reports WHERE " PRUNE_DAY " ORDER BY id LIMIT ?3)",
+					account, cutoff, limit, NULL);
+			if (rc == 0)
+				rc = prune_exec(q, "DELETE FROM tls_failures WHERE report IN (SELECT id"
+						" FROM tls_reports WHERE " PRUNE_DAY " ORDER BY id LIMIT ?3)",
+						account, cutoff, limit, NULL);
+			if (rc == 0)
+				rc = prune_exec(q, "DELETE FROM tls_reports WHERE id IN (SELECT id FROM"
+						" tls_reports WHERE " PRUNE_DAY " ORDER BY id LIMIT ?3)",
+						account, cutoff, limit, &res->tls_reports);
+		}
+	}
+	if (rc == 0 && n == 0) {
+		rc = prune_query(q, "SELECT archive_key FROM failures WHERE " PRUNE_DAY " LIMIT ?3",
+				 account, cutoff, limit, res, 0, &n);
+		if (rc == 0 && n > 0)
+			rc = prune_exec(q, "DELETE FROM failures WHERE id IN (SELECT id FROM failures"
+					" WHERE " PRUNE_DAY " LIMIT ?3)",
+					account, cutoff, limit, &res->failures);
+	}
+	/* the rollups: keyed by domain first, so a batch is picked by the
+	 * whole key */
+	static const char *const rollups[] = {
+		"DELETE FROM daily WHERE (domain, source_ip, day, account_id, header_from, reporter,"
+		" disposition, dkim_pass, spf_pass) IN (SELECT domain, source_ip, day, account_id,"
+		" header_from, reporter, disposition, dkim_pass, spf_pass FROM daily WHERE "
+		PRUNE_DAY " LIMIT ?3)",
+		"DELETE FROM day_totals WHERE (domain, day, account_id, reporter, disposition,"
+		" dkim_pass, spf_pass) IN (SELECT domain, day, account_id, reporter, disposition,"
+		" dkim_pass, spf_pass FROM day_totals WHERE " PRUNE_DAY " LIMIT ?3)",
+		"DELETE FROM src_day WHERE (domain, source_ip, account_id, day) IN (SELECT domain,"
+		" source_ip, account_id, day FROM src_day WHERE " PRUNE_DAY " LIMIT ?3)",
+	};
+	for (size_t i = 0; rc == 0 && n == 0 && i < sizeof rollups / sizeof rollups[0]; i++) {
+		uint64_t before = res->rollups;
+		rc = prune_exec(q, rollups[i], account, cutoff, DM_PRUNE_BATCH_ROWS, &res->rollups);
+		n = res->rollups - before;
+	}
+	if (rc == 0)
+		rc = step_done(q, q->st[S_COMMIT]);
+	if (rc) {
+		(void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		q->broken = 0;
+		return rc;
+	}
+	seen_clear(q);
+	res->more = n > 0;
+	return 0;
+}
+
+static int
+sq_key_refs(struct store *st, const char *const *keys, size_t n, unsigned char *used)
+{
+	struct sq *q = st->impl;
+	q->err[0] = '\0';
+	char *msg = NULL;
+	if (sqlite3_exec(q->db, prune_index_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(q->err, sizeof q->err, "prune: %s", msg ? msg : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		return DM_ESTORE;
+	}
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(q->db,
+				    "SELECT EXISTS(SELECT 1 FROM reports WHERE archive_key = ?1)"
+				    " OR EXISTS(SELECT 1 FROM tls_reports WHERE archive_key = ?1)"
+				    " OR EXISTS(SELECT 1 FROM failures WHERE archive_key = ?1)",
+				    -1, &s, NULL);
+	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
+		bind_text(s, 1, keys[i]);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			used[i] = sqlite3_column_int(s, 0) != 0;
+			rc = SQLITE_OK;
+		}
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_OK) {
+		int r = map_rc(q, rc);
+		q->broken = 0;
+		return r;
+	}
+	return 0;
+}
+
 static const char *
 sq_errmsg(struct store *st)
 {
@@ -1608,5 +1900,7 @@ const struct store_ops store_sqlite_ops = {
 	.reenrich = sq_reenrich,
 	.tls_put = sq_tls_put,
 	.failure_put = sq_failure_put,
+	.prune = sq_prune,
+	.key_refs = sq_key_refs,
 	.errmsg = sq_errmsg,
 };
