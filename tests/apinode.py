@@ -278,6 +278,11 @@ def corpus_same_as_sqlite(binary, store_args, tmp_path, same_ties=True):
                            capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
         assert p.returncode == 1, p.stderr[-2000:]  # some files are broken on purpose
         lines = [json.loads(ln) for ln in p.stdout.decode().splitlines() if ln.strip()]
+        for r in lines:
+            if r["kind"] == "failure":
+                # redacted with each data folder's own key: the hashed
+                # Message-ID and what is archived differ by design
+                r["report_id"] = r["archive_key"] = None
         outs.append(sorted(lines, key=lambda r: (r["input"], r.get("report_id") or "")))
     assert outs[0] == outs[1]
     assert sum(1 for r in outs[0] if r["status"] == "stored") > 10
