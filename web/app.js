@@ -14,6 +14,8 @@
  *   #/tlsreport/ID?domain=D&from=&to=
  *   #/failures?domain=D&from=&to=&page=1  DMARC failure reports (RFC 6591)
  *   #/failure/ID?domain=D&from=&to=
+ *   #/alerts?show=all                    the alerts (docs/ALERTS.md); open
+ *                                        ones only without show=all
  * `range=all` instead of from/to means all time; with neither, the range
  * is the last 30 days that have data (ending at the domain's `last` day).
  * The advice has no range: `days` (1 to 3660, default 30) counted back
@@ -24,6 +26,10 @@
  * of /api/v1/tls/domains that have TLS reports only; on the DMARC
  * views such a domain points to its TLS page (its failure reports are
  * shown: a receiver may send those without aggregate reports).
+ * The alerts are the token's, not a domain's: their page needs no
+ * domain (it keeps one the token knows, for the other views' links) and
+ * works with no reports stored. The Alerts tab counts the open ones on
+ * every page (asked at most once a minute, and by the Alerts page).
  *
  * Login: the link `/#token=T` puts T into sessionStorage and replaces the
  * address (history.replaceState) so the token is in no history entry.
@@ -33,6 +39,8 @@
  * goes into the page through textContent, option values and attribute
  * values only; nothing here assigns innerHTML or builds markup from
  * strings. The page runs under a CSP without inline script or style.
+ * An alert's subject and message quote reports and DNS records (a
+ * reporter's name, a DMARC record): text too, and never a link.
  */
 (function () {
 	'use strict';
@@ -60,6 +68,8 @@
 	var generation = 0; /* bumps on each render: late answers are dropped */
 	var chart = null; /* {u, el, height} of the chart on screen */
 	var chartMarked = false;
+	/* the open alerts' count on the Alerts tab: whose token, when asked */
+	var alertBadge = {token: null, at: 0};
 
 	/* ---- small helpers ------------------------------------------------ */
 
@@ -165,6 +175,8 @@
 			/* storage disabled: the token lives as long as the page */
 		}
 		domains = null;
+		alertBadge.token = null;
+		if (els.alertCount) setAlertCount(0, false);
 	}
 
 	/* '#token=T' -> sessionStorage; the address becomes '#/overview'.
@@ -479,10 +491,11 @@
 		var rg = rangeOf(r.params);
 		els.from.value = rg.from || '';
 		els.to.value = rg.to || '';
-		/* the advice has its own window (days back from today): the
-		 * range controls do not apply to it */
-		els.presets.hidden = r.view === 'advice';
-		els.custom.hidden = r.view === 'advice';
+		/* the advice has its own window (days back from today), the
+		 * alerts none: the range controls do not apply to them */
+		var noRange = r.view === 'advice' || r.view === 'alerts';
+		els.presets.hidden = noRange;
+		els.custom.hidden = noRange;
 		var navView = listView(r.view);
 		Array.prototype.forEach.call(document.querySelectorAll('.tabs a'), function (a) {
 			var v = a.getAttribute('data-view');
@@ -504,15 +517,17 @@
 		var next = domainInfo(els.domain.value);
 		if (!next) return;
 		var preset = activePreset(r.params, old);
-		var changes = {domain: next.domain, reporter: null, ip: null, page: null};
+		var changes = {domain: next.domain, reporter: null, ip: null, page: null, show: null};
 		if (typeof preset === 'number') {
 			var p = presetRange(preset, next);
 			changes.from = p.from;
 			changes.to = p.to;
 		}
 		/* a source or a report belongs to the old domain: back to its
-		 * list; a domain with TLS reports only has its TLS page */
+		 * list; a domain with TLS reports only has its TLS page; the
+		 * alerts are no domain's: its overview */
 		var view = listView(r.view);
+		if (view === 'alerts') view = 'overview';
 		if (next.tlsOnly && view !== 'failures') view = 'tls';
 		go(view, view === r.view ? r.arg : null, withParams(changes));
 	}
@@ -578,8 +593,14 @@
 	 * as cumulative sums, top of the stack first, each over the last.
 	 * The container gets data-total-<key> and data-total-messages: what was
 	 * plotted, so a test can hold it against the API.
+	 *
+	 * line (optional): {key, label, of(counts) -> percent or null}, a line
+	 * over the bars on a second axis (right, in %), one point a day with
+	 * counts; of() also gives the legend's value for the range's totals.
+	 * The container gets data-line-<key>: {date: percent, 2 decimals} of
+	 * the days plotted.
 	 */
-	function drawChart(box, legend, stack, days, range) {
+	function drawChart(box, legend, stack, days, range, line) {
 		destroyChart();
 		var byDay = {};
 		days.forEach(function (d) {
@@ -640,19 +661,43 @@
 				return cum[i];
 			})
 		);
+		var lineVals = null;
+		if (line) {
+			var plotted = {};
+			lineVals = dates.map(function (d) {
+				var v = byDay[d] ? line.of(byDay[d]) : null;
+				if (v === null || v === undefined || !isFinite(v)) return null;
+				plotted[d] = Math.round(v * 100) / 100;
+				return v;
+			});
+			box.setAttribute('data-line-' + line.key, JSON.stringify(plotted));
+			var lc = cssVar('--c-' + line.key, '#1f5fbf');
+			series.push({label: line.label, scale: 'pct', stroke: lc, width: 2, spanGaps: false, points: {show: true, size: 6, fill: lc, stroke: lc}});
+			data.push(lineVals);
+		}
 
 		var legendItems = stack.map(function (s, i) {
 			var val = h('span', {class: 'lg-val'});
 			legend.append(h('span', {class: 'lg-item', 'data-key': s.key}, h('span', {class: 'sw sw-' + s.key}), h('span', {text: s.label}), val));
 			return val;
 		});
+		var lineItem = null;
+		if (line) {
+			lineItem = h('span', {class: 'lg-val'});
+			legend.append(h('span', {class: 'lg-item', 'data-key': line.key}, h('span', {class: 'sw sw-line sw-' + line.key}), h('span', {text: line.label}), lineItem));
+		}
 		var legendDay = h('span', {class: 'lg-day'});
 		legend.prepend(legendDay);
 		function showLegend(idx) {
-			legendDay.textContent = idx === null || idx === undefined ? 'Range total' : dates[idx];
+			var whole = idx === null || idx === undefined;
+			legendDay.textContent = whole ? 'Range total' : dates[idx];
 			stack.forEach(function (s, i) {
-				legendItems[i].textContent = fmtInt(idx === null || idx === undefined ? totals[s.key] : raw[i][idx]);
+				legendItems[i].textContent = fmtInt(whole ? totals[s.key] : raw[i][idx]);
 			});
+			if (lineItem) {
+				var v = whole ? line.of(totals) : lineVals[idx];
+				lineItem.textContent = v === null || v === undefined || !isFinite(v) ? '–' : v.toFixed(1) + '%';
+			}
 		}
 		showLegend(null);
 
@@ -677,6 +722,14 @@
 						return [0, max > 0 ? max * 1.05 : 1];
 					},
 				},
+				/* the line's: up to 100%, from the ten below its lowest
+				 * point (a dip from 99% to 97% stays visible) */
+				pct: {
+					range: function (u, min) {
+						var lo = min === null || min === undefined || !isFinite(min) ? 0 : Math.floor((Math.min(min, 100) - 1) / 10) * 10;
+						return [Math.max(0, lo), 100];
+					},
+				},
 			},
 			axes: [
 				{
@@ -694,7 +747,23 @@
 						return splits.map(compact);
 					},
 				},
-			],
+			].concat(
+				line
+					? [{
+						scale: 'pct',
+						side: 1,
+						stroke: fg,
+						grid: {show: false},
+						ticks: {stroke: grid, width: 1},
+						size: 48,
+						values: function (u, splits) {
+							return splits.map(function (v) {
+								return +v.toFixed(1) + '%';
+							});
+						},
+					}]
+					: []
+			),
 			series: series,
 			hooks: {
 				setCursor: [
@@ -753,8 +822,9 @@
 		return kpi(testid, label, part, pct(part, whole), fmtInt(part) + ' of ' + fmtInt(whole));
 	}
 
-	/* columns: [{label, num, cell(item) -> node|string, testid}] */
-	function table(testid, columns, items, empty) {
+	/* columns: [{label, num, cell(item) -> node|string, testid}];
+	 * rowAttrs(item) -> the attributes of its row (optional) */
+	function table(testid, columns, items, empty, rowAttrs) {
 		if (!items.length) return h('p', {class: 'empty', testid: testid, text: empty || 'Nothing in this range.'});
 		var thead = h(
 			'thead',
@@ -768,17 +838,17 @@
 			)
 		);
 		var tbody = h('tbody');
-		appendRows(tbody, columns, items);
+		appendRows(tbody, columns, items, rowAttrs);
 		return h('div', {class: 'table-wrap'}, h('table', {testid: testid}, thead, tbody));
 	}
 
-	function appendRows(tbody, columns, items) {
+	function appendRows(tbody, columns, items, rowAttrs) {
 		var frag = document.createDocumentFragment();
 		items.forEach(function (it) {
 			frag.append(
 				h(
 					'tr',
-					null,
+					rowAttrs ? rowAttrs(it) : null,
 					columns.map(function (c) {
 						var v = c.cell(it);
 						return h('td', {class: c.num ? 'num' : c.cls || null}, v === null || v === undefined ? '–' : v);
@@ -2254,6 +2324,12 @@
 		{key: 'success', label: 'Successful sessions'},
 		{key: 'failure', label: 'Failed sessions'},
 	];
+	/* the day's success rate over the bars: success / (success + failure) */
+	var TLS_RATE = {key: 'rate', label: 'Success rate', of: function (c) {
+		var ok = c.success || 0;
+		var all = ok + (c.failure || 0);
+		return all ? (100 * ok) / all : null;
+	}};
 
 	/* what the result types of RFC 8460 4.3 mean (a reporter may send
 	 * others: they are shown as sent, without a meaning) */
@@ -2368,7 +2444,7 @@
 						? h('p', {class: 'notice', testid: 'tls-out-of-range', text: 'No TLS report of ' + dom + ' in this range; its reports cover ' + known.first_day + ' – ' + known.last_day + '.'})
 						: null,
 					kpis,
-					section('TLS sessions per day', 'chart-card', legend, chartBox),
+					section('TLS sessions and success rate per day', 'chart-card', legend, chartBox),
 					section(
 						'Failed sessions by result type and MX',
 						'tls-failures-card',
@@ -2429,7 +2505,7 @@
 					),
 				],
 				after: function () {
-					drawChart(chartBox, legend, STACK_TLS, days, rg);
+					drawChart(chartBox, legend, STACK_TLS, days, rg, TLS_RATE);
 				},
 			};
 		});
@@ -2789,7 +2865,166 @@
 		};
 	}
 
-	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport, advice: viewAdvice, tls: viewTls, tlsreport: viewTlsReport, failures: viewFailures, failure: viewFailure};
+	/* ---- alerts (docs/ALERTS.md; /api/v1/alerts) ------------------------------- */
+
+	var ALERT_RULES = {
+		silent: 'Reporter went silent',
+		rejected: 'Reports could not be read',
+		pass_drop: 'Pass rate dropped',
+		new_source: 'New failing source',
+		dns: 'DMARC record changed',
+	};
+	var ALERTS_LIMIT = 200; /* the newest shown on the Alerts page */
+	var BADGE_LIMIT = 100; /* open alerts counted for the tab ("100+") */
+	var BADGE_TTL = 60000; /* ms a count is shown before it is asked again */
+	var ALERTS_NOTE = 'dmarcd looks at the stored reports every few minutes and opens an alert when a reporter that sent reports every day goes silent, a domain\'s DMARC pass rate drops, a source not seen before sends mail failing DMARC, report mails cannot be read, or a domain\'s DMARC record changes. An alert resolves by itself when its cause is gone. What an alert quotes (a reporter\'s name, a DNS record) comes from others, as sent.';
+
+	/* a rule's name for people (an unknown rule as it is called) */
+	function alertRule(rule) {
+		return own(ALERT_RULES, rule) ? ALERT_RULES[rule] : String(rule || '?');
+	}
+
+	/* the Alerts tab's count: hidden at 0 */
+	function setAlertCount(n, capped) {
+		var words = n ? fmtInt(n) + (capped ? '+' : '') + (n === 1 && !capped ? ' open alert' : ' open alerts') : 'no open alerts';
+		els.alertCount.textContent = n ? fmtInt(n) + (capped ? '+' : '') : '';
+		els.alertCount.hidden = !n;
+		els.navAlerts.setAttribute('data-count', String(n || 0));
+		els.navAlerts.setAttribute('title', words);
+		els.navAlerts.setAttribute('aria-label', 'Alerts: ' + words);
+		els.navAlerts.classList.toggle('has-alerts', !!n);
+	}
+
+	/* ask for the open alerts' count: once a minute at most, unless forced */
+	function refreshAlertCount(force) {
+		var token = getToken();
+		var now = Date.now();
+		if (!token || (!force && alertBadge.token === token && now - alertBadge.at < BADGE_TTL)) return;
+		alertBadge.token = token;
+		alertBadge.at = now;
+		api('alerts', {open: 1, limit: BADGE_LIMIT}).then(
+			function (res) {
+				if (getToken() !== token) return;
+				var n = arr(res && res.items).filter(function (x) {
+					return x && !present(x.resolved_at);
+				}).length;
+				setAlertCount(n, n >= BADGE_LIMIT);
+			},
+			function () {
+				/* a server without alerts (503) or away: no count; a
+				 * 401 has shown the login screen */
+				if (getToken() === token) setAlertCount(0, false);
+			}
+		);
+	}
+
+	/* the domain of an alert: a link to its overview when the token
+	 * knows the domain, else text */
+	function alertDomain(x) {
+		if (!present(x.domain)) return null;
+		var d = String(x.domain);
+		if (!domainInfo(d)) return h('span', {class: 'mono', text: d});
+		return h('a', {href: hashFor('overview', null, {domain: d}), testid: 'alert-domain-link', text: d});
+	}
+
+	/* the message, as text; a new source's page under it (the address
+	 * is the server's, checked again here) */
+	function alertMessage(x) {
+		var ip = present(x.subject) ? String(x.subject) : '';
+		var link = x.rule === 'new_source' && present(x.domain) && IP_RE.test(ip)
+			? h('span', {class: 'alert-link'}, h('a', {href: hashFor('source', ip, {domain: String(x.domain)}), testid: 'alert-source-link'}, 'Source ', h('span', {class: 'mono', text: ip}), ' ›'))
+			: null;
+		return [h('span', {class: 'alert-text', text: present(x.message) ? String(x.message) : ''}), link];
+	}
+
+	function alertState(x) {
+		if (!present(x.resolved_at)) return h('span', {class: 'badge badge-warn', text: 'open'});
+		return h('span', {class: 'muted', text: 'resolved ' + fmtTime(x.resolved_at)});
+	}
+
+	function viewAlerts(r, gen) {
+		var all = r.params.get('show') === 'all';
+		return api('alerts', {open: all ? null : 1, limit: ALERTS_LIMIT}).then(function (res) {
+			if (gen !== generation) return null;
+			var items = arr(res && res.items).filter(function (x) {
+				return x && typeof x === 'object';
+			});
+			var open = items.filter(function (x) {
+				return !present(x.resolved_at);
+			}).length;
+			var whole = items.length < ALERTS_LIMIT;
+			/* the tab's count from this answer when it holds every open one */
+			if (!all || whole) {
+				setAlertCount(open, !whole);
+				alertBadge.token = getToken();
+				alertBadge.at = Date.now();
+			} else {
+				refreshAlertCount(true);
+			}
+			var show = function (v) {
+				return h('button', {type: 'button', testid: 'alerts-show-' + v, 'aria-pressed': String(all === (v === 'all')), text: v === 'all' ? 'All' : 'Open', onclick: function () {
+					go('alerts', null, withParams({show: v === 'all' ? 'all' : null}));
+				}});
+			};
+			var head = all
+				? fmtInt(items.length) + (whole ? '' : '+') + (items.length === 1 ? ' alert' : ' alerts') + ', ' + fmtInt(open) + ' open'
+				: fmtInt(open) + (whole ? '' : '+') + (open === 1 ? ' open alert' : ' open alerts');
+			return {
+				title: 'Alerts',
+				nodes: [
+					h('h1', {class: 'view-title'}, 'Alerts ', h('span', {class: 'sub', text: all ? 'all, newest first' : 'open, newest first'})),
+					section(
+						head,
+						'alerts-card',
+						h('div', {class: 'toolbar'}, h('div', {class: 'ctl presets', role: 'group', 'aria-label': 'Which alerts', testid: 'alerts-show'}, show('open'), show('all'))),
+						table(
+							'alerts-table',
+							[
+								{label: 'Opened (UTC)', cls: 'nowrap', cell: function (x) {
+									return fmtTime(x.opened_at);
+								}},
+								{label: 'Alert', cls: 'nowrap', cell: function (x) {
+									return h('span', {class: 'alert-rule', title: String(x.rule || ''), text: alertRule(x.rule)});
+								}},
+								{label: 'Domain', cell: alertDomain},
+								{label: 'Message', cls: 'alert-msg', cell: alertMessage},
+								{label: 'State', cls: 'nowrap', cell: alertState},
+							],
+							items,
+							all ? 'No alerts yet.' : 'No open alerts.',
+							function (x) {
+								return {'data-id': String(x.id), 'data-rule': String(x.rule || ''), 'data-state': present(x.resolved_at) ? 'resolved' : 'open'};
+							}
+						),
+						whole ? null : h('p', {class: 'muted', text: 'The ' + fmtInt(ALERTS_LIMIT) + ' newest.'}),
+						h('p', {class: 'muted', testid: 'alerts-note', text: ALERTS_NOTE})
+					),
+				],
+			};
+		});
+	}
+
+	/* the alerts' route: no domain needed, no range used; a domain the
+	 * token knows is kept (the other views' links keep it) */
+	function alertsRoute(r, gen) {
+		var dom = r.params.get('domain');
+		var fix = {};
+		if (dom !== null && !domainInfo(dom)) fix.domain = null;
+		['days', 'page', 'reporter', 'sort', 'ip'].forEach(function (k) {
+			if (r.params.get(k) !== null) fix[k] = null;
+		});
+		var show = r.params.get('show');
+		if (show !== null && show !== 'all') fix.show = null;
+		if (Object.keys(fix).length && hashFor(r.view, null, withParams(fix)) !== location.hash) {
+			go(r.view, null, withParams(fix), true);
+			return null;
+		}
+		fillDomainSelect(domainInfo(dom) ? dom : '');
+		updateControls(r);
+		return viewAlerts(r, gen);
+	}
+
+	var VIEWS = {overview: viewOverview, sources: viewSources, source: viewSource, reports: viewReports, report: viewReport, advice: viewAdvice, tls: viewTls, tlsreport: viewTlsReport, failures: viewFailures, failure: viewFailure, alerts: viewAlerts};
 
 	/* ---- render ------------------------------------------------------------------ */
 
@@ -2840,6 +3075,7 @@
 		}
 		showApp();
 		setBusy(true);
+		if (route().view !== 'alerts') refreshAlertCount(false);
 		return loadDomains()
 			.then(function () {
 				if (gen !== generation) return null;
@@ -2848,6 +3084,8 @@
 					go('overview', null, r.params, true);
 					return null;
 				}
+				/* alerts come without reports too (mails that could not be read) */
+				if (r.view === 'alerts') return alertsRoute(r, gen);
 				if (!domains.length) {
 					fillDomainSelect('');
 					updateControls(r);
@@ -2932,6 +3170,8 @@
 			from: $('from'),
 			to: $('to'),
 			brand: $('brand'),
+			navAlerts: $('nav-alerts'),
+			alertCount: $('alert-count'),
 		};
 		if (typeof uPlot === 'undefined') {
 			els.app.hidden = false;

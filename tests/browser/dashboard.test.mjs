@@ -12,6 +12,7 @@
 //   DMARCD_TLS       the folder of the TLS-RPT files run.sh wrote and ingested (optional)
 //   DMARCD_TOKEN_BETA a token of a second account, with a TLS report of its own (optional)
 //   DMARCD_FAILURES  the folder of the ARF failure reports run.sh wrote and ingested (optional)
+//   DMARCD_ALERTS    the folder where run.sh put `dmarcd alerts list --json` of each account (optional)
 //   CHROMIUM         default /usr/bin/chromium
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -27,6 +28,7 @@ const HOSTILE = process.env.DMARCD_HOSTILE || '';
 const TLS_DIR = process.env.DMARCD_TLS || '';
 const TOKEN_BETA = process.env.DMARCD_TOKEN_BETA || '';
 const FAIL_DIR = process.env.DMARCD_FAILURES || '';
+const ALERTS_DIR = process.env.DMARCD_ALERTS || '';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!BASE || !TOKEN || !WORK) {
 	console.error('dashboard.test.mjs: set DMARCD_URL, DMARCD_TOKEN and DMARCD_WORK (tests/browser/run.sh does)');
@@ -1802,6 +1804,41 @@ if (TLS_DIR) {
 		await shot('tls');
 	});
 
+	await check("TLS: the chart's success-rate line is each day's success / (success + failure) of the files", async () => {
+		const { params } = route();
+		const e = tlsExpected(TLS_DOMAIN, params.from, params.to);
+		const byDay = new Map();
+		for (const { doc, day } of e.docs) {
+			const c = byDay.get(day) || { ok: 0, bad: 0 };
+			for (const p of doc.policies) {
+				c.ok += p.summary['total-successful-session-count'];
+				c.bad += p.summary['total-failure-session-count'];
+			}
+			byDay.set(day, c);
+		}
+		const want = {};
+		for (const [day, c] of [...byDay].sort()) if (c.ok + c.bad) want[day] = Math.round((10000 * c.ok) / (c.ok + c.bad)) / 100;
+		assert.ok(Object.keys(want).length >= 3, 'days with sessions: ' + JSON.stringify(want));
+		assert.deepEqual(JSON.parse(await attr('[data-testid=chart]', 'data-line-rate')), want, 'the rate plotted per day');
+		// the legend: the range's rate, then the hovered day's
+		const item = '[data-testid=chart-legend] [data-key=rate]';
+		assert.equal(await page.textContent(item), 'Success rate' + pctText(e.success, e.success + e.failure));
+		const worst = Object.keys(want).sort((a, b) => want[a] - want[b])[0];
+		const over = await page.$eval('[data-testid=chart] .u-over', (o) => {
+			o.scrollIntoView({ block: 'center' });
+			const r = o.getBoundingClientRect();
+			return { x: r.x, y: r.y, w: r.width, h: r.height };
+		});
+		const n = Number(await attr('[data-testid=chart]', 'data-days'));
+		const i = (Date.parse(worst) - Date.parse(params.from)) / 86400000;
+		await page.mouse.move(over.x + ((i + 0.5) * over.w) / n, over.y + over.h / 2);
+		await page.waitForFunction((d) => document.querySelector('[data-testid=chart-legend] .lg-day').textContent === d, worst, { timeout: WAIT });
+		const c = byDay.get(worst);
+		assert.equal(await page.textContent(item), 'Success rate' + pctText(c.ok, c.ok + c.bad), 'the rate of ' + worst);
+		assert.equal(await page.textContent('[data-testid=chart-legend] [data-key=failure] .lg-val'), String(c.bad));
+		await page.mouse.move(0, 0);
+	});
+
 	await check('TLS: failed sessions by result type and MX, hostile ones as text', async () => {
 		const { params } = route();
 		const e = tlsExpected(TLS_DOMAIN, params.from, params.to);
@@ -2318,11 +2355,217 @@ if (FAIL_DIR) {
 	await check('failures: no dialog opened', async () => assert.deepEqual(dialogs, []));
 }
 
+/* ---- 5d. alerts ------------------------------------------------------------- */
+
+// What `dmarcd alerts list --json` said of each account after run.sh ran
+// the rules (alerts/ACCOUNT.jsonl): every row the checks expect is
+// computed from these. acme has a silent reporter whose name is markup
+// (and calls alert()), the generated history's new sources and pass-rate
+// drops, some resolved; beta has report mails that could not be read.
+const ALERT_LABELS = {
+	silent: 'Reporter went silent',
+	rejected: 'Reports could not be read',
+	pass_drop: 'Pass rate dropped',
+	new_source: 'New failing source',
+	dns: 'DMARC record changed',
+};
+const ALERT_HOSTILE = '<img src=x onerror="alert(31);window.__xss=31">';
+const alertsOf = {}; // account -> [alert]
+if (ALERTS_DIR) {
+	for (const a of ['acme', 'beta']) {
+		alertsOf[a] = fs.readFileSync(path.join(ALERTS_DIR, a + '.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+	}
+}
+const isOpen = (x) => x.resolved_at === null;
+// the rows the Alerts page must show: newest first as the API orders
+// them (by the last change, then the id), each with its links (the
+// domain's overview; a new source's page)
+function alertRowsWanted(list, openOnly) {
+	return list
+		.filter((x) => !openOnly || isOpen(x))
+		.sort((a, b) => (b.resolved_at ?? b.opened_at) - (a.resolved_at ?? a.opened_at) || b.id - a.id)
+		.map((x) => {
+			const links = [];
+			if (x.domain) links.push('#/overview?domain=' + x.domain);
+			if (x.rule === 'new_source' && x.domain) links.push(`#/source/${x.subject}?domain=${x.domain}`);
+			return {
+				id: String(x.id),
+				state: isOpen(x) ? 'open' : 'resolved',
+				cells: [utcMinute(x.opened_at), ALERT_LABELS[x.rule], x.domain || '–', x.message, isOpen(x) ? 'open' : 'resolved ' + utcMinute(x.resolved_at)],
+				links,
+			};
+		});
+}
+async function alertRows(p = page) {
+	return p.$$eval('[data-testid=alerts-table] tbody tr', (trs) =>
+		trs.map((tr) => ({
+			id: tr.getAttribute('data-id'),
+			state: tr.getAttribute('data-state'),
+			cells: [...tr.children].map((td, i) => (i === 3 ? td.querySelector('.alert-text').textContent : td.textContent)),
+			links: [...tr.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+		}))
+	);
+}
+async function alertBadge(p = page) {
+	return p.evaluate(() => {
+		const b = document.querySelector('[data-testid=alerts-badge]');
+		const a = document.querySelector('[data-testid=nav-alerts]');
+		return { shown: !b.hidden && b.offsetParent !== null, text: b.textContent, title: a.getAttribute('title') };
+	});
+}
+const countWords = (n) => (n ? `${n} open alert${n === 1 ? '' : 's'}` : 'no open alerts');
+
+if (ALERTS_DIR) {
+	if (!TLS_DIR && !FAIL_DIR) page.on('dialog', onDialog);
+	const everyone = [...alertsOf.acme, ...alertsOf.beta];
+	const nOpen = everyone.filter(isOpen).length;
+
+	await check('alerts: the data has open alerts of both accounts, a resolved one, the hostile silent reporter', async () => {
+		assert.ok(alertsOf.acme.some(isOpen) && alertsOf.beta.some(isOpen), 'open alerts of acme and beta');
+		assert.ok(everyone.some((x) => !isOpen(x)), 'a resolved alert');
+		assert.ok(alertsOf.acme.some((x) => x.rule === 'silent' && isOpen(x) && x.message.includes(ALERT_HOSTILE)), 'the silent reporter');
+		assert.ok(alertsOf.acme.some((x) => x.rule === 'new_source' && isOpen(x)), 'an open new source');
+		// the admin token: every account's (docs/API.md)
+		const api = (await apiJSON('alerts')).items;
+		assert.deepEqual(api.map((x) => String(x.id)), alertRowsWanted(everyone, false).map((x) => x.id), '/api/v1/alerts of the admin');
+	});
+
+	await check('alerts: the Alerts tab counts the open ones on every page', async () => {
+		for (const v of ['#/overview', '#/tls']) {
+			await page.goto(BASE + '/' + v + '?domain=' + TLS_DOMAIN);
+			await ready();
+			assert.deepEqual(await alertBadge(), { shown: true, text: String(nOpen), title: countWords(nOpen) }, v);
+		}
+	});
+
+	await check('alerts: the page lists the open ones, newest first: when, rule, domain, message, state, links', async () => {
+		await page.click('[data-testid=nav-alerts]');
+		await page.waitForFunction(() => location.hash.startsWith('#/alerts'), null, { timeout: WAIT });
+		await ready();
+		const { params } = route();
+		assert.equal(params.domain, TLS_DOMAIN, 'the domain is kept for the other views');
+		assert.equal(params.show, undefined);
+		assert.equal(await attr('[data-testid=nav-alerts]', 'aria-current'), 'page');
+		assert.equal(await page.isVisible('[data-testid=range-7]'), false, 'no range controls');
+		assert.equal(await page.inputValue('[data-testid=domain-select]'), TLS_DOMAIN);
+		assert.deepEqual(await alertRows(), alertRowsWanted(everyone, true));
+		assert.equal(await page.textContent('[data-testid=alerts-card] h2'), countWords(nOpen));
+		assert.equal(await attr('[data-testid=alerts-show-open]', 'aria-pressed'), 'true');
+		assert.deepEqual(await alertBadge(), { shown: true, text: String(nOpen), title: countWords(nOpen) });
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await shot('alerts');
+	});
+
+	await check("alerts: the silent reporter's markup is text, nothing ran, no link from it", async () => {
+		const x = alertsOf.acme.find((a) => a.rule === 'silent');
+		const row = (await alertRows()).find((r) => r.id === String(x.id));
+		assert.ok(row, 'the silent reporter is listed');
+		assert.equal(row.cells[1], 'Reporter went silent');
+		assert.ok(row.cells[3].startsWith(ALERT_HOSTILE + ' sent reports for acme.com'), 'the message as text: ' + row.cells[3]);
+		assert.deepEqual(row.links, ['#/overview?domain=acme.com'], 'the domain is the one link');
+		assert.equal(await page.$$eval('[data-testid=alerts-table] td:nth-child(4) a:not([data-testid=alert-source-link])', (as) => as.length), 0, 'links in the messages');
+		await noInjection();
+		assert.equal(await page.title(), 'dmarcd · Alerts');
+	});
+
+	await check("alerts: a new source links to its page, a domain to its overview", async () => {
+		const x = alertsOf.acme.find((a) => a.rule === 'new_source' && isOpen(a));
+		await page.click(`[data-testid=alerts-table] tr[data-id="${x.id}"] [data-testid=alert-source-link]`);
+		await page.waitForFunction((ip) => location.hash.startsWith('#/source/' + ip + '?'), x.subject, { timeout: WAIT });
+		await ready();
+		assert.equal(route().params.domain, x.domain);
+		assert.equal(await page.textContent('[data-testid=source-ip]'), x.subject);
+		assert.equal(await page.inputValue('[data-testid=domain-select]'), x.domain);
+		await page.goBack();
+		await ready();
+		assert.equal(route().path, '/alerts', 'back: the alerts');
+		await page.click(`[data-testid=alerts-table] tr[data-id="${x.id}"] [data-testid=alert-domain-link]`);
+		await page.waitForFunction(() => location.hash.startsWith('#/overview?'), null, { timeout: WAIT });
+		await ready();
+		assert.equal(route().params.domain, x.domain);
+		await page.goBack();
+		await ready();
+	});
+
+	await check('alerts: All lists the resolved ones too, Open again the open ones', async () => {
+		await page.click('[data-testid=alerts-show-all]');
+		await page.waitForFunction(() => location.hash.includes('show=all'), null, { timeout: WAIT });
+		await ready();
+		const want = alertRowsWanted(everyone, false);
+		const rows = await alertRows();
+		assert.deepEqual(rows, want);
+		assert.ok(rows.some((r) => r.state === 'resolved' && /^resolved \d{4}-\d\d-\d\d \d\d:\d\d$/.test(r.cells[4])), 'resolved at a time');
+		assert.equal(await page.textContent('[data-testid=alerts-card] h2'), `${want.length} alerts, ${nOpen} open`);
+		assert.equal(await attr('[data-testid=alerts-show-all]', 'aria-pressed'), 'true');
+		await noInjection();
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await shot('alerts-all');
+		await page.click('[data-testid=alerts-show-open]');
+		await page.waitForFunction(() => !location.hash.includes('show='), null, { timeout: WAIT });
+		await ready();
+		assert.deepEqual(await alertRows(), alertRowsWanted(everyone, true));
+	});
+
+	await check('alerts: without a domain in the address; the picker then opens a domain', async () => {
+		await page.goto(BASE + '/#/alerts');
+		await ready();
+		assert.equal(route().params.domain, undefined, 'no domain put in');
+		assert.deepEqual(await alertRows(), alertRowsWanted(everyone, true));
+		assert.equal(await page.inputValue('[data-testid=domain-select]'), '', 'no domain chosen');
+		assert.equal(await page.$('[data-testid=notice]:not([hidden])'), null, 'no notice');
+		await page.selectOption('[data-testid=domain-select]', domains[1].domain);
+		await page.waitForFunction(() => location.hash.startsWith('#/overview?'), null, { timeout: WAIT });
+		await ready();
+		assert.equal(route().params.domain, domains[1].domain);
+		assert.equal(route().params.to, domains[1].last, 'its default range');
+		// an unknown domain is dropped without a word
+		await page.goto(BASE + '/#/alerts?domain=nowhere.example&show=all');
+		await ready();
+		assert.deepEqual(route().params, { show: 'all' });
+		assert.equal(await page.$$eval('[data-testid=alerts-table] tbody tr', (t) => t.length), everyone.length);
+	});
+
+	if (TOKEN_BETA) {
+		await check("alerts: another account's token sees its own only", async () => {
+			const other = await context.newPage();
+			other.on('dialog', onDialog);
+			try {
+				await other.goto(BASE + '/#token=' + encodeURIComponent(TOKEN_BETA));
+				await ready(other);
+				const mine = alertsOf.beta;
+				const n = mine.filter(isOpen).length;
+				assert.deepEqual(await alertBadge(other), { shown: true, text: String(n), title: countWords(n) }, 'its count');
+				await other.click('[data-testid=nav-alerts]');
+				await other.waitForFunction(() => location.hash.startsWith('#/alerts'), null, { timeout: WAIT });
+				await ready(other);
+				assert.deepEqual(await alertRows(other), alertRowsWanted(mine, true));
+				await other.click('[data-testid=alerts-show-all]');
+				await other.waitForFunction(() => location.hash.includes('show=all'), null, { timeout: WAIT });
+				await ready(other);
+				assert.deepEqual(await alertRows(other), alertRowsWanted(mine, false));
+				const text = await other.textContent('main');
+				for (const x of alertsOf.acme) assert.ok(!text.includes(x.message), 'shown: ' + x.message);
+				assert.ok(!text.includes('acme.com') && !text.includes(ALERT_HOSTILE), "acme's alerts");
+				const ids = await other.evaluate(async (t) => {
+					const r = await fetch('/api/v1/alerts', { headers: { Authorization: 'Bearer ' + t } });
+					return (await r.json()).items.map((x) => x.id);
+				}, TOKEN_BETA);
+				assert.deepEqual(ids, mine.map((x) => x.id).sort((a, b) => b - a), 'the API: its own alerts');
+				await noInjection(other);
+			} finally {
+				await other.close();
+			}
+		});
+	}
+
+	await check('alerts: no dialog opened', async () => assert.deepEqual(dialogs, []));
+}
+
 /* ---- 6. phone ------------------------------------------------------------ */
 
 await check('phone 390x844: no horizontal overflow, chart fits', async () => {
 	await page.setViewportSize({ width: 390, height: 844 });
-	const views = ['#/overview', '#/sources', '#/source/' + sourceIP, '#/reports', '#/report/' + hostileId, '#/advice', '#/tls', '#/failures'];
+	const views = ['#/overview', '#/sources', '#/source/' + sourceIP, '#/reports', '#/report/' + hostileId, '#/advice', '#/tls', '#/failures', '#/alerts'];
 	const failId = failIds['acme-1.eml'];
 	if (failId) views.push('#/failure/' + failId);
 	for (const v of views) {
@@ -2345,6 +2588,7 @@ await check('phone 390x844: no horizontal overflow, chart fits', async () => {
 		if (v === '#/advice') await shot('phone-advice');
 		if (v === '#/tls') await shot('phone-tls');
 		if (v === '#/failures') await shot('phone-failures');
+		if (v === '#/alerts') await shot('phone-alerts');
 	}
 	await page.setViewportSize({ width: 1280, height: 900 });
 });

@@ -4,7 +4,10 @@
 # one hostile report, SMTP TLS reports (tls/: acme.com's, one hostile, a
 # domain with TLS reports only, and a second account's), DMARC failure
 # reports (failures/: ARF mails of acme.com, one hostile, one of the
-# second account), an admin token and the second account's; then dashboard.test.mjs drives Debian's
+# second account), reports that make alert rules fire (alerts/: a
+# silent reporter of acme.com whose name is markup; report mails of the
+# second account that could not be read) with the rules run at two chosen moments, an admin
+# token and the second account's; then dashboard.test.mjs drives Debian's
 # chromium through playwright-core (npm, node_modules/).
 #
 # WORK_DIR is emptied first. Afterwards it holds the data folder
@@ -291,6 +294,43 @@ arf hostile-failure.eml acme.com 'Wed, 30 Dec 2026 12:00:00 +0000' 192.0.2.66 \
 arf beta-1.eml beta.example 'Tue, 29 Dec 2026 09:00:00 +0000' 203.0.113.9 'ExampleARF/1.0' mx1.receiver.example \
 	'news@beta.example' 'carol.recipient@receiver.example' 'Beta newsletter' '<news-1@beta.example>'
 
+# Alerts (docs/ALERTS.md). A reporter of acme.com whose name is markup
+# sends a report a day from 2026-12-20 to 12-28, then none: silent. Five
+# report mails to the second account's address could not be read
+# (spool/failed/, written below as serve leaves them, on 2027-01-01;
+# no aggregate report of it: the admin's domains stay the generated
+# ones). The rules run at 2026-12-31 12:00 and 2027-01-01 12:00: the
+# reporter is silent at both; the generated history adds alerts of its
+# own, some opened at the first run and resolved at the second.
+# dashboard.test.mjs expects what `dmarcd alerts list` says then
+# (alerts/ACCOUNT.jsonl).
+A=$work/alerts
+mkdir -p "$A"
+# agg FILE ORG REPORT-ID DOMAIN DAY IP:COUNT:pass|fail...
+agg() {
+	local file=$1 org=$2 rid=$3 domain=$4 begin row ip n res
+	begin=$(date -u -d "$5" +%s) || die "date $5"
+	shift 5
+	{
+		printf '<?xml version="1.0" encoding="UTF-8"?>\n<feedback><report_metadata><org_name>%s</org_name>' "$org"
+		printf '<email>dmarc@reporter.example</email><report_id>%s</report_id>' "$rid"
+		printf '<date_range><begin>%s</begin><end>%s</end></date_range></report_metadata>' "$begin" $((begin + 86399))
+		printf '<policy_published><domain>%s</domain><p>none</p></policy_published>\n' "$domain"
+		for row in "$@"; do
+			IFS=: read -r ip n res <<<"$row"
+			printf '<record><row><source_ip>%s</source_ip><count>%s</count><policy_evaluated>' "$ip" "$n"
+			printf '<disposition>none</disposition><dkim>%s</dkim><spf>%s</spf></policy_evaluated></row>' "$res" "$res"
+			printf '<identifiers><header_from>%s</header_from></identifiers>' "$domain"
+			printf '<auth_results><spf><domain>%s</domain><result>%s</result></spf></auth_results></record>\n' "$domain" "$res"
+		done
+		printf '</feedback>\n'
+	} >"$A/$file"
+}
+for d in 20 21 22 23 24 25 26 27 28; do
+	agg "acme-silent-$d.xml" '&lt;img src=x onerror="alert(31);window.__xss=31"&gt;' "silent-2026-12-$d" \
+		acme.com "2026-12-$d" 192.0.2.10:20:pass
+done
+
 # ingest --account is new; without it the reports are stored unclaimed,
 # which the admin token sees as well
 acct=()
@@ -300,13 +340,30 @@ fi
 "$bin" ingest --data "$D" "${acct[@]}" "$G/reports" "$work/hostile.xml" \
 	"$T/acme-google-1.json" "$T/acme-microsoft-2.json.gz" "$T/acme-google-3.json" \
 	"$T/hostile-tls.json" "$T/tlsonly.json" \
-	"$F/acme-1.eml" "$F/acme-2.eml" "$F/acme-3.eml" "$F/hostile-failure.eml" >"$work/ingest.out" 2>&1 ||
+	"$F/acme-1.eml" "$F/acme-2.eml" "$F/acme-3.eml" "$F/hostile-failure.eml" "$A"/acme-silent-*.xml >"$work/ingest.out" 2>&1 ||
 	die "ingest: $(tail -5 "$work/ingest.out")"
 # the second account: its own domain, its TLS report, its token
 "$bin" account add beta --data "$D" >"$work/beta.out" 2>&1 &&
-	"$bin" domain add beta.example --account beta --data "$D" >>"$work/beta.out" 2>&1 &&
+	"$bin" domain add beta.example --account beta --address dmarc@beta.example --data "$D" >>"$work/beta.out" 2>&1 &&
 	"$bin" ingest --data "$D" --account beta "$T/beta.json.gz" "$F/beta-1.eml" >>"$work/beta.out" 2>&1 ||
 	die "the second account: $(tail -5 "$work/beta.out")"
+# the second account's mails that could not be read
+mkdir -p "$D/spool/failed" || die "mkdir spool/failed"
+for n in 1 2 3 4 5; do
+	f=$D/spool/failed/1798783200.4242.${n}0abcdef
+	printf 'X-Dmarcd-Envelope: 1\nX-Dmarcd-From: <x@sender.example>\nX-Dmarcd-Rcpt: <dmarc@beta.example>\nX-Dmarcd-Client: 192.0.2.1 helo ESMTP 1798783200\n\nnot a report\n' >"$f" &&
+		printf 'not a report\n' >"$f.why" &&
+		touch -d '2027-01-01 06:00 UTC' "$f" "$f.why" || die "spool/failed"
+done
+# the alert rules at two moments, then what they found, per account
+for now in 2026-12-31T12:00 2027-01-01T12:00; do
+	"$bin" alerts run --data "$D" --now "$now" >>"$work/alerts.out" 2>&1 ||
+		die "alerts run --now $now: $(tail -5 "$work/alerts.out")"
+done
+for a in acme beta; do
+	"$bin" alerts list --data "$D" --account "$a" --json >"$A/$a.jsonl" 2>>"$work/alerts.out" ||
+		die "alerts list --account $a: $(tail -5 "$work/alerts.out")"
+done
 "$bin" token add --admin --name browser --data "$D" >"$work/token.out" 2>"$work/token.err" ||
 	die "token add: $(cat "$work/token.err")"
 # the token is the last word printed
@@ -321,11 +378,13 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 	die "no free port"
 # the dashboard's files: this checkout's web/ (web_dir, when the
 # configuration has it; the server also starts in the checkout, for a
-# default relative to the working directory)
-serve_args=(serve --data "$D" --smtp none --http "127.0.0.1:$port")
+# default relative to the working directory); alerts = off: the rules
+# ran above at chosen moments, and serve's alert thread would run them
+# now, resolving every alert
+serve_args=(serve --data "$D" --smtp none --http "127.0.0.1:$port" --config "$work/dmarcd.conf")
+printf 'alerts = off\n' >"$work/dmarcd.conf"
 if "$bin" config help 2>/dev/null | grep -q '^ *web_dir '; then
-	printf 'web_dir = %s\n' "$repo/web" >"$work/dmarcd.conf"
-	serve_args+=(--config "$work/dmarcd.conf")
+	printf 'web_dir = %s\n' "$repo/web" >>"$work/dmarcd.conf"
 fi
 (cd "$repo" && exec "$bin" "${serve_args[@]}") >"$work/serve.log" 2>&1 &
 pid=$!
@@ -367,6 +426,7 @@ DMARCD_URL=http://127.0.0.1:$port \
 	DMARCD_TLS=$T \
 	DMARCD_FAILURES=$F \
 	DMARCD_TOKEN_BETA=$token_beta \
+	DMARCD_ALERTS=$A \
 	CHROMIUM=$chromium \
 	"$node" "$here/dashboard.test.mjs"
 rc=$?
