@@ -713,6 +713,16 @@ reports_open(struct reports_ctx *s)
 	dm_json_arr_begin(&s->w.j);
 }
 
+/* The filter and the page (limit, offset) of a list. */
+static int
+read_page(struct api_call *c, struct query *q, unsigned *limit, unsigned *offset)
+{
+	if (read_filter(c, q, 0) != 0 || uint_param(c, "limit", 100, 1, 1000, limit) != 0 ||
+	    uint_param(c, "offset", 0, 0, 1000000, offset) != 0)
+		return -1;
+	return 0;
+}
+
 static int
 report_row(void *arg, const struct store_report_row *r)
 {
@@ -729,8 +739,7 @@ h_reports(struct api_call *c)
 {
 	struct query q;
 	unsigned limit, offset;
-	if (read_filter(c, &q, 0) != 0 || uint_param(c, "limit", 100, 1, 1000, &limit) != 0 ||
-	    uint_param(c, "offset", 0, 0, 1000000, &offset) != 0)
+	if (read_page(c, &q, &limit, &offset) != 0)
 		return;
 	struct reports_ctx s = {.opened = 0};
 	jw_init(&s.w, c);
@@ -909,17 +918,25 @@ name_part(char *out, size_t outlen, const char *s)
 	out[o] = '\0';
 }
 
+/* The key of a report's file and the name it is downloaded under:
+ * <reporter>!<domain>!<begin>!<end>.<ext>, as reporters name them. */
+static void
+raw_name(struct raw_meta *m, const char *key, const char *org_name, const char *domain,
+         int64_t begin, int64_t end)
+{
+	char org[72], dom[72];
+	snprintf(m->key, sizeof m->key, "%s", key ? key : "");
+	name_part(org, sizeof org, org_name);
+	name_part(dom, sizeof dom, domain);
+	const char *dot = strrchr(m->key, '.');
+	snprintf(m->name, sizeof m->name, "%s!%s!%" PRId64 "!%" PRId64 "%s", org, dom, begin, end,
+	         dot ? dot : "");
+}
+
 static int
 raw_meta(void *arg, const struct store_report_row *r)
 {
-	struct raw_meta *m = arg;
-	char org[72], dom[72];
-	snprintf(m->key, sizeof m->key, "%s", r->archive_key ? r->archive_key : "");
-	name_part(org, sizeof org, r->org_name);
-	name_part(dom, sizeof dom, r->policy_domain);
-	const char *dot = strrchr(m->key, '.');
-	snprintf(m->name, sizeof m->name, "%s!%s!%" PRId64 "!%" PRId64 "%s", org, dom, r->begin,
-	         r->end, dot ? dot : "");
+	raw_name(arg, r->archive_key, r->org_name, r->policy_domain, r->begin, r->end);
 	return 0;
 }
 
@@ -1151,8 +1168,7 @@ h_tls_reports(struct api_call *c)
 {
 	struct query q;
 	unsigned limit, offset;
-	if (read_filter(c, &q, 0) != 0 || uint_param(c, "limit", 100, 1, 1000, &limit) != 0 ||
-	    uint_param(c, "offset", 0, 0, 1000000, &offset) != 0)
+	if (read_page(c, &q, &limit, &offset) != 0)
 		return;
 	struct reports_ctx s = {.opened = 0};
 	jw_init(&s.w, c);
@@ -1279,14 +1295,7 @@ h_tls_report(struct api_call *c)
 static int
 tls_raw_meta(void *arg, const struct store_tls_report_row *r)
 {
-	struct raw_meta *m = arg;
-	char org[72], dom[72];
-	snprintf(m->key, sizeof m->key, "%s", r->archive_key ? r->archive_key : "");
-	name_part(org, sizeof org, r->org_name);
-	name_part(dom, sizeof dom, r->policy_domain);
-	const char *dot = strrchr(m->key, '.');
-	snprintf(m->name, sizeof m->name, "%s!%s!%" PRId64 "!%" PRId64 "%s", org, dom, r->begin,
-	         r->end, dot ? dot : "");
+	raw_name(arg, r->archive_key, r->org_name, r->policy_domain, r->begin, r->end);
 	return 0;
 }
 
@@ -1388,8 +1397,7 @@ h_failures(struct api_call *c)
 	unsigned limit, offset;
 	unsigned char ip[16];
 	const char *ips = param(c, "ip");
-	if (read_filter(c, &q, 0) != 0 || uint_param(c, "limit", 100, 1, 1000, &limit) != 0 ||
-	    uint_param(c, "offset", 0, 0, 1000000, &offset) != 0)
+	if (read_page(c, &q, &limit, &offset) != 0)
 		return;
 	if (ips != NULL && dm_ip_parse(ips, ip) == 0) {
 		(void)bad_param(c, "ip", "an IPv4 or IPv6 address");

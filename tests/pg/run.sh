@@ -23,4 +23,10 @@ rc=$?
 grep -v '^ok ' "$work/golden.log"
 [ $rc = 0 ] || { echo "pg: golden cases differ when stored in PostgreSQL" >&2; exit 1; }
 cd "$here"
+# the sanitizer pass of scripts/test.sh (DMARCD_SANITIZER_PASS) leaves out
+# the two long API comparisons with SQLite: they ran in the first pass,
+# and the corpus comparison still reads every endpoint under ASan
+if [ -n "${DMARCD_SANITIZER_PASS:-}" ]; then
+	set -- -k "not same_api_answers_as_sqlite and not api_while_the_server_is_away" "$@"
+fi
 /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider --basetemp="$work/pytest" "$@" "$here"
