@@ -33,10 +33,12 @@ test)
 	# for the tests of those stores (each suite starts its own in a
 	# temporary folder, from a config file of its own), curl to see that
 	# ClickHouse answers; knot, the DNS server the record checks are
-	# tested against (tests/dns starts its own knotd on loopback).
+	# tested against (tests/dns starts its own knotd on loopback);
+	# dovecot-imapd, the IMAP server `dmarcd fetch` is tested against
+	# (tests/imap starts its own; the system's is kept stopped below).
 	pkgs="$pkgs libcmocka-dev clang libclang-rt-14-dev sqlite3 python3 time
 python3-pytest swaks libnet-ssleay-perl openssl postfix chromium awscli postgresql-15
-clickhouse-server curl knot"
+clickhouse-server curl knot dovecot-imapd"
 	;;
 bench)
 	# GNU time for peak RSS; Postfix (smtp-source, and smtpd to compare

@@ -213,6 +213,9 @@
 /* A digest mail's body, and the advice lines it quotes. */
 #define DM_ALERT_MAX_DIGEST (256 * 1024)
 #define DM_ALERT_DIGEST_ADVICE_LINES 12
+/* serve runs the rules after a batch of reports is stored, but not more
+ * often than this (seconds): a stream of reports is one run a minute. */
+#define DM_ALERT_BATCH_GAP 60
 /* Accounts evaluated per run. */
 #define DM_ALERT_MAX_ACCOUNTS 4096
 /* Delivery: seconds one mail or POST may take, deliveries per run, tries

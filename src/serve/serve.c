@@ -139,7 +139,8 @@ struct serve {
 	pthread_cond_t alert_cv;
 	pthread_t alert_thr;
 	int alert_thr_started;
-	int alert_quit; /* under alert_mu */
+	int alert_quit;	  /* under alert_mu */
+	int alert_poked;  /* reports were stored since the last run (under alert_mu) */
 	/* stopping */
 	int smtp_done;
 	time_t stop_deadline;
@@ -559,24 +560,32 @@ fetch_main(void *arg)
 
 /* ---- alerts ------------------------------------------------------------------- */
 
-/* The alert rules (src/alert/alert.c) every alert_interval seconds, the
- * first run one interval after the start; in its own thread: a run reads
- * the store and may wait for a mail relay or a webhook. */
+/* The alert rules (src/alert/alert.c) every alert_interval seconds, and
+ * after a batch of reports was stored (alert_poke), but not more often
+ * than once in DM_ALERT_BATCH_GAP seconds; in a thread of its own: a run
+ * reads the store and may wait for a mail relay or a webhook. */
 static void *
 alert_main(void *arg)
 {
 	struct serve *sv = arg;
 	long every = dm_config_int(sv->cfg->alert_interval);
+	long gap = DM_ALERT_BATCH_GAP;
+	/* tests only: a shorter gap after a batch (tests/http/test_alerts.py) */
+	const char *g = getenv("DMARCD_ALERT_BATCH_GAP");
+	if (g && atol(g) > 0 && atol(g) < gap)
+		gap = atol(g);
+	time_t last = time(NULL); /* the first run: an interval after the start, or a batch */
 	pthread_mutex_lock(&sv->alert_mu);
 	while (!sv->alert_quit) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += every;
-		while (!sv->alert_quit &&
-		       pthread_cond_timedwait(&sv->alert_cv, &sv->alert_mu, &until) == 0)
-			;
-		if (sv->alert_quit)
-			break;
+		time_t due = last + every;
+		if (sv->alert_poked && last + gap < due)
+			due = last + gap;
+		if (time(NULL) < due) {
+			struct timespec until = {due, 0};
+			(void)pthread_cond_timedwait(&sv->alert_cv, &sv->alert_mu, &until);
+			continue; /* woken (a batch, the end) or due: look again */
+		}
+		sv->alert_poked = 0;
 		pthread_mutex_unlock(&sv->alert_mu);
 		struct alert_totals t;
 		char err[512];
@@ -588,9 +597,22 @@ alert_main(void *arg)
 			       " %u given up",
 			       t.opened, t.resolved, t.open, t.digests, t.sent, t.retried, t.given_up);
 		pthread_mutex_lock(&sv->alert_mu);
+		last = time(NULL);
 	}
 	pthread_mutex_unlock(&sv->alert_mu);
 	return NULL;
+}
+
+/* Reports were stored: the alert thread runs the rules soon. */
+static void
+alert_poke(struct serve *sv)
+{
+	pthread_mutex_lock(&sv->alert_mu); /* initialised before any worker starts */
+	if (!sv->alert_poked) {
+		sv->alert_poked = 1;
+		pthread_cond_signal(&sv->alert_cv);
+	}
+	pthread_mutex_unlock(&sv->alert_mu);
 }
 
 /* ---- workers ------------------------------------------------------------------ */
@@ -709,6 +731,8 @@ worker_sync(struct worker *w)
 		dm_log(DM_LOG_ERROR, "worker",
 		       "store sync failed (%s): %u message(s) will be processed again",
 		       rc != 0 ? why : "an earlier batch was not committed", again);
+	else if (rc == 0)
+		alert_poke(sv);
 	w->ndone = 0;
 	return rc != 0 ? rc : again > 0 ? DM_ESTORE : 0;
 }

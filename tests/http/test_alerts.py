@@ -292,3 +292,66 @@ def test_alerts_open_once_then_resolve(al):
     assert sum(json.loads(r)["event"] == "resolved" for _, r in Hooks.got) == 4
     # a new day's digest for both accounts
     assert sum("digest" in x and "ops@beta.example" in x for x in new) == 1
+
+
+@pytest.mark.parametrize("how", ["timer", "batch"])
+def test_serve_runs_the_rules(how, tmp_path):
+    """`dmarcd serve` runs the rules by itself: two mails that are not
+    reports come in by SMTP and end in the spool's failed/, then a report;
+    the `rejected` rule (threshold 2) opens an alert the API shows.
+    timer: alert_interval = 10 s.  batch: alert_interval is an hour, and
+    the run comes after the report's batch is stored (the gap after a
+    batch shortened to 1 s for the test: DMARCD_ALERT_BATCH_GAP)."""
+    import smtplib
+    data = str(tmp_path / "data")
+    dm("account", "add", "acme", "--catch-all", "--data", data)
+    tok = token_add(data, admin=True, name="admin")
+    conf = tmp_path / "serve.conf"
+    text = "data_dir = %s\nalert_interval = %d\n[account acme]\nrejected = 2\n" % (
+        data, 10 if how == "timer" else 3600)
+    if SHARED:
+        with open(store_conf(data)) as f:
+            text = f.read() + text
+    conf.write_text(text)
+    smtp, web = free_port(), free_port()
+    log = open(tmp_path / "serve.log", "w")
+    env = dict(os.environ)
+    if how == "batch":
+        env["DMARCD_ALERT_BATCH_GAP"] = "1"
+    p = subprocess.Popen([BIN, "serve", "--config", str(conf), "--smtp", "127.0.0.1:%d" % smtp, "--http",
+                          "127.0.0.1:%d" % web, "--workers", "1"], stdout=log, stderr=log,
+                         stdin=subprocess.DEVNULL, env=env)
+    try:
+        api = Api(web, tok)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                c = smtplib.SMTP("127.0.0.1", smtp, timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and p.poll() is None, "serve did not start"
+                time.sleep(0.1)
+        for n in range(2):
+            c.sendmail("x@sender.example", ["dmarc@acme.example"],
+                       "From: x@sender.example\r\nSubject: hello %d\r\n\r\nnot a report at all\r\n" % n)
+        rep = aggregate("Steady Reporter", "serve-1", ACME, D, [("198.51.100.1", 10, True)]).decode()
+        c.sendmail("x@sender.example", ["dmarc@acme.example"],
+                   "From: x@sender.example\r\nSubject: Report domain: %s\r\nContent-Type: text/xml\r\n"
+                   "\r\n%s\r\n" % (ACME, rep))
+        c.quit()
+        t0 = time.monotonic()
+        deadline = t0 + 40
+        items = []
+        while time.monotonic() < deadline:
+            r = api.get("/api/v1/alerts")
+            if r.status == 200:
+                items = r.json()["items"]
+                if items:
+                    break
+            time.sleep(0.5)
+        assert [x["rule"] for x in items] == ["rejected"], items
+        assert "2 report mails" in items[0]["message"]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(30) == 0
+        log.close()

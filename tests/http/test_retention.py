@@ -221,3 +221,50 @@ def test_prune_killed_midway_loses_nothing(ret, module_tmp):
         assert rest["old"]["reports"] > 0, "the prune was not interrupted"
     check_left(r, data, module_tmp)
     check_archive(r, data)
+
+
+def test_tls_and_failure_reports_pruned(tmp_path):
+    """TLS reports and failure reports past the retention go too (with
+    their archived files); those inside it and other accounts' stay."""
+    from test_failures import arf_mail
+    from test_tls import policy, report as tls_report
+    data = str(tmp_path / "data")
+    dm("account", "add", "old", "--catch-all", "--data", data)
+    dm("account", "add", "other", "--data", data)
+    dm("domain", "add", "other.example", "--account", "other", "--data", data)
+    t = today()
+    old_day, new_day = day_add(t, -(KEEP + 10)), day_add(t, -2)
+    files = {}
+    for acct, dom in (("old", "old.example"), ("other", "other.example")):
+        for tag, day in (("past", old_day), ("kept", new_day)):
+            doc = tls_report("%s-%s" % (acct, tag), "r.example", day, [policy("sts", dom, 10, 1)])
+            p = tmp_path / ("%s-%s.json" % (acct, tag))
+            p.write_text(json.dumps(doc))
+            arrival = datetime.fromisoformat(day).strftime("%a, %d %b %Y 10:00:00 +0000")
+            m = tmp_path / ("%s-%s.eml" % (acct, tag))
+            m.write_bytes(arf_mail(len(files), dom, "192.0.2.7", arrival))
+            files[(acct, tag)] = [str(p), str(m)]
+    keys = {}
+    for (acct, tag), paths in files.items():
+        res = ingest(data, paths, acct)
+        keys[(acct, tag)] = [x["archive_key"] for x in res]
+    dry = prune(data, "--dry-run")
+    assert dry["old"]["tls_reports"] == 1 and dry["old"]["failure_reports"] == 1, dry
+    got = prune(data)
+    assert got["old"]["tls_reports"] == 1 and got["old"]["failure_reports"] == 1, got
+    assert got["other"]["tls_reports"] == 0 and got["other"]["failure_reports"] == 0, got
+    tok = {a: token_add(data, account=a, name=a) for a in ("old", "other")}
+    srv = run_server(data, tmp_path)
+    try:
+        for acct, dom in (("old", "old.example"), ("other", "other.example")):
+            api = Api(srv.port, tok[acct])
+            tls = api.ok("/api/v1/tls/reports")["items"]
+            fails = api.ok("/api/v1/failures")["items"]
+            want = ["kept"] if acct == "old" else ["kept", "past"]
+            assert sorted(x["report_id"].split("-")[1] for x in tls) == want, tls
+            assert len(fails) == len(want), fails
+    finally:
+        finish_server(srv)
+    for (acct, tag), ks in keys.items():
+        for k in ks:
+            assert archived(data, k) == (acct == "other" or tag == "kept"), (acct, tag, k)
