@@ -224,8 +224,17 @@ first_row(struct call *c, int64_t g, const char **body, size_t *len, char hex[DM
 	*body = NULL;
 	snprintf(sql, sizeof sql,
 	         "SELECT body, sha FROM registry_gen_%012" PRId64 " LIMIT 1 FORMAT RowBinary", g);
-	int code;
-	int rc = run(c, sql, NULL, 0, &code);
+	int code = 0, rc = 0;
+	/* 60 (no such table) also comes, in 18.16, when another table of the
+	 * database is renamed or dropped during the read (generations()):
+	 * asked again before the generation is taken as dropped, else a
+	 * reader would take an older generation for the newest */
+	for (int tries = 0; tries < 50; tries++) {
+		rc = run(c, sql, NULL, 0, &code);
+		if (rc == 0 || code != 60)
+			break;
+		usleep(20 * 1000);
+	}
 	if (rc)
 		return code == 60 ? 0 : rc; /* dropped meanwhile: not there */
 	const char *p = c->ans.data ? c->ans.data : "", *end = p + c->ans.len;

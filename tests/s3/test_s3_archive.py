@@ -205,3 +205,40 @@ def test_service_away_costs_nothing(tmp_path):
         serve.terminate()
         serve.wait(20)
         s3.stop()
+
+
+def test_prune_deletes_the_objects_past_retention(s3, tmp_path):
+    """`dmarcd prune` (retention_days of an [account] section) removes the
+    objects of the reports it removed, by signed DELETEs, and keeps the
+    others, as `aws` lists the bucket."""
+    import json
+    from datetime import datetime, timedelta, timezone
+    from conftest import GEN
+    today = datetime.now(timezone.utc).date()
+    d = tmp_path / "hist"
+    subprocess.run([GEN, "history", str(d), "--records", "200", "--days", "20", "--domains", "1",
+                    "--end", today.isoformat(), "--seed", "5"], check=True, capture_output=True)
+    files = []
+    for day in sorted(os.listdir(d / "reports")):
+        files += [str(d / "reports" / day / f) for f in sorted(os.listdir(d / "reports" / day))]
+    cfg = s3.config(tmp_path / "dmarcd.conf", tmp_path / "var")
+    with open(cfg, "a") as f:
+        f.write("\n[account old]\nretention_days = 10\n")
+    dm("account", "add", "old", "--catch-all", "--config", cfg)
+    p = dm("ingest", "--json", "--account", "old", "--config", cfg, *files)
+    res = [json.loads(ln) for ln in p.stdout.decode().splitlines() if ln.strip()]
+    assert all(r["status"] == "stored" for r in res)
+    cutoff = int(datetime.combine(today - timedelta(days=10), datetime.min.time(),
+                                  tzinfo=timezone.utc).timestamp())
+    past = {r["archive_key"] for r in res if r["end"] < cutoff}
+    kept = {r["archive_key"] for r in res} - past
+    assert past and kept
+    assert set(s3.keys()) == past | kept
+    out = json.loads(dm("prune", "--json", "--config", cfg).stdout)
+    old = [a for a in out["accounts"] if a["account"] == "old"][0]
+    assert old["archive_objects"] == len(past), old
+    assert set(s3.keys()) == kept
+    deletes = [r for r in s3.requests() if r["method"] == "DELETE"]
+    assert len(deletes) == len(past) and all(r["signature_ok"] for r in deletes)
+    # what is kept reads back whole
+    assert_bucket_matches(s3, sorted(kept), tmp_path)
