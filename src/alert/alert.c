@@ -151,6 +151,8 @@ struct run {
 	struct dm_services *svc;
 	int64_t now, day; /* the last complete day */
 	struct alert_totals *t;
+	int (*stop)(void *arg);
+	void *stop_arg;
 	/* the account being evaluated */
 	int64_t account;
 	const char *name;
@@ -159,6 +161,8 @@ struct run {
 	size_t nconds, capconds;
 	int evaluated[8]; /* which rules ran for it (index: rule_index) */
 };
+
+static int stopping(struct run *r);
 
 static const char *const rules[] = {"silent", "rejected", "pass_drop", "new_source", "dns", NULL};
 
@@ -236,7 +240,7 @@ rule_silent(struct run *r, const struct store_scope *sc, const char *domain)
 	int rc = 0;
 	/* bits 0..6: the week before the silence; 7..: the silent days */
 	unsigned ndays = 7 + (unsigned)silent;
-	for (unsigned i = 0; rc == 0 && i < ndays && i < 31; i++) {
+	for (unsigned i = 0; rc == 0 && i < ndays && i < 31 && !stopping(r); i++) {
 		int64_t d = r->day - (int64_t)(ndays - 1 - i) * DAY;
 		struct store_filter f = range(domain, d, d);
 		s.bit = i;
@@ -850,6 +854,12 @@ digest(struct run *r, const struct store_scope *sc, const struct store_names *do
 /* ---- one account ------------------------------------------------------------------------- */
 
 static int
+stopping(struct run *r)
+{
+	return r->stop != NULL && r->stop(r->stop_arg);
+}
+
+static int
 run_account(struct run *r)
 {
 	struct store_scope sc = {.account = r->account, .admin = 0};
@@ -864,6 +874,10 @@ run_account(struct run *r)
 	int ok[5] = {1, 1, 1, 1, r->res != NULL};
 	for (size_t i = 0; i < doms.n; i++) {
 		const char *d = doms.v[i];
+		if (stopping(r)) {
+			store_names_free(&doms);
+			return DM_ESTOP; /* nothing reconciled: the next run does it */
+		}
 		if (ok[0] && rule_silent(r, &sc, d) != 0)
 			ok[0] = 0;
 		if (ok[2] && rule_pass_drop(r, &sc, d) != 0)
@@ -1102,6 +1116,11 @@ deliver(struct run *r, const struct acct_list *accts)
 	for (size_t i = 0; i < n; i++) {
 		char err[512] = "";
 		struct dm_account_conf def;
+		if (stopping(r)) { /* what is left stays queued */
+			free(p[i].subject);
+			free(p[i].body);
+			continue;
+		}
 		const struct dm_account_conf *conf = conf_of(r->cfg, accts, p[i].account, &def);
 		int rc = strcmp(p[i].channel, "mail") == 0
 		                 ? (r->cfg->smtp_relay[0]
@@ -1158,8 +1177,8 @@ curl_init(void)
 }
 
 int
-alert_run(const struct dm_config *cfg, struct store *st, int64_t now, struct alert_totals *t,
-          char *err, size_t errlen)
+alert_run(const struct dm_config *cfg, struct store *st, int64_t now, int (*stop)(void *arg),
+          void *stop_arg, struct alert_totals *t, char *err, size_t errlen)
 {
 	struct run r;
 	struct acct_list *accts = xcalloc(1, sizeof *accts);
@@ -1169,6 +1188,8 @@ alert_run(const struct dm_config *cfg, struct store *st, int64_t now, struct ale
 	r.cfg = cfg;
 	r.st = st;
 	r.t = t;
+	r.stop = stop;
+	r.stop_arg = stop_arg;
 	r.now = now ? now : (int64_t)time(NULL);
 	r.day = r.now - (r.now % DAY + DAY) % DAY - DAY;
 	int rc = 0;
@@ -1188,7 +1209,7 @@ alert_run(const struct dm_config *cfg, struct store *st, int64_t now, struct ale
 	if (rc == 0 && strcmp(cfg->enrich, "off") != 0 && cfg->services_file[0] &&
 	    stat(cfg->services_file, &sb) == 0)
 		r.svc = dm_services_load(cfg->services_file, err, errlen);
-	for (size_t i = 0; rc == 0 && i < accts->n; i++) {
+	for (size_t i = 0; rc == 0 && i < accts->n && !stopping(&r); i++) {
 		r.account = accts->id[i];
 		r.name = accts->name[i];
 		const struct dm_account_conf *c = dm_config_account(cfg, r.name);
@@ -1197,12 +1218,14 @@ alert_run(const struct dm_config *cfg, struct store *st, int64_t now, struct ale
 		else
 			dm_config_account_defaults(&r.conf);
 		int k = run_account(&r);
+		if (k == DM_ESTOP)
+			break;
 		if (k)
 			dm_log(DM_LOG_WARN, "alert", "%s: the rules did not all run: %s", r.name,
 			       store_reader_error(r.rd));
 		t->accounts++;
 	}
-	if (r.db)
+	if (r.db && !stopping(&r))
 		deliver(&r, accts);
 	free(r.conds);
 	dm_services_free(r.svc);

@@ -46,10 +46,13 @@ struct alert_totals {
 };
 
 /* One run over every account.  now: Unix seconds (0: the clock).  Each
- * opened or resolved alert is logged (category "alert").  0, or a code
- * with why in err (the store or the state file cannot be read). */
-int alert_run(const struct dm_config *cfg, struct store *st, int64_t now, struct alert_totals *t,
-              char *err, size_t errlen) DM_WUR;
+ * opened or resolved alert is logged (category "alert").  stop (may be
+ * NULL) is asked between domains and accounts: when it says 1 the run
+ * ends there (serve's shutdown), what it did so far kept, the rules of
+ * the account it was in not reconciled.  0, or a code with why in err
+ * (the store or the state file cannot be read). */
+int alert_run(const struct dm_config *cfg, struct store *st, int64_t now, int (*stop)(void *arg),
+              void *stop_arg, struct alert_totals *t, char *err, size_t errlen) DM_WUR;
 
 /* An alert as kept (alert_list). */
 struct alert_row {

@@ -163,7 +163,7 @@ cli_alerts(const struct cli_cmd *cmd, int argc, char **argv)
 		return CLI_FAILED;
 	}
 	struct alert_totals t;
-	int rc = alert_run(&cfg, st, a.now, &t, err, sizeof err);
+	int rc = alert_run(&cfg, st, a.now, NULL, NULL, &t, err, sizeof err);
 	store_close(st);
 	if (rc) {
 		fprintf(stderr, "dmarcd alerts: %s\n", err);

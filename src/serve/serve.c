@@ -560,6 +560,17 @@ fetch_main(void *arg)
 
 /* ---- alerts ------------------------------------------------------------------- */
 
+/* Is serve stopping?  (alert_run's stop: asked between domains.) */
+static int
+alert_stop(void *arg)
+{
+	struct serve *sv = arg;
+	pthread_mutex_lock(&sv->alert_mu);
+	int q = sv->alert_quit;
+	pthread_mutex_unlock(&sv->alert_mu);
+	return q;
+}
+
 /* The alert rules (src/alert/alert.c) every alert_interval seconds, and
  * after a batch of reports was stored (alert_poke), but not more often
  * than once in DM_ALERT_BATCH_GAP seconds; in a thread of its own: a run
@@ -589,7 +600,7 @@ alert_main(void *arg)
 		pthread_mutex_unlock(&sv->alert_mu);
 		struct alert_totals t;
 		char err[512];
-		if (alert_run(sv->cfg, sv->store, 0, &t, err, sizeof err) != 0)
+		if (alert_run(sv->cfg, sv->store, 0, alert_stop, sv, &t, err, sizeof err) != 0)
 			dm_log(DM_LOG_ERROR, "alert", "%s", err);
 		else if (t.opened || t.resolved || t.digests || t.sent || t.retried || t.given_up)
 			dm_log(DM_LOG_INFO, "alert",
@@ -603,6 +614,7 @@ alert_main(void *arg)
 	return NULL;
 }
 
+/* Is serve stopping?  (alert_run's stop: asked between domains.) */
 /* Reports were stored: the alert thread runs the rules soon. */
 static void
 alert_poke(struct serve *sv)
