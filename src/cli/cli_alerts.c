@@ -8,6 +8,7 @@
  * back, and for tests).  Exit status: 0, 2 on a usage error or when the
  * store or the state cannot be read.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +52,16 @@ on_opt(void *arg, int key, const char *value)
 	case KEY_ACCOUNT: a->account = value; break;
 	case KEY_NOW:
 		snprintf(d, sizeof d, "%.10s", value);
-		if (dm_parse_day(d, &day) != 0 ||
-		    (value[10] && (sscanf(value + 10, "T%2u:%2u", &hh, &mm) != 2 || hh > 23 || mm > 59 ||
-		                   strlen(value) != 16)))
+		/* YYYY-MM-DD, or YYYY-MM-DDTHH:MM */
+		if (strlen(value) == 16 && value[10] == 'T' && value[13] == ':' &&
+		    isdigit((unsigned char)value[11]) && isdigit((unsigned char)value[12]) &&
+		    isdigit((unsigned char)value[14]) && isdigit((unsigned char)value[15])) {
+			hh = (unsigned)(value[11] - '0') * 10 + (unsigned)(value[12] - '0');
+			mm = (unsigned)(value[14] - '0') * 10 + (unsigned)(value[15] - '0');
+		} else if (strlen(value) != 10) {
+			a->bad = 1;
+		}
+		if (a->bad || dm_parse_day(d, &day) != 0 || hh > 23 || mm > 59)
 			a->bad = 1;
 		else
 			a->now = day + hh * 3600 + mm * 60;

@@ -583,8 +583,10 @@ alert_main(void *arg)
 	long gap = DM_ALERT_BATCH_GAP;
 	/* tests only: a shorter gap after a batch (tests/http/test_alerts.py) */
 	const char *g = getenv("DMARCD_ALERT_BATCH_GAP");
-	if (g && atol(g) > 0 && atol(g) < gap)
-		gap = atol(g);
+	char *end = NULL;
+	long v = g ? strtol(g, &end, 10) : 0;
+	if (g && *g && end && *end == '\0' && v > 0 && v < gap)
+		gap = v;
 	time_t last = time(NULL); /* the first run: an interval after the start, or a batch */
 	pthread_mutex_lock(&sv->alert_mu);
 	while (!sv->alert_quit) {
