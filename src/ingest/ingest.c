@@ -12,15 +12,15 @@
  *   attachment: copy to the archive (SHA-256 key) while keeping a copy in
  *   memory when small; then read it back (memory or archive) through
  *   unpack_run(); every document it yields is sniffed: XML -> aggregate
- *   parser -> store; JSON -> TLS-RPT (not supported yet); anything else ->
- *   rejected "not a report (...)".
+ *   parser -> store; JSON -> TLS-RPT parser -> store (SMTP TLS reports
+ *   below); anything else -> rejected "not a report (...)".
  *
  * MIME parts that are neither labelled nor shaped like a report (the text
  * body, a signature, a logo) are skipped silently; a part labelled as a
  * report (application/gzip, a .xml.gz name, ...) that is not one is
- * rejected with a reason.  Failure reports (message/feedback-report, or the
- * plain-text form some MTAs send) and TLS-RPT are recognised and reported
- * as not supported yet.
+ * rejected with a reason.  A failure report (message/feedback-report, or
+ * the plain-text form some MTAs send) is read as a whole message when the
+ * message ends (failure reports below).
  *
  * A report is stored in one store transaction.  Its records are buffered
  * in memory up to DM_MAX_BATCH_RECORDS; past that the transaction opens
