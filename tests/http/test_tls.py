@@ -365,7 +365,7 @@ def ingest_peak(data, path, out):
 
 
 def test_big_report_streams(tls, tmp_path):
-    """A report of 200,000 failure details (38 MB of JSON, gzip), its
+    """A report of 200,000 failure details (50 MB of JSON, gzip), its
     identity last, is stored whole, and ingest's memory does not grow with
     it: a report 20 times smaller takes about as much."""
     peaks = {}
